@@ -1,0 +1,53 @@
+"""Carrier events normalised by the provider codecs (reference section 2.3).
+
+A codec turns a verified webhook (or media-stream message) into :class:`NormalizedEvent` values;
+the call manager consumes them. ``call_id`` is our internal id when the carrier echoes it back,
+otherwise the carrier's id; ``dedupe_key`` comes from the verified request so a replay of the same
+delivery is recognised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    INITIATED = "call.initiated"
+    RINGING = "call.ringing"
+    ANSWERED = "call.answered"
+    ACTIVE = "call.active"
+    SPEAKING = "call.speaking"
+    SPEECH = "call.speech"
+    SILENCE = "call.silence"
+    DTMF = "call.dtmf"
+    ENDED = "call.ended"
+    ERROR = "call.error"
+
+
+@dataclass(slots=True)
+class NormalizedEvent:
+    type: EventType
+    id: str
+    call_id: str
+    timestamp: int  # epoch ms
+    dedupe_key: str | None = None
+    provider_call_id: str | None = None
+    turn_token: str | None = None
+    direction: str | None = None  # "inbound" | "outbound"
+    from_number: str | None = None
+    to_number: str | None = None
+    text: str = ""  # call.speaking
+    transcript: str = ""  # call.speech
+    is_final: bool = True  # call.speech
+    confidence: float | None = None  # call.speech
+    duration_ms: int = 0  # call.silence
+    digits: str = ""  # call.dtmf
+    reason: str = "completed"  # call.ended: an end reason
+    error: str = "unknown error"  # call.error
+    retryable: bool = False  # call.error
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: the verified request's key, else the event id."""
+        return self.dedupe_key or self.id

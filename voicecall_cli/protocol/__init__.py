@@ -1,0 +1,52 @@
+"""The control-API contract shared by the ``voicecall`` CLI and its daemon (stdlib only).
+
+Re-exports the names both sides use; import from here, not from the submodules.
+"""
+
+from voicecall_cli.protocol.errors import HTTP_STATUS, ApiError, ErrorCode
+from voicecall_cli.protocol.messages import (
+    CALL_MODES,
+    REQUESTS,
+    ContinueRequest,
+    EndRequest,
+    InitiateRequest,
+    Request,
+    SpeakRequest,
+    StatusRequest,
+    StopRequest,
+)
+from voicecall_cli.protocol.paths import (
+    CONFIG_ENV,
+    SOCKET_ENV,
+    default_config_path,
+    default_socket_path,
+    default_state_dir,
+    resolve_config_path,
+    resolve_socket_path,
+)
+from voicecall_cli.protocol.version import API_PREFIX, PROTOCOL_HEADER, PROTOCOL_VERSION
+
+__all__ = [
+    "API_PREFIX",
+    "CALL_MODES",
+    "CONFIG_ENV",
+    "HTTP_STATUS",
+    "PROTOCOL_HEADER",
+    "PROTOCOL_VERSION",
+    "REQUESTS",
+    "SOCKET_ENV",
+    "ApiError",
+    "ContinueRequest",
+    "EndRequest",
+    "ErrorCode",
+    "InitiateRequest",
+    "Request",
+    "SpeakRequest",
+    "StatusRequest",
+    "StopRequest",
+    "default_config_path",
+    "default_socket_path",
+    "default_state_dir",
+    "resolve_config_path",
+    "resolve_socket_path",
+]

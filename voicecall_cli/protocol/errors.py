@@ -1,0 +1,71 @@
+"""Stable error codes of the control API and the HTTP status each one travels with.
+
+The daemon raises :class:`ApiError`; the control server turns it into
+``{"error": {"code", "message"}}`` with :data:`HTTP_STATUS` of the code; the CLI maps the code
+onto its exit code (one table, ``voicecall_cli.cli.exit_codes``). Messages never carry secrets.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    OPERATION_FAILED = "operation_failed"
+    BAD_REQUEST = "bad_request"
+    CALL_NOT_FOUND = "call_not_found"
+    PERMISSION_DENIED = "permission_denied"
+    TIMEOUT = "timeout"
+    CONFLICT = "conflict"
+    DAEMON_NOT_RUNNING = "daemon_not_running"
+    PROTOCOL_MISMATCH = "protocol_mismatch"
+    CONFIG_ERROR = "config_error"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INTERNAL = "internal"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.OPERATION_FAILED: 502,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.CALL_NOT_FOUND: 404,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.DAEMON_NOT_RUNNING: 503,
+    ErrorCode.PROTOCOL_MISMATCH: 400,
+    ErrorCode.CONFIG_ERROR: 422,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+class ApiError(Exception):
+    """An error the control API reports to its client with a stable ``code``.
+
+    Raised by daemon handlers (never for programming errors, which become ``internal``) and
+    re-raised by the CLI client from an error response body.
+    """
+
+    def __init__(self, code: ErrorCode | str, message: str) -> None:
+        super().__init__(message)
+        self.code = ErrorCode(code) if code in ErrorCode._value2member_map_ else ErrorCode.INTERNAL
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS[self.code]
+
+    def to_body(self) -> dict[str, object]:
+        return {"error": {"code": self.code.value, "message": self.message}}
+
+    @classmethod
+    def from_body(cls, body: object, fallback_status: int) -> ApiError:
+        """Rebuild the error from a response body; garbage becomes ``internal``."""
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            err = body["error"]
+            return cls(str(err.get("code", "internal")), str(err.get("message", "")))
+        return cls(ErrorCode.INTERNAL, f"daemon answered HTTP {fallback_status}")

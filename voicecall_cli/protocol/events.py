@@ -1,0 +1,37 @@
+"""The event stream of ``GET /v1/events`` (NDJSON), shared by the daemon and ``voicecall tail``.
+
+Every line is one JSON object with a ``type``. Stream control lines:
+
+* ``{"type": "snapshot", "cursor": N, "calls": [call, ...]}`` first, once: the active calls and
+  the newest cursor at the moment of subscription (nothing falls between it and the events).
+* ``{"type": "heartbeat", "cursor": N, "ts": ms}`` while idle (every :data:`HEARTBEAT_S`).
+* ``{"type": "lagged", "cursor": N}`` last, when the subscriber fell too far behind and was
+  dropped; resume with ``since=N``.
+
+Every other line is a stored event: ``{"cursor": N, "ts": ms, "callId": id|null, "type": T,
+"data": {...}}`` with a strictly increasing ``cursor`` that ``tail --since`` resumes after.
+"""
+
+from __future__ import annotations
+
+SNAPSHOT = "snapshot"
+HEARTBEAT = "heartbeat"
+LAGGED = "lagged"
+STREAM_CONTROL_TYPES = frozenset({SNAPSHOT, HEARTBEAT, LAGGED})
+
+HEARTBEAT_S = 15.0
+
+# Stored event types (``data`` keys in brackets).
+CALL_CREATED = "call.created"  # {direction, from, to, mode, provider}
+CALL_DIALLED = "call.dialled"  # {providerCallId}: the carrier accepted the outbound call
+CALL_STATE = "call.state"  # {state, previous}
+CALL_TRANSCRIPT = "call.transcript"  # {speaker: bot|user, text, isFinal}
+CALL_TURN = "call.turn"  # {turn, latencyMs, listenWaitMs}
+CALL_ENDED = "call.ended"  # {reason}
+CALL_ERROR = "call.error"  # {message}
+CALL_REJECTED = "call.rejected"  # {from, to, policy}: inbound caller refused, hung up once
+CALL_RESTORED = "call.restored"  # {state}: kept after a daemon restart
+DAEMON_STARTED = "daemon.started"  # {pid, version, provider, webhookUrl}
+DAEMON_STOPPING = "daemon.stopping"  # {}
+
+SINCE_ALL = "all"

@@ -1,0 +1,137 @@
+"""Request bodies of the control API, named after the RPC methods (``voicecall.initiate``...).
+
+Field names are the wire names (camelCase, as in the seed's Gateway RPC). ``parse`` turns a
+decoded JSON body into the dataclass or raises :class:`ApiError` ``bad_request`` naming the field.
+Responses are plain JSON objects whose shapes are documented on each request class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from voicecall_cli.protocol.errors import ApiError, ErrorCode
+
+CALL_MODES = ("notify", "conversation")
+
+T = TypeVar("T", bound="Request")
+
+
+@dataclass(frozen=True)
+class Request:
+    """Base of every request body; ``METHOD`` is the RPC name used in the URL path."""
+
+    METHOD: ClassVar[str] = ""
+
+    @classmethod
+    def parse(cls: type[T], body: Any) -> T:
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise ApiError(ErrorCode.BAD_REQUEST, "request body must be a JSON object")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(body) - set(known))
+        if unknown:
+            raise ApiError(ErrorCode.BAD_REQUEST, f"unknown field {unknown[0]!r}")
+        values: dict[str, Any] = {}
+        for name, field in known.items():
+            value = body.get(name)
+            required = field.default is dataclasses.MISSING
+            if value is None:
+                if required:
+                    raise ApiError(ErrorCode.BAD_REQUEST, f"{name} required")
+                continue
+            expected = _FIELD_TYPES.get(name, str)
+            if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be an integer")
+            if expected is str:
+                if not isinstance(value, str):
+                    raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be a string")
+                value = value.strip()
+                if required and not value:
+                    raise ApiError(ErrorCode.BAD_REQUEST, f"{name} required")
+            values[name] = value
+        request = cls(**values)
+        request.check()
+        return request
+
+    def check(self) -> None:
+        """Cross-field rules; raise ``bad_request``."""
+
+    def to_body(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+_FIELD_TYPES: dict[str, type] = {"timeoutMs": int}
+
+
+@dataclass(frozen=True)
+class InitiateRequest(Request):
+    """``voicecall.initiate`` -> ``{"callId": str, "initiated": true}``."""
+
+    METHOD: ClassVar[str] = "voicecall.initiate"
+    message: str
+    to: str | None = None
+    mode: str | None = None
+
+    def check(self) -> None:
+        if self.mode is not None and self.mode not in CALL_MODES:
+            raise ApiError(ErrorCode.BAD_REQUEST, "mode must be 'notify' or 'conversation'")
+
+
+@dataclass(frozen=True)
+class ContinueRequest(Request):
+    """``voicecall.continue`` -> ``{"success": true, "transcript": str}``."""
+
+    METHOD: ClassVar[str] = "voicecall.continue"
+    callId: str  # noqa: N815 - wire name
+    message: str
+    timeoutMs: int | None = None  # noqa: N815
+
+    def check(self) -> None:
+        if self.timeoutMs is not None and self.timeoutMs <= 0:
+            raise ApiError(ErrorCode.BAD_REQUEST, "timeoutMs must be positive")
+
+
+@dataclass(frozen=True)
+class SpeakRequest(Request):
+    """``voicecall.speak`` -> ``{"success": true}``."""
+
+    METHOD: ClassVar[str] = "voicecall.speak"
+    callId: str  # noqa: N815
+    message: str
+
+
+@dataclass(frozen=True)
+class EndRequest(Request):
+    """``voicecall.end`` -> ``{"success": true}``."""
+
+    METHOD: ClassVar[str] = "voicecall.end"
+    callId: str  # noqa: N815
+
+
+@dataclass(frozen=True)
+class StatusRequest(Request):
+    """``voicecall.status``.
+
+    With ``callId``: ``{"found": true, "call": {...}}`` or ``{"found": false}`` (ended calls are
+    found too, from the store). Without: ``{"calls": [...]}``, the active calls.
+    """
+
+    METHOD: ClassVar[str] = "voicecall.status"
+    callId: str | None = None  # noqa: N815
+
+
+@dataclass(frozen=True)
+class StopRequest(Request):
+    """``daemon.stop`` -> ``{"ok": true}``, then the daemon shuts down cleanly."""
+
+    METHOD: ClassVar[str] = "daemon.stop"
+
+
+REQUESTS: dict[str, type[Request]] = {
+    cls.METHOD: cls
+    for cls in (InitiateRequest, ContinueRequest, SpeakRequest, EndRequest, StatusRequest,
+                StopRequest)
+}

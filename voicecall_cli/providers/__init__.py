@@ -1,0 +1,1 @@
+"""Carrier adapters: one subpackage per carrier, sharing only :mod:`.base` and helpers."""
