@@ -85,9 +85,9 @@ class ContinueRequest(Request):
     """``voicecall.continue`` -> ``{"success": true, "transcript": str}``."""
 
     METHOD: ClassVar[str] = "voicecall.continue"
-    callId: str  # noqa: N815 - wire name
+    callId: str
     message: str
-    timeoutMs: int | None = None  # noqa: N815
+    timeoutMs: int | None = None
 
     def check(self) -> None:
         if self.timeoutMs is not None and self.timeoutMs <= 0:
@@ -99,7 +99,7 @@ class SpeakRequest(Request):
     """``voicecall.speak`` -> ``{"success": true}``."""
 
     METHOD: ClassVar[str] = "voicecall.speak"
-    callId: str  # noqa: N815
+    callId: str
     message: str
 
 
@@ -108,7 +108,7 @@ class EndRequest(Request):
     """``voicecall.end`` -> ``{"success": true}``."""
 
     METHOD: ClassVar[str] = "voicecall.end"
-    callId: str  # noqa: N815
+    callId: str
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class StatusRequest(Request):
     """
 
     METHOD: ClassVar[str] = "voicecall.status"
-    callId: str | None = None  # noqa: N815
+    callId: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""Text to raw mapping for the three file formats: TOML (stdlib ``tomllib``), JSON and JSON5.
+
+A syntax error becomes a :class:`ConfigError` whose path is the source name and whose message
+gives the parser's reason with the line and column when the parser reports them. Messages
+never quote file content (a secret may sit on the broken line).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import Any
+
+import json5
+
+from voicecall_cli.core.config.errors import ConfigError
+
+SUFFIXES = (".toml", ".json", ".json5")
+_JSON5_POSITION = re.compile(r"^<string>:(?P<line>\d+) (?P<reason>.*) at column (?P<col>\d+)$")
+_QUOTED_CHARACTER = re.compile(r'Unexpected ".*"')
+
+
+def normalize_suffix(suffix: str) -> str:
+    return "." + suffix.lower().lstrip(".")
+
+
+def parse_text(text: str, suffix: str, source: str) -> dict[str, Any]:
+    """Parse ``text`` in the format named by ``suffix`` (``.toml``, ``.json``, ``.json5``).
+
+    Blank text is an empty configuration in every format. The top level must be an object.
+    """
+    kind = normalize_suffix(suffix)
+    if kind not in SUFFIXES:
+        raise ConfigError.single(source, f"unsupported config file type {kind!r}: "
+                                         "use .toml, .json or .json5")
+    if not text.strip():
+        return {}
+    try:
+        if kind == ".toml":
+            result = _parse_toml(text, source)
+        elif kind == ".json":
+            result = _parse_json(text, source)
+        else:
+            result = _parse_json5(text, source)
+    except RecursionError:
+        raise ConfigError.single(source, "the file is nested too deeply") from None
+    if not isinstance(result, dict):
+        raise ConfigError.single(source, "the top level must be an object of keys")
+    return result
+
+
+def _parse_toml(text: str, source: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError.single(source, f"invalid TOML: {exc}") from None
+
+
+def _parse_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError.single(
+            source, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
+def _parse_json5(text: str, source: str) -> Any:
+    try:
+        return json5.loads(text)
+    except ValueError as exc:
+        raise ConfigError.single(source, f"invalid JSON5: {_json5_reason(str(exc))}") from None
+
+
+def _json5_reason(message: str) -> str:
+    """json5 says ``<string>:3 Unexpected "b" at column 2``: reword it, without the character."""
+    match = _JSON5_POSITION.match(message)
+    if not match:
+        return message
+    reason = _QUOTED_CHARACTER.sub("Unexpected character", match["reason"])
+    return f"{reason} (line {match['line']}, column {match['col']})"

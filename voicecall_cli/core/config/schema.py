@@ -1,0 +1,185 @@
+"""The configuration schema: keys, types, ranges and defaults (reference section 1, baseline B).
+
+Keys and nesting are the OpenClaw plugin's ``plugins.entries.voice-call.config`` object; the
+keys this product adds (``controlSocket``, ``streaming.maxInboundStreams``, ``*.apiBaseUrl``,
+``mock``) sit beside them in the same style. ``store`` has no static default: it depends on
+the environment and is filled in by the loader.
+"""
+
+from __future__ import annotations
+
+from voicecall_cli.core.config.fields import (
+    Bool,
+    Enum,
+    Int,
+    IpAddress,
+    ListOf,
+    Number,
+    Obj,
+    Phone,
+    Spec,
+    Str,
+    Url,
+)
+
+PROVIDERS = ("telnyx", "twilio", "plivo", "mock")
+MOCK_FROM_NUMBER = "+15550000000"
+DEFAULT_MOCK_REPLIES = ("Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!")
+TIMEOUT_RANGE = {"ge": 1000, "le": 120000}
+
+TTS_SCHEMA = Obj({
+    "auto": Enum(("off", "always", "inbound", "tagged")),
+    "enabled": Bool(),
+    "mode": Enum(("final", "all")),
+    "provider": Enum(("openai", "elevenlabs", "edge")),
+    "summaryModel": Str(),
+    "modelOverrides": Obj({key: Bool() for key in (
+        "enabled", "allowText", "allowProvider", "allowVoice", "allowModelId",
+        "allowVoiceSettings", "allowNormalization", "allowSeed")}),
+    "openai": Obj({
+        "apiKey": Str(secret=True),
+        "baseUrl": Url(),
+        "model": Str(),
+        "voice": Str(),
+    }),
+    "elevenlabs": Obj({
+        "apiKey": Str(secret=True),
+        "baseUrl": Url(),
+        "voiceId": Str(),
+        "modelId": Str(),
+        "seed": Int(ge=0, le=2**32 - 1),
+        "applyTextNormalization": Enum(("auto", "on", "off")),
+        "languageCode": Str(),
+        "voiceSettings": Obj({
+            "stability": Number(ge=0, le=1),
+            "similarityBoost": Number(ge=0, le=1),
+            "style": Number(ge=0, le=1),
+            "useSpeakerBoost": Bool(),
+            "speed": Number(ge=0.5, le=2),
+        }),
+    }),
+    "edge": Obj({
+        "enabled": Bool(),
+        "voice": Str(),
+        "lang": Str(),
+        "outputFormat": Str(),
+        "pitch": Str(),
+        "rate": Str(),
+        "volume": Str(),
+        "saveSubtitles": Bool(),
+        "proxy": Str(),
+        "timeoutMs": Int(**TIMEOUT_RANGE),
+    }),
+    "prefsPath": Str(),
+    "maxTextLength": Int(ge=1),
+    "timeoutMs": Int(**TIMEOUT_RANGE),
+})
+
+STREAMING_SCHEMA = Obj({
+    "enabled": Bool(False),
+    "sttProvider": Enum(("openai-realtime",), "openai-realtime"),
+    "openaiApiKey": Str(secret=True),
+    "sttModel": Str("gpt-4o-transcribe"),
+    "silenceDurationMs": Int(800, gt=0),
+    "vadThreshold": Number(0.5, ge=0, le=1),
+    "streamPath": Str("/voice/stream"),
+    "preStartTimeoutMs": Int(5000, gt=0),
+    "maxPendingConnections": Int(32, gt=0),
+    "maxPendingConnectionsPerIp": Int(4, gt=0),
+    "maxConnections": Int(128, gt=0),
+    "maxInboundStreams": Int(1, gt=0),
+})
+
+MOCK_SCHEMA = Obj({
+    "ringDelayMs": Int(200, ge=0),
+    "answerDelayMs": Int(400, ge=0),
+    "outcome": Enum(("answer", "busy", "no-answer", "failed"), "answer"),
+    "replies": ListOf(Str(), list(DEFAULT_MOCK_REPLIES)),
+    "replyDelayMs": Int(300, ge=0),
+    "hangupAfterReplies": Int(ge=0),
+    "hangupAfterMs": Int(gt=0),
+})
+
+CONFIG_SCHEMA = Obj({
+    "enabled": Bool(True),
+    "provider": Enum(PROVIDERS, "mock"),
+    "telnyx": Obj({
+        "apiKey": Str(secret=True),
+        "connectionId": Str(),
+        "publicKey": Str(secret=True),
+        "apiBaseUrl": Url("https://api.telnyx.com"),
+    }),
+    "twilio": Obj({
+        "accountSid": Str(secret=True),
+        "authToken": Str(secret=True),
+        "apiBaseUrl": Url("https://api.twilio.com"),
+    }),
+    "plivo": Obj({
+        "authId": Str(secret=True),
+        "authToken": Str(secret=True),
+        "apiBaseUrl": Url("https://api.plivo.com"),
+    }),
+    "fromNumber": Phone(),
+    "toNumber": Phone(),
+    "inboundPolicy": Enum(("disabled", "allowlist", "pairing", "open"), "disabled"),
+    "allowFrom": ListOf(Phone(), []),
+    "inboundGreeting": Str(min_len=0),
+    "outbound": Obj({
+        "defaultMode": Enum(("notify", "conversation"), "notify"),
+        "notifyHangupDelaySec": Int(3, ge=0),
+    }),
+    "maxDurationSeconds": Int(300, gt=0),
+    "staleCallReaperSeconds": Int(0, ge=0),
+    "silenceTimeoutMs": Int(800, gt=0),
+    "transcriptTimeoutMs": Int(180000, gt=0),
+    "ringTimeoutMs": Int(30000, gt=0),
+    "maxConcurrentCalls": Int(1, gt=0),
+    "serve": Obj({
+        "port": Int(3334, ge=0, le=65535),  # 0: any free port
+        "bind": Str("127.0.0.1"),
+        "path": Str("/voice/webhook"),
+    }),
+    "tailscale": Obj({
+        "mode": Enum(("off", "serve", "funnel"), "off"),
+        "path": Str("/voice/webhook"),
+    }),
+    "tunnel": Obj({
+        "provider": Enum(("none", "ngrok", "tailscale-serve", "tailscale-funnel"), "none"),
+        "ngrokAuthToken": Str(secret=True),
+        "ngrokDomain": Str(),
+        "allowNgrokFreeTierLoopbackBypass": Bool(False),
+    }),
+    "webhookSecurity": Obj({
+        "allowedHosts": ListOf(Str(), []),
+        "trustForwardingHeaders": Bool(False),
+        "trustedProxyIPs": ListOf(IpAddress(), []),
+    }),
+    "streaming": STREAMING_SCHEMA,
+    "publicUrl": Url(),
+    "skipSignatureVerification": Bool(False),
+    "stt": Obj({
+        "provider": Enum(("openai",), "openai"),
+        "model": Str("whisper-1"),
+    }),
+    "tts": TTS_SCHEMA,
+    "store": Str(),
+    "responseModel": Str("openai/gpt-4o-mini"),
+    "responseSystemPrompt": Str(min_len=0),
+    "responseTimeoutMs": Int(30000, gt=0),
+    "controlSocket": Str(),
+    "mock": MOCK_SCHEMA,
+})
+
+
+def iter_paths(spec: Spec, parent: str = ""):
+    """Every (dotted path, spec) pair below ``spec``, depth first."""
+    if isinstance(spec, Obj):
+        for key, child in spec.fields.items():
+            path = f"{parent}.{key}" if parent else key
+            yield path, child
+            yield from iter_paths(child, path)
+
+
+ALL_PATHS: tuple[str, ...] = tuple(path for path, _ in iter_paths(CONFIG_SCHEMA))
+SECRET_PATHS: tuple[str, ...] = tuple(
+    path for path, spec in iter_paths(CONFIG_SCHEMA) if spec.secret)

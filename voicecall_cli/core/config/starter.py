@@ -1,0 +1,123 @@
+'''The commented starter file that ``voicecall config init`` writes.
+
+It selects the mock provider (so ``voicecall demo`` works at once), shows every main key with
+its default, and carries commented-out Twilio, Telnyx and Plivo blocks to fill in. The tests
+check that it loads, validates and matches the schema's defaults.
+'''
+
+from __future__ import annotations
+
+STARTER_CONFIG_TOML = '''\
+# voicecall configuration (TOML).
+#
+# Keys and nesting are those of the OpenClaw voice-call plugin
+# (plugins.entries.voice-call.config), at the top level of this file. Every value shown is the
+# default. Check your edits with:  voicecall config validate
+#
+# Secrets can stay out of this file: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TELNYX_API_KEY,
+# TELNYX_CONNECTION_ID, TELNYX_PUBLIC_KEY, PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN, NGROK_AUTHTOKEN,
+# OPENAI_API_KEY and ELEVENLABS_API_KEY are read from the environment when the key is unset.
+
+enabled = true
+provider = "mock"                 # "twilio" | "telnyx" | "plivo" | "mock" (no network)
+# fromNumber = "+15550001234"     # caller id (E.164); required unless provider = "mock"
+# toNumber = "+15550005678"       # default destination of `voicecall call`
+
+inboundPolicy = "disabled"        # "disabled" | "allowlist" | "pairing" | "open"
+allowFrom = []                    # E.164 numbers allowed to call in, e.g. ["+15550001234"]
+# inboundGreeting = "Hello! How can I help you today?"
+
+maxDurationSeconds = 300          # hang up this long after answer
+staleCallReaperSeconds = 0        # end calls with no terminal webhook after this long; 0 = off
+silenceTimeoutMs = 800
+transcriptTimeoutMs = 180000      # how long `voicecall continue` waits for the caller
+ringTimeoutMs = 30000
+maxConcurrentCalls = 1            # outbound calls at once
+
+# publicUrl = "https://voice.example.com/voice/webhook"   # public webhook URL (skips tunnels)
+skipSignatureVerification = false # never true outside local testing
+
+# store = "~/.local/state/voicecall"   # state directory (default: $XDG_STATE_HOME/voicecall)
+# controlSocket = "/run/user/1000/voicecall/control.sock"
+
+responseModel = "openai/gpt-4o-mini"   # model for automatic replies (provider/model)
+# responseSystemPrompt = "You are a friendly voice assistant..."
+responseTimeoutMs = 30000
+
+[serve]                           # the webhook server
+port = 3334                       # 0 picks a free port
+bind = "127.0.0.1"
+path = "/voice/webhook"
+
+[outbound]
+defaultMode = "notify"            # "notify" (speak, then hang up) | "conversation"
+notifyHangupDelaySec = 3
+
+[streaming]                       # Twilio Media Streams + OpenAI realtime transcription
+enabled = false
+sttProvider = "openai-realtime"
+# openaiApiKey = "sk-..."         # or OPENAI_API_KEY
+sttModel = "gpt-4o-transcribe"
+silenceDurationMs = 800
+vadThreshold = 0.5                # 0..1, higher is less sensitive
+streamPath = "/voice/stream"
+preStartTimeoutMs = 5000
+maxPendingConnections = 32
+maxPendingConnectionsPerIp = 4
+maxConnections = 128
+maxInboundStreams = 1             # inbound callers served at once; others wait on hold
+
+[webhookSecurity]
+allowedHosts = []                 # hosts accepted from forwarding headers
+trustForwardingHeaders = false
+trustedProxyIPs = []              # forwarding headers are trusted only from these addresses
+
+[tunnel]                          # public exposure (or set publicUrl, or use [tailscale])
+provider = "none"                 # "none" | "ngrok" | "tailscale-serve" | "tailscale-funnel"
+# ngrokAuthToken = "..."          # or NGROK_AUTHTOKEN
+# ngrokDomain = "voice.example.com"
+allowNgrokFreeTierLoopbackBypass = false
+
+[tailscale]
+mode = "off"                      # "off" | "serve" | "funnel"
+path = "/voice/webhook"
+
+[mock]                            # the mock provider's simulated callee
+ringDelayMs = 200
+answerDelayMs = 400
+outcome = "answer"                # "answer" | "busy" | "no-answer" | "failed"
+replies = ["Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!"]
+replyDelayMs = 300
+# hangupAfterReplies = 2          # callee hangs up after this many replies (default: never)
+# hangupAfterMs = 60000           # callee hangs up this long after answer (default: never)
+
+# [tts]                           # speech for calls (OpenAI or ElevenLabs)
+# provider = "openai"
+# [tts.openai]
+# model = "gpt-4o-mini-tts"
+# voice = "coral"
+# [tts.elevenlabs]
+# voiceId = "pMsXgVXv3BLzUgSXRplE"
+# modelId = "eleven_multilingual_v2"
+
+# [twilio]                        # provider = "twilio"
+# accountSid = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"   # or TWILIO_ACCOUNT_SID
+# authToken = "your_auth_token"                      # or TWILIO_AUTH_TOKEN
+# apiBaseUrl = "https://api.twilio.com"
+
+# [telnyx]                        # provider = "telnyx"
+# apiKey = "KEYxxxxxxxx"          # or TELNYX_API_KEY
+# connectionId = "1234567890"     # or TELNYX_CONNECTION_ID
+# publicKey = "base64..."         # or TELNYX_PUBLIC_KEY (webhook signature key)
+# apiBaseUrl = "https://api.telnyx.com"
+
+# [plivo]                         # provider = "plivo"
+# authId = "MAxxxxxxxxxxxxxxxxxx" # or PLIVO_AUTH_ID
+# authToken = "your_auth_token"   # or PLIVO_AUTH_TOKEN
+# apiBaseUrl = "https://api.plivo.com"
+'''
+
+
+def starter_config_toml() -> str:
+    """The starter configuration text (TOML, commented)."""
+    return STARTER_CONFIG_TOML

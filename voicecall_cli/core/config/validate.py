@@ -1,0 +1,87 @@
+"""Validation: the schema walk (types, ranges, unknown keys), the carrier credential checks of
+reference 1.6, and the warnings a valid but risky configuration earns.
+
+All issues are collected in one :class:`Checker`; nothing stops at the first problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from voicecall_cli.core.config.env import ENV_HINTS
+from voicecall_cli.core.config.fields import Checker
+from voicecall_cli.core.config.schema import ALL_PATHS, CONFIG_SCHEMA
+
+REQUIRED_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
+    "telnyx": ("telnyx.apiKey", "telnyx.connectionId", "telnyx.publicKey"),
+    "twilio": ("twilio.accountSid", "twilio.authToken"),
+    "plivo": ("plivo.authId", "plivo.authToken"),
+}
+MAX_ELSEWHERE_SUGGESTIONS = 3
+
+
+def lookup(data: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    """The value at dotted ``path`` in nested dicts, or ``default``."""
+    node: Any = data
+    for key in path.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def suggest_elsewhere(parent: str, key: str) -> list[str]:
+    """Schema paths in other sections whose last key is ``key`` (e.g. ``port`` written at the
+    top level suggests ``serve.port``); empty when there are none or too many."""
+    wanted = key.lower()
+    hits = [path for path in ALL_PATHS
+            if path.rsplit(".", 1)[-1].lower() == wanted and path.rpartition(".")[0] != parent]
+    return hits if len(hits) <= MAX_ELSEWHERE_SUGGESTIONS else []
+
+
+def check_schema(raw: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], Checker]:
+    """Validate ``raw`` against the schema and fill in defaults; issues land in the checker."""
+    checker = Checker(prefix, suggest_elsewhere)
+    data = CONFIG_SCHEMA.check(raw, "", checker)
+    return (data if isinstance(data, dict) else {}), checker
+
+
+def check_provider(data: Mapping[str, Any], checker: Checker) -> None:
+    """The carrier checks of reference 1.6, with our key paths. Keys that already have an issue
+    (a wrong type, say) are not reported again as missing."""
+    provider = data.get("provider")
+    if provider is None:
+        return
+    if provider != "mock" and not data.get("fromNumber"):
+        suffix = " (or set TWILIO_FROM_NUMBER env)" if provider == "twilio" else ""
+        _require(checker, "fromNumber", suffix)
+    for path in REQUIRED_CREDENTIALS.get(provider, ()):
+        if path == "telnyx.publicKey" and data.get("skipSignatureVerification"):
+            continue
+        if lookup(data, path) is None:
+            _require(checker, path, f" (or set {ENV_HINTS[path]} env)")
+
+
+def _require(checker: Checker, path: str, suffix: str) -> None:
+    if not checker.has_issue_at(path):
+        checker.report(path, f"{checker.full(path)} is required{suffix}")
+
+
+def collect_warnings(data: Mapping[str, Any]) -> list[str]:
+    """Warnings for a configuration that is valid but probably not what the user wants."""
+    warnings = []
+    if data.get("skipSignatureVerification"):
+        warnings.append(
+            "SECURITY WARNING: skipSignatureVerification is true: webhook signatures are NOT "
+            "verified, so anyone who can reach the webhook can forge call events. "
+            "Use it for local testing only.")
+    if lookup(data, "streaming.enabled") and not lookup(data, "streaming.openaiApiKey"):
+        warnings.append(
+            "streaming.enabled is true but no OpenAI API key was found (set "
+            "streaming.openaiApiKey or OPENAI_API_KEY): media streaming will not start")
+    if lookup(data, "tts.provider") == "edge":
+        warnings.append(
+            'tts.provider "edge" is ignored for calls (telephony audio needs PCM): '
+            "calls fall back to the carrier's own voices")
+    return warnings
