@@ -1,0 +1,1 @@
+"""The voicecall daemon: the only package that runs trio, hypercorn and quart-trio services."""
