@@ -1,0 +1,159 @@
+"""The webhook HTTP server: hypercorn (trio worker) in front of a small ASGI dispatcher.
+
+Routing, first match wins:
+
+* ``/voice/hold-music`` (any method): 200 ``text/xml`` hold TwiML, unauthenticated.
+* exactly the configured webhook path (after normalisation): the lean pipeline of
+  :mod:`.web_pipeline` (reference section 6.1), served without any framework because Quart's
+  per-request machinery would cost half the request budget (DESIGN section 8).
+* everything else, and the ASGI lifespan: a quart-trio app (``GET /healthz`` -> ``{"ok": true}``;
+  other paths 404). Prefix look-alikes such as ``/voice/webhook-evil`` land here and get 404.
+
+Resource handling: :func:`serve_webhooks` owns the listening socket, hypercorn's tasks and every
+connection; nothing outlives it. Shutdown is by cancellation: cancel the scope around it (for
+example the daemon's root nursery) and it closes the listener and all connections and returns
+promptly without waiting for idle keep-alive clients or a graceful period.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import hypercorn.trio
+import trio
+from hypercorn.config import Config
+from quart_trio import QuartTrio
+
+from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.daemon.web_pipeline import (
+    Receive,
+    Scope,
+    Send,
+    WebhookPipeline,
+    normalise_path,
+    send_response,
+)
+from voicecall_cli.providers.base import WebhookCodec
+from voicecall_cli.providers.replay import ReplayCache
+
+logger = logging.getLogger("voicecall.web")
+
+HOLD_MUSIC_PATH = "/voice/hold-music"
+HOLD_MUSIC_URL = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+HOLD_MUSIC_TWIML = (
+    "<Response><Say>Please hold while we connect you.</Say>"
+    f'<Play loop="0">{HOLD_MUSIC_URL}</Play></Response>'
+).encode()
+
+
+@dataclass(frozen=True)
+class WebhookServerInfo:
+    """Where the webhook server listens; ``url`` is the full local webhook URL."""
+
+    url: str  # http://<bound host>:<actual port><webhook path>, IPv6 host in brackets
+    port: int
+    host: str  # without brackets
+
+
+def create_app() -> QuartTrio:
+    """The framework side of the server: everything that is not the webhook hot path."""
+    app = QuartTrio("voicecall_cli.daemon.web")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+class WebDispatcher:
+    """ASGI entry point: hold music, the webhook pipeline, else the Quart app."""
+
+    def __init__(self, webhook_path: str, pipeline: WebhookPipeline, app: QuartTrio) -> None:
+        self._webhook_path = normalise_path(webhook_path)
+        self._pipeline = pipeline
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == HOLD_MUSIC_PATH:
+                await send_response(send, 200, [(b"content-type", b"text/xml")],
+                                    HOLD_MUSIC_TWIML)
+                return
+            if normalise_path(path) == self._webhook_path:
+                await self._pipeline(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+async def serve_webhooks(
+    *,
+    bind: str,
+    port: int,
+    path: str,
+    codec: WebhookCodec,
+    on_events: Callable[[list[NormalizedEvent]], None],
+    replay: ReplayCache,
+    clock_ms: Callable[[], int],
+    skip_signature_verification: bool = False,
+    body_timeout_s: float = 5.0,
+    max_body: int = 64 * 1024,
+    max_in_flight_per_ip: int = 8,
+    task_status: trio.TaskStatus[WebhookServerInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve webhooks for ``codec`` on ``bind:port`` until cancelled.
+
+    Reports a :class:`WebhookServerInfo` through ``task_status`` once the socket listens (port 0
+    picks a free port; the info holds the real one). With ``skip_signature_verification`` the
+    header gate and ``codec.verify`` are skipped and the request key is
+    ``<codec>:skip:sha256(method, url, body)``, so exact duplicates are still replays.
+
+    Error handling: a bind failure (address in use, bad host) raises ``OSError`` before
+    readiness is reported. Per-request errors never escape: they become HTTP status codes.
+    Cancellation closes everything and returns (no graceful drain).
+    """
+    webhook_path = normalise_path(path)
+    pipeline = WebhookPipeline(
+        codec=codec, on_events=on_events, replay=replay, clock_ms=clock_ms,
+        skip_signature_verification=skip_signature_verification, body_timeout_s=body_timeout_s,
+        max_body=max_body, max_in_flight_per_ip=max_in_flight_per_ip)
+    dispatcher = WebDispatcher(webhook_path, pipeline, create_app())
+    config = Config()
+    config.bind = [f"fd://{_bound_socket(bind, port).detach()}"]  # hypercorn owns it from here
+    config.accesslog = None
+    config.errorlog = logging.getLogger("voicecall.web.server")
+    config.include_server_header = False
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(hypercorn.trio.serve, dispatcher, config, mode="asgi"))
+        info = server_info(binds[0], webhook_path)
+        logger.info("webhook server for %s listening on %s", codec.name, info.url)
+        task_status.started(info)
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``: binding here makes a bind failure a plain OSError."""
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def server_info(bound: str, webhook_path: str) -> WebhookServerInfo:
+    """Info from one of hypercorn's bind strings (``http://127.0.0.1:8000``, ``http://[::1]:80``)."""
+    address = bound.split("://", 1)[-1]
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    url_host = f"[{host}]" if ":" in host else host
+    return WebhookServerInfo(url=f"http://{url_host}:{port}{webhook_path}", port=int(port),
+                             host=host)

@@ -1,0 +1,240 @@
+"""The mock carrier: a simulated callee that talks to the daemon through its own webhook path.
+
+No outside network: every event the callee produces is a mock webhook POSTed (with httpx) to
+the webhook URL the daemon gave when placing the call, so the daemon's real webhook pipeline
+(replay cache, parsing, event processing) runs for mock calls too. What the callee does next is
+decided by the pure script in :mod:`.callee`; this module only sleeps and POSTs.
+
+Resource handling: :func:`open_mock_carrier` owns one httpx client and one trio nursery for all
+callee tasks; leaving the context cancels every pending callee action (nothing more is POSTed)
+and closes the client. Callee state is per provider call id and created lazily by any method,
+so a restarted daemon keeps driving calls it restored (see :meth:`MockCarrier.resume`).
+
+Error handling: a failed POST is retried a few times with a short backoff, then logged; it never
+raises into the daemon. Methods that must POST raise :class:`CarrierError` only when no webhook
+URL is known for the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import httpx
+import trio
+
+from voicecall_cli.core.events import EventType, NormalizedEvent
+from voicecall_cli.providers.base import (
+    CarrierError,
+    PlaceCallRequest,
+    PlacedCall,
+    ProviderCallStatus,
+)
+from voicecall_cli.providers.mock.callee import (
+    CalleeState,
+    MockSettings,
+    call_id_from_provider_id,
+    placement_script,
+)
+from voicecall_cli.providers.mock.webhooks import encode_mock_event
+
+logger = logging.getLogger("voicecall.providers.mock")
+
+POST_ATTEMPTS = 3
+POST_BACKOFF_S = 0.05  # doubled after each failed attempt
+POST_TIMEOUT_S = 5.0
+_RETRY_STATUSES = frozenset({408, 429})
+
+
+@dataclass(slots=True)
+class _CalleeCall:
+    """A call's callee state plus the cancel scopes of its pending tasks."""
+
+    state: CalleeState
+    scopes: set[trio.CancelScope] = field(default_factory=set)
+    pending_reply: trio.CancelScope | None = None
+
+
+class MockCarrier:
+    """:class:`~voicecall_cli.providers.base.CarrierClient` for the ``mock`` provider.
+
+    Create it with :func:`open_mock_carrier`; its methods return at once and the callee's
+    events follow as webhooks, like a real carrier's.
+    """
+
+    name = "mock"
+
+    def __init__(self, settings: MockSettings, *, nursery: trio.Nursery, http: httpx.AsyncClient,
+                 clock_ms: Callable[[], int]) -> None:
+        self.settings = settings
+        self._nursery = nursery
+        self._http = http
+        self._clock_ms = clock_ms
+        self._calls: dict[str, _CalleeCall] = {}
+        self._last_webhook_url: str | None = None
+
+    def callee(self, provider_call_id: str) -> CalleeState:
+        """The callee's view of a call (replies given, texts played, how it ended)."""
+        return self._call(provider_call_id, None).state
+
+    async def resume(self, call_id: str, provider_call_id: str, webhook_url: str) -> None:
+        """Adopt a call placed before a daemon restart so its events reach ``webhook_url``."""
+        self._call(provider_call_id, call_id, webhook_url or None)
+
+    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
+        provider_call_id = f"mock-{request.call_id}"
+        call = self._call(provider_call_id, request.call_id, request.webhook_url or None)
+        self._start(call, self._ring_then_answer, call)
+        return PlacedCall(provider_call_id=provider_call_id)
+
+    async def hangup(self, call_id: str, provider_call_id: str, reason: str) -> None:
+        call = self._call(provider_call_id, call_id)
+        if not call.state.ended:
+            self._require_webhook_url(call)
+            self._end(call, reason)
+
+    async def play(self, call_id: str, provider_call_id: str, text: str) -> None:
+        self._call(provider_call_id, call_id).state.played.append(text)
+
+    async def start_listening(self, call_id: str, provider_call_id: str,
+                              turn_token: str | None) -> None:
+        call = self._call(provider_call_id, call_id)
+        if call.state.ended:
+            return
+        self._require_webhook_url(call)
+        self._cancel_pending_reply(call)
+        call.pending_reply = self._start(call, self._reply, call, turn_token)
+
+    async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
+        self._cancel_pending_reply(self._call(provider_call_id, call_id))
+
+    async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
+        return self._call(provider_call_id, None).state.status()
+
+    # -- callee behaviour (tasks in the carrier's nursery) -------------------------------------
+
+    async def _ring_then_answer(self, call: _CalleeCall) -> None:
+        for step in placement_script(self.settings):
+            await trio.sleep(step.delay_ms / 1000)
+            if step.event_type is EventType.ENDED:
+                self._end(call, step.reason or "completed")
+                return
+            await self._post(call, step.event_type)
+        if self.settings.hangup_after_ms is not None:
+            await trio.sleep(self.settings.hangup_after_ms / 1000)
+            self._end(call, "hangup-user")
+
+    async def _reply(self, call: _CalleeCall, turn_token: str | None) -> None:
+        await trio.sleep(self.settings.reply_delay_ms / 1000)
+        call.pending_reply = None  # from here on the reply is given; stop_listening is too late
+        planned = call.state.take_reply(self.settings)
+        if planned is None:
+            return
+        await self._post(call, EventType.SPEECH, transcript=planned.text, is_final=True,
+                         turn_token=turn_token)
+        if planned.hang_up_after:
+            await trio.sleep(self.settings.reply_delay_ms / 1000)
+            self._end(call, "hangup-user")
+
+    def _end(self, call: _CalleeCall, reason: str) -> None:
+        """The call ends now: cancel its pending callee actions, then report ``call.ended``."""
+        call.state.ended_reason = reason
+        for scope in call.scopes:
+            scope.cancel()
+        call.pending_reply = None
+        self._nursery.start_soon(partial(self._post, call, EventType.ENDED, reason=reason))
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _call(self, provider_call_id: str, call_id: str | None,
+              webhook_url: str | None = None) -> _CalleeCall:
+        if webhook_url is not None:
+            self._last_webhook_url = webhook_url
+        call = self._calls.get(provider_call_id)
+        if call is None:
+            state = CalleeState(call_id=call_id or call_id_from_provider_id(provider_call_id),
+                                provider_call_id=provider_call_id,
+                                webhook_url=webhook_url or self._last_webhook_url)
+            call = self._calls[provider_call_id] = _CalleeCall(state)
+        elif webhook_url is not None:
+            call.state.webhook_url = webhook_url
+        return call
+
+    def _require_webhook_url(self, call: _CalleeCall) -> None:
+        if call.state.webhook_url is None:
+            raise CarrierError(f"mock carrier: no webhook URL known for call "
+                               f"{call.state.call_id}; place or resume it first")
+
+    def _cancel_pending_reply(self, call: _CalleeCall) -> None:
+        if call.pending_reply is not None:
+            call.pending_reply.cancel()
+            call.pending_reply = None
+
+    def _start(self, call: _CalleeCall, action: Callable[..., Any], *args: Any) -> trio.CancelScope:
+        """Run ``action(*args)`` in the nursery under a scope that :meth:`_end` cancels."""
+        scope = trio.CancelScope()
+        call.scopes.add(scope)
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await action(*args)
+            finally:
+                call.scopes.discard(scope)
+
+        self._nursery.start_soon(run)
+        return scope
+
+    async def _post(self, call: _CalleeCall, event_type: EventType, **fields: Any) -> None:
+        """POST one event (``fields`` are :class:`NormalizedEvent` attributes) with retries."""
+        state = call.state
+        if state.webhook_url is None:
+            logger.warning("mock callee: no webhook URL for call %s; %s not sent",
+                           state.call_id, event_type.value)
+            return
+        event = NormalizedEvent(type=event_type, id=str(uuid.uuid4()), call_id=state.call_id,
+                                timestamp=self._clock_ms(),
+                                provider_call_id=state.provider_call_id)
+        for name, value in fields.items():
+            setattr(event, name, value)
+        body = encode_mock_event(event)
+        problem = ""
+        for attempt in range(POST_ATTEMPTS):
+            if attempt:
+                await trio.sleep(POST_BACKOFF_S * 2 ** (attempt - 1))
+            try:
+                response = await self._http.post(
+                    state.webhook_url, content=body,
+                    headers={"content-type": "application/json"})
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code < 300:
+                return
+            problem = f"HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code not in _RETRY_STATUSES:
+                break
+        logger.warning("mock callee: %s for call %s was not delivered (%s)",
+                       event_type.value, state.call_id, problem)
+
+
+@asynccontextmanager
+async def open_mock_carrier(settings: Mapping[str, Any], *,
+                            clock_ms: Callable[[], int]) -> AsyncIterator[MockCarrier]:
+    """Open the mock carrier for the config's ``mock`` block (camelCase keys, all optional).
+
+    Raises ``ValueError`` naming the key for a bad setting. On exit, pending callee actions are
+    cancelled and the HTTP client is closed.
+    """
+    mock_settings = MockSettings.from_config(settings)
+    async with (httpx.AsyncClient(timeout=POST_TIMEOUT_S, trust_env=False) as http,
+                trio.open_nursery() as nursery):
+        try:
+            yield MockCarrier(mock_settings, nursery=nursery, http=http, clock_ms=clock_ms)
+        finally:
+            nursery.cancel_scope.cancel()
