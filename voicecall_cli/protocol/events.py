@@ -4,7 +4,8 @@ Every line is one JSON object with a ``type``. Stream control lines:
 
 * ``{"type": "snapshot", "cursor": N, "calls": [call, ...]}`` first, once: the active calls and
   the newest cursor at the moment of subscription (nothing falls between it and the events).
-* ``{"type": "heartbeat", "cursor": N, "ts": ms}`` while idle (every :data:`HEARTBEAT_S`).
+* ``{"type": "heartbeat", "cursor": N, "ts": ms}`` once right after the replayed backlog
+  (the reader has caught up), then while idle (every :data:`HEARTBEAT_S`).
 * ``{"type": "lagged", "cursor": N}`` last, when the subscriber fell too far behind and was
   dropped; resume with ``since=N``.
 

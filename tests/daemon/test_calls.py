@@ -1,0 +1,228 @@
+"""The call manager on a real store and bus, a recording carrier and trio's MockClock.
+
+The carrier here is a stand-in at the carrier edge (the CarrierClient interface): it records
+what the manager asks of the carrier. Carrier events are fed as the webhook server would.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from voicecall_cli.core.events import EventType, NormalizedEvent
+from voicecall_cli.daemon import operations
+from voicecall_cli.daemon.settings import CallSettings
+from voicecall_cli.protocol import (
+    ApiError,
+    ContinueRequest,
+    EndRequest,
+    ErrorCode,
+    InitiateRequest,
+    SpeakRequest,
+    StatusRequest,
+)
+
+from .manager_harness import Env, RecordingCarrier, open_env_factory
+
+CONVERSATION = CallSettings(default_mode="conversation", to_number="+15550001111",
+                            max_concurrent_calls=2)
+
+
+async def answered_call(env: Env, message: str = "Hello there") -> str:
+    result = await operations.initiate(env.manager, InitiateRequest(message=message))
+    call_id = result["callId"]
+    env.event(EventType.RINGING, call_id)
+    env.event(EventType.ANSWERED, call_id)
+    await trio.sleep(0.01)  # the greeting task runs
+    return call_id
+
+
+async def test_outbound_call_is_journalled_dialled_and_greeted(tmp_path, autojump_clock,
+                                                               env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = await answered_call(env)
+    assert env.carrier.of("place") == [("place", call_id, "+15550001111")]
+    assert env.store.journal_get(call_id)["providerCallId"] == f"mock-{call_id}"
+    assert env.carrier.of("play") == [("play", call_id, "Hello there")]
+    call = env.manager.calls[call_id]
+    assert [t.text for t in call.transcript] == ["Hello there"]
+    assert "initialMessage" not in call.metadata
+    types = env.stored_types(call_id)
+    assert types[:2] == ["call.created", "call.dialled"]
+    assert "call.transcript" in types
+
+
+async def test_notify_call_hangs_up_exactly_after_the_delay(tmp_path, autojump_clock,
+                                                            env_nursery) -> None:
+    settings = CallSettings(default_mode="notify", to_number="+15550001111")
+    env = await open_env_factory(tmp_path)(settings, nursery=env_nursery)
+    call_id = await answered_call(env, "Your order shipped")
+    await trio.sleep(2.98)
+    assert env.carrier.of("hangup") == []
+    await trio.sleep(0.05)
+    assert env.carrier.of("hangup") == [("hangup", f"mock-{call_id}", "hangup-bot")]
+    stored = env.store.get_call(call_id)
+    assert stored["state"] == "hangup-bot" and stored["endReason"] == "hangup-bot"
+
+
+async def test_continue_waits_for_the_matching_turn_token(tmp_path, autojump_clock,
+                                                          env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = await answered_call(env)
+    result: dict = {}
+
+    async def turn() -> None:
+        result.update(await operations.continue_call(
+            env.manager, ContinueRequest(callId=call_id, message="Does ten work?")))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(turn)
+        await trio.sleep(1)
+        token = env.carrier.of("listen")[0][2]
+        assert token
+        with pytest.raises(ApiError) as conflict:
+            await operations.continue_call(env.manager,
+                                           ContinueRequest(callId=call_id, message="again?"))
+        assert conflict.value.code is ErrorCode.CONFLICT
+        env.event(EventType.SPEECH, call_id, transcript="stale answer", turn_token="old")
+        await trio.sleep(1)
+        assert result == {}
+        env.event(EventType.SPEECH, call_id, transcript="Ten is fine", turn_token=token)
+    assert result == {"success": True, "transcript": "Ten is fine"}
+    call = env.manager.calls[call_id]
+    assert [(t.speaker, t.text) for t in call.transcript] == [
+        ("bot", "Hello there"), ("bot", "Does ten work?"), ("user", "Ten is fine")]
+    assert call.metadata["turnCount"] == 1
+    assert call.metadata["lastTurnLatencyMs"] >= call.metadata["lastTurnListenWaitMs"] >= 1000
+    assert len(env.carrier.of("listen")) == 1 and len(env.carrier.of("stop-listening")) == 1
+
+
+async def test_continue_times_out(tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = await answered_call(env)
+    with pytest.raises(ApiError) as err:
+        await operations.continue_call(env.manager, ContinueRequest(
+            callId=call_id, message="Hello?", timeoutMs=1000))
+    assert err.value.code is ErrorCode.TIMEOUT
+    assert err.value.message == "Timed out waiting for transcript after 1000ms"
+    assert call_id not in env.manager.waiters
+
+
+async def test_continue_fails_when_the_caller_hangs_up(tmp_path, autojump_clock,
+                                                       env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = await answered_call(env)
+    async with trio.open_nursery() as nursery:
+        async def hang_up_soon() -> None:
+            await trio.sleep(2)
+            env.event(EventType.ENDED, call_id, reason="hangup-user")
+        nursery.start_soon(hang_up_soon)
+        with pytest.raises(ApiError) as err:
+            await operations.continue_call(env.manager,
+                                           ContinueRequest(callId=call_id, message="Hi?"))
+    assert err.value.message == "Call ended: hangup-user"
+    assert operations.status(env.manager, StatusRequest(callId=call_id))["call"]["state"] == \
+        "hangup-user"
+
+
+async def test_max_duration_hangs_up_with_timeout(tmp_path, autojump_clock, env_nursery) -> None:
+    settings = CallSettings(default_mode="conversation", to_number="+15550001111",
+                            max_duration_s=300)
+    env = await open_env_factory(tmp_path)(settings, nursery=env_nursery)
+    call_id = await answered_call(env)
+    await trio.sleep(299)
+    assert env.carrier.of("hangup") == []
+    await trio.sleep(2)
+    assert env.carrier.of("hangup") == [("hangup", f"mock-{call_id}", "timeout")]
+    assert env.store.get_call(call_id)["state"] == "timeout"
+
+
+async def test_max_concurrent_calls_is_a_conflict(tmp_path, autojump_clock, env_nursery) -> None:
+    settings = CallSettings(to_number="+15550001111", max_concurrent_calls=1)
+    env = await open_env_factory(tmp_path)(settings, nursery=env_nursery)
+    await operations.initiate(env.manager, InitiateRequest(message="one"))
+    with pytest.raises(ApiError) as err:
+        await operations.initiate(env.manager, InitiateRequest(message="two"))
+    assert err.value.code is ErrorCode.CONFLICT
+    assert err.value.message == "Maximum concurrent calls (1) reached"
+
+
+async def test_rejected_inbound_caller_is_hung_up_once(tmp_path, autojump_clock,
+                                                        env_nursery) -> None:
+    settings = CallSettings(inbound_policy="allowlist", allow_from=("+15550001234",))
+    env = await open_env_factory(tmp_path)(settings, nursery=env_nursery)
+    for kind in (EventType.INITIATED, EventType.RINGING, EventType.RINGING):
+        env.event(kind, "CA-evil", provider_call_id="CA-evil", direction="inbound",
+                  from_number="+99915550001234", to_number="+15550000000")
+    await trio.sleep(0.1)
+    assert env.carrier.of("hangup") == [("hangup", "CA-evil", "hangup-bot")]
+    assert env.manager.calls == {}
+    assert [e["type"] for e in env.store.events_after(0)].count("call.rejected") == 1
+
+
+async def test_allowed_inbound_caller_is_greeted(tmp_path, autojump_clock, env_nursery) -> None:
+    settings = CallSettings(inbound_policy="allowlist", allow_from=("+1 555 000 1234",),
+                            inbound_greeting="Hi, you reached the bot")
+    env = await open_env_factory(tmp_path)(settings, nursery=env_nursery)
+    env.event(EventType.INITIATED, "CA-ok", provider_call_id="CA-ok", direction="inbound",
+              from_number="+15550001234", to_number="+15550000000")
+    env.event(EventType.ANSWERED, "CA-ok", provider_call_id="CA-ok")
+    await trio.sleep(0.1)
+    [call] = env.manager.calls.values()
+    assert call.direction == "inbound" and call.from_number == "+15550001234"
+    assert env.carrier.of("play") == [("play", call.call_id, "Hi, you reached the bot")]
+
+
+async def test_duplicate_event_keys_have_no_effect(tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = await answered_call(env)
+    speech = NormalizedEvent(type=EventType.SPEECH, id="same", call_id=call_id,
+                             timestamp=env.manager.now_ms(), transcript="once",
+                             dedupe_key="mock:abc")
+    env.manager.handle_events([speech])
+    env.manager.handle_events([speech])
+    call = env.manager.calls[call_id]
+    assert [t.text for t in call.transcript if t.speaker == "user"] == ["once"]
+
+
+async def test_speak_and_end(tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = await answered_call(env)
+    assert await operations.speak(env.manager, SpeakRequest(callId=call_id, message="One moment")
+                                  ) == {"success": True}
+    assert env.manager.calls[call_id].state.value == "speaking"
+    assert await operations.end(env.manager, EndRequest(callId=call_id)) == {"success": True}
+    assert await operations.end(env.manager, EndRequest(callId=call_id)) == {"success": True}
+    assert len(env.carrier.of("hangup")) == 1
+    status = operations.status(env.manager, StatusRequest(callId=call_id))
+    assert status["found"] and status["call"]["state"] == "hangup-bot"
+    assert "processedEventIds" not in status["call"]
+    with pytest.raises(ApiError) as err:
+        await operations.speak(env.manager, SpeakRequest(callId=call_id, message="late"))
+    assert err.value.message == "Call has ended"
+    with pytest.raises(ApiError) as missing:
+        await operations.end(env.manager, EndRequest(callId="nope"))
+    assert missing.value.code is ErrorCode.CALL_NOT_FOUND
+
+
+async def test_failed_hangup_keeps_the_call_live(tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, RecordingCarrier(fail_hangup=True),
+                                           nursery=env_nursery)
+    call_id = await answered_call(env)
+    with pytest.raises(ApiError) as err:
+        await operations.end(env.manager, EndRequest(callId=call_id))
+    assert err.value.code is ErrorCode.OPERATION_FAILED
+    assert not env.manager.calls[call_id].is_terminal
+
+
+async def test_stale_reaper_ends_only_unanswered_calls(tmp_path, autojump_clock,
+                                                       env_nursery) -> None:
+    settings = CallSettings(to_number="+15550001111", max_concurrent_calls=5,
+                            default_mode="conversation", stale_call_reaper_s=60,
+                            max_duration_s=1000)
+    env = await open_env_factory(tmp_path)(settings, nursery=env_nursery)
+    stuck = (await operations.initiate(env.manager, InitiateRequest(message="hi")))["callId"]
+    live = await answered_call(env)
+    await trio.sleep(95)
+    assert env.store.get_call(stuck)["state"] == "hangup-bot"
+    assert not env.manager.calls[live].is_terminal

@@ -1,0 +1,80 @@
+"""``python -m voicecall_cli.daemon run [--config PATH] [--socket PATH]``: the daemon process.
+
+``voicecall daemon run`` execs this (same PID, so systemd's Type=notify works). Exit codes:
+0 after a clean stop, 78 for a configuration error (the message names the key), 1 when another
+daemon already serves the socket or the daemon failed to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+EXIT_CONFIG = 78
+AVAILABLE_PROVIDERS = ("mock",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voicecall daemon")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--config")
+    run.add_argument("--socket")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=os.environ.get("VOICECALL_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    from voicecall_cli.core.config import ConfigError, load_config
+    from voicecall_cli.protocol import resolve_config_path, resolve_socket_path
+
+    config_path = resolve_config_path(args.config)
+    explicit = bool(args.config or os.environ.get("VOICECALL_CONFIG"))
+    try:
+        config = load_config(config_path, os.environ, explicit=explicit)
+        config.require_enabled()
+    except ConfigError as exc:
+        print(f"voicecall: configuration error in {config_path}:", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        logging.getLogger("voicecall.config").warning("%s", warning)
+    if config.provider not in AVAILABLE_PROVIDERS:
+        print(f"voicecall: configuration error in {config_path}:\n  provider: "
+              f"{config.provider!r} is not available in this build yet (available: "
+              f"{', '.join(AVAILABLE_PROVIDERS)})", file=sys.stderr)
+        return EXIT_CONFIG
+    socket_path = resolve_socket_path(args.socket, config.control_socket)
+
+    import trio
+
+    from voicecall_cli.daemon.control_socket import ControlSocketError
+    from voicecall_cli.daemon.main import run_daemon
+    from voicecall_cli.daemon.store import StoreError
+
+    try:
+        trio.run(run_daemon, config, socket_path)
+    except BaseException as exc:
+        leaf = _leaf(exc)
+        if isinstance(leaf, ControlSocketError | StoreError):
+            print(f"voicecall: {leaf}", file=sys.stderr)
+            return 1
+        if isinstance(leaf, KeyboardInterrupt):
+            return 130
+        raise
+    return 0
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception inside nested single-member exception groups (trio wraps errors
+    raised in nurseries), else ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

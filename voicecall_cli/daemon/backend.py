@@ -1,0 +1,72 @@
+"""The control socket's view of the daemon: health, the RPC methods, events, stop."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import trio
+
+from voicecall_cli import __version__
+from voicecall_cli.daemon import operations
+from voicecall_cli.daemon.bus import EventBus
+from voicecall_cli.daemon.calls import CallManager
+from voicecall_cli.protocol import (
+    PROTOCOL_VERSION,
+    ApiError,
+    ContinueRequest,
+    EndRequest,
+    ErrorCode,
+    InitiateRequest,
+    Request,
+    SpeakRequest,
+    StatusRequest,
+)
+
+
+class DaemonBackend:
+    """Answers control requests from the call manager; ``stop_requested`` ends the daemon."""
+
+    def __init__(self, manager: CallManager, bus: EventBus, provider: str) -> None:
+        self.manager = manager
+        self.bus = bus
+        self.provider = provider
+        self.started = time.monotonic()
+        self.stop_requested = trio.Event()
+        self.public_url: str | None = None
+        self.stream_url: str | None = None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "uptimeS": round(time.monotonic() - self.started, 3),
+            "provider": self.provider,
+            "webhookUrl": self.manager.webhook_url,
+            "publicUrl": self.public_url,
+            "streamUrl": self.stream_url,
+            "activeCalls": len(self.manager.calls),
+        }
+
+    async def call_method(self, request: Request) -> dict[str, Any]:
+        m = self.manager
+        if isinstance(request, InitiateRequest):
+            return await operations.initiate(m, request)
+        if isinstance(request, ContinueRequest):
+            return await operations.continue_call(m, request)
+        if isinstance(request, SpeakRequest):
+            return await operations.speak(m, request)
+        if isinstance(request, EndRequest):
+            return await operations.end(m, request)
+        if isinstance(request, StatusRequest):
+            return operations.status(m, request)
+        raise ApiError(ErrorCode.NOT_FOUND, f"unknown method {request.METHOD}")
+
+    def subscribe(self, since: int | str | None, call_id: str | None) -> Any:
+        return self.bus.subscribe(since, call_id)
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()

@@ -1,0 +1,297 @@
+"""The call manager: owns every live call, executes the core's decisions, keeps the store true.
+
+Resource handling: :meth:`CallManager.run` opens the manager's nursery; every per-call task
+(timers, greetings, carrier requests started by events) lives there and is cancelled when the
+daemon shuts down. Calls themselves are not ended on shutdown: they are persisted and restored on
+the next start (reference 3.2).
+
+Every mutation of a call is persisted before the change is published on the bus, so a
+``kill -9`` at any moment loses no acknowledged state. Carrier operations run from control
+requests (initiate, speak, continue, end) in the requester's task; an operation the requester
+abandons (client gone) is cancelled with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import trio
+
+from voicecall_cli.core.call import CallRecord, TranscriptEntry
+from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.core.processing import admit_unknown_call, apply_event, finalize, set_state
+from voicecall_cli.core.states import CallState
+from voicecall_cli.daemon.bus import EventBus
+from voicecall_cli.daemon.clock import WallClock
+from voicecall_cli.daemon.settings import CallSettings
+from voicecall_cli.daemon.store import Store
+from voicecall_cli.daemon.turns import TurnWaiter
+from voicecall_cli.protocol import events as ev
+from voicecall_cli.providers.base import CarrierClient
+
+log = logging.getLogger("voicecall.calls")
+
+REJECTED_ID_CAP = 10_000
+
+
+class CallManager:
+    """Active calls by id and by carrier id, their timers, waiters and greeting tasks."""
+
+    def __init__(self, settings: CallSettings, store: Store, bus: EventBus,
+                 carrier: CarrierClient, clock: WallClock) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.carrier = carrier
+        self.clock = clock
+        self.webhook_url: str | None = None
+        self.calls: dict[str, CallRecord] = {}
+        self.by_provider_id: dict[str, str] = {}
+        self.waiters: dict[str, TurnWaiter] = {}
+        self.pending_initiations = 0
+        self._rejected: dict[str, None] = {}  # insertion-ordered, bounded
+        self._timers: dict[tuple[str, str], trio.CancelScope] = {}
+        self.greeting_in_flight: set[str] = set()
+        self._ending: dict[str, trio.Event] = {}
+        self._restored: list[CallRecord] = []
+        self._nursery: trio.Nursery | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[CallManager] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Restore persisted calls, start the reaper, then serve until cancelled."""
+        from voicecall_cli.daemon.restore import restore_calls
+        from voicecall_cli.daemon.timers import reap_stale_calls
+
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self._restored = await restore_calls(self)
+            if self.settings.stale_call_reaper_s > 0:
+                nursery.start_soon(reap_stale_calls, self)
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    def attach_webhook_url(self, url: str) -> None:
+        """Called once the webhook server listens; restored calls resume with the carrier."""
+        self.webhook_url = url
+        for call in self._restored:
+            if not call.is_terminal and call.provider_call_id:
+                self.spawn(self._resume, call.call_id, call.provider_call_id)
+        self._restored = []
+
+    async def _resume(self, call_id: str, provider_call_id: str) -> None:
+        try:
+            await self.carrier.resume(call_id, provider_call_id, self.webhook_url or "")
+        except Exception as exc:  # a failed resume leaves the call to its timers
+            log.warning("carrier could not resume call %s: %s", call_id, exc)
+
+    def spawn(self, fn: Any, *args: Any) -> None:
+        assert self._nursery is not None, "CallManager.run() is not running"
+        self._nursery.start_soon(fn, *args)
+
+    # -- registry, persistence, publication ----------------------------------------------------
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def register(self, call: CallRecord) -> None:
+        self.calls[call.call_id] = call
+        if call.provider_call_id:
+            self.by_provider_id[call.provider_call_id] = call.call_id
+
+    def find(self, call_or_provider_id: str) -> CallRecord | None:
+        call = self.calls.get(call_or_provider_id)
+        if call is None and call_or_provider_id in self.by_provider_id:
+            call = self.calls.get(self.by_provider_id[call_or_provider_id])
+        return call
+
+    def persist(self, call: CallRecord) -> None:
+        self.store.save_call(call.to_dict())
+
+    def publish(self, call: CallRecord | None, kind: str, data: dict[str, Any]) -> None:
+        self.bus.publish(call.call_id if call else None, kind, data)
+
+    def persist_state(self, call: CallRecord, previous: CallState) -> None:
+        """Persist, then publish the state change (and the end, when it ended)."""
+        self.persist(call)
+        if call.state != previous:
+            self.publish(call, ev.CALL_STATE, {"state": call.state.value,
+                                               "previous": previous.value})
+        if call.is_terminal and not previous.is_terminal:
+            self._on_ended(call)
+
+    def move(self, call: CallRecord, target: CallState) -> None:
+        previous = call.state
+        if set_state(call, target):
+            self.persist_state(call, previous)
+
+    def end_locally(self, call: CallRecord, reason: str) -> None:
+        """Finalize ``call`` with ``reason`` now (the carrier side is the caller's business)."""
+        previous = call.state
+        if finalize(call, reason, self.now_ms()):
+            self.persist_state(call, previous)
+
+    def _on_ended(self, call: CallRecord) -> None:
+        self.publish(call, ev.CALL_ENDED, {"reason": call.end_reason})
+        waiter = self.waiters.pop(call.call_id, None)
+        if waiter is not None:
+            waiter.fail(f"Call ended: {call.end_reason}")
+        for key in [k for k in self._timers if k[0] == call.call_id]:
+            self._timers.pop(key).cancel()
+        self.calls.pop(call.call_id, None)
+        pid = call.provider_call_id
+        if pid and self.by_provider_id.get(pid) == call.call_id:
+            del self.by_provider_id[pid]
+
+    def add_transcript(self, call: CallRecord, entry: TranscriptEntry) -> None:
+        call.transcript.append(entry)
+        self.persist(call)
+        self.publish_transcript(call, entry)
+
+    def publish_transcript(self, call: CallRecord, entry: TranscriptEntry) -> None:
+        self.publish(call, ev.CALL_TRANSCRIPT, {"speaker": entry.speaker, "text": entry.text,
+                                                "isFinal": entry.is_final})
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [c.to_dict(internal=False) for c in self.calls.values()]
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def start_timer(self, call_id: str, name: str, deadline_ms: int, fire: Any) -> None:
+        """(Re)start the named timer of a call; it calls ``fire(call)`` at the deadline if the
+        call is still live. Ending the call cancels all its timers."""
+        old = self._timers.pop((call_id, name), None)
+        if old is not None:
+            old.cancel()
+        scope = trio.CancelScope()
+        self._timers[(call_id, name)] = scope
+        self.spawn(self._timer, call_id, name, deadline_ms, fire, scope)
+
+    async def _timer(self, call_id: str, name: str, deadline_ms: int, fire: Any,
+                     scope: trio.CancelScope) -> None:
+        with scope:
+            await self.clock.sleep_until_ms(deadline_ms)
+            if self._timers.get((call_id, name)) is scope:
+                del self._timers[(call_id, name)]
+            call = self.calls.get(call_id)
+            if call is not None and not call.is_terminal:
+                await fire(call)
+
+    # -- carrier events -----------------------------------------------------------------------
+
+    def handle_events(self, events: list[NormalizedEvent]) -> None:
+        """Feed verified webhook events in order; one bad event never stops the others."""
+        for event in events:
+            try:
+                self.handle_event(event)
+            except Exception:
+                log.exception("failed to process %s event", event.type)
+
+    def handle_event(self, event: NormalizedEvent) -> None:
+        from voicecall_cli.daemon.greeting import on_answered
+
+        now = self.now_ms()
+        if self.store.has_processed_key(event.key):
+            log.info("duplicate %s event ignored", event.type)
+            return
+        call = self.find(event.call_id) or (
+            self.find(event.provider_call_id) if event.provider_call_id else None)
+        if call is None:
+            call = self._admit(event, now)
+            if call is None:
+                return
+        if not self.store.add_processed_key(event.key, now):
+            log.info("duplicate %s event ignored for call %s", event.type, call.call_id)
+            return
+        if event.provider_call_id and event.provider_call_id != call.provider_call_id:
+            self._rekey(call, event.provider_call_id)
+        previous = call.state
+        waiter = self.waiters.get(call.call_id)
+        outcome = apply_event(call, event, waiter.pure if waiter else None, now)
+        if outcome.token_mismatch:
+            log.warning("mismatched turn token for call %s; transcript ignored", call.call_id)
+        if outcome.error_message:
+            self.publish(call, ev.CALL_ERROR, {"message": outcome.error_message})
+            if waiter is not None:
+                waiter.fail(f"Call error: {outcome.error_message}")
+        self.persist_state(call, previous)
+        if outcome.user_transcript is not None:
+            self.publish_transcript(call, outcome.user_transcript)
+        if outcome.resolve_waiter_with is not None and waiter is not None:
+            self.waiters.pop(call.call_id, None)
+            waiter.resolve(outcome.resolve_waiter_with)
+        if outcome.answered:
+            on_answered(self, call)
+
+    def _admit(self, event: NormalizedEvent, now: int) -> CallRecord | None:
+        pid = event.provider_call_id
+        if pid and self.store.find_call_by_provider_id(pid) is not None:
+            log.info("%s event for an ended call ignored", event.type)
+            return None
+        s = self.settings
+        admission = admit_unknown_call(
+            event, provider=s.provider, policy=s.inbound_policy, allow_from=list(s.allow_from),
+            from_number=s.effective_from_number, greeting=s.inbound_greeting, now_ms=now)
+        if admission.action == "reject":
+            self._reject(event)
+            return None
+        if admission.record is None:
+            log.info("%s event for an unknown call dropped", event.type)
+            return None
+        call = admission.record
+        self.register(call)
+        self.persist(call)
+        self.publish(call, ev.CALL_CREATED, {
+            "direction": call.direction, "from": call.from_number, "to": call.to_number,
+            "mode": call.mode, "provider": call.provider})
+        return call
+
+    def _reject(self, event: NormalizedEvent) -> None:
+        pid = event.provider_call_id or event.call_id
+        if pid in self._rejected:
+            return
+        self._rejected[pid] = None
+        if len(self._rejected) > REJECTED_ID_CAP:
+            del self._rejected[next(iter(self._rejected))]
+        self.publish(None, ev.CALL_REJECTED, {"providerCallId": pid, "from": event.from_number,
+                                              "to": event.to_number,
+                                              "policy": self.settings.inbound_policy})
+        self.spawn(self._hangup_rejected, event.call_id or pid, pid)
+
+    async def _hangup_rejected(self, call_id: str, provider_call_id: str) -> None:
+        try:
+            await self.carrier.hangup(call_id, provider_call_id, CallState.HANGUP_BOT.value)
+        except Exception as exc:
+            log.warning("hang-up of a rejected inbound call failed: %s", exc)
+
+    def _rekey(self, call: CallRecord, provider_call_id: str) -> None:
+        old = call.provider_call_id
+        if old and self.by_provider_id.get(old) == call.call_id:
+            del self.by_provider_id[old]
+        call.provider_call_id = provider_call_id
+        self.by_provider_id[provider_call_id] = call.call_id
+
+    # -- ending -------------------------------------------------------------------------------
+
+    async def hang_up(self, call: CallRecord, reason: str) -> None:
+        """Ask the carrier to hang up, then finalize with ``reason``. Concurrent requests for
+        one call share the first one's outcome; a carrier error propagates and the call stays
+        live."""
+        pending = self._ending.get(call.call_id)
+        if pending is not None:
+            await pending.wait()
+            return
+        done = self._ending[call.call_id] = trio.Event()
+        try:
+            if call.provider_call_id:
+                await self.carrier.hangup(call.call_id, call.provider_call_id, reason)
+            self.end_locally(call, reason)
+        finally:
+            del self._ending[call.call_id]
+            done.set()
+
+    def new_turn_token(self) -> str:
+        return uuid.uuid4().hex

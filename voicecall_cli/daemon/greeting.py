@@ -1,0 +1,88 @@
+"""What happens when a call is answered (reference 2.6 and 10): the max-duration timer, the
+initial message (the outbound message or the inbound greeting), and the notify-mode hang-up.
+
+The greeting runs as a task in the call manager's nursery; at most one per call is in flight.
+A failed greeting keeps ``initialMessage`` so the next trigger retries it, and the call falls
+back to ``listening``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from voicecall_cli.core.call import CallRecord, TranscriptEntry
+from voicecall_cli.core.states import CallState
+
+if TYPE_CHECKING:
+    from voicecall_cli.daemon.calls import CallManager
+
+Fire = Callable[[CallRecord], Awaitable[None]]
+
+log = logging.getLogger("voicecall.calls")
+
+MAX_DURATION = "max-duration"
+NOTIFY_HANGUP = "notify-hangup"
+
+
+def on_answered(manager: CallManager, call: CallRecord) -> None:
+    start_max_duration_timer(manager, call)
+    message = str(call.metadata.get("initialMessage") or "").strip()
+    if message:
+        manager.spawn(speak_initial_message, manager, call.call_id)
+
+
+def start_max_duration_timer(manager: CallManager, call: CallRecord) -> None:
+    if call.answered_at is None:
+        return
+    deadline = call.answered_at + int(manager.settings.max_duration_s * 1000)
+    manager.start_timer(call.call_id, MAX_DURATION, deadline, _max_duration_reached(manager))
+
+
+def _max_duration_reached(manager: CallManager) -> Fire:
+    async def fire(call: CallRecord) -> None:
+        log.info("call %s reached maxDurationSeconds; hanging up", call.call_id)
+        call.end_reason = CallState.TIMEOUT.value
+        manager.persist(call)
+        try:
+            await manager.hang_up(call, CallState.TIMEOUT.value)
+        except Exception as exc:
+            log.warning("hang-up at max duration failed for call %s: %s", call.call_id, exc)
+    return fire
+
+
+async def speak_initial_message(manager: CallManager, call_id: str) -> None:
+    call = manager.calls.get(call_id)
+    if call is None or call_id in manager.greeting_in_flight:
+        return
+    message = str(call.metadata.get("initialMessage") or "").strip()
+    if not message or not call.provider_call_id:
+        return
+    manager.greeting_in_flight.add(call_id)
+    try:
+        manager.move(call, CallState.SPEAKING)
+        await manager.carrier.play(call.call_id, call.provider_call_id, message)
+    except Exception as exc:
+        log.warning("failed to speak the initial message of call %s: %s", call_id, exc)
+        if not call.is_terminal:
+            manager.move(call, CallState.LISTENING)
+        return
+    finally:
+        manager.greeting_in_flight.discard(call_id)
+    if call.is_terminal:
+        return
+    call.metadata.pop("initialMessage", None)
+    manager.add_transcript(call, TranscriptEntry(manager.now_ms(), "bot", message))
+    if call.mode == "notify":
+        deadline = manager.now_ms() + int(manager.settings.notify_hangup_delay_s * 1000)
+        manager.start_timer(call_id, NOTIFY_HANGUP, deadline, _notify_done(manager))
+
+
+def _notify_done(manager: CallManager) -> Fire:
+    async def fire(call: CallRecord) -> None:
+        try:
+            await manager.hang_up(call, CallState.HANGUP_BOT.value)
+        except Exception as exc:
+            log.warning("Notify mode failed to hang up call %s: %s", call.call_id, exc)
+    return fire

@@ -1,0 +1,113 @@
+"""The daemon's root nursery: start order, readiness, signals, clean shutdown (DESIGN 5).
+
+Start order: store, event bus, carrier, call manager, webhook server, control socket; the
+socket appears only once the daemon can serve, then ``READY=1`` goes to systemd. SIGTERM,
+SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting, cancel every service, close the bus
+and the store (calls stay persisted and are restored on the next start), return normally.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from voicecall_cli import __version__
+from voicecall_cli.daemon import sdnotify
+from voicecall_cli.daemon.backend import DaemonBackend
+from voicecall_cli.daemon.bus import EventBus
+from voicecall_cli.daemon.calls import CallManager
+from voicecall_cli.daemon.clock import WallClock
+from voicecall_cli.daemon.control import serve_control
+from voicecall_cli.daemon.settings import CallSettings
+from voicecall_cli.daemon.store import Store
+from voicecall_cli.daemon.web import serve_webhooks
+from voicecall_cli.protocol import events as ev
+from voicecall_cli.providers.base import CarrierClient, WebhookCodec
+from voicecall_cli.providers.replay import ReplayCache
+
+log = logging.getLogger("voicecall.daemon")
+STREAM_DRAIN_S = 1.0
+
+
+@asynccontextmanager
+async def open_carrier(config: Any, clock: WallClock
+                       ) -> AsyncIterator[tuple[CarrierClient, WebhookCodec]]:
+    """The configured carrier's client and webhook codec; the client is closed on exit."""
+    if config.provider != "mock":  # __main__ refuses other carriers before we get here
+        raise RuntimeError(f"provider {config.provider!r} is not available in this build yet")
+    from voicecall_cli.providers.mock import MockWebhookCodec, open_mock_carrier
+
+    async with open_mock_carrier(config.mock, clock_ms=clock.now_ms) as carrier:
+        yield carrier, MockWebhookCodec()
+
+
+async def _signals(stop: trio.Event, *,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Set ``stop`` on SIGTERM/SIGINT; reports started once the handlers are installed, so
+    no signal sent after READY=1 can hit the default (killing) action."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        task_status.started()
+        async for signum in received:
+            log.info("received %s; shutting down", signal.Signals(signum).name)
+            stop.set()
+            return
+
+
+async def _watchdog(interval_s: float) -> None:
+    while True:
+        sdnotify.notify("WATCHDOG=1")
+        await trio.sleep(interval_s)
+
+
+async def run_daemon(config: Any, socket_path: Path, *,
+                     task_status: trio.TaskStatus[DaemonBackend] = trio.TASK_STATUS_IGNORED
+                     ) -> None:
+    """Serve until asked to stop. ``config`` is a validated ``VoiceCallConfig``."""
+    clock = WallClock()
+    with Store.open(config.store_dir) as store:
+        manager: CallManager | None = None
+        bus = EventBus(store, lambda: manager.snapshot() if manager else [],
+                       clock_ms=clock.now_ms)
+        try:
+            async with open_carrier(config, clock) as (carrier, codec), \
+                    trio.open_nursery() as nursery:
+                manager = CallManager(CallSettings.from_config(config), store, bus, carrier,
+                                      clock)
+                await nursery.start(manager.run)
+                info = await nursery.start(partial(
+                    serve_webhooks, bind=config.serve_bind, port=config.serve_port,
+                    path=config.serve_path, codec=codec, on_events=manager.handle_events,
+                    replay=ReplayCache(), clock_ms=clock.now_ms,
+                    skip_signature_verification=bool(config.get("skipSignatureVerification"))))
+                manager.attach_webhook_url(info.url)
+                backend = DaemonBackend(manager, bus, config.provider)
+                backend.public_url = config.get("publicUrl")
+                await nursery.start(serve_control, socket_path, backend)
+                await nursery.start(_signals, backend.stop_requested)
+                interval = sdnotify.watchdog_interval_s()
+                if interval:
+                    nursery.start_soon(_watchdog, interval)
+                bus.publish(None, ev.DAEMON_STARTED, {"pid": backend.health()["pid"],
+                                                      "version": __version__,
+                                                      "provider": config.provider,
+                                                      "webhookUrl": info.url})
+                sdnotify.notify(f"READY=1\nSTATUS=serving {info.url}")
+                log.info("voicecall daemon ready: webhooks at %s, control socket %s",
+                         info.url, socket_path)
+                task_status.started(backend)
+                await backend.stop_requested.wait()
+                sdnotify.notify("STOPPING=1")
+                bus.publish(None, ev.DAEMON_STOPPING, {})
+                bus.close()  # event streams deliver what they hold, then end cleanly
+                with trio.move_on_after(STREAM_DRAIN_S):
+                    await bus.wait_readers_done()
+                nursery.cancel_scope.cancel()
+        finally:
+            bus.close()

@@ -1,0 +1,193 @@
+"""The control API's call operations (reference 2.5 to 2.10), executed on the call manager.
+
+Each function runs in the task of the control request that asked for it, so a client that goes
+away cancels its own wait (a ``continue`` waiter is then removed; the call lives on). Failures
+are raised as :class:`ApiError` with the stable code the CLI turns into its exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from typing import Any
+
+import trio
+
+from voicecall_cli.core.call import CallRecord, TranscriptEntry
+from voicecall_cli.core.states import CallState
+from voicecall_cli.daemon.calls import CallManager
+from voicecall_cli.daemon.turns import TurnFailed, TurnWaiter
+from voicecall_cli.protocol import (
+    ApiError,
+    ContinueRequest,
+    EndRequest,
+    ErrorCode,
+    InitiateRequest,
+    SpeakRequest,
+    StatusRequest,
+)
+from voicecall_cli.protocol import events as ev
+from voicecall_cli.providers.base import PlaceCallRequest
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+def _failed(message: str) -> ApiError:
+    return ApiError(ErrorCode.OPERATION_FAILED, message)
+
+
+async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
+    s = m.settings
+    to = req.to or s.to_number
+    if not to:
+        raise ApiError(ErrorCode.BAD_REQUEST, "to required (pass --to or set toNumber)")
+    if not E164.match(to):
+        raise ApiError(ErrorCode.BAD_REQUEST, "to: Expected E.164 format, e.g. +15550001234")
+    from_number = s.effective_from_number
+    if not from_number:
+        raise _failed("fromNumber not configured")
+    if not m.webhook_url:
+        raise _failed("Webhook URL not configured")
+    outbound = sum(1 for c in m.calls.values() if c.direction == "outbound")
+    if outbound + m.pending_initiations >= s.max_concurrent_calls:
+        raise ApiError(ErrorCode.CONFLICT,
+                       f"Maximum concurrent calls ({s.max_concurrent_calls}) reached")
+    mode = req.mode or s.default_mode
+    now = m.now_ms()
+    call = CallRecord(call_id=str(uuid.uuid4()), provider=s.provider, direction="outbound",
+                      state=CallState.INITIATED, from_number=from_number, to_number=to,
+                      started_at=now, metadata={"initialMessage": req.message, "mode": mode})
+    m.pending_initiations += 1
+    try:
+        m.register(call)
+        m.persist(call)
+        m.store.journal_begin(call.call_id, to, from_number, mode, now)
+        m.publish(call, ev.CALL_CREATED, {"direction": "outbound", "from": from_number,
+                                          "to": to, "mode": mode, "provider": s.provider})
+        try:
+            placed = await m.carrier.place_call(PlaceCallRequest(
+                call_id=call.call_id, from_number=from_number, to_number=to,
+                webhook_url=m.webhook_url, mode=mode, message=req.message))
+        except Exception as exc:
+            m.store.journal_failed(call.call_id, str(exc))
+            m.publish(call, ev.CALL_ERROR, {"message": str(exc)})
+            m.end_locally(call, CallState.FAILED.value)
+            raise _failed(f"call {call.call_id} failed: {exc}") from None
+        m.store.journal_placed(call.call_id, placed.provider_call_id)
+        if call.provider_call_id is None:  # an early webhook may already have keyed it
+            call.provider_call_id = placed.provider_call_id
+        m.by_provider_id[placed.provider_call_id] = call.call_id
+        m.persist(call)
+        m.publish(call, ev.CALL_DIALLED, {"providerCallId": placed.provider_call_id})
+    finally:
+        m.pending_initiations -= 1
+    return {"callId": call.call_id, "initiated": True}
+
+
+def _connected_call(m: CallManager, call_id: str) -> CallRecord:
+    call = m.find(call_id)
+    if call is None:
+        stored = m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
+        if stored is not None:
+            raise _failed("Call has ended")
+        raise ApiError(ErrorCode.CALL_NOT_FOUND, f"Call not found: {call_id}")
+    if call.is_terminal:
+        raise _failed("Call has ended")
+    if not call.provider_call_id:
+        raise _failed("Call not connected")
+    return call
+
+
+async def _speak(m: CallManager, call: CallRecord, text: str) -> None:
+    assert call.provider_call_id is not None
+    m.move(call, CallState.SPEAKING)
+    try:
+        await m.carrier.play(call.call_id, call.provider_call_id, text)
+    except Exception as exc:
+        if not call.is_terminal:
+            m.move(call, CallState.LISTENING)
+        raise _failed(str(exc) or "speak failed") from None
+    if not call.is_terminal:
+        m.add_transcript(call, TranscriptEntry(m.now_ms(), "bot", text))
+
+
+async def speak(m: CallManager, req: SpeakRequest) -> dict[str, Any]:
+    await _speak(m, _connected_call(m, req.callId), req.message)
+    return {"success": True}
+
+
+async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
+    call = _connected_call(m, req.callId)
+    if call.call_id in m.waiters:
+        raise ApiError(ErrorCode.CONFLICT, "Already waiting for transcript")
+    timeout_ms = req.timeoutMs or m.settings.transcript_timeout_ms
+    waiter = TurnWaiter(m.new_turn_token())
+    m.waiters[call.call_id] = waiter
+    turn_started = m.now_ms()
+    try:
+        await _speak(m, call, req.message)
+        if call.is_terminal:
+            raise _failed(f"Call ended: {call.end_reason}")
+        m.move(call, CallState.LISTENING)
+        listen_started = m.now_ms()
+        assert call.provider_call_id is not None
+        await m.carrier.start_listening(call.call_id, call.provider_call_id, waiter.turn_token)
+        with trio.move_on_after(timeout_ms / 1000) as scope:
+            transcript = await waiter.wait()
+        if scope.cancelled_caught:
+            raise ApiError(ErrorCode.TIMEOUT,
+                           f"Timed out waiting for transcript after {timeout_ms}ms")
+    except TurnFailed as exc:
+        raise _failed(str(exc)) from None
+    finally:
+        if m.waiters.get(call.call_id) is waiter:
+            del m.waiters[call.call_id]
+        if not call.is_terminal and call.provider_call_id:
+            # Best effort, as in the reference; shielded so a cancelled turn still stops.
+            with trio.CancelScope(shield=True), trio.move_on_after(5), \
+                    contextlib.suppress(Exception):
+                await m.carrier.stop_listening(call.call_id, call.provider_call_id)
+    _record_turn(m, call, turn_started, listen_started)
+    return {"success": True, "transcript": transcript}
+
+
+def _record_turn(m: CallManager, call: CallRecord, turn_started: int, listen_started: int
+                 ) -> None:
+    now = m.now_ms()
+    md = call.metadata
+    md["turnCount"] = int(md.get("turnCount") or 0) + 1
+    md["lastTurnLatencyMs"] = now - turn_started
+    md["lastTurnListenWaitMs"] = now - listen_started
+    md["lastTurnCompletedAt"] = now
+    m.persist(call)
+    m.publish(call, ev.CALL_TURN, {"turn": md["turnCount"], "latencyMs": md["lastTurnLatencyMs"],
+                                   "listenWaitMs": md["lastTurnListenWaitMs"]})
+
+
+async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
+    call = m.find(req.callId)
+    if call is None:
+        if m.store.get_call(req.callId) or m.store.find_call_by_provider_id(req.callId):
+            return {"success": True}  # already ended
+        raise ApiError(ErrorCode.CALL_NOT_FOUND, f"Call not found: {req.callId}")
+    if not call.provider_call_id:
+        raise _failed("Call not connected")
+    try:
+        await m.hang_up(call, CallState.HANGUP_BOT.value)
+    except Exception as exc:
+        raise _failed(f"hang-up failed: {exc}") from None
+    return {"success": True}
+
+
+def status(m: CallManager, req: StatusRequest) -> dict[str, Any]:
+    if req.callId is None:
+        return {"calls": m.snapshot()}
+    call = m.find(req.callId)
+    if call is not None:
+        return {"found": True, "call": call.to_dict(internal=False)}
+    stored = m.store.get_call(req.callId) or m.store.find_call_by_provider_id(req.callId)
+    if stored is None:
+        return {"found": False}
+    stored.pop("processedEventIds", None)
+    return {"found": True, "call": stored}

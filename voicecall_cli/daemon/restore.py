@@ -1,0 +1,96 @@
+"""Bringing live calls back after a restart (reference 3.2, with the 'L' rules).
+
+For every call the store still holds as live: no carrier id (the daemon died mid-dial) -> ended
+``failed``, never dialled again; older than ``maxDurationSeconds`` -> hung up, ``timeout``; the
+carrier says it ended -> ended with the carrier's outcome; otherwise (live, unknown, or the
+carrier could not be asked) it is restored, and an answered call's max-duration timer gets only
+its remaining time. Runs inside the call manager's nursery before the daemon reports ready.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from voicecall_cli.core.call import CallRecord
+from voicecall_cli.core.states import CallState
+from voicecall_cli.daemon.greeting import start_max_duration_timer
+from voicecall_cli.protocol import events as ev
+from voicecall_cli.providers.base import ProviderCallStatus
+
+if TYPE_CHECKING:
+    from voicecall_cli.daemon.calls import CallManager
+
+log = logging.getLogger("voicecall.restore")
+
+_CARRIER_END_REASONS = {
+    "completed": "completed", "busy": "busy", "no-answer": "no-answer", "failed": "failed",
+    "canceled": "hangup-bot", "cancel": "hangup-bot", "timeout": "timeout",
+}
+
+
+async def _ask_carrier(m: CallManager, call: CallRecord,
+                       answers: dict[str, ProviderCallStatus | None]) -> None:
+    assert call.provider_call_id is not None
+    try:
+        with trio.fail_after(10):
+            answers[call.call_id] = await m.carrier.get_call_status(call.provider_call_id)
+    except Exception as exc:
+        log.info("carrier status unavailable for a restored call: %s", exc)
+        answers[call.call_id] = None
+
+
+async def restore_calls(m: CallManager) -> list[CallRecord]:
+    """Restore the store's live calls into ``m``; returns the calls kept."""
+    now = m.now_ms()
+    for row in m.store.journal_unfinished():
+        m.store.journal_failed(row["callId"], "daemon stopped while dialling")
+    candidates = [CallRecord.from_dict(d) for d in m.store.load_active_calls()]
+    max_ms = int(m.settings.max_duration_s * 1000)
+    to_ask: list[CallRecord] = []
+    for call in candidates:
+        if not call.provider_call_id:
+            _end_restored(m, call, CallState.FAILED.value, "no providerCallId")
+        elif now - call.started_at > max_ms:
+            await _hang_up_expired(m, call)
+        else:
+            to_ask.append(call)
+    answers: dict[str, ProviderCallStatus | None] = {}
+    async with trio.open_nursery() as nursery:
+        for call in to_ask:
+            nursery.start_soon(_ask_carrier, m, call, answers)
+    kept: list[CallRecord] = []
+    for call in to_ask:
+        answer = answers.get(call.call_id)
+        if answer is not None and answer.is_terminal:
+            reason = _CARRIER_END_REASONS.get(answer.status, "completed")
+            _end_restored(m, call, reason, f"carrier status {answer.status}")
+            continue
+        if call.answered_at is not None and now - call.answered_at >= max_ms:
+            await _hang_up_expired(m, call)
+            continue
+        m.register(call)
+        start_max_duration_timer(m, call)
+        m.publish(call, ev.CALL_RESTORED, {"state": call.state.value})
+        kept.append(call)
+    if candidates:
+        log.info("restored %d of %d live call(s)", len(kept), len(candidates))
+    return kept
+
+
+def _end_restored(m: CallManager, call: CallRecord, reason: str, why: str) -> None:
+    call.metadata["restoreOutcome"] = why
+    m.register(call)
+    m.end_locally(call, reason)
+
+
+async def _hang_up_expired(m: CallManager, call: CallRecord) -> None:
+    m.register(call)
+    try:
+        with trio.fail_after(10):
+            await m.hang_up(call, CallState.TIMEOUT.value)
+    except Exception as exc:
+        log.warning("hang-up of an expired restored call failed: %s", exc)
+        m.end_locally(call, CallState.TIMEOUT.value)
