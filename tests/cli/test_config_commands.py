@@ -1,0 +1,120 @@
+"""``voicecall config ...`` and how the CLI finds the socket through the config file."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from tests.cli.conftest import Env, run_cli
+from tests.cli.fake_daemon import FakeDaemon
+
+SECRET = "tok-0123456789abcdef"
+
+
+def default_config(env: Env) -> Path:
+    return env.config_home / "voicecall" / "config.toml"
+
+
+async def test_path_follows_option_environment_and_default(env: Env, monkeypatch) -> None:
+    result = await run_cli("config", "path")
+    assert result.stdout == f"{default_config(env)}\n"
+    monkeypatch.setenv("VOICECALL_CONFIG", str(env.root / "from-env.json"))
+    assert (await run_cli("config", "path")).stdout == f"{env.root / 'from-env.json'}\n"
+    explicit = await run_cli("--config", str(env.root / "x.toml"), "config", "path", "--json")
+    assert json.loads(explicit.stdout) == {"path": str(env.root / "x.toml"), "exists": False}
+
+
+async def test_init_writes_a_private_starter_and_refuses_to_overwrite(env: Env) -> None:
+    path = default_config(env)
+    first = await run_cli("config", "init")
+    assert first.exit_code == 0, first.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert 'provider = "mock"' in path.read_text()
+    assert str(path) in first.stderr
+
+    path.write_text("# mine\n")
+    again = await run_cli("config", "init")
+    assert again.exit_code == 1 and "--force" in again.stderr
+    assert path.read_text() == "# mine\n"
+    forced = await run_cli("config", "init", "--force")
+    assert forced.exit_code == 0 and 'provider = "mock"' in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_validate_ok_and_broken(env: Env) -> None:
+    assert (await run_cli("config", "init")).exit_code == 0
+    ok = await run_cli("config", "validate")
+    assert ok.exit_code == 0 and ok.stdout == f"ok: {default_config(env)}\n"
+
+    default_config(env).write_text('provider = "mock"\n[serve]\nprot = 3334\n')
+    broken = await run_cli("config", "validate")
+    assert broken.exit_code == 78
+    assert "serve.prot" in broken.stderr and broken.stdout == ""
+    as_json = await run_cli("config", "validate", "--json")
+    assert as_json.exit_code == 78
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is False and report["issues"][0]["path"] == "serve.prot"
+
+
+async def test_a_named_config_that_is_missing_is_a_config_error(env: Env) -> None:
+    result = await run_cli("--config", str(env.root / "nope.toml"), "config", "validate")
+    assert result.exit_code == 78 and "not found" in result.stderr
+
+
+async def test_show_redacts_secrets(env: Env) -> None:
+    path = env.root / "twilio.toml"
+    path.write_text('provider = "twilio"\nfromNumber = "+15550001234"\n'
+                    f'[twilio]\naccountSid = "AC{"0" * 32}"\nauthToken = "{SECRET}"\n')
+    as_json = await run_cli("--config", str(path), "config", "show", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    shown = json.loads(as_json.stdout)
+    assert shown["provider"] == "twilio" and shown["twilio"]["authToken"] == "***"
+    human = await run_cli("--config", str(path), "config", "show")
+    assert human.exit_code == 0
+    assert "[twilio]" in human.stdout and 'authToken = "***"' in human.stdout
+    assert SECRET not in human.output + as_json.output
+
+
+async def test_socket_comes_from_the_config_file(env: Env, fake: FakeDaemon) -> None:
+    fake.answer("voicecall.status", {"calls": []})
+    path = default_config(env)
+    path.parent.mkdir(parents=True)
+    path.write_text(f'controlSocket = "{env.socket}"\n')
+    result = await run_cli("status", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"calls": []}
+
+
+async def test_socket_from_a_whole_openclaw_file_relative_to_it(env: Env,
+                                                                fake: FakeDaemon) -> None:
+    fake.answer("voicecall.status", {"calls": []})
+    openclaw = env.root / "openclaw.json5"
+    openclaw.write_text("{ // OpenClaw\n plugins: { entries: { 'voice-call': { config: "
+                        f"{{ controlSocket: '{env.socket.name}' }} }} }} }} }}\n")
+    result = await run_cli("--config", str(openclaw), "status", "--json")
+    assert result.exit_code == 0, result.output
+
+
+async def test_socket_option_and_environment_win_over_the_config(env: Env, fake: FakeDaemon,
+                                                                 monkeypatch) -> None:
+    fake.answer("voicecall.status", {"calls": []})
+    config = env.root / "c.json"
+    config.write_text(json.dumps({"controlSocket": str(env.root / "elsewhere.sock")}))
+    monkeypatch.setenv("VOICECALL_SOCKET", str(env.socket))
+    assert (await run_cli("--config", str(config), "status", "--json")).exit_code == 0
+    monkeypatch.delenv("VOICECALL_SOCKET")
+    assert (await run_cli("--config", str(config), "status", "--json")).exit_code == 7
+    assert (await run_cli("--config", str(config), "--socket", str(env.socket), "status",
+                          "--json")).exit_code == 0
+
+
+async def test_an_unreadable_config_exits_78(env: Env) -> None:
+    config = env.root / "bad.toml"
+    config.write_text(f'controlSocket = "/x"\nauthToken = "{SECRET}\n')  # unterminated string
+    result = await run_cli("--config", str(config), "status", "--json")
+    assert result.exit_code == 78
+    assert str(config) in result.stderr and SECRET not in result.stderr
+    config.write_text("controlSocket = 7\n")
+    wrong_type = await run_cli("--config", str(config), "status")
+    assert wrong_type.exit_code == 78 and "controlSocket" in wrong_type.stderr

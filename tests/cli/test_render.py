@@ -1,0 +1,87 @@
+"""The pure renderers and the live view's model of the active calls."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from voicecall_cli.cli import render
+from voicecall_cli.cli.commands.tail import ActiveCalls, Progress
+
+T0 = 1_700_000_000_000
+
+
+def text_of(renderable: object) -> str:
+    console = Console(record=True, width=120, color_system=None, force_terminal=False)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_call_panel_shows_the_record_and_transcript() -> None:
+    call = {"callId": "call-1", "state": "completed", "direction": "outbound",
+            "from": "+15550000000", "to": "+15550001111", "provider": "mock",
+            "providerCallId": "mock-9", "startedAt": T0, "answeredAt": T0 + 2000,
+            "endedAt": T0 + 65_000, "endReason": "hangup-bot",
+            "transcript": [{"timestamp": T0 + 3000, "speaker": "bot", "text": "Hello"},
+                           {"timestamp": T0 + 4000, "speaker": "user", "text": "Hi!"}],
+            "metadata": {"mode": "conversation"}}
+    shown = text_of(render.call_panel(call))
+    for part in ("call call-1", "completed", "outbound (conversation)", "+15550001111",
+                 "mock mock-9", "1m03s", "hangup-bot", "bot: Hello", "user: Hi!"):
+        assert part in shown, part
+
+
+def test_calls_table_and_health() -> None:
+    table = text_of(render.calls_table([{"callId": "call-2", "state": "ringing",
+                                         "direction": "inbound", "from": "+1", "to": "+2",
+                                         "startedAt": T0}], now_ms=T0 + 5000))
+    assert "call-2" in table and "ringing" in table and "5s" in table
+    health = text_of(render.health_panel({"ok": True, "version": "0.1.0", "protocol": 1,
+                                          "pid": 99, "uptimeS": 3725, "provider": "mock",
+                                          "activeCalls": 2}))
+    assert "daemon running" in health and "1h02m05s" in health and "99" in health
+
+
+def test_event_summaries() -> None:
+    def summary(kind: str, **data: object) -> str:
+        return render.event_summary({"type": kind, "data": data})
+
+    assert summary("call.state", state="active", previous="answered") == "answered -> active"
+    assert summary("call.transcript", speaker="user", text="yes", isFinal=False) == (
+        "user: yes (partial)")
+    assert summary("call.ended", reason="hangup-user") == "ended: hangup-user"
+    assert summary("call.turn", turn=2, latencyMs=850, listenWaitMs=600) == (
+        "turn 2: 850 ms, listened 600 ms")
+    assert summary("something.new", a=1) == '{"a":1}'
+    line = render.event_line({"ts": T0, "callId": "abcdef123456", "type": "call.error",
+                              "data": {"message": "carrier said no"}}).plain
+    assert "abcdef12 " in line and "call.error" in line and line.endswith("carrier said no")
+
+
+def test_active_calls_follow_events_after_the_snapshot_only() -> None:
+    calls = ActiveCalls()
+    calls.apply({"type": "snapshot", "cursor": 10,
+                 "calls": [{"callId": "a", "state": "listening"}]})
+    # Backlog at or before the snapshot's cursor is already reflected in it.
+    calls.apply({"cursor": 9, "callId": "a", "type": "call.state", "data": {"state": "ringing"}})
+    assert calls.calls["a"]["state"] == "listening"
+    calls.apply({"cursor": 11, "ts": T0, "callId": "b", "type": "call.created",
+                 "data": {"direction": "inbound", "from": "+1", "to": "+2"}})
+    calls.apply({"cursor": 12, "ts": T0 + 1, "callId": "b", "type": "call.state",
+                 "data": {"state": "answered"}})
+    calls.apply({"cursor": 13, "callId": "a", "type": "call.ended", "data": {}})
+    assert list(calls.calls) == ["b"]
+    assert calls.calls["b"]["state"] == "answered" and calls.calls["b"]["answeredAt"] == T0 + 1
+
+
+def test_progress_knows_when_the_backlog_is_out() -> None:
+    live_only = Progress(None, follow=False)
+    assert live_only.done_after({"type": "snapshot", "cursor": 4})
+    replay = Progress(2, follow=False)
+    assert not replay.done_after({"type": "snapshot", "cursor": 4})
+    assert not replay.done_after({"type": "x", "cursor": 3})
+    assert replay.done_after({"type": "x", "cursor": 4})
+    following = Progress("all", follow=True)
+    for event in ({"type": "snapshot", "cursor": 1}, {"type": "x", "cursor": 1},
+                  {"type": "heartbeat", "cursor": 1}):
+        assert not following.done_after(event)
+    assert following.resume_cursor() == 1

@@ -1,0 +1,1 @@
+"""The thin ``voicecall`` client: click + stdlib + :mod:`voicecall_cli.protocol` on its hot path."""

@@ -1,0 +1,101 @@
+"""The root ``voicecall`` group, its global options and the console-script entry point.
+
+Command modules are imported only when their command runs (or when help lists them), so
+``voicecall status --json`` loads click, the stdlib, :mod:`voicecall_cli.protocol` and the few
+``voicecall_cli.cli`` modules it uses. Each module under ``commands/`` exposes its click
+command as ``command``.
+
+Failures end here, in :meth:`VoicecallGroup.invoke`: an :class:`~voicecall_cli.protocol.ApiError`
+or :class:`~voicecall_cli.cli.exit_codes.CliError` becomes ``voicecall: <message>`` (+ hint) on
+stderr and its exit code; Ctrl-C exits 130 without a traceback. Usage errors are click's (2).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from voicecall_cli import __version__
+from voicecall_cli.cli.context import CliContext
+from voicecall_cli.cli.exit_codes import CliError, ExitCode
+from voicecall_cli.cli.output import report_error
+from voicecall_cli.protocol import CONFIG_ENV, PROTOCOL_VERSION, SOCKET_ENV, ApiError
+
+PROG_NAME = "voicecall"
+COMPLETE_VAR = "_VOICECALL_COMPLETE"
+COMMANDS_PACKAGE = "voicecall_cli.cli.commands"
+# Command name -> module under COMMANDS_PACKAGE, in the order help lists them.
+COMMAND_MODULES: dict[str, str] = {
+    "call": "call",
+    "continue": "continue_",
+    "speak": "speak",
+    "end": "end",
+    "status": "status",
+    "tail": "tail",
+    "daemon": "daemon",
+    "config": "config",
+    "demo": "demo",
+}
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class VoicecallGroup(click.Group):
+    """A group that imports command modules on demand and maps failures to exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMAND_MODULES if self.get_command(ctx, name) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return None
+        qualified = f"{COMMANDS_PACKAGE}.{module_name}"
+        try:
+            module = importlib.import_module(qualified)
+        except ModuleNotFoundError as exc:
+            if exc.name == qualified:  # a command not shipped in this build
+                return None
+            raise
+        command: click.Command = module.command
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as err:
+            _exit_with(CliError.from_api(err))
+        except CliError as err:
+            _exit_with(err)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+
+
+def _exit_with(err: CliError) -> None:
+    report_error(err.message, err.hint)
+    raise click.exceptions.Exit(err.exit_code) from None
+
+
+@click.group(cls=VoicecallGroup, context_settings=CONTEXT_SETTINGS)
+@click.option("--socket", "socket_option", metavar="PATH", envvar=SOCKET_ENV, show_envvar=True,
+              help="The daemon's control socket [default: the config's controlSocket, else "
+                   "$XDG_RUNTIME_DIR/voicecall/control.sock].")
+@click.option("--config", "config_option", metavar="PATH", envvar=CONFIG_ENV, show_envvar=True,
+              help="The config file, .toml, .json or .json5 "
+                   "[default: $XDG_CONFIG_HOME/voicecall/config.toml].")
+@click.version_option(__version__, "--version", prog_name=PROG_NAME,
+                      message=f"%(prog)s %(version)s (control protocol {PROTOCOL_VERSION})")
+@click.pass_context
+def cli(ctx: click.Context, socket_option: str | None, config_option: str | None) -> None:
+    """Place and receive AI phone calls from a terminal, a shell script or an agent.
+
+    The commands talk to the voicecall daemon over its control socket; start it with
+    `voicecall daemon start` (or run it under systemd with `voicecall daemon run`).
+    """
+    ctx.obj = CliContext(socket_option=socket_option, config_option=config_option)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``voicecall`` console script; exits the process with the command's exit code."""
+    cli.main(args=argv, prog_name=PROG_NAME, complete_var=COMPLETE_VAR)
