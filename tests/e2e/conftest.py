@@ -1,0 +1,173 @@
+"""A real ``voicecall daemon run`` process on a private socket and port 0, driven by the CLI.
+
+Each test gets its own directory, config and store; the daemon is stopped (SIGTERM, then
+SIGKILL) at teardown. Everything talks over loopback and a Unix socket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+VOICECALL = [sys.executable, "-m", "voicecall_cli"]
+
+BASE_CONFIG = """\
+provider = "mock"
+toNumber = "+15550001111"
+maxConcurrentCalls = 3
+maxDurationSeconds = {max_duration}
+store = "{store}"
+
+[serve]
+bind = "127.0.0.1"
+port = 0
+
+[outbound]
+defaultMode = "conversation"
+
+[mock]
+ringDelayMs = 50
+answerDelayMs = 50
+replyDelayMs = 100
+replies = ["Yes, ten works.", "No, that is all."]
+"""
+
+
+def unix_http(sock_path: Path, method: str, path: str, body: bytes | None = None,
+              timeout: float = 5.0) -> tuple[int, bytes]:
+    """One HTTP/1.1 request over the control socket with raw bytes (no client library)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(sock_path))
+        head = f"{method} {path} HTTP/1.1\r\nHost: voicecall\r\nConnection: close\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        s.sendall(head.encode() + b"\r\n" + (body or b""))
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+@dataclass
+class Daemon:
+    root: Path
+    config: Path
+    socket: Path
+    proc: subprocess.Popen | None = None
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.root / "daemon.log"
+
+    def start(self, wait: bool = True) -> subprocess.Popen:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*VOICECALL, "--socket", str(self.socket), "--config", str(self.config),
+                 "daemon", "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        if wait:
+            self.wait_ready()
+        return self.proc
+
+    def wait_ready(self, timeout: float = 20.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}:\n"
+                                     + self.log.read_text())
+            try:
+                status, body = unix_http(self.socket, "GET", "/v1/health")
+                if status == 200:
+                    return json.loads(body)
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("daemon not ready:\n" + self.log.read_text())
+
+    def health(self) -> dict:
+        status, body = unix_http(self.socket, "GET", "/v1/health")
+        assert status == 200
+        return json.loads(body)
+
+    def cli(self, *args: str, timeout: float = 60, check: bool = False
+            ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([*VOICECALL, "--socket", str(self.socket), *args],
+                              capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "NO_COLOR": "1"})
+        if check:
+            assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+    def cli_json(self, *args: str, timeout: float = 60) -> dict:
+        proc = self.cli(*args, "--json", timeout=timeout, check=True)
+        return json.loads(proc.stdout)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def wait_for(self, predicate, timeout: float = 10.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}:\n" + self.log.read_text()[-3000:])
+
+    def call_state(self, call_id: str) -> dict:
+        return self.cli_json("status", "--call-id", call_id)["call"]
+
+
+def make_daemon(max_duration: int = 300, extra: str = "") -> Daemon:
+    root = Path(tempfile.mkdtemp(prefix="vce2e", dir="/tmp"))
+    config = root / "config.toml"
+    config.write_text(BASE_CONFIG.format(max_duration=max_duration, store=root / "state")
+                      + extra)
+    return Daemon(root=root, config=config, socket=root / "control.sock")
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator:
+    made: list[Daemon] = []
+
+    def factory(**kw) -> Daemon:
+        d = make_daemon(**kw)
+        made.append(d)
+        return d
+
+    yield factory
+    for d in made:
+        d.stop()
+        shutil.rmtree(d.root, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(daemon_factory) -> Daemon:
+    d = daemon_factory()
+    d.start()
+    return d

@@ -1,0 +1,40 @@
+"""``voicecall demo``: the README's main job, on a machine with nothing configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+
+from .conftest import VOICECALL
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    home = tempfile.mkdtemp(prefix="vcdemo", dir="/tmp")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICECALL_", "XDG_"))}
+    env.update(HOME=home, NO_COLOR="1")
+    return subprocess.run([*VOICECALL, "demo", *args], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=home)
+
+
+def test_demo_json_runs_two_turns_and_cleans_up() -> None:
+    proc = run_demo("--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    summary = lines[-1]
+    assert summary["state"] == "hangup-bot"
+    assert [t["answer"] for t in summary["turns"]] == [
+        "Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!"]
+    events = lines[:-1]
+    assert events[0]["type"] == "snapshot"
+    types = [e["type"] for e in events]
+    assert types.count("call.turn") == 2 and "call.ended" in types
+    assert "daemon.stopping" in types
+
+
+def test_demo_for_people_shows_events_and_the_call() -> None:
+    proc = run_demo()
+    assert proc.returncode == 0, proc.stderr
+    assert "call.transcript" in proc.stdout and "user: Yes, tomorrow at ten" in proc.stdout
+    assert "ended (hangup-bot)" in proc.stderr
