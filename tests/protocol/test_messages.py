@@ -1,0 +1,54 @@
+"""Request parsing: what the daemon accepts on the control socket, and the errors it gives."""
+
+import pytest
+
+from voicecall_cli.protocol import (
+    HTTP_STATUS,
+    REQUESTS,
+    ApiError,
+    ContinueRequest,
+    ErrorCode,
+    InitiateRequest,
+    StatusRequest,
+)
+
+
+def test_every_rpc_name_is_routed() -> None:
+    assert sorted(REQUESTS) == ["daemon.stop", "voicecall.continue", "voicecall.end",
+                                "voicecall.initiate", "voicecall.speak", "voicecall.status"]
+
+
+def test_fields_are_trimmed_and_optional_ones_default() -> None:
+    req = InitiateRequest.parse({"message": "  Hello  ", "to": " +15550001111 "})
+    assert (req.message, req.to, req.mode) == ("Hello", "+15550001111", None)
+    assert StatusRequest.parse(None) == StatusRequest(callId=None)
+
+
+@pytest.mark.parametrize(("cls", "body", "message"), [
+    (InitiateRequest, {}, "message required"),
+    (InitiateRequest, {"message": "   "}, "message required"),
+    (InitiateRequest, {"message": "hi", "mode": "loud"}, "mode must be 'notify' or 'conversation'"),
+    (InitiateRequest, {"message": "hi", "extra": 1}, "unknown field 'extra'"),
+    (InitiateRequest, ["not", "an", "object"], "request body must be a JSON object"),
+    (ContinueRequest, {"callId": "c", "message": "m", "timeoutMs": "5"},
+     "timeoutMs must be an integer"),
+    (ContinueRequest, {"callId": "c", "message": "m", "timeoutMs": True},
+     "timeoutMs must be an integer"),
+    (ContinueRequest, {"callId": "c", "message": "m", "timeoutMs": 0},
+     "timeoutMs must be positive"),
+    (ContinueRequest, {"callId": 7, "message": "m"}, "callId must be a string"),
+])
+def test_bad_requests_name_the_field(cls, body, message) -> None:
+    with pytest.raises(ApiError) as err:
+        cls.parse(body)
+    assert err.value.code is ErrorCode.BAD_REQUEST and err.value.message == message
+    assert err.value.http_status == 400
+
+
+def test_error_bodies_round_trip_and_garbage_becomes_internal() -> None:
+    err = ApiError(ErrorCode.CONFLICT, "Already waiting for transcript")
+    again = ApiError.from_body(err.to_body(), 409)
+    assert (again.code, again.message) == (ErrorCode.CONFLICT, "Already waiting for transcript")
+    assert ApiError.from_body("<html>", 502).code is ErrorCode.INTERNAL
+    assert ApiError("no-such-code", "x").code is ErrorCode.INTERNAL
+    assert set(HTTP_STATUS) == set(ErrorCode)

@@ -1,0 +1,1 @@
+"""Wire-faithful fake carriers for tests, benchmarks and ``voicecall demo``."""
