@@ -1,4 +1,4 @@
-"""A blocking client of the daemon's control API: stdlib ``http.client`` over an AF_UNIX socket.
+"""A blocking client of the daemon's control API: HTTP/1.1 (:mod:`.unix_http`) over AF_UNIX.
 
 Every request opens its own connection and closes it before returning (the streaming
 :meth:`ControlClient.event_lines` closes it when the generator is closed or finishes), so no
@@ -17,9 +17,7 @@ client on stderr (through ``on_warning``).
 from __future__ import annotations
 
 import errno
-import http.client
 import json
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +25,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from voicecall_cli import __version__
+from voicecall_cli.cli.unix_http import (
+    IncompleteResponse,
+    MalformedResponse,
+    UnixHttpConnection,
+    UnixHttpResponse,
+)
 from voicecall_cli.protocol import (
     API_PREFIX,
     PROTOCOL_HEADER,
@@ -40,24 +44,6 @@ DEFAULT_TIMEOUT_S = 30.0
 
 def _warn_on_stderr(message: str) -> None:
     print(f"voicecall: warning: {message}", file=sys.stderr, flush=True)
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    """``HTTPConnection`` whose transport is a Unix stream socket at ``socket_path``."""
-
-    def __init__(self, socket_path: Path, timeout: float) -> None:
-        super().__init__("voicecall", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(str(self.socket_path))
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class ControlClient:
@@ -100,7 +86,7 @@ class ControlClient:
         """
         query = {k: v for k, v in (("since", since), ("callId", call_id)) if v is not None}
         path = f"{API_PREFIX}/events" + (f"?{urlencode(query)}" if query else "")
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        conn = UnixHttpConnection(self.socket_path, self.timeout)
         try:
             response = self._send(conn, "GET", path, None)
             if response.status >= 300:
@@ -119,7 +105,7 @@ class ControlClient:
     # -- plumbing -------------------------------------------------------------------------
 
     def _request(self, verb: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        conn = UnixHttpConnection(self.socket_path, self.timeout)
         try:
             response = self._send(conn, verb, path, body)
             payload = self._transport(response.read)
@@ -129,8 +115,8 @@ class ControlClient:
             raise self._error_from(response, payload)
         return self._decode_object(payload)
 
-    def _send(self, conn: _UnixConnection, verb: str, path: str,
-              body: dict[str, Any] | None) -> http.client.HTTPResponse:
+    def _send(self, conn: UnixHttpConnection, verb: str, path: str,
+              body: dict[str, Any] | None) -> UnixHttpResponse:
         headers = {"Accept": "application/json", "User-Agent": f"voicecall/{__version__}",
                    PROTOCOL_HEADER: str(PROTOCOL_VERSION)}
         data = None
@@ -166,10 +152,10 @@ class ControlClient:
             return read()
         except TimeoutError as exc:
             raise self._timed_out() from exc
-        except (ConnectionError, http.client.IncompleteRead) as exc:
+        except (ConnectionError, IncompleteResponse) as exc:
             raise ApiError(ErrorCode.OPERATION_FAILED,
                            "the daemon closed the connection before answering") from exc
-        except http.client.HTTPException as exc:
+        except MalformedResponse as exc:
             raise ApiError(ErrorCode.PROTOCOL_MISMATCH,
                            f"{self.socket_path} does not answer in HTTP ({exc!r})") from exc
 
@@ -177,7 +163,7 @@ class ControlClient:
         return ApiError(ErrorCode.TIMEOUT,
                         f"no answer from the daemon within {self.timeout:g} s")
 
-    def _check_protocol(self, response: http.client.HTTPResponse) -> None:
+    def _check_protocol(self, response: UnixHttpResponse) -> None:
         announced = response.getheader(PROTOCOL_HEADER)
         if announced is None or not announced.strip().isdigit():
             raise ApiError(ErrorCode.PROTOCOL_MISMATCH,
@@ -198,7 +184,7 @@ class ControlClient:
                            "the daemon answered something that is not a JSON object")
         return value
 
-    def _error_from(self, response: http.client.HTTPResponse, payload: bytes) -> ApiError:
+    def _error_from(self, response: UnixHttpResponse, payload: bytes) -> ApiError:
         try:
             body = json.loads(payload)
         except ValueError:
