@@ -27,10 +27,21 @@ NOTIFY_HANGUP = "notify-hangup"
 
 
 def on_answered(manager: CallManager, call: CallRecord) -> None:
+    """Start the max-duration timer and deliver the initial message, unless the carrier does
+    it itself (Twilio notify TwiML says it and hangs up) or a media stream will (the greeting
+    then plays when the stream starts, reference 2.6)."""
     start_max_duration_timer(manager, call)
     message = str(call.metadata.get("initialMessage") or "").strip()
-    if message:
-        manager.spawn(speak_initial_message, manager, call.call_id)
+    if not message:
+        return
+    carrier = manager.carrier
+    if call.mode == "notify" and getattr(carrier, "delivers_notify_message", False):
+        call.metadata.pop("initialMessage", None)
+        manager.add_transcript(call, TranscriptEntry(manager.now_ms(), "bot", message))
+        return
+    if call.mode != "notify" and getattr(carrier, "greets_on_stream_start", False):
+        return
+    manager.spawn(speak_initial_message, manager, call.call_id)
 
 
 def start_max_duration_timer(manager: CallManager, call: CallRecord) -> None:

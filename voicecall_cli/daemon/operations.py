@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -99,11 +100,14 @@ def _connected_call(m: CallManager, call_id: str) -> CallRecord:
     return call
 
 
-async def _speak(m: CallManager, call: CallRecord, text: str) -> None:
-    assert call.provider_call_id is not None
+async def _speak(m: CallManager, call: CallRecord, text: str,
+                 say: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Speak ``text`` into the call (``say`` overrides the carrier action) and record it."""
+    pid = call.provider_call_id
+    assert pid is not None
     m.move(call, CallState.SPEAKING)
     try:
-        await m.carrier.play(call.call_id, call.provider_call_id, text)
+        await (say() if say is not None else m.carrier.play(call.call_id, pid, text))
     except Exception as exc:
         if not call.is_terminal:
             m.move(call, CallState.LISTENING)
@@ -126,13 +130,7 @@ async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
     m.waiters[call.call_id] = waiter
     turn_started = m.now_ms()
     try:
-        await _speak(m, call, req.message)
-        if call.is_terminal:
-            raise _failed(f"Call ended: {call.end_reason}")
-        m.move(call, CallState.LISTENING)
-        listen_started = m.now_ms()
-        assert call.provider_call_id is not None
-        await m.carrier.start_listening(call.call_id, call.provider_call_id, waiter.turn_token)
+        listen_started = await _speak_then_listen(m, call, req.message, waiter.turn_token)
         with trio.move_on_after(timeout_ms / 1000) as scope:
             transcript = await waiter.wait()
         if scope.cancelled_caught:
@@ -150,6 +148,28 @@ async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
                 await m.carrier.stop_listening(call.call_id, call.provider_call_id)
     _record_turn(m, call, turn_started, listen_started)
     return {"success": True, "transcript": transcript}
+
+
+async def _speak_then_listen(m: CallManager, call: CallRecord, text: str,
+                             turn_token: str | None) -> int:
+    """Say ``text``, then listen for the caller; returns when listening began (epoch ms).
+
+    A carrier with ``speak_and_listen`` does both in one step (Twilio without a stream: one
+    TwiML update, so the Gather does not cut the Say short); others play, then listen."""
+    pid = call.provider_call_id
+    assert pid is not None
+    combined = getattr(m.carrier, "speak_and_listen", None)
+    if combined is None:
+        await _speak(m, call, text)
+    else:
+        await _speak(m, call, text, lambda: combined(call.call_id, pid, text, turn_token))
+    if call.is_terminal:
+        raise _failed(f"Call ended: {call.end_reason}")
+    m.move(call, CallState.LISTENING)
+    listen_started = m.now_ms()
+    if combined is None:
+        await m.carrier.start_listening(call.call_id, pid, turn_token)
+    return listen_started
 
 
 def _record_turn(m: CallManager, call: CallRecord, turn_started: int, listen_started: int

@@ -95,6 +95,12 @@ class ProviderCallStatus:
 
 
 class CarrierClient(Protocol):
+    """Optional capabilities, read with ``getattr(client, name, False)``:
+    ``delivers_notify_message`` (the carrier speaks a notify call's message and hangs up by
+    itself), ``greets_on_stream_start`` (conversation greetings wait for the media stream) and
+    ``speak_and_listen(call_id, provider_call_id, text, turn_token)`` (say and listen in one
+    step)."""
+
     name: str
 
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall: ...
