@@ -186,6 +186,31 @@ async def test_replay_gets_the_normal_reply_but_no_side_effects():
     assert [[e.call_id for e in d] for d in deliveries] == [["c1"], ["c2"]]
 
 
+class OneShotReplyCodec(MockWebhookCodec):
+    """A codec whose reply consumes state, as Twilio's stored notify TwiML does."""
+
+    def __init__(self) -> None:
+        self.stored = ["<Say>served once</Say>"]
+        self.parses = 0
+
+    def parse(self, request, key, now_ms):
+        self.parses += 1
+        reply = super().parse(request, key, now_ms)
+        reply.body = (self.stored.pop() if self.stored else "<Empty/>").encode()
+        return reply
+
+
+async def test_a_replay_gets_the_first_reply_again_without_parsing():
+    codec = OneShotReplyCodec()
+    with trio.fail_after(10):
+        async with webhook_server(codec=codec) as (info, deliveries), \
+                httpx.AsyncClient() as c:
+            first = await c.post(info.url, content=ringing())
+            again = await c.post(info.url, content=ringing())
+    assert first.text == again.text == "<Say>served once</Say>"
+    assert codec.parses == 1 and len(deliveries) == 1
+
+
 async def test_lookalike_paths_are_404_and_never_reach_the_codec():
     codec = RecordingCodec()
     with trio.fail_after(10):

@@ -30,6 +30,7 @@ from voicecall_cli.providers.base import WebhookCodec, WebhookReply, WebhookRequ
 from voicecall_cli.providers.replay import ReplayCache
 
 logger = logging.getLogger("voicecall.web")
+REPLY_CACHE_SIZE = 1024
 
 Headers = list[tuple[bytes, bytes]]
 Scope = dict[str, Any]
@@ -86,6 +87,7 @@ class WebhookPipeline:
         self._codec = codec
         self._on_events = on_events
         self._replay = replay
+        self._replies: dict[str, WebhookReply] = {}  # newest REPLY_CACHE_SIZE first replies
         self._clock_ms = clock_ms
         self._skip_signature = skip_signature_verification
         self._body_timeout_s = body_timeout_s
@@ -168,11 +170,20 @@ class WebhookPipeline:
                 raise _Reject(401, "Unauthorized")
             key = verification.key
         is_replay = self._replay.seen(key, now_ms)
+        if is_replay and key in self._replies:
+            # The same answer as the first delivery got, and nothing else happens: parsing
+            # again could consume state (a call's stored notify TwiML, reference 13.7).
+            logger.info("Replay detected; skipping event side effects (key %s)", key)
+            return self._replies[key]
         try:
             reply = self._codec.parse(request, key, now_ms)
         except ValueError as exc:
             logger.warning("webhook rejected: malformed %d-byte body (%s)", len(body), exc)
             raise _Reject(400, "Bad Request") from None
+        if not is_replay:
+            self._replies[key] = reply
+            if len(self._replies) > REPLY_CACHE_SIZE:
+                del self._replies[next(iter(self._replies))]
         if is_replay:
             logger.info("Replay detected; skipping event side effects (key %s)", key)
         elif reply.events:

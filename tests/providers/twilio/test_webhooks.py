@@ -1,0 +1,344 @@
+"""TwilioWebhookCodec: recorded-shape webhooks -> events, and the TwiML each one gets.
+
+Bodies are fixtures in Twilio's form encoding; every signature comes from the twilio SDK.
+The decision-table tests follow the rows of the codec's module docstring (the design note).
+"""
+
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.providers.twilio.util import (
+    AUTH_TOKEN,
+    CALL_ID,
+    CALL_URL,
+    CALLEE,
+    INBOUND_SID,
+    OUR_NUMBER,
+    OUTBOUND_SID,
+    PUBLIC,
+    STREAM_URL,
+    form,
+    golden,
+    request,
+    sign,
+)
+from voicecall_cli.core.events import EventType
+from voicecall_cli.providers.signatures import WebhookSecurity
+from voicecall_cli.providers.twilio import TwilioState, TwilioWebhookCodec, twiml
+
+NOW = 1_715_702_531_000
+KEY = "twilio:req:0123abcd"
+WEBHOOK = f"{PUBLIC}/voice/webhook"
+STATUS_QUERY = {"callId": CALL_ID, "type": "status"}
+
+
+def make_codec(state: TwilioState | None = None, *, public_url: str | None = WEBHOOK,
+               language: str = "en-US") -> TwilioWebhookCodec:
+    return TwilioWebhookCodec(AUTH_TOKEN, state if state is not None else TwilioState(),
+                              public_url=public_url, security=WebhookSecurity(),
+                              ngrok_loopback_bypass=False, voice="Polly.Joanna",
+                              language=language)
+
+
+def deliver(codec: TwilioWebhookCodec, body: str | bytes, query: dict[str, str] | None = None,
+            *, key: str = KEY, url: str = WEBHOOK):
+    """POST fixture ``body`` (a name or raw bytes) to ``url?query``, signed as Twilio does."""
+    raw = form(body) if isinstance(body, str) else body
+    full_url = url + ("?" + urlencode(query) if query else "")
+    req = request(full_url, raw, signature=sign(full_url, raw))
+    return codec.parse(req, key, NOW)
+
+
+def remembered_state(**kwargs) -> TwilioState:
+    state = TwilioState(**kwargs)
+    state.remember_call(CALL_ID, OUTBOUND_SID, CALL_URL)
+    return state
+
+
+# -- codec surface -----------------------------------------------------------------------------
+
+
+def test_auth_header_gate_and_verification():
+    codec = make_codec()
+    assert codec.name == "twilio"
+    assert codec.has_auth_headers({"x-twilio-signature": "abc="})
+    assert not codec.has_auth_headers({})
+    url = WEBHOOK + "?" + urlencode(STATUS_QUERY)
+    body = form("status_ringing")
+    good = codec.verify(request(url, body, signature=sign(url, body)), NOW)
+    assert good.ok and good.key.startswith("twilio:req:")
+    bad = codec.verify(request(url, body, signature=sign(url, body, "wrong")), NOW)
+    assert not bad.ok and bad.key is None
+    assert bad.reason == f"Invalid signature for URL: {url}"
+
+
+# -- parsing recorded webhooks -----------------------------------------------------------------
+
+
+def test_outbound_answer_webhook():
+    reply = deliver(make_codec(remembered_state()), "outbound_answer", {"callId": CALL_ID})
+    [event] = reply.events
+    assert event.type is EventType.ANSWERED
+    assert (event.call_id, event.provider_call_id, event.direction) == (
+        CALL_ID, OUTBOUND_SID, "outbound")
+    assert (event.from_number, event.to_number) == (OUR_NUMBER, CALLEE)
+    assert (event.timestamp, event.dedupe_key, event.turn_token) == (NOW, KEY, None)
+    assert reply.status == 200
+    assert reply.headers == {"content-type": "application/xml"}
+    assert reply.body.decode() == golden("idle")
+
+
+@pytest.mark.parametrize(("fixture", "event_type", "reason"), [
+    ("status_initiated", EventType.INITIATED, None),
+    ("status_ringing", EventType.RINGING, None),
+    ("status_in_progress", EventType.ANSWERED, None),
+    ("status_completed", EventType.ENDED, "completed"),
+    ("status_busy", EventType.ENDED, "busy"),
+    ("status_no_answer", EventType.ENDED, "no-answer"),
+    ("status_failed", EventType.ENDED, "failed"),
+    ("status_canceled", EventType.ENDED, "hangup-bot"),
+])
+def test_status_callbacks(fixture, event_type, reason):
+    reply = deliver(make_codec(), fixture, STATUS_QUERY)
+    [event] = reply.events
+    assert event.type is event_type
+    if reason is not None:
+        assert event.reason == reason
+    assert (event.call_id, event.provider_call_id, event.dedupe_key) == (
+        CALL_ID, OUTBOUND_SID, KEY)
+    assert reply.body.decode() == golden("empty")
+    assert reply.headers == {"content-type": "application/xml"}
+
+
+def test_queued_and_unknown_statuses_yield_no_event():
+    for status in (b"queued", b"Something-New"):
+        body = form("status_initiated").replace(b"CallStatus=initiated", b"CallStatus=" + status)
+        reply = deliver(make_codec(), body, STATUS_QUERY)
+        assert reply.events == []
+        assert reply.body.decode() == golden("empty")
+
+
+def test_call_status_is_normalised():
+    body = form("status_ringing").replace(b"CallStatus=ringing", b"CallStatus=+RINGING+")
+    [event] = deliver(make_codec(), body, STATUS_QUERY).events
+    assert event.type is EventType.RINGING
+
+
+def test_gather_speech_result_with_confidence_and_turn_token():
+    query = {"callId": CALL_ID, "turnToken": "turn-7"}
+    [event] = deliver(make_codec(remembered_state()), "gather_speech", query).events
+    assert event.type is EventType.SPEECH
+    assert event.transcript == "Yes, Tuesday at 3 works for me."
+    assert event.is_final is True
+    assert event.confidence == pytest.approx(0.9165021)
+    assert event.turn_token == "turn-7"
+    assert (event.call_id, event.provider_call_id) == (CALL_ID, OUTBOUND_SID)
+
+
+def test_gather_speech_result_without_confidence_defaults_to_0_9():
+    [event] = deliver(make_codec(remembered_state()), "gather_speech_no_confidence",
+                      {"callId": CALL_ID}).events
+    assert event.transcript == "Can you call back later?"
+    assert event.confidence == 0.9
+    assert event.turn_token is None
+
+
+def test_unreadable_confidence_defaults_to_0_9():
+    body = form("gather_speech").replace(b"Confidence=0.9165021", b"Confidence=NaN")
+    [event] = deliver(make_codec(remembered_state()), body, {"callId": CALL_ID}).events
+    assert event.confidence == 0.9
+
+
+def test_dtmf_digits_are_answered_like_a_redirect_back():
+    reply = deliver(make_codec(remembered_state()), "gather_digits", {"callId": CALL_ID})
+    [event] = reply.events
+    assert event.type is EventType.DTMF
+    assert event.digits == "1234"
+    assert reply.body.decode() == golden("idle")
+
+
+def test_inbound_call_is_initiated_then_answered_under_its_call_sid():
+    reply = deliver(make_codec(), "inbound_call")
+    initiated, answered = reply.events
+    assert (initiated.type, answered.type) == (EventType.INITIATED, EventType.ANSWERED)
+    for event in (initiated, answered):
+        assert (event.call_id, event.provider_call_id, event.direction) == (
+            INBOUND_SID, INBOUND_SID, "inbound")
+        assert (event.from_number, event.to_number) == (CALLEE, OUR_NUMBER)
+    assert (initiated.dedupe_key, answered.dedupe_key) == (f"{KEY}:0", f"{KEY}:1")
+    assert initiated.id != answered.id
+
+
+# -- the TwiML decision table ------------------------------------------------------------------
+
+
+def test_row_gather_action_stops_the_listening_turn_and_idles():
+    state = remembered_state()
+    state.set_pending_gather(OUTBOUND_SID, "turn-7")
+    reply = deliver(make_codec(state), "gather_speech", {"callId": CALL_ID, "turnToken": "turn-7"})
+    assert [e.type for e in reply.events] == [EventType.SPEECH]
+    assert state.pending_gather(OUTBOUND_SID) == (False, None)
+    assert reply.body.decode() == golden("idle")
+
+
+def test_row_redirect_back_while_listening_gathers_again_with_the_token():
+    state = remembered_state()
+    state.set_pending_gather(OUTBOUND_SID, "turn-7")
+    reply = deliver(make_codec(state), "outbound_answer", {"callId": CALL_ID})
+    assert reply.body.decode() == golden("gather_no_prompt")
+    assert state.pending_gather(OUTBOUND_SID) == (True, "turn-7")  # still listening
+
+
+def test_row_redirect_back_while_listening_without_a_token_uses_the_call_url():
+    state = remembered_state()
+    state.set_pending_gather(OUTBOUND_SID, None)
+    body = deliver(make_codec(state, language="en-GB"), "outbound_answer",
+                   {"callId": CALL_ID}).body.decode()
+    assert body == twiml.gather(CALL_URL, prompt=None, voice="Polly.Joanna", language="en-GB",
+                                redirect_url=CALL_URL)
+
+
+def test_row_stored_notify_twiml_is_served_once_then_empty():
+    state = remembered_state(stream_url=STREAM_URL)
+    notify = twiml.notify("Your package arrives today.", "Polly.Joanna")
+    state.store_notify_twiml(CALL_ID, notify)
+    codec = make_codec(state)
+    assert deliver(codec, "outbound_answer", {"callId": CALL_ID}).body.decode() == notify
+    again = deliver(codec, "outbound_answer", {"callId": CALL_ID}, key=KEY + "x")
+    assert again.body.decode() == golden("empty")  # a notify call never streams
+
+
+def test_row_redirect_back_streams_when_streaming_is_on():
+    state = remembered_state(stream_url=STREAM_URL)
+    body = deliver(make_codec(state), "outbound_answer", {"callId": CALL_ID}).body.decode()
+    token = state.stream_token(OUTBOUND_SID)
+    assert body == twiml.stream(STREAM_URL, token)
+    assert state.stream_sid(OUTBOUND_SID) is None  # the stream registers itself on start
+
+
+def test_row_redirect_back_idles_when_streaming_is_off():
+    reply = deliver(make_codec(remembered_state()), "outbound_answer", {"callId": CALL_ID})
+    assert reply.body.decode() == golden("idle")
+
+
+def test_row_call_url_with_a_terminal_status_gets_empty_twiml():
+    body = form("outbound_answer").replace(b"CallStatus=in-progress", b"CallStatus=completed")
+    reply = deliver(make_codec(remembered_state(stream_url=STREAM_URL)), body,
+                    {"callId": CALL_ID})
+    assert reply.body.decode() == golden("empty")
+
+
+def test_row_inbound_streams_when_a_slot_is_free():
+    state = TwilioState(stream_url=STREAM_URL)
+    reply = deliver(make_codec(state), "inbound_call")
+    assert reply.body.decode() == twiml.stream(STREAM_URL, state.stream_token(INBOUND_SID))
+    assert state.active_inbound_streams() == 0  # only the token is minted
+    assert state.call_url(INBOUND_SID) == f"{WEBHOOK}?callId={INBOUND_SID}"
+
+
+def test_row_inbound_is_queued_when_every_inbound_stream_slot_is_taken():
+    state = TwilioState(stream_url=STREAM_URL)
+    state.register_stream("CA-first", "MZ-first", inbound=True)
+    reply = deliver(make_codec(state), "inbound_call")
+    assert reply.body.decode() == golden("queue")
+    assert [e.type for e in reply.events] == [EventType.INITIATED, EventType.ANSWERED]
+
+
+def test_row_inbound_limit_is_configurable():
+    state = TwilioState(stream_url=STREAM_URL, max_inbound_streams=2)
+    state.register_stream("CA-first", "MZ-first", inbound=True)
+    state.register_stream("CA-outbound", "MZ-out", inbound=False)
+    assert b"<Stream" in deliver(make_codec(state), "inbound_call").body
+
+
+@pytest.mark.parametrize("first_ends", ["stream stops", "call completes"])
+def test_row_inbound_streams_again_after_the_first_stream_ends(first_ends):
+    first = OUTBOUND_SID  # any other CallSid with an inbound stream
+    state = TwilioState(stream_url=STREAM_URL)
+    codec = make_codec(state)
+    state.register_stream(first, "MZ-first", inbound=True)
+    assert deliver(codec, "inbound_call").body.decode() == golden("queue")
+    if first_ends == "stream stops":
+        assert state.unregister_stream(first, "MZ-first")
+    else:
+        deliver(codec, "status_completed", STATUS_QUERY, key=KEY + "done")
+    assert b"<Stream" in deliver(codec, "inbound_call", key=KEY + "again").body
+
+
+def test_row_inbound_idles_when_streaming_is_off():
+    state = TwilioState()
+    reply = deliver(make_codec(state), "inbound_call")
+    call_url = f"{WEBHOOK}?callId={INBOUND_SID}"
+    assert reply.body.decode() == twiml.idle(call_url)
+    assert state.call_url(INBOUND_SID) == call_url
+
+
+def test_row_status_callback_gets_empty_twiml_and_a_terminal_one_forgets_the_call():
+    state = remembered_state(stream_url=STREAM_URL)
+    token = state.stream_token(OUTBOUND_SID)
+    state.set_pending_gather(OUTBOUND_SID, "turn-7")
+    state.register_stream(OUTBOUND_SID, "MZ1", inbound=False)
+    codec = make_codec(state)
+    assert deliver(codec, "status_in_progress", STATUS_QUERY).body.decode() == golden("empty")
+    assert state.call_url(OUTBOUND_SID) == CALL_URL
+    assert deliver(codec, "status_no_answer", STATUS_QUERY).body.decode() == golden("empty")
+    assert state.call_url(OUTBOUND_SID) is None
+    assert state.pending_gather(OUTBOUND_SID) == (False, None)
+    assert state.stream_sid(OUTBOUND_SID) is None
+    assert not state.check_stream_token(OUTBOUND_SID, token)
+
+
+def test_row_other_requests_stream_or_idle_only_when_in_progress():
+    # An outbound call placed outside voicecall whose Url is our bare webhook.
+    state = TwilioState()
+    reply = deliver(make_codec(state), "outbound_answer")
+    assert [(e.type, e.call_id) for e in reply.events] == [(EventType.ANSWERED, OUTBOUND_SID)]
+    assert reply.body.decode() == twiml.idle(f"{WEBHOOK}?callId={OUTBOUND_SID}")
+    streaming = TwilioState(stream_url=STREAM_URL)
+    assert b"<Stream" in deliver(make_codec(streaming), "outbound_answer").body
+    ringing = form("outbound_answer").replace(b"CallStatus=in-progress", b"CallStatus=ringing")
+    assert deliver(make_codec(), ringing).body.decode() == golden("empty")
+
+
+def test_call_url_is_derived_from_the_request_when_none_is_remembered():
+    state = TwilioState()
+    deliver(make_codec(state, public_url=None), "outbound_answer", {"callId": CALL_ID},
+            url="https://edge.example.net/voice/webhook")
+    assert state.call_url(OUTBOUND_SID) == (
+        f"https://edge.example.net/voice/webhook?callId={CALL_ID}")
+
+
+# -- dedupe keys -------------------------------------------------------------------------------
+
+
+def test_without_a_verified_key_identical_payloads_share_a_fallback_key():
+    codec = make_codec()
+    first = deliver(codec, "status_ringing", STATUS_QUERY, key="").events[0]
+    second = deliver(codec, "status_ringing", STATUS_QUERY, key="").events[0]
+    assert first.dedupe_key.startswith("twilio:fallback:")
+    assert first.dedupe_key == second.dedupe_key
+    assert first.id != second.id
+    other_turn = deliver(codec, "status_ringing", {**STATUS_QUERY, "turnToken": "t2"}, key="")
+    assert other_turn.events[0].dedupe_key != first.dedupe_key
+
+
+def test_a_verified_key_is_used_verbatim():
+    [event] = deliver(make_codec(), "status_ringing", STATUS_QUERY, key="twilio:req:abc").events
+    assert event.dedupe_key == "twilio:req:abc"
+
+
+# -- malformed bodies --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    b'{"CallSid": "CA123"}',
+    b"CallSid=CA123&&CallStatus=ringing",
+    b"CallSid=CA%FF",
+    b"CallStatus=ringing&Direction=inbound",
+    b"CallSid=&CallStatus=ringing",
+    b"",
+])
+def test_malformed_bodies_raise_value_error(body):
+    with pytest.raises(ValueError):
+        make_codec().parse(request(WEBHOOK, body), KEY, NOW)

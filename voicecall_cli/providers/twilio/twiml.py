@@ -1,0 +1,106 @@
+"""The TwiML documents voicecall sends Twilio, built with the twilio SDK's ``VoiceResponse``.
+
+Pure functions: text and URLs in, one XML document out (``<?xml ...?><Response>...``), escaped
+by the SDK. Webhook replies (:mod:`.webhooks`) and REST call updates (``Twiml=`` in ``rest.py``)
+both use them, so what Twilio runs is defined in this one place.
+
+Every document that should keep the call up ends in a ``<Redirect method="POST">`` back to the
+call's webhook URL: when Twilio reaches it (speech done, silence, pause over), it asks us again
+and the webhook decides what comes next. Without it Twilio hangs up at the end of the document.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from twilio.twiml.voice_response import VoiceResponse
+
+HOLD_MUSIC_PATH = "/voice/hold-music"
+HOLD_QUEUE = "hold-queue"
+# Twilio's own hosted hold music (a public, royalty-free classical piece).
+HOLD_MUSIC_URL = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
+
+
+def empty() -> str:
+    """Nothing to do (status callbacks; Twilio ends the call if it was waiting for TwiML)."""
+    return VoiceResponse().to_xml()
+
+
+def notify(text: str, voice: str, language: str = "en-US") -> str:
+    """Say ``text`` once, then hang up: the whole of a notify-mode call."""
+    response = VoiceResponse()
+    response.say(text, voice=voice, language=language)
+    response.hangup()
+    return response.to_xml()
+
+
+def say(text: str, voice: str, language: str, redirect_url: str) -> str:
+    """Say ``text``, then come back to ``redirect_url`` for what follows."""
+    response = VoiceResponse()
+    response.say(text, voice=voice, language=language)
+    response.redirect(redirect_url, method="POST")
+    return response.to_xml()
+
+
+def gather(action_url: str, *, prompt: str | None, voice: str, language: str = "en-US",
+           timeout_s: int = 120, redirect_url: str) -> str:
+    """Listen for one utterance and POST it (``SpeechResult``) to ``action_url``.
+
+    A ``prompt`` is spoken inside the ``<Gather>``, so the caller may talk over it. When the
+    caller says nothing for ``timeout_s`` seconds the Gather ends without a callback and the
+    ``<Redirect>`` brings Twilio back to ``redirect_url`` (the webhook re-prompts).
+    """
+    response = VoiceResponse()
+    listen = response.gather(input="speech", speech_timeout="auto", language=language,
+                             action=action_url, method="POST", timeout=timeout_s)
+    if prompt:
+        listen.say(prompt, voice=voice, language=language)
+    response.redirect(redirect_url, method="POST")
+    return response.to_xml()
+
+
+def idle(redirect_url: str, pause_s: int = 30) -> str:
+    """Keep the call up doing nothing: pause, then ask ``redirect_url`` again."""
+    response = VoiceResponse()
+    response.pause(length=pause_s)
+    response.redirect(redirect_url, method="POST")
+    return response.to_xml()
+
+
+def stream(stream_url: str, token: str) -> str:
+    """Connect the call's audio to our media-stream websocket at ``stream_url``.
+
+    The per-call ``token`` travels as a ``<Parameter>`` (it arrives in the stream's ``start``
+    message as ``customParameters.token``) because Twilio drops query strings from the
+    ``<Stream url>``.
+    """
+    response = VoiceResponse()
+    connect = response.connect()
+    connect.stream(url=stream_url).parameter(name="token", value=token)
+    return response.to_xml()
+
+
+def queue(hold_music_path: str = HOLD_MUSIC_PATH) -> str:
+    """Put an inbound caller on hold (every inbound stream slot is taken)."""
+    response = VoiceResponse()
+    response.say("Please hold while we connect you.", voice="alice")
+    response.enqueue(HOLD_QUEUE, wait_url=hold_music_path)
+    return response.to_xml()
+
+
+def hold_music() -> str:
+    """What the queue's ``waitUrl`` (the webhook server's hold-music path) answers."""
+    response = VoiceResponse()
+    response.say("All agents are currently busy. Please hold.", voice="alice")
+    response.play(HOLD_MUSIC_URL, loop=0)
+    return response.to_xml()
+
+
+def with_turn_token(url: str, turn_token: str) -> str:
+    """``url`` with its ``turnToken`` query parameter set to ``turn_token`` (added or replaced;
+    the other parameters keep their order)."""
+    parts = urlsplit(url)
+    pairs = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
+             if name != "turnToken"]
+    pairs.append(("turnToken", turn_token))
+    return urlunsplit(parts._replace(query=urlencode(pairs)))

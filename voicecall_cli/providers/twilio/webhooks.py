@@ -1,0 +1,254 @@
+"""Twilio voice webhooks: verify, parse into events, answer with TwiML (reference 4.1, 6.3).
+
+Twilio POSTs form-encoded parameters (``CallSid``, ``CallStatus``, ``Direction``, ``From``,
+``To``, ...; ``SpeechResult``/``Confidence`` from a speech ``<Gather>``, ``Digits`` from a DTMF
+one) to the URLs we gave it: the call's ``Url`` and TwiML redirects (``?callId=<our id>``), its
+``StatusCallback`` (``?callId=...&type=status``), Gather actions (``&turnToken=...``), and the
+phone number's voice URL for inbound calls (no query).
+
+:class:`TwilioWebhookCodec` is pure apart from the shared :class:`TwilioState` it reads and
+updates (stored notify TwiML served once, listening turns, stream tokens, calls forgotten when
+they end). It never reads the environment or a clock: the time comes in as ``now_ms``.
+
+Which TwiML a webhook gets (first matching row):
+
+========================================  ======================================================
+request                                   reply
+========================================  ======================================================
+``SpeechResult`` (Gather action)          ``call.speech``; the turn stops listening; idle
+``Digits``                                ``call.dtmf``; as a redirect back (below)
+``type=status``                           events by ``CallStatus``; empty; ends forget the call
+``callId`` query (Url, redirect back)     terminal status: empty; a turn listening: Gather
+                                          again; stored notify TwiML (once); other notify
+                                          calls: empty; streaming: stream; else idle
+``Direction=inbound`` (first webhook)     ``call.initiated`` + ``call.answered``; every inbound
+                                          stream slot taken: queue; streaming: stream; else idle
+anything else                             events by ``CallStatus``; in progress: stream or
+                                          idle; else empty
+========================================  ======================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from voicecall_cli.core.events import EventType, NormalizedEvent
+from voicecall_cli.providers.base import Verification, WebhookReply, WebhookRequest
+from voicecall_cli.providers.signatures import (
+    WebhookSecurity,
+    reconstruct_public_url,
+    verify_twilio,
+)
+from voicecall_cli.providers.twilio import twiml
+from voicecall_cli.providers.twilio.state import TwilioState
+
+DEFAULT_CONFIDENCE = 0.9
+
+_PROGRESS_EVENTS = {
+    "initiated": EventType.INITIATED,
+    "ringing": EventType.RINGING,
+    "in-progress": EventType.ANSWERED,
+}
+_END_REASONS = {  # terminal CallStatus -> end reason
+    "completed": "completed",
+    "failed": "failed",
+    "busy": "busy",
+    "no-answer": "no-answer",
+    "canceled": "hangup-bot",
+}
+_DIRECTIONS = {"inbound": "inbound", "outbound-api": "outbound", "outbound-dial": "outbound"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """One webhook's parameters, as the decisions use them."""
+
+    form: dict[str, str]
+    call_sid: str
+    call_id: str  # our id from the query, else the CallSid
+    call_id_in_query: bool
+    status: str  # CallStatus, trimmed and lower-cased
+    direction: str | None  # "inbound" | "outbound" | None
+    is_status_callback: bool
+    turn_token: str | None
+
+
+class TwilioWebhookCodec:
+    """Verify and parse Twilio voice webhooks (implements ``providers.base.WebhookCodec``).
+
+    ``public_url`` is the configured ``publicUrl`` (None to reconstruct the URL from the
+    request); ``ngrok_loopback_bypass`` is the effective flag (see
+    ``signatures.ngrok_loopback_bypass_effective``); ``voice`` is the ``<Say>`` voice (see
+    ``voices.polly_voice``) used when a Gather is re-issued.
+    """
+
+    name = "twilio"
+
+    def __init__(self, auth_token: str, state: TwilioState, *, public_url: str | None,
+                 security: WebhookSecurity, ngrok_loopback_bypass: bool, voice: str,
+                 language: str = "en-US") -> None:
+        self._auth_token = auth_token
+        self._state = state
+        self._public_url = public_url
+        self._security = security
+        self._ngrok_loopback_bypass = ngrok_loopback_bypass
+        self._voice = voice
+        self._language = language
+
+    def has_auth_headers(self, headers: Mapping[str, str]) -> bool:
+        return bool(headers.get("x-twilio-signature"))
+
+    def verify(self, request: WebhookRequest, now_ms: int) -> Verification:
+        result = verify_twilio(request, self._auth_token, self._security,
+                               public_url=self._public_url,
+                               ngrok_loopback_bypass=self._ngrok_loopback_bypass)
+        return Verification(ok=result.ok, key=result.key, reason=result.reason)
+
+    def parse(self, request: WebhookRequest, key: str, now_ms: int) -> WebhookReply:
+        """Events and the TwiML reply for one delivery (``key`` empty: a fallback key).
+
+        Raises ``ValueError`` when the body is not form data or has no ``CallSid``.
+        """
+        delivery = _read_delivery(request)
+        form = delivery.form
+        events: list[tuple[EventType, dict[str, Any]]]
+        if "SpeechResult" in form:
+            events = [(EventType.SPEECH, {
+                "transcript": form["SpeechResult"], "is_final": True,
+                "confidence": _confidence(form.get("Confidence"))})]
+            self._state.clear_pending_gather(delivery.call_sid)
+            reply = twiml.idle(self._call_url(request, delivery))
+        elif "Digits" in form:
+            events = [(EventType.DTMF, {"digits": form["Digits"]})]
+            reply = self._call_url_reply(request, delivery)
+        elif delivery.is_status_callback:
+            events = _status_events(delivery.status)
+            reply = twiml.empty()
+        elif delivery.call_id_in_query:
+            events = _status_events(delivery.status)
+            reply = self._call_url_reply(request, delivery)
+        elif delivery.direction == "inbound":
+            events = [(EventType.INITIATED, {}), (EventType.ANSWERED, {})]
+            reply = self._inbound_reply(request, delivery)
+        else:
+            events = _status_events(delivery.status)
+            reply = (self._stream_or_idle(request, delivery) if delivery.status == "in-progress"
+                     else twiml.empty())
+        if delivery.status in _END_REASONS:
+            self._state.forget(delivery.call_sid)
+        dedupe_key = key or _fallback_key(request, delivery)
+        return WebhookReply(
+            events=_normalised(events, delivery, dedupe_key, now_ms), status=200,
+            body=reply.encode(), headers={"content-type": "application/xml"})
+
+    # -- TwiML decisions -----------------------------------------------------------------------
+
+    def _call_url_reply(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        """The call's own URL was requested (answer, or a redirect back to us)."""
+        if delivery.status in _END_REASONS:
+            return twiml.empty()
+        call_url = self._call_url(request, delivery)
+        listening, turn_token = self._state.pending_gather(delivery.call_sid)
+        if listening:
+            action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
+            return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
+                                redirect_url=call_url)
+        stored = self._state.take_notify_twiml(delivery.call_id)
+        if stored is not None:
+            return stored
+        if self._state.is_notify(delivery.call_id):
+            return twiml.empty()
+        return self._stream_or_idle(request, delivery)
+
+    def _inbound_reply(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        state = self._state
+        self._call_url(request, delivery)  # remembered, so the REST client can update the call
+        if state.stream_url and state.active_inbound_streams() >= state.max_inbound_streams:
+            return twiml.queue()
+        return self._stream_or_idle(request, delivery)
+
+    def _stream_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        """Stream TwiML when streaming is on (the token is minted here; the stream registers
+        itself on its ``start``), else keep the call up and come back."""
+        if self._state.stream_url:
+            return twiml.stream(self._state.stream_url, self._state.stream_token(delivery.call_sid))
+        return twiml.idle(self._call_url(request, delivery))
+
+    def _call_url(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        """The call's webhook URL with ``?callId=``: the one remembered, else this request's
+        public URL with that query (remembered from now on)."""
+        call_url = self._state.call_url(delivery.call_sid)
+        if call_url is None:
+            public = reconstruct_public_url(
+                request, self._security, public_url=self._public_url,
+                trust_loopback_forwarding=self._ngrok_loopback_bypass)
+            parts = urlsplit(public)._replace(query=urlencode({"callId": delivery.call_id}))
+            call_url = urlunsplit(parts)
+            self._state.remember_call(delivery.call_id, delivery.call_sid, call_url)
+        return call_url
+
+
+def _read_delivery(request: WebhookRequest) -> _Delivery:
+    try:
+        pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True,
+                          strict_parsing=True, errors="strict")
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ValueError(f"body is not form data: {exc}") from None
+    form = dict(pairs)
+    call_sid = form.get("CallSid", "").strip()
+    if not call_sid:
+        raise ValueError("body has no CallSid")
+    query_call_id = request.query.get("callId") or None
+    return _Delivery(
+        form=form, call_sid=call_sid, call_id=query_call_id or call_sid,
+        call_id_in_query=query_call_id is not None,
+        status=form.get("CallStatus", "").strip().lower(),
+        direction=_DIRECTIONS.get(form.get("Direction", "").strip().lower()),
+        is_status_callback=request.query.get("type") == "status",
+        turn_token=request.query.get("turnToken") or None)
+
+
+def _status_events(status: str) -> list[tuple[EventType, dict[str, Any]]]:
+    if status in _PROGRESS_EVENTS:
+        return [(_PROGRESS_EVENTS[status], {})]
+    if status in _END_REASONS:
+        return [(EventType.ENDED, {"reason": _END_REASONS[status]})]
+    return []  # queued and anything unknown: nothing to report
+
+
+def _normalised(events: list[tuple[EventType, dict[str, Any]]], delivery: _Delivery,
+                dedupe_key: str, now_ms: int) -> list[NormalizedEvent]:
+    single = len(events) == 1
+    return [
+        NormalizedEvent(
+            type=event_type, id=str(uuid.uuid4()), call_id=delivery.call_id, timestamp=now_ms,
+            dedupe_key=dedupe_key if single else f"{dedupe_key}:{index}",
+            provider_call_id=delivery.call_sid, turn_token=delivery.turn_token,
+            direction=delivery.direction, from_number=delivery.form.get("From") or None,
+            to_number=delivery.form.get("To") or None, **fields)
+        for index, (event_type, fields) in enumerate(events)
+    ]
+
+
+def _confidence(raw: str | None) -> float:
+    try:
+        value = float(raw or "")
+    except ValueError:
+        return DEFAULT_CONFIDENCE
+    return value if math.isfinite(value) else DEFAULT_CONFIDENCE
+
+
+def _fallback_key(request: WebhookRequest, delivery: _Delivery) -> str:
+    """The dedupe key of a delivery that has no verified request key."""
+    form, query = delivery.form, request.query
+    parts = [request.headers.get("x-twilio-signature", ""), delivery.call_sid,
+             form.get("CallStatus", ""), form.get("Direction", ""), query.get("callId", ""),
+             query.get("flow", ""), query.get("turnToken", "")]
+    material = "\n".join(parts).encode() + b"\n" + request.body
+    return "twilio:fallback:" + hashlib.sha256(material).hexdigest()
