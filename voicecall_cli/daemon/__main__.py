@@ -13,7 +13,6 @@ import os
 import sys
 
 EXIT_CONFIG = 78
-AVAILABLE_PROVIDERS = ("mock",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     for warning in config.warnings:
         logging.getLogger("voicecall.config").warning("%s", warning)
+    from voicecall_cli.daemon.carriers import AVAILABLE as AVAILABLE_PROVIDERS
+
     if config.provider not in AVAILABLE_PROVIDERS:
         print(f"voicecall: configuration error in {config_path}:\n  provider: "
               f"{config.provider!r} is not available in this build yet (available: "

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,29 +21,17 @@ from voicecall_cli.daemon import sdnotify
 from voicecall_cli.daemon.backend import DaemonBackend
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls import CallManager
+from voicecall_cli.daemon.carriers import open_carrier, reconstructs_public_url
 from voicecall_cli.daemon.clock import WallClock
 from voicecall_cli.daemon.control import serve_control
 from voicecall_cli.daemon.settings import CallSettings
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.daemon.web import serve_webhooks
 from voicecall_cli.protocol import events as ev
-from voicecall_cli.providers.base import CarrierClient, WebhookCodec
 from voicecall_cli.providers.replay import ReplayCache
 
 log = logging.getLogger("voicecall.daemon")
 STREAM_DRAIN_S = 1.0
-
-
-@asynccontextmanager
-async def open_carrier(config: Any, clock: WallClock
-                       ) -> AsyncIterator[tuple[CarrierClient, WebhookCodec]]:
-    """The configured carrier's client and webhook codec; the client is closed on exit."""
-    if config.provider != "mock":  # __main__ refuses other carriers before we get here
-        raise RuntimeError(f"provider {config.provider!r} is not available in this build yet")
-    from voicecall_cli.providers.mock import MockWebhookCodec, open_mock_carrier
-
-    async with open_mock_carrier(config.mock, clock_ms=clock.now_ms) as carrier:
-        yield carrier, MockWebhookCodec()
 
 
 async def _signals(stop: trio.Event, *,
@@ -76,19 +62,24 @@ async def run_daemon(config: Any, socket_path: Path, *,
         bus = EventBus(store, lambda: manager.snapshot() if manager else [],
                        clock_ms=clock.now_ms)
         try:
-            async with open_carrier(config, clock) as (carrier, codec), \
+            async with open_carrier(config, clock) as carrier, \
                     trio.open_nursery() as nursery:
-                manager = CallManager(CallSettings.from_config(config), store, bus, carrier,
-                                      clock)
+                manager = CallManager(CallSettings.from_config(config), store, bus,
+                                      carrier.client, clock)
                 await nursery.start(manager.run)
                 info = await nursery.start(partial(
                     serve_webhooks, bind=config.serve_bind, port=config.serve_port,
-                    path=config.serve_path, codec=codec, on_events=manager.handle_events,
+                    path=config.serve_path, codec=carrier.codec,
+                    on_events=manager.handle_events,
                     replay=ReplayCache(), clock_ms=clock.now_ms,
                     skip_signature_verification=bool(config.get("skipSignatureVerification"))))
-                manager.attach_webhook_url(info.url)
+                public_url = config.get("publicUrl")
+                webhook_url = public_url or info.url
+                carrier.bind_webhook_url(webhook_url, configured_public_url=public_url,
+                                         reconstructs_url=reconstructs_public_url(config))
+                manager.attach_webhook_url(webhook_url)
                 backend = DaemonBackend(manager, bus, config.provider)
-                backend.public_url = config.get("publicUrl")
+                backend.public_url = public_url
                 await nursery.start(serve_control, socket_path, backend)
                 await nursery.start(_signals, backend.stop_requested)
                 interval = sdnotify.watchdog_interval_s()

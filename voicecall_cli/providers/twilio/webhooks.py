@@ -101,6 +101,11 @@ class TwilioWebhookCodec:
         self._voice = voice
         self._language = language
 
+    def use_public_url(self, public_url: str) -> None:
+        """Verify against ``public_url`` from now on: the daemon calls this once its webhook
+        server listens, with the URL it gave Twilio, when none was configured."""
+        self._public_url = public_url
+
     def has_auth_headers(self, headers: Mapping[str, str]) -> bool:
         return bool(headers.get("x-twilio-signature"))
 

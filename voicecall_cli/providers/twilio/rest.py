@@ -1,0 +1,278 @@
+"""The Twilio REST client: places, steers and ends calls through the Programmable Voice API.
+
+Requests go to ``{api_base_url}/2010-04-01/Accounts/{AccountSid}/...`` with HTTP Basic auth
+``AccountSid:AuthToken`` and form bodies (list values repeat their key). Speech without a media
+stream is a TwiML update of the live call (``Twiml=`` built by :mod:`.twiml`); with a media
+stream it is played through the :class:`StreamPlayer` (the daemon's media streams), never mixed.
+What is remembered per call lives in the shared :class:`TwilioState`.
+
+Resource handling: :func:`open_twilio_client` owns one ``httpx.AsyncClient`` and closes it on
+exit. A request cancelled from outside is abandoned at once (its connection is dropped).
+
+Error handling: every request is bounded by ``request_timeout_s`` in total. Non-2xx answers
+raise :class:`CarrierError` ``"Twilio API error: <status> <body, at most 200 chars>"``; network
+errors and timeouts raise :class:`CarrierError` too. Messages never contain the auth token or
+the Basic credentials (both are masked should a server echo them back), and this module never
+logs request headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import httpx
+import trio
+
+from voicecall_cli.providers.base import (
+    CarrierError,
+    PlaceCallRequest,
+    PlacedCall,
+    ProviderCallStatus,
+)
+from voicecall_cli.providers.twilio import twiml
+from voicecall_cli.providers.twilio.state import TwilioState
+
+logger = logging.getLogger("voicecall.providers.twilio")
+
+API_VERSION = "2010-04-01"
+STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
+TERMINAL_STATUSES = frozenset({"completed", "failed", "busy", "no-answer", "canceled"})
+ERROR_BODY_LIMIT = 200
+STREAM_TTS_UNAVAILABLE = ("Telephony TTS unavailable while media stream is active; "
+                          "refusing TwiML fallback")
+MISSING_CALL_URL = "Missing webhook URL for this call (provider state not initialized)"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+Form = Mapping[str, str | Sequence[str]]
+
+
+class StreamPlayer(Protocol):
+    """Plays text into a call's media stream (implemented by the daemon's media streams)."""
+
+    async def play_text(self, call_sid: str, text: str) -> None: ...
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to (or replacing those in) its query string."""
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    pairs.extend(params.items())
+    return urlunsplit(parts._replace(query=urlencode(pairs)))
+
+
+class _NotFound(Exception):
+    """The API answered 404 to a request that tolerates it."""
+
+
+class TwilioClient:
+    """:class:`~voicecall_cli.providers.base.CarrierClient` for Twilio.
+
+    Create it with :func:`open_twilio_client`. Methods return once Twilio accepted the request;
+    what the call does next arrives as webhooks.
+    """
+
+    name = "twilio"
+    # A notify call's TwiML says the message and hangs up (reference 2.6, porting note 8).
+    delivers_notify_message = True
+
+    @property
+    def greets_on_stream_start(self) -> bool:
+        """With Media Streams on, a conversation greeting plays when the stream starts."""
+        return self.state.stream_url is not None
+
+    def __init__(self, *, http: httpx.AsyncClient, account_sid: str, auth_token: str,
+                 state: TwilioState, voice: str, language: str,
+                 stream_player: StreamPlayer | None, ring_timeout_s: int,
+                 request_timeout_s: float) -> None:
+        self._http = http
+        self._calls_path = f"/{API_VERSION}/Accounts/{quote(account_sid, safe='')}/Calls"
+        basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        self._secrets = tuple(s for s in (auth_token, basic) if s)
+        self.state = state
+        self.voice = voice
+        self.language = language
+        self.stream_player = stream_player
+        self.ring_timeout_s = ring_timeout_s
+        self.request_timeout_s = request_timeout_s
+
+    # -- CarrierClient --------------------------------------------------------------------------
+
+    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
+        call_url = with_query(request.webhook_url, callId=request.call_id)
+        status_url = with_query(request.webhook_url, callId=request.call_id, type="status")
+        if request.mode == "notify" and request.message:
+            self.state.store_notify_twiml(
+                request.call_id, twiml.notify(request.message, self.voice, self.language))
+        form: dict[str, str | Sequence[str]] = {
+            "To": request.to_number, "From": request.from_number, "Url": call_url,
+            "StatusCallback": status_url, "StatusCallbackEvent": STATUS_CALLBACK_EVENTS,
+            "Timeout": str(self.ring_timeout_s),
+        }
+        try:
+            body = await self._request("POST", f"{self._calls_path}.json", form)
+        except CarrierError:
+            self.state.take_notify_twiml(request.call_id)
+            raise
+        sid = body.get("sid") if isinstance(body, dict) else None
+        if not isinstance(sid, str) or not sid:
+            raise CarrierError("Twilio API error: the call was created without a sid")
+        self.state.remember_call(request.call_id, sid, call_url)
+        status = "queued" if body.get("status") == "queued" else "initiated"
+        return PlacedCall(provider_call_id=sid, status=status)
+
+    async def hangup(self, call_id: str, provider_call_id: str, reason: str) -> None:
+        with suppress(_NotFound):  # the call is already gone: nothing to hang up
+            await self._request("POST", self._call_path(provider_call_id),
+                                {"Status": "completed"}, allow_not_found=True)
+        self.state.forget(provider_call_id)
+
+    async def play(self, call_id: str, provider_call_id: str, text: str) -> None:
+        if await self._played_through_stream(provider_call_id, text):
+            return
+        call_url = self._require_call_url(provider_call_id)
+        await self._update_twiml(provider_call_id, twiml.say(
+            text, self.voice, self.language, redirect_url=call_url))
+
+    async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
+                               turn_token: str | None) -> None:
+        """Speak ``text`` and listen for the reply in one TwiML update (``<Gather>`` holding
+        ``<Say>``). With a media stream the text is played through it and the stream's own
+        speech recognition listens."""
+        if await self._played_through_stream(provider_call_id, text):
+            return
+        await self._gather(provider_call_id, prompt=text, turn_token=turn_token)
+
+    async def start_listening(self, call_id: str, provider_call_id: str,
+                              turn_token: str | None) -> None:
+        if self.state.stream_sid(provider_call_id) is not None:
+            return  # the media stream's speech recognition is always listening
+        await self._gather(provider_call_id, prompt=None, turn_token=turn_token)
+
+    async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
+        self.state.clear_pending_gather(provider_call_id)
+
+    async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
+        """Reference 3.2: 404 is terminal ``not-found``; any other failure is unknown."""
+        try:
+            body = await self._request("GET", self._call_path(provider_call_id),
+                                       allow_not_found=True)
+        except _NotFound:
+            return ProviderCallStatus(status="not-found", is_terminal=True)
+        except CarrierError as exc:
+            logger.warning("twilio: status of call %s unknown: %s", provider_call_id, exc)
+            return ProviderCallStatus(status="error", is_terminal=False, is_unknown=True)
+        raw = body.get("status") if isinstance(body, dict) else None
+        status = str(raw or "").strip().lower() or "unknown"
+        return ProviderCallStatus(status=status, is_terminal=status in TERMINAL_STATUSES)
+
+    async def resume(self, call_id: str, provider_call_id: str, webhook_url: str) -> None:
+        self.state.remember_call(call_id, provider_call_id,
+                                 with_query(webhook_url, callId=call_id))
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _played_through_stream(self, call_sid: str, text: str) -> bool:
+        """Play via the media stream when one is registered; False when there is none."""
+        if self.state.stream_sid(call_sid) is None:
+            return False
+        if self.stream_player is None:
+            raise CarrierError(STREAM_TTS_UNAVAILABLE)
+        await self.stream_player.play_text(call_sid, text)
+        return True
+
+    async def _gather(self, call_sid: str, *, prompt: str | None,
+                      turn_token: str | None) -> None:
+        call_url = self._require_call_url(call_sid)
+        action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
+        document = twiml.gather(action, prompt=prompt, voice=self.voice, language=self.language,
+                                redirect_url=call_url)
+        self.state.set_pending_gather(call_sid, turn_token)
+        try:
+            await self._update_twiml(call_sid, document)
+        except BaseException:
+            self.state.clear_pending_gather(call_sid)
+            raise
+
+    def _require_call_url(self, call_sid: str) -> str:
+        call_url = self.state.call_url(call_sid)
+        if call_url is None:
+            raise CarrierError(MISSING_CALL_URL)
+        return call_url
+
+    async def _update_twiml(self, call_sid: str, document: str) -> None:
+        await self._request("POST", self._call_path(call_sid), {"Twiml": document})
+
+    def _call_path(self, call_sid: str) -> str:
+        return f"{self._calls_path}/{quote(call_sid, safe='')}.json"
+
+    async def _request(self, method: str, path: str, form: Form | None = None, *,
+                       allow_not_found: bool = False) -> Any:
+        """One API request; returns the JSON body (None for 204 or an empty body).
+
+        Raises :class:`_NotFound` on 404 when ``allow_not_found``, else :class:`CarrierError`.
+        """
+        content = urlencode(list(_form_pairs(form)), doseq=False) if form is not None else None
+        headers = {"content-type": "application/x-www-form-urlencoded"} if form is not None else {}
+        response: httpx.Response | None = None
+        with trio.move_on_after(self.request_timeout_s):
+            try:
+                response = await self._http.request(method, path, content=content,
+                                                     headers=headers)
+            except httpx.HTTPError as exc:
+                raise CarrierError(self._mask(
+                    f"Twilio API request failed: {type(exc).__name__}: {exc}")) from None
+        if response is None:
+            raise CarrierError(f"Twilio API request timed out after {self.request_timeout_s:g}s")
+        if response.status_code == 404 and allow_not_found:
+            raise _NotFound
+        if not response.is_success:
+            text = " ".join(response.text.split())[:ERROR_BODY_LIMIT]
+            raise CarrierError(self._mask(f"Twilio API error: {response.status_code} {text}"))
+        if response.status_code == 204 or not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise CarrierError("Twilio API error: the response is not JSON") from None
+
+    def _mask(self, message: str) -> str:
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return message
+
+
+def _form_pairs(form: Form | None) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for key, value in (form or {}).items():
+        if isinstance(value, str):
+            pairs.append((key, value))
+        else:
+            pairs.extend((key, item) for item in value)
+    return pairs
+
+
+@asynccontextmanager
+async def open_twilio_client(*, account_sid: str, auth_token: str, api_base_url: str,
+                             state: TwilioState, voice: str, language: str = "en-US",
+                             stream_player: StreamPlayer | None = None,
+                             ring_timeout_s: int = 30,
+                             request_timeout_s: float = 15.0) -> AsyncIterator[TwilioClient]:
+    """Open a :class:`TwilioClient` for ``api_base_url`` (``https://api.twilio.com`` in
+    production, a simulator's ``base_url`` in tests). ``voice`` is the ``<Say>`` voice
+    (see :func:`~voicecall_cli.providers.twilio.voices.polly_voice`). The HTTP client is closed
+    on exit. Proxy settings from the environment apply except for a loopback ``api_base_url``.
+    """
+    base_url = api_base_url.rstrip("/")
+    loopback = (urlsplit(base_url).hostname or "") in _LOOPBACK_HOSTS
+    async with httpx.AsyncClient(base_url=base_url, auth=httpx.BasicAuth(account_sid, auth_token),
+                                 timeout=request_timeout_s, trust_env=not loopback,
+                                 headers={"accept": "application/json"}) as http:
+        yield TwilioClient(http=http, account_sid=account_sid, auth_token=auth_token,
+                           state=state, voice=voice, language=language,
+                           stream_player=stream_player, ring_timeout_s=ring_timeout_s,
+                           request_timeout_s=request_timeout_s)

@@ -1,0 +1,164 @@
+"""The fake Twilio REST API as a bare ASGI app: Basic auth, routing, form parsing, recording.
+
+Routes (under ``/2010-04-01/Accounts/<AccountSid>``):
+
+* ``POST /Calls.json`` -> 201 with the call resource (JSON),
+* ``GET /Calls/<CallSid>.json`` -> 200 with the call resource,
+* ``POST /Calls/<CallSid>.json`` (``Twiml``, ``Url``, ``Status``) -> 200 with the call resource.
+
+Wrong or missing credentials, or an AccountSid in the path that is not the authenticated one,
+-> 401 with Twilio's error 20003 body. Unknown call or path -> 404 (error 20404). The semantics
+of each operation live in :class:`~voicecall_cli.simulator.twilio.TwilioSimulator`; it raises
+:class:`ApiFailure` for a Twilio error response. Every request is recorded (method, path, form).
+
+Resource handling: holds no resources; hypercorn (owned by the simulator) owns the sockets.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from voicecall_cli.simulator.twilio import TwilioSimulator
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+MAX_BODY = 1 << 20
+_CALLS = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls"
+                    r"(?:/(?P<sid>[^/]+))?\.json$")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One REST request the fake Twilio received (``form`` keeps repeated keys in order)."""
+
+    method: str
+    path: str
+    form: dict[str, list[str]]
+    authorized: bool
+    status: int  # what the simulator answered
+
+    def get(self, name: str) -> str | None:
+        """The first value of form field ``name`` (None when absent)."""
+        values = self.form.get(name)
+        return values[0] if values else None
+
+
+class ApiFailure(Exception):
+    """A Twilio error response: ``status`` plus Twilio's ``code`` and ``message``."""
+
+    def __init__(self, status: int, code: int, message: str,
+                 extra: dict[str, Any] | None = None) -> None:
+        super().__init__(status, code, message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message,
+                "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+                "status": self.status, **self.extra}
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedFailure:
+    """A response the next authorised request gets instead of being served."""
+
+    status: int
+    body: str
+    content_type: str = "text/plain; charset=utf-8"
+
+
+class FakeTwilioApi:
+    """ASGI callable for the fake REST API, bound to one :class:`TwilioSimulator`."""
+
+    def __init__(self, simulator: TwilioSimulator, *, account_sid: str, auth_token: str) -> None:
+        self._sim = simulator
+        self._account_sid = account_sid
+        self._expected_auth = "Basic " + base64.b64encode(
+            f"{account_sid}:{auth_token}".encode()).decode()
+        self.injected: list[InjectedFailure] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = await _read_body(receive)
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True) if body else {}
+        match = _CALLS.match(path)
+        authorized = hmac.compare_digest(headers.get("authorization", ""), self._expected_auth)
+        if authorized and match and match["account"] != self._account_sid:
+            authorized = False
+        if not authorized:
+            failure = ApiFailure(401, 20003, "Authenticate",
+                                 {"detail": "Your AccountSid or AuthToken was incorrect."})
+            status, payload, content_type = 401, json.dumps(failure.body()), "application/json"
+            extra = [(b"www-authenticate", b'Basic realm="Twilio API"')]
+        else:
+            extra = []
+            status, payload, content_type = self._serve(method, path, match, form)
+        self._sim.requests.append(RecordedRequest(method, path, form, authorized, status))
+        response_headers = [(b"content-type", content_type.encode()),
+                            (b"content-length", str(len(payload.encode())).encode()), *extra]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload.encode()})
+
+    def _serve(self, method: str, path: str, match: re.Match[str] | None,
+               form: dict[str, list[str]]) -> tuple[int, str, str]:
+        if self.injected:
+            injected = self.injected.pop(0)
+            return injected.status, injected.body, injected.content_type
+        try:
+            if match is None:
+                raise ApiFailure(404, 20404, f"The requested resource {path} was not found")
+            sid = match["sid"]
+            if sid is None and method == "POST":
+                return 201, json.dumps(self._sim.create_call(form)), "application/json"
+            if sid is not None and method == "GET":
+                return 200, json.dumps(self._sim.call_resource(sid)), "application/json"
+            if sid is not None and method == "POST":
+                return 200, json.dumps(self._sim.update_call(sid, form)), "application/json"
+            raise ApiFailure(405, 20004, "Method not allowed")
+        except ApiFailure as failure:
+            return failure.status, json.dumps(failure.body()), "application/json"
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
