@@ -38,3 +38,16 @@ def test_demo_for_people_shows_events_and_the_call() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "call.transcript" in proc.stdout and "user: Yes, tomorrow at ten" in proc.stdout
     assert "ended (hangup-bot)" in proc.stderr
+
+
+def test_demo_through_the_twilio_simulator() -> None:
+    proc = run_demo("--carrier", "twilio", "--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    summary = lines[-1]
+    assert summary["state"] == "hangup-bot"
+    assert [t["answer"] for t in summary["turns"]] == [
+        "Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!"]
+    created = next(e for e in lines if e["type"] == "call.created")
+    assert created["data"]["provider"] == "twilio"
+    assert "Twilio simulator pid" in proc.stderr

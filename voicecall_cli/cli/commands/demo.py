@@ -1,15 +1,18 @@
-"""``voicecall demo``: a complete call on the mock carrier, shown live, on a fresh machine.
+"""``voicecall demo``: a complete call, shown live, on a fresh machine with no accounts.
 
 It starts a private daemon (its own temporary directory, config, store, socket and port 0),
-places a conversation call to the mock carrier's simulated callee, runs two turns, hangs up,
-stops the daemon and removes the directory. The daemon is this CLI's child until the demo
-ends: it is stopped (then killed, if need be) on every way out, Ctrl-C included.
+places a conversation call, runs two turns, hangs up, stops the daemon and removes the
+directory. ``--carrier mock`` (the default) talks to the mock carrier's simulated callee;
+``--carrier twilio`` runs a local Twilio simulator as a second child process (REST API, signed
+webhooks, TwiML), so the call is Twilio-shaped end to end. Children are stopped (then killed,
+if need be) on every way out, Ctrl-C included.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +36,8 @@ QUESTIONS = ("Does tomorrow at ten work for you?", "Is there anything else I can
 REPLIES = ("Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!")
 CONFIG = """\
 # The private configuration of `voicecall demo`.
-provider = "mock"
+provider = "{carrier}"
+fromNumber = "+15550009999"
 store = "{store}"
 inboundPolicy = "disabled"
 
@@ -49,6 +53,12 @@ ringDelayMs = 400
 answerDelayMs = 600
 replyDelayMs = 700
 replies = {replies}
+"""
+TWILIO_CONFIG = """
+[twilio]
+accountSid = "{accountSid}"
+authToken = "{authToken}"
+apiBaseUrl = "{baseUrl}"
 """
 READY_TIMEOUT_S = 20.0
 TURN_TIMEOUT_S = 30.0
@@ -113,11 +123,42 @@ def _stop(socket_path: Path, process: Any) -> None:
             process.wait(timeout=5)
 
 
+def _start_twilio_simulator(root: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """The fake Twilio as a child process; its first stdout line says where it listens."""
+    argv = [sys.executable, "-m", "voicecall_cli.simulator", "twilio", "--stdin"]
+    for reply in REPLIES:
+        argv += ["--reply", reply]
+    log = (root / "simulator.log").open("ab")
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    log.close()
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise CliError("the Twilio simulator did not start; see " + str(root / "simulator.log"))
+    return proc, json.loads(line)
+
+
+def _stop_simulator(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    assert proc.stdin is not None
+    proc.stdin.close()  # the simulator stops when its stdin closes
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 @click.command("demo")
+@click.option("--carrier", type=click.Choice(["mock", "twilio"]), default="mock",
+              show_default=True,
+              help="mock: the mock carrier's callee; twilio: a local Twilio simulator.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the event stream as NDJSON, then one JSON summary line, on stdout.")
-def command(as_json: bool) -> None:
-    """Run a complete call against the mock carrier, shown live.
+def command(carrier: str, as_json: bool) -> None:
+    """Run a complete call against a simulated carrier, shown live.
 
     Starts a private daemon in a temporary directory (nothing of yours is touched), places a
     conversation call to a simulated callee, runs two turns, hangs up and stops the daemon.
@@ -127,13 +168,20 @@ def command(as_json: bool) -> None:
     socket_path = root / "control.sock"
     config = root / "config.toml"
     replies = "[" + ", ".join(f'"{r}"' for r in REPLIES) + "]"
-    config.write_text(CONFIG.format(store=root / "state", replies=replies))
-    argv = [sys.executable, "-m", "voicecall_cli.daemon", "run", "--config", str(config),
-            "--socket", str(socket_path)]
-    spawned = spawn_detached(argv, root / "daemon.log")
+    text = CONFIG.format(carrier=carrier, store=root / "state", replies=replies)
+    simulator = None
+    spawned = None
     try:
+        if carrier == "twilio":
+            simulator, where = _start_twilio_simulator(root)
+            text += TWILIO_CONFIG.format(**where)
+            note(f"Twilio simulator pid {where['pid']} at {where['baseUrl']}")
+        config.write_text(text)
+        argv = [sys.executable, "-m", "voicecall_cli.daemon", "run", "--config", str(config),
+                "--socket", str(socket_path)]
+        spawned = spawn_detached(argv, root / "daemon.log")
         health = wait_until_ready(spawned, socket_path, READY_TIMEOUT_S)
-        note(f"demo daemon pid {health['pid']} on the mock carrier; webhooks at "
+        note(f"demo daemon pid {health['pid']} on the {carrier} carrier; webhooks at "
              f"{health['webhookUrl']}")
         viewer = EventViewer(socket_path, as_json)
         viewer.start()
@@ -142,7 +190,9 @@ def command(as_json: bool) -> None:
         _stop(socket_path, spawned.process)
         viewer.join(timeout=10)
     finally:
-        _stop(socket_path, spawned.process)
+        if spawned is not None:
+            _stop(socket_path, spawned.process)
+        _stop_simulator(simulator)
         shutil.rmtree(root, ignore_errors=True)
     if as_json:
         # The summary is the last NDJSON line, after the stream's own lines.
