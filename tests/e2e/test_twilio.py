@@ -116,10 +116,15 @@ async def test_conversation_turn_returns_the_gather_transcript() -> None:
             call_id = placed["callId"]
             call = await wait_call(daemon, call_id, lambda c: c["answeredAt"], "the answer")
             sid = call["providerCallId"]
-            await sim.wait_for(lambda: "Hi, this is the clinic." in sim.calls[sid].spoken)
+            # continue at once: it must wait for the greeting instead of cutting it short.
             turn = await cli_json(daemon, "continue", "--call-id", call_id,
                                   "--message", "Does ten work?")
             assert turn == {"success": True, "transcript": "Ten works for me."}
+            sim_call = sim.calls[sid]
+            assert sim_call.spoken[:2] == ["Hi, this is the clinic.", "Does ten work?"]
+            finished = [i for i, d in enumerate(sim_call.webhooks) if "sayDone=" in d.url]
+            gathered = [i for i, d in enumerate(sim_call.webhooks) if "turnToken=" in d.url]
+            assert finished and gathered and finished[0] < gathered[0]
             actions = sim.calls[sid].gather_actions
             assert actions and "turnToken=" in actions[-1]
             second = await cli_json(daemon, "continue", "--call-id", call_id,

@@ -53,7 +53,7 @@ class CallManager:
         self.pending_initiations = 0
         self._rejected: dict[str, None] = {}  # insertion-ordered, bounded
         self._timers: dict[tuple[str, str], trio.CancelScope] = {}
-        self.greeting_in_flight: set[str] = set()
+        self.greeting_in_flight: dict[str, trio.Event] = {}  # call id -> set when spoken
         self._ending: dict[str, trio.Event] = {}
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None

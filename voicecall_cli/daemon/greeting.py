@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import trio
+
 from voicecall_cli.core.call import CallRecord, TranscriptEntry
 from voicecall_cli.core.states import CallState
 
@@ -41,7 +43,21 @@ def on_answered(manager: CallManager, call: CallRecord) -> None:
         return
     if call.mode != "notify" and getattr(carrier, "greets_on_stream_start", False):
         return
-    manager.spawn(speak_initial_message, manager, call.call_id)
+    start_greeting(manager, call.call_id)
+
+
+def start_greeting(manager: CallManager, call_id: str) -> None:
+    """Speak the call's initial message in the background, at most once at a time. It counts
+    as in flight from this moment, so a ``speak`` or ``continue`` arriving before the task
+    runs still waits for it."""
+    call = manager.calls.get(call_id)
+    if call is None or call_id in manager.greeting_in_flight:
+        return
+    message = str(call.metadata.get("initialMessage") or "").strip()
+    if not message or not call.provider_call_id:
+        return
+    manager.greeting_in_flight[call_id] = trio.Event()
+    manager.spawn(_speak_initial_message, manager, call, message)
 
 
 def start_max_duration_timer(manager: CallManager, call: CallRecord) -> None:
@@ -63,14 +79,9 @@ def _max_duration_reached(manager: CallManager) -> Fire:
     return fire
 
 
-async def speak_initial_message(manager: CallManager, call_id: str) -> None:
-    call = manager.calls.get(call_id)
-    if call is None or call_id in manager.greeting_in_flight:
-        return
-    message = str(call.metadata.get("initialMessage") or "").strip()
-    if not message or not call.provider_call_id:
-        return
-    manager.greeting_in_flight.add(call_id)
+async def _speak_initial_message(manager: CallManager, call: CallRecord, message: str) -> None:
+    call_id = call.call_id
+    assert call.provider_call_id is not None
     try:
         manager.move(call, CallState.SPEAKING)
         await manager.carrier.play(call.call_id, call.provider_call_id, message)
@@ -80,7 +91,7 @@ async def speak_initial_message(manager: CallManager, call_id: str) -> None:
             manager.move(call, CallState.LISTENING)
         return
     finally:
-        manager.greeting_in_flight.discard(call_id)
+        manager.greeting_in_flight.pop(call_id).set()
     if call.is_terminal:
         return
     call.metadata.pop("initialMessage", None)

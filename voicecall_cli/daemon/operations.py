@@ -105,6 +105,9 @@ async def _speak(m: CallManager, call: CallRecord, text: str,
     """Speak ``text`` into the call (``say`` overrides the carrier action) and record it."""
     pid = call.provider_call_id
     assert pid is not None
+    greeting = m.greeting_in_flight.get(call.call_id)
+    if greeting is not None:
+        await greeting.wait()  # never talk over the greeting
     m.move(call, CallState.SPEAKING)
     try:
         await (say() if say is not None else m.carrier.play(call.call_id, pid, text))

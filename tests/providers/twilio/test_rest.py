@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import trio
@@ -87,19 +88,33 @@ async def test_place_call_sends_twilios_form_and_the_notify_twiml_is_served_once
     assert all(r.signature_valid for r in h.received)
 
 
-async def test_play_updates_the_live_call_with_say_then_redirect() -> None:
+async def test_play_says_then_returns_when_twilio_comes_back_from_the_say() -> None:
     with trio.fail_after(5):
         async with harness() as h:
             sid = await h.place()
             await h.sim.wait_for(lambda: len(h.sim.calls[sid].twiml) == 1)  # idle TwiML runs
-            await h.client.play("call-1", sid, "One moment please.")
-            call = await h.sim.wait_for_status(sid, "in-progress")
-            await h.sim.wait_for(lambda: "One moment please." in call.spoken)
-            update = h.sim.requests[-1]
+            played = trio.Event()
+
+            async def play() -> None:
+                await h.client.play("call-1", sid, "One moment please.")
+                played.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(play)
+                call = await h.sim.wait_for_status(sid, "in-progress")
+                await h.sim.wait_for(lambda: any("sayDone=" in d.url for d in call.webhooks))
+                assert not played.is_set()  # still speaking, as far as play knows
+                back = next(d.url for d in call.webhooks if "sayDone=" in d.url)
+                token = parse_qs(urlsplit(back).query)["sayDone"][0]
+                h.state.say_finished(token)  # what the codec does with that webhook
+            assert played.is_set()
+            assert "One moment please." in call.spoken
+            update = next(r for r in reversed(h.sim.requests) if r.get("Twiml"))
 
     assert update.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json"
-    assert update.get("Twiml") == twiml.say("One moment please.", VOICE, "en-US",
-                                            redirect_url=f"{h.webhook_url}?callId=call-1")
+    assert update.get("Twiml") == twiml.say(
+        "One moment please.", VOICE, "en-US",
+        redirect_url=f"{h.webhook_url}?callId=call-1&sayDone={token}")
 
 
 async def test_speak_and_listen_sends_one_gather_with_the_turn_token() -> None:

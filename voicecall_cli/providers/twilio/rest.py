@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Protocol
@@ -65,6 +66,11 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(pairs)))
 
 
+# How long play() waits for Twilio to finish a <Say> (generous: ~15 chars/s speech).
+SAY_BASE_WAIT_S = 5.0
+SAY_S_PER_CHAR = 0.12
+
+
 class _NotFound(Exception):
     """The API answered 404 to a request that tolerates it."""
 
@@ -72,8 +78,9 @@ class _NotFound(Exception):
 class TwilioClient:
     """:class:`~voicecall_cli.providers.base.CarrierClient` for Twilio.
 
-    Create it with :func:`open_twilio_client`. Methods return once Twilio accepted the request;
-    what the call does next arrives as webhooks.
+    Create it with :func:`open_twilio_client`. Methods return once Twilio accepted the request
+    (``play`` once Twilio finished saying the text); what the call does next arrives as
+    webhooks.
     """
 
     name = "twilio"
@@ -135,8 +142,18 @@ class TwilioClient:
         if await self._played_through_stream(provider_call_id, text):
             return
         call_url = self._require_call_url(provider_call_id)
-        await self._update_twiml(provider_call_id, twiml.say(
-            text, self.voice, self.language, redirect_url=call_url))
+        token = uuid.uuid4().hex
+        finished = trio.Event()
+        self.state.expect_say(provider_call_id, token, finished.set)
+        try:
+            await self._update_twiml(provider_call_id, twiml.say(
+                text, self.voice, self.language,
+                redirect_url=with_query(call_url, sayDone=token)))
+            # Twilio follows the Redirect after the Say: then the speech has been heard.
+            with trio.move_on_after(SAY_BASE_WAIT_S + SAY_S_PER_CHAR * len(text)):
+                await finished.wait()
+        finally:
+            self.state.say_finished(token)
 
     async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
                                turn_token: str | None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -44,6 +45,7 @@ class TwilioState:
         self._pending_gathers: dict[str, str | None] = {}  # CallSid -> turn token
         self._stream_tokens: dict[str, str] = {}  # CallSid -> media-stream token
         self._streams: dict[str, _Stream] = {}  # CallSid -> the current media stream
+        self._says: dict[str, tuple[str, Callable[[], None]]] = {}  # token -> (CallSid, on_done)
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -66,6 +68,20 @@ class TwilioState:
         self._pending_gathers.pop(call_sid, None)
         self._stream_tokens.pop(call_sid, None)
         self._streams.pop(call_sid, None)
+        for token in [t for t, (sid, _) in self._says.items() if sid == call_sid]:
+            self.say_finished(token)  # nobody will hear the rest: release the waiter
+
+    # -- speech progress -----------------------------------------------------------------------
+
+    def expect_say(self, call_sid: str, token: str, on_done: Callable[[], None]) -> None:
+        """A ``<Say>`` whose Redirect carries ``sayDone=<token>`` was sent; ``on_done`` runs
+        when Twilio comes back (the speech finished) or the call is forgotten."""
+        self._says[token] = (call_sid, on_done)
+
+    def say_finished(self, token: str) -> None:
+        entry = self._says.pop(token, None)
+        if entry is not None:
+            entry[1]()
 
     # -- notify mode ---------------------------------------------------------------------------
 

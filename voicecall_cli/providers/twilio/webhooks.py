@@ -122,6 +122,8 @@ class TwilioWebhookCodec:
         """
         delivery = _read_delivery(request)
         form = delivery.form
+        if request.query.get("sayDone"):
+            self._state.say_finished(request.query["sayDone"])
         events: list[tuple[EventType, dict[str, Any]]]
         if "SpeechResult" in form:
             events = [(EventType.SPEECH, {
