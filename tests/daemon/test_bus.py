@@ -198,3 +198,14 @@ async def test_close_ends_every_subscription_after_what_it_buffered(store):
             assert after_close.backlog == [late]
             with pytest.raises(trio.EndOfChannel):
                 await after_close.receive()
+
+
+async def test_subscribers_get_a_batched_event_only_after_its_commit(store):
+    bus = make_bus(store)
+    with bus.subscribe(None) as sub:
+        with store.batch():
+            event = bus.publish("c1", "call.state", {"state": "ringing"})
+            with trio.move_on_after(0.01):
+                await sub.receive()
+                raise AssertionError("delivered before the commit")
+        assert await sub.receive() == event

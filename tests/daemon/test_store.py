@@ -282,3 +282,35 @@ async def test_kill_9_right_after_a_save_loses_nothing(tmp_path):
         assert store.events_after(0)[-1]["data"] == {"state": "active"}
         assert store.has_processed_key("twilio:durable")
         assert [j["callId"] for j in store.journal_unfinished()] == ["c-durable"]
+
+
+def test_a_batch_commits_once_and_runs_callbacks_after_the_commit(tmp_path):
+    with Store.open(tmp_path) as store:
+        seen_by_other_reader: list[int] = []
+        reader = sqlite3.connect(tmp_path / FILENAME)
+        ran: list[str] = []
+        with store.batch():
+            store.add_processed_key("k1", 1)
+            with store.batch():  # nested batches join the outer one
+                store.append_event(1, "c1", "call.state", {})
+            store.after_commit(lambda: ran.append("after"))
+            seen_by_other_reader.append(
+                reader.execute("SELECT count(*) FROM events").fetchone()[0])
+            assert ran == []  # not yet committed
+        assert ran == ["after"]
+        assert seen_by_other_reader == [0]  # nothing was visible before the one commit
+        assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+        reader.close()
+        store.after_commit(lambda: ran.append("now"))  # outside a batch: at once
+        assert ran == ["after", "now"]
+
+
+def test_a_failed_batch_rolls_back_and_drops_its_callbacks(tmp_path):
+    with Store.open(tmp_path) as store:
+        ran: list[str] = []
+        with pytest.raises(RuntimeError), store.batch():
+            store.add_processed_key("lost", 1)
+            store.after_commit(lambda: ran.append("never"))
+            raise RuntimeError("boom")
+        assert ran == [] and not store.has_processed_key("lost")
+        assert store.add_processed_key("lost", 2)  # the table is usable again

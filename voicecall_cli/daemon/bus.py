@@ -116,12 +116,15 @@ class EventBus:
 
     def publish(self, call_id: str | None, type: str, data: dict[str, Any]) -> dict[str, Any]:
         """Store the event (raises :class:`StoreError` if that fails), deliver it to every
-        matching subscriber without waiting, and return it. After :meth:`close` the event is
-        still stored."""
+        matching subscriber without waiting once it is committed (at the end of the store's
+        batch, if one is open), and return it. After :meth:`close` the event is still stored."""
         event = self._store.append_event(self._clock_ms(), call_id, type, data)
+        self._store.after_commit(lambda: self._fan_out(event))
+        return event
+
+    def _fan_out(self, event: dict[str, Any]) -> None:
         for subscriber in list(self._subscribers):
             subscriber._deliver(event)
-        return event
 
     def subscribe(self, since: int | str | None, call_id: str | None = None) -> Subscription:
         """Open a subscription (of one call if ``call_id``). ``since``: None for live events

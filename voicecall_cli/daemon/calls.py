@@ -183,12 +183,14 @@ class CallManager:
     # -- carrier events -----------------------------------------------------------------------
 
     def handle_events(self, events: list[NormalizedEvent]) -> None:
-        """Feed verified webhook events in order; one bad event never stops the others."""
-        for event in events:
-            try:
-                self.handle_event(event)
-            except Exception:
-                log.exception("failed to process %s event", event.type)
+        """Feed verified webhook events in order; one bad event never stops the others.
+        Everything they write is committed at once (one fsync per delivery, not per row)."""
+        with self.store.batch():
+            for event in events:
+                try:
+                    self.handle_event(event)
+                except Exception:
+                    log.exception("failed to process %s event", event.type)
 
     def handle_event(self, event: NormalizedEvent) -> None:
         from voicecall_cli.daemon.greeting import on_answered
