@@ -11,8 +11,8 @@ returns. WAL with ``synchronous=NORMAL``: a commit is in the OS page cache when 
 ``kill -9`` of the daemon loses no acknowledged write (the e2e and durability tests kill it);
 only an OS crash or power loss can drop the newest commits, which ends the calls themselves
 too. FULL would fsync every commit: it cost a third of the webhook path's time under load.
-There is nothing to cancel: a call either commits or raises. Every SQLite failure (corrupt file, disk full, locked) is raised as
-:class:`StoreError` with a message that names the file.
+There is nothing to cancel: a call either commits or raises. Every SQLite failure (corrupt
+file, disk full, locked) is raised as :class:`StoreError` with a message that names the file.
 
 Retention keeps every table bounded (see :class:`Retention`); counters kept in memory make the
 check free and pruning happens in batches, not on every write.
