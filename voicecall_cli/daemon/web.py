@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -41,6 +41,8 @@ from voicecall_cli.providers.base import WebhookCodec
 from voicecall_cli.providers.replay import ReplayCache
 
 logger = logging.getLogger("voicecall.web")
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HOLD_MUSIC_PATH = "/voice/hold-music"
 HOLD_MUSIC_URL = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
@@ -73,12 +75,19 @@ def create_app() -> QuartTrio:
 class WebDispatcher:
     """ASGI entry point: hold music, the webhook pipeline, else the Quart app."""
 
-    def __init__(self, webhook_path: str, pipeline: WebhookPipeline, app: QuartTrio) -> None:
+    def __init__(self, webhook_path: str, pipeline: WebhookPipeline, app: QuartTrio, *,
+                 stream_path: str | None = None, stream_app: ASGIApp | None = None) -> None:
         self._webhook_path = normalise_path(webhook_path)
         self._pipeline = pipeline
         self._app = app
+        self._stream_path = stream_path if stream_app is not None else None
+        self._stream_app = stream_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "websocket" and self._stream_app is not None
+                and scope["path"] == self._stream_path):
+            await self._stream_app(scope, receive, send)
+            return
         if scope["type"] == "http":
             path = scope["path"]
             if path == HOLD_MUSIC_PATH:
@@ -104,6 +113,8 @@ async def serve_webhooks(
     body_timeout_s: float = 5.0,
     max_body: int = 64 * 1024,
     max_in_flight_per_ip: int = 8,
+    stream_path: str | None = None,
+    stream_app: ASGIApp | None = None,
     task_status: trio.TaskStatus[WebhookServerInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve webhooks for ``codec`` on ``bind:port`` until cancelled.
@@ -112,6 +123,9 @@ async def serve_webhooks(
     picks a free port; the info holds the real one). With ``skip_signature_verification`` the
     header gate and ``codec.verify`` are skipped and the request key is
     ``<codec>:skip:sha256(method, url, body)``, so exact duplicates are still replays.
+
+    With ``stream_app``, websocket upgrades whose path equals ``stream_path`` go to it (the
+    media streams); other upgrades are refused as before.
 
     Error handling: a bind failure (address in use, bad host) raises ``OSError`` before
     readiness is reported. Per-request errors never escape: they become HTTP status codes.
@@ -122,12 +136,15 @@ async def serve_webhooks(
         codec=codec, on_events=on_events, replay=replay, clock_ms=clock_ms,
         skip_signature_verification=skip_signature_verification, body_timeout_s=body_timeout_s,
         max_body=max_body, max_in_flight_per_ip=max_in_flight_per_ip)
-    dispatcher = WebDispatcher(webhook_path, pipeline, create_app())
+    dispatcher = WebDispatcher(webhook_path, pipeline, create_app(), stream_path=stream_path,
+                               stream_app=stream_app)
     config = Config()
     config.bind = [f"fd://{_bound_socket(bind, port).detach()}"]  # hypercorn owns it from here
     config.accesslog = None
     config.errorlog = logging.getLogger("voicecall.web.server")
     config.include_server_header = False
+    # Twilio's media messages are ~250 bytes; an unauthenticated socket must not get 16 MiB.
+    config.websocket_max_message_size = 64 * 1024
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(partial(hypercorn.trio.serve, dispatcher, config, mode="asgi"))
         info = server_info(binds[0], webhook_path)

@@ -1,0 +1,173 @@
+"""The Twilio media-stream simulator against an independent websocket server (trio-websocket's
+own server), plus its statistics and audio loading."""
+
+from __future__ import annotations
+
+import base64
+import json
+import wave
+from contextlib import asynccontextmanager
+from functools import partial
+
+import numpy as np
+import pytest
+import trio
+import trio_websocket
+
+from voicecall_cli.providers.audio import mulaw_encode, sine_pcm16
+from voicecall_cli.simulator.twilio_media import (
+    Tone,
+    load_mulaw,
+    media_stats,
+    open_twilio_media_stream,
+)
+
+CALL = "CA0123456789abcdef0123456789abcdef"
+
+
+class Peer:
+    """What the server side saw: every message with its arrival time; ``ws`` to talk back."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, dict]] = []
+        self.ws: trio_websocket.WebSocketConnection | None = None
+        self.connected = trio.Event()
+        self.changed = trio.Event()
+
+    async def wait_for(self, predicate) -> None:
+        while not predicate(self.received):
+            await self.changed.wait()
+
+    def events(self) -> list[str]:
+        return [m["event"] for _, m in self.received]
+
+
+@asynccontextmanager
+async def websocket_server():
+    peer = Peer()
+
+    async def handler(request: trio_websocket.WebSocketRequest) -> None:
+        peer.ws = await request.accept()
+        peer.connected.set()
+        try:
+            while True:
+                message = json.loads(await peer.ws.get_message())
+                peer.received.append((trio.current_time(), message))
+                peer.changed.set()
+                peer.changed = trio.Event()
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(partial(trio_websocket.serve_websocket, handler,
+                                             "127.0.0.1", 0, ssl_context=None))
+        yield f"ws://127.0.0.1:{server.port}/voice/stream", peer
+        nursery.cancel_scope.cancel()
+
+
+def media(payload: bytes) -> str:
+    return json.dumps({"event": "media", "streamSid": "MZ1",
+                       "media": {"payload": base64.b64encode(payload).decode()}})
+
+
+def mark(name: str) -> str:
+    return json.dumps({"event": "mark", "streamSid": "MZ1", "mark": {"name": name}})
+
+
+async def test_it_speaks_twilios_protocol_at_real_time_pace() -> None:
+    with trio.fail_after(10):
+        async with websocket_server() as (url, peer):
+            async with open_twilio_media_stream(url, call_sid=CALL, token="tok",
+                                                stream_sid="MZ1") as stream:
+                sent = await stream.send_audio(Tone(440, 0.2))
+            await peer.wait_for(lambda r: r and r[-1][1]["event"] == "stop")
+    assert sent == 10
+    assert peer.events() == ["connected", "start", *["media"] * 10, "stop"]
+    start = peer.received[1][1]
+    assert start["streamSid"] == "MZ1" and start["start"]["callSid"] == CALL
+    assert start["start"]["customParameters"] == {"token": "tok"}
+    assert start["start"]["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                             "channels": 1}
+    frames = [m for _, m in peer.received if m["event"] == "media"]
+    assert [f["media"]["chunk"] for f in frames] == [str(n) for n in range(1, 11)]
+    audio = b"".join(base64.b64decode(f["media"]["payload"]) for f in frames)
+    assert audio == mulaw_encode(sine_pcm16(440, 0.2, amplitude=8000))
+    times = [t for t, m in peer.received if m["event"] == "media"]
+    assert 0.17 <= times[-1] - times[0] <= 0.4  # nine 20 ms intervals, loosely
+    sequence = [int(m["sequenceNumber"]) for _, m in peer.received if "sequenceNumber" in m]
+    assert sequence == sorted(sequence) and len(set(sequence)) == len(sequence)
+
+
+async def test_it_records_media_and_echoes_a_mark_after_the_audio_before_it_played() -> None:
+    with trio.fail_after(10):
+        async with (websocket_server() as (url, peer),
+                    open_twilio_media_stream(url, call_sid=CALL, token="tok") as stream):
+            await peer.connected.wait()
+            for _ in range(10):  # 200 ms of audio in one burst, then the mark
+                await peer.ws.send_message(media(b"\x01" * 160))
+            await peer.ws.send_message(mark("m1"))
+            await stream.wait_for(lambda s: len(s.media) == 10)
+            burst_end = trio.current_time()
+            await peer.wait_for(lambda r: any(m["event"] == "mark" for _, m in r))
+            echoed_at = next(t for t, m in peer.received if m["event"] == "mark")
+    assert [m.payload for m in stream.media] == [b"\x01" * 160] * 10
+    assert stream.marks_echoed == ["m1"]
+    assert echoed_at - burst_end >= 0.15  # not before the 200 ms had played
+
+
+async def test_clear_echoes_the_pending_marks_at_once() -> None:
+    with trio.fail_after(10):
+        async with (websocket_server() as (url, peer),
+                    open_twilio_media_stream(url, call_sid=CALL, token="tok") as stream):
+            await peer.connected.wait()
+            for _ in range(100):  # two seconds queued
+                await peer.ws.send_message(media(b"\x02" * 160))
+            await peer.ws.send_message(mark("long"))
+            await peer.ws.send_message(json.dumps({"event": "clear", "streamSid": "MZ1"}))
+            await peer.wait_for(lambda r: any(m["event"] == "mark" for _, m in r))
+            cleared_at = stream.clears[0]
+            echoed_at = next(t for t, m in peer.received if m["event"] == "mark")
+    assert stream.marks_echoed == ["long"]
+    assert echoed_at - cleared_at < 0.5
+
+
+async def test_a_server_close_is_recorded() -> None:
+    with trio.fail_after(10):
+        async with (websocket_server() as (url, peer),
+                    open_twilio_media_stream(url, call_sid=CALL, token="tok") as stream):
+            await peer.connected.wait()
+            await peer.ws.aclose(1008, "Unknown call")
+            await stream.closed.wait()
+    assert (stream.close_code, stream.close_reason) == (1008, "Unknown call")
+
+
+def test_stats_of_a_perfect_schedule_are_zero() -> None:
+    stats = media_stats([10 + n * 0.02 for n in range(500)])
+    assert stats.frames == 500
+    assert stats.jitter_p99_ms == pytest.approx(0, abs=1e-6)
+    assert stats.drift_ms == pytest.approx(0, abs=1e-6)
+
+
+def test_stats_measure_jitter_and_cumulative_drift() -> None:
+    arrivals = [n * 0.02 for n in range(100)]
+    arrivals[50] += 0.005  # one late frame: two deltas off by 5 ms, no lasting drift
+    stats = media_stats(arrivals)
+    assert stats.jitter_max_ms == pytest.approx(5)
+    assert stats.jitter_p50_ms == pytest.approx(0, abs=1e-6)
+    assert stats.max_drift_ms == pytest.approx(5) and stats.drift_ms == pytest.approx(0, abs=1e-6)
+    slow = media_stats([n * 0.021 for n in range(101)])  # 1 ms slow per frame accumulates
+    assert slow.drift_ms == pytest.approx(100)
+    assert media_stats([]).frames == 0
+
+
+def test_audio_inputs(tmp_path) -> None:
+    assert load_mulaw(b"\x01\x02") == b"\x01\x02"
+    assert len(load_mulaw(Tone(440, 0.5))) == 4000
+    path = tmp_path / "hello.wav"
+    stereo = np.repeat(np.frombuffer(sine_pcm16(440, 0.5, 16000), dtype="<i2"), 2)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(stereo.astype("<i2").tobytes())
+    assert len(load_mulaw(path)) == 4000

@@ -1,0 +1,352 @@
+"""Twilio Media Streams: the websocket endpoint, its limits, and playback into each call.
+
+:class:`MediaStreams` is an ASGI websocket app (``asgi``) mounted by the webhook server at
+``streaming.streamPath``. Per socket (reference sections 5.1 and 5.2):
+
+* more than ``max_connections`` open sockets (counted from the upgrade request) -> HTTP 503
+  "Too many media stream connections" before the upgrade, through the ASGI
+  ``websocket.http.response`` extension (hypercorn has it; without it: close before accept);
+* after the upgrade the socket is *pending* until a valid ``start``: beyond ``max_pending``
+  pending sockets, or ``max_pending_per_ip`` from one client IP -> close 1013 "Too many pending
+  media stream connections"; no valid ``start`` within ``pre_start_timeout_s`` -> 1008 "Start
+  timeout";
+* ``start``: no callSid -> 1008 "Missing callSid"; a token (``customParameters.token``, else
+  the upgrade URL's ``?token=``) that ``state.check_stream_token`` rejects -> 1008 "Unknown
+  call". Accepted: ``state.register_stream``, then ``on_start(call_sid, stream_sid)``;
+* ``media`` -> ``on_audio(call_sid, mu-law bytes)`` (dropped before ``start``); ``mark`` ->
+  completes a playback; ``stop`` or the socket closing -> ``state.unregister_stream``,
+  ``on_stop(call_sid, stream_sid)`` and, if that was the call's current stream, the disconnect
+  grace: ``on_disconnect_timeout(call_sid)`` after ``disconnect_grace_s`` unless a stream for
+  the call started again meanwhile. Malformed JSON is logged and the socket stays open.
+* more than ``send_buffer_limit`` bytes waiting to be sent -> 1013 "Backpressure: send buffer
+  exceeded".
+
+Callbacks are called synchronously from the stream's tasks: they must not block (hand work to
+a channel or a nursery). Their exceptions are logged and never end the stream.
+
+Resource handling: :meth:`run` opens the nursery that holds every socket's tasks (reader,
+writer, player) and every grace timer; the ASGI call only waits for its socket's tasks. When
+``run`` is cancelled, every socket's tasks end, each open socket is closed with 1001 by its
+ASGI call, and waiting ``play`` calls fail with :class:`PlaybackFailed`. Before ``run`` has
+started (or after it ended) upgrades are refused with 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+import trio
+
+from voicecall_cli.daemon.media_connection import Connection, Stream
+from voicecall_cli.daemon.media_playback import Playback, PlaybackFailed
+from voicecall_cli.providers.audio import AudioSource
+from voicecall_cli.providers.twilio.media import Mark, Media, Start, Stop, decode
+
+logger = logging.getLogger("voicecall.media")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+TOO_MANY_CONNECTIONS = b"Too many media stream connections\n"
+SHUTTING_DOWN = b"Media stream handler is shutting down\n"
+TOO_MANY_PENDING = "Too many pending media stream connections"
+
+__all__ = ["MediaStreams", "PlaybackFailed", "StreamRegistry", "TextToStream"]
+
+
+class StreamRegistry(Protocol):
+    """What the endpoint needs of :class:`~voicecall_cli.providers.twilio.state.TwilioState`."""
+
+    def check_stream_token(self, call_sid: str, token: str | None) -> bool: ...
+    def register_stream(self, call_sid: str, stream_sid: str, inbound: bool) -> None: ...
+    def unregister_stream(self, call_sid: str, stream_sid: str | None = None) -> bool: ...
+
+
+class MediaStreams:
+    """The media-stream endpoint and the playback into each started stream (module docstring).
+
+    ``is_inbound(call_sid)`` says whether a stream belongs to an inbound call (registered with
+    the state, which counts inbound streams for the hold queue); without it, streams count as
+    outbound. ``first_audio_timeout_s`` bounds the keep-alive silence before a source yields
+    audio; ``mark_timeout_s`` bounds the wait for Twilio's echo of the completion mark.
+    """
+
+    def __init__(self, *, state: StreamRegistry, max_connections: int, max_pending: int,
+                 max_pending_per_ip: int, pre_start_timeout_s: float,
+                 on_start: Callable[[str, str], None], on_stop: Callable[[str, str], None],
+                 on_audio: Callable[[str, bytes], None] | None = None,
+                 send_buffer_limit: int = 1 << 20, disconnect_grace_s: float = 2.0,
+                 on_disconnect_timeout: Callable[[str], None] | None = None,
+                 is_inbound: Callable[[str], bool] | None = None,
+                 first_audio_timeout_s: float = 8.0, mark_timeout_s: float = 10.0) -> None:
+        self._state = state
+        self._max_connections = max_connections
+        self._max_pending = max_pending
+        self._max_pending_per_ip = max_pending_per_ip
+        self._pre_start_timeout_s = pre_start_timeout_s
+        self._on_start = on_start
+        self._on_stop = on_stop
+        self._on_audio = on_audio
+        self._send_buffer_limit = send_buffer_limit
+        self._disconnect_grace_s = disconnect_grace_s
+        self._on_disconnect_timeout = on_disconnect_timeout
+        self._is_inbound = is_inbound or (lambda _call_sid: False)
+        self._first_audio_timeout_s = first_audio_timeout_s
+        self._mark_timeout_s = mark_timeout_s
+        self._nursery: trio.Nursery | None = None
+        self._open = 0  # sockets from the upgrade request until their ASGI call returns
+        self._pending = 0
+        self._pending_by_ip: Counter[str] = Counter()
+        self._streams: dict[str, Stream] = {}  # call_sid -> its current (newest) stream
+        self._graces: dict[str, trio.CancelScope] = {}
+
+    # -- the owner's side ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Hold every stream's tasks until cancelled; ready as soon as sockets may connect."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
+
+    async def play(self, call_sid: str, source: AudioSource) -> str:
+        """Play ``source`` into the call's stream after what is already queued.
+
+        Returns "played" once Twilio echoed the completion mark, "interrupted" when
+        :meth:`clear` came first. Raises :class:`PlaybackFailed` (no stream, the source failed
+        or produced no audio, the socket closed or refused the audio). Cancelling the call
+        abandons the item (taken off the queue, or stopped at the next frame).
+        """
+        stream = self._streams.get(call_sid)
+        if stream is None:
+            raise PlaybackFailed(f"No media stream for call {call_sid}")
+        return await stream.playback.play(source)
+
+    def clear(self, call_sid: str) -> None:
+        """Barge-in: ``clear`` to Twilio, queued audio dropped, every playback "interrupted"."""
+        stream = self._streams.get(call_sid)
+        if stream is not None:
+            stream.playback.clear()
+
+    def has_stream(self, call_sid: str) -> bool:
+        return call_sid in self._streams
+
+    # -- the websocket endpoint ----------------------------------------------------------------
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI websocket app: limits, then the socket's tasks run in :meth:`run`'s nursery."""
+        if scope["type"] != "websocket" or (await receive())["type"] != "websocket.connect":
+            return
+        if self._nursery is None:
+            await _refuse(scope, send, SHUTTING_DOWN)
+            return
+        if self._open >= self._max_connections:
+            logger.warning("media stream refused: %d connections open", self._open)
+            await _refuse(scope, send, TOO_MANY_CONNECTIONS)
+            return
+        self._open += 1
+        connection: Connection | None = None
+        try:
+            client = scope.get("client")
+            client_ip = str(client[0]) if client else "unknown"
+            if (self._pending >= self._max_pending
+                    or self._pending_by_ip[client_ip] >= self._max_pending_per_ip):
+                logger.warning("media stream from %s refused: too many pending", client_ip)
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": 1013, "reason": TOO_MANY_PENDING})
+                return
+            connection = Connection(
+                client_ip=client_ip, send=send, send_buffer_limit=self._send_buffer_limit,
+                start_deadline=trio.current_time() + self._pre_start_timeout_s,
+                query_token=_query_token(scope))
+            self._pending += 1
+            self._pending_by_ip[client_ip] += 1
+            await send({"type": "websocket.accept"})
+            if self._nursery is None:  # run() ended while we accepted
+                connection.finished.set()
+            else:
+                self._nursery.start_soon(self._serve, connection, receive)
+            await connection.finished.wait()
+        finally:
+            self._open -= 1
+            if connection is not None:
+                connection.cancel_scope.cancel()
+                self._release_pending(connection)
+        if not (connection.outbox.close_sent or connection.peer_gone):
+            with trio.move_on_after(1):  # run() was cancelled: tell the peer we are going
+                await send({"type": "websocket.close", "code": 1001,
+                            "reason": SHUTTING_DOWN.decode().strip()})
+
+    async def _serve(self, connection: Connection, receive: Receive) -> None:
+        """The socket's tasks: reader (here), writer and, once started, the player."""
+        try:
+            with connection.cancel_scope:
+                async with trio.open_nursery() as tasks:
+                    connection.tasks = tasks
+                    tasks.start_soon(self._write, connection)
+                    try:
+                        with connection.read_scope:
+                            await self._read(connection, receive)
+                    finally:
+                        why = connection.outbox.failure  # set when we closed the socket
+                        self._end_stream(connection, f"Telephony stream playback failed: {why}"
+                                         if why else "Media stream closed before playback "
+                                                     "finished")
+                        if connection.peer_gone:
+                            connection.outbox.abandon("media stream closed by the peer")
+        finally:
+            self._release_pending(connection)
+            connection.finished.set()
+
+    async def _write(self, connection: Connection) -> None:
+        await connection.outbox.run()
+        connection.read_scope.cancel()  # the close went out, or the socket is unusable
+
+    async def _read(self, connection: Connection, receive: Receive) -> None:
+        while True:
+            if connection.stream is None:
+                with trio.move_on_at(connection.start_deadline) as pre_start:
+                    message = await receive()
+                if pre_start.cancelled_caught:
+                    connection.close(1008, "Start timeout")
+                    return
+            else:
+                message = await receive()
+            if message["type"] == "websocket.disconnect":
+                connection.peer_gone = True
+                return
+            frame = message.get("text") or message.get("bytes")
+            if not frame:
+                continue
+            try:
+                event = decode(frame)
+            except ValueError as exc:
+                logger.warning("media stream message was malformed (%s); ignored", exc)
+                continue
+            stream = connection.stream
+            if isinstance(event, Media):
+                if stream is not None and self._on_audio is not None:
+                    self._notify(self._on_audio, stream.call_sid, event.payload)
+            elif isinstance(event, Mark):
+                if stream is not None:
+                    stream.playback.mark_echoed(event.name)
+            elif isinstance(event, Start):
+                if stream is None and not self._start(connection, event):
+                    return
+            elif isinstance(event, Stop) and stream is not None:
+                self._end_stream(connection, "Media stream stopped before playback finished")
+                connection.close(1000, "Stream stopped")
+                return
+
+    def _start(self, connection: Connection, event: Start) -> bool:
+        """Accept or refuse a ``start``; False when the socket is being closed."""
+        call_sid = event.call_sid
+        if not call_sid:
+            connection.close(1008, "Missing callSid")
+            return False
+        token = event.custom_parameters.get("token") or connection.query_token
+        if not self._state.check_stream_token(call_sid, token):
+            logger.warning("media stream from %s refused: unknown call or bad token",
+                           connection.client_ip)
+            connection.close(1008, "Unknown call")
+            return False
+        self._release_pending(connection)
+        grace = self._graces.pop(call_sid, None)
+        if grace is not None:
+            grace.cancel()
+        playback = Playback(connection.outbox, event.stream_sid,
+                            first_audio_timeout_s=self._first_audio_timeout_s,
+                            mark_timeout_s=self._mark_timeout_s)
+        connection.stream = self._streams[call_sid] = Stream(call_sid, event.stream_sid, playback)
+        self._state.register_stream(call_sid, event.stream_sid,
+                                    inbound=self._is_inbound(call_sid))
+        assert connection.tasks is not None
+        connection.tasks.start_soon(playback.run)
+        logger.info("media stream %s started for call %s", event.stream_sid, call_sid)
+        self._notify(self._on_start, call_sid, event.stream_sid)
+        return True
+
+    def _end_stream(self, connection: Connection, reason: str) -> None:
+        """The stream stopped or its socket closed (idempotent): unregister, notify, grace."""
+        stream = connection.stream
+        if stream is None or stream.ended:
+            return
+        stream.ended = True
+        stream.playback.close(reason)
+        if self._streams.get(stream.call_sid) is stream:
+            del self._streams[stream.call_sid]
+        was_current = self._state.unregister_stream(stream.call_sid, stream.stream_sid)
+        logger.info("media stream %s for call %s ended", stream.stream_sid, stream.call_sid)
+        self._notify(self._on_stop, stream.call_sid, stream.stream_sid)
+        if was_current and self._on_disconnect_timeout is not None and self._nursery is not None:
+            grace = self._graces[stream.call_sid] = trio.CancelScope()
+            self._nursery.start_soon(self._grace, stream.call_sid, grace)
+
+    async def _grace(self, call_sid: str, scope: trio.CancelScope) -> None:
+        with scope:
+            await trio.sleep(self._disconnect_grace_s)
+            if self._graces.get(call_sid) is scope:
+                del self._graces[call_sid]
+            if call_sid not in self._streams and self._on_disconnect_timeout is not None:
+                logger.info("call %s: no media stream %gs after disconnect", call_sid,
+                            self._disconnect_grace_s)
+                self._notify(self._on_disconnect_timeout, call_sid)
+
+    def _release_pending(self, connection: Connection) -> None:
+        if connection.pending:
+            connection.pending = False
+            self._pending -= 1
+            self._pending_by_ip[connection.client_ip] -= 1
+            if not self._pending_by_ip[connection.client_ip]:
+                del self._pending_by_ip[connection.client_ip]
+
+    @staticmethod
+    def _notify(callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            logger.exception("media stream callback %s failed",
+                             getattr(callback, "__name__", callback))
+
+
+class TextToStream:
+    """Speaks text into a call's media stream: the ``StreamPlayer`` the Twilio client uses.
+
+    ``synthesize(text)`` returns an :data:`AudioSource` (for example
+    :func:`~voicecall_cli.providers.audio.pcm_source` over a streaming TTS response).
+    """
+
+    def __init__(self, streams: MediaStreams,
+                 synthesize: Callable[[str], AudioSource]) -> None:
+        self._streams = streams
+        self._synthesize = synthesize
+
+    async def play_text(self, call_sid: str, text: str) -> None:
+        """Returns once played or interrupted by barge-in; raises :class:`PlaybackFailed`."""
+        await self._streams.play(call_sid, self._synthesize(text))
+
+
+async def _refuse(scope: Scope, send: Send, body: bytes) -> None:
+    """HTTP 503 instead of the upgrade (or, without the ASGI extension, close before accept)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": 503, "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1013})
+
+
+def _query_token(scope: Scope) -> str | None:
+    query = scope.get("query_string") or b""
+    values = parse_qs(query.decode("latin-1")).get("token")
+    return values[0] if values else None
+

@@ -1,0 +1,247 @@
+"""Outbound audio of one media stream: a queue of sources played one at a time, paced at 20 ms.
+
+Each :meth:`Playback.play` queues an :data:`~voicecall_cli.providers.audio.AudioSource` and
+waits for its outcome. The player task (:meth:`Playback.run`) takes one item at a time:
+
+* a puller task reads the source into a buffer (at most :data:`READ_AHEAD` bytes ahead), so a
+  slow synthesiser never delays a frame;
+* the pacer sends one 160-byte mu-law frame per tick on an absolute schedule
+  (``due = start + n * 20 ms``; it sleeps until due, so lateness never accumulates into drift).
+  While the source has produced nothing yet (or falls behind) the frame is 0xFF silence, which
+  keeps Twilio's jitter buffer fed; the last audio frame is padded with silence;
+* after the last frame it sends a mark. The item is "played" only when Twilio echoes that mark
+  (the audio before it has been heard); queued items follow without a gap, on the same schedule.
+
+``clear`` (barge-in) sends ``clear``, drops the frames still queued for the socket and settles
+the queued, the active and the mark-awaiting items as "interrupted". Failures (the source raises,
+produces nothing within ``first_audio_timeout_s`` or nothing at all, the socket refuses a frame,
+the mark is never echoed, the stream ends) raise :class:`PlaybackFailed` from ``play``; nothing
+is left waiting: every item is settled exactly once.
+
+Resource handling: :meth:`run` belongs to the connection's nursery; :meth:`close` fails every
+item and cancels it. A source that started is closed (``aclose``) when its item ends, however
+it ends; a queued source dropped by ``clear`` is never started.
+Cancelling a ``play`` call abandons its item (dequeued, or stopped at the next frame).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import deque
+from contextlib import aclosing, nullcontext, suppress
+
+import trio
+
+from voicecall_cli.daemon.media_connection import Outbox, SendFailed
+from voicecall_cli.providers.audio import FRAME_BYTES, SILENCE_BYTE, SILENCE_FRAME, AudioSource
+from voicecall_cli.providers.base import CarrierError
+from voicecall_cli.providers.twilio.media import encode_clear, encode_mark, encode_media
+
+logger = logging.getLogger("voicecall.media")
+
+FRAME_S = 0.020
+READ_AHEAD = 16000  # bytes of mu-law buffered ahead of the pacer: two seconds
+
+
+class PlaybackFailed(CarrierError):
+    """Audio could not be played into the call; the message says why."""
+
+
+class _Item:
+    """One queued source and its outcome; settled exactly once."""
+
+    def __init__(self, source: AudioSource) -> None:
+        self.source = source
+        self.done = trio.Event()
+        self.result: str | None = None
+        self.error: PlaybackFailed | None = None
+        self.scope = trio.CancelScope()  # the player's work on it; cancelled to interrupt
+        self.wait_scope = trio.CancelScope()  # play()'s wait; gets a deadline with the mark
+        self.mark: str | None = None
+
+    def settle(self, result: str | None = None, error: PlaybackFailed | None = None) -> None:
+        if not self.done.is_set():
+            self.result, self.error = result, error
+            self.done.set()
+
+
+class _Fill:
+    """The audio read ahead of the pacer."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.exhausted = False
+        self.error: BaseException | None = None
+        self.got_audio = False
+        self.room = trio.Event()
+
+    def take(self) -> bytes | None:
+        """The next frame, or None when not enough audio is buffered yet."""
+        if len(self.buffer) >= FRAME_BYTES or (self.exhausted and self.buffer):
+            frame = bytes(self.buffer[:FRAME_BYTES])
+            del self.buffer[:FRAME_BYTES]
+            self.room.set()
+            return frame.ljust(FRAME_BYTES, bytes([SILENCE_BYTE]))
+        return None
+
+
+class Playback:
+    """The playback queue of one stream (see the module docstring)."""
+
+    def __init__(self, outbox: Outbox, stream_sid: str, *, first_audio_timeout_s: float,
+                 mark_timeout_s: float) -> None:
+        self._outbox = outbox
+        self._stream_sid = stream_sid
+        self._first_audio_timeout_s = first_audio_timeout_s
+        self._mark_timeout_s = mark_timeout_s
+        self._queue: deque[_Item] = deque()
+        self._wake = trio.Event()
+        self._active: _Item | None = None
+        self._awaiting: dict[str, _Item] = {}  # mark name -> item whose echo is due
+        self._next_due = -math.inf  # when a following item's first frame may go out
+        self._closed: str | None = None
+        self._scope = trio.CancelScope()
+        self._mark_numbers = itertools.count(1)
+
+    async def play(self, source: AudioSource) -> str:
+        """Queue ``source`` and wait: "played" once Twilio echoed its mark, "interrupted" if a
+        ``clear`` came first. Raises :class:`PlaybackFailed`."""
+        if self._closed is not None:
+            raise PlaybackFailed(self._closed)
+        item = _Item(source)
+        self._queue.append(item)
+        self._wake.set()
+        try:
+            with item.wait_scope:
+                await item.done.wait()
+        except BaseException:
+            self._abandon(item)
+            raise
+        if not item.done.is_set():  # the mark deadline passed
+            self._awaiting.pop(item.mark or "", None)
+            item.settle(error=PlaybackFailed(
+                f"Telephony stream playback failed: completion mark not acknowledged within "
+                f"{self._mark_timeout_s:g}s"))
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result
+
+    def clear(self) -> None:
+        """Barge-in: send ``clear``, drop queued frames, settle every item "interrupted"."""
+        self._outbox.drop_pending()
+        with suppress(SendFailed):  # a closing socket has nothing left to clear
+            self._outbox.put(encode_clear(self._stream_sid), droppable=False)
+        self._settle_all(result="interrupted")
+        self._next_due = -math.inf
+
+    def mark_echoed(self, name: str) -> None:
+        """Twilio played everything up to mark ``name``; unknown names are ignored."""
+        item = self._awaiting.pop(name, None)
+        if item is not None:
+            item.settle("played")
+
+    def close(self, reason: str) -> None:
+        """The stream ended: fail every item with ``reason`` and stop the player."""
+        if self._closed is None:
+            self._closed = reason
+            self._settle_all(error=PlaybackFailed(reason))
+            self._scope.cancel()
+
+    async def run(self) -> None:
+        """The player task: plays queued items one at a time until :meth:`close`."""
+        with self._scope:
+            while True:
+                while not self._queue:
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                item = self._active = self._queue.popleft()
+                with item.scope:
+                    try:
+                        await self._play(item)
+                    except PlaybackFailed as exc:
+                        item.settle(error=exc)
+                self._active = None
+                if item.scope.cancelled_caught:  # clear() or an abandoned play() stopped it
+                    item.settle("interrupted")
+
+    def _settle_all(self, *, result: str | None = None,
+                    error: PlaybackFailed | None = None) -> None:
+        items = [*self._queue, *self._awaiting.values()]
+        if self._active is not None:
+            items.append(self._active)
+            self._active.scope.cancel()
+        self._queue.clear()
+        self._awaiting.clear()
+        for item in items:
+            item.settle(result, error)
+
+    def _abandon(self, item: _Item) -> None:
+        """The caller of play() went away: forget the item wherever it is."""
+        if item in self._queue:
+            self._queue.remove(item)
+        self._awaiting.pop(item.mark or "", None)
+        item.scope.cancel()
+        item.settle("interrupted")
+
+    async def _play(self, item: _Item) -> None:
+        fill = _Fill()
+        failure: PlaybackFailed | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._pull, item.source, fill)
+            try:
+                await self._pace(fill)
+            except PlaybackFailed as exc:  # raised here, not through the nursery's group
+                failure = exc
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        item.mark = f"vc-{next(self._mark_numbers)}"
+        self._send(encode_mark(self._stream_sid, item.mark))
+        self._awaiting[item.mark] = item
+        item.wait_scope.deadline = trio.current_time() + self._mark_timeout_s
+
+    async def _pace(self, fill: _Fill) -> None:
+        start = max(trio.current_time(), self._next_due)
+        for n in itertools.count():
+            due = start + n * FRAME_S
+            await trio.sleep_until(due)
+            if fill.error is not None:
+                raise PlaybackFailed(f"Telephony stream playback failed: audio source failed: "
+                                     f"{fill.error}")
+            frame = fill.take()
+            if frame is None:
+                if fill.exhausted:
+                    break
+                if not fill.got_audio and due - start >= self._first_audio_timeout_s:
+                    raise PlaybackFailed(f"Telephony TTS synthesis timed out after "
+                                         f"{round(self._first_audio_timeout_s * 1000)}ms")
+                frame = SILENCE_FRAME
+            self._send(encode_media(self._stream_sid, frame))
+            self._next_due = start + (n + 1) * FRAME_S
+        if not fill.got_audio:
+            raise PlaybackFailed("Telephony TTS produced no audio")
+
+    async def _pull(self, source: AudioSource, fill: _Fill) -> None:
+        closing = aclosing(source) if hasattr(source, "aclose") else nullcontext(source)
+        try:
+            async with closing:
+                async for chunk in source:
+                    if chunk:
+                        fill.buffer += chunk
+                        fill.got_audio = True
+                    while len(fill.buffer) >= READ_AHEAD:
+                        fill.room = trio.Event()
+                        await fill.room.wait()
+        except Exception as exc:  # the source's own failure: reported by the pacer
+            logger.warning("audio source failed: %r", exc)
+            fill.error = exc
+        fill.exhausted = True
+
+    def _send(self, text: str) -> None:
+        try:
+            self._outbox.put(text)
+        except SendFailed as exc:
+            raise PlaybackFailed(f"Telephony stream playback failed: {exc}") from None

@@ -1,0 +1,168 @@
+"""Twilio Media Streams wire format: a pure codec (reference section 5.2).
+
+Twilio sends JSON text frames whose ``event`` is ``connected``, ``start``, ``media``, ``mark``,
+``stop`` (and ``dtmf``, which nothing here needs). :func:`decode` turns one frame into a typed
+event; the ``encode_*`` functions write the frames we send on a bidirectional stream:
+``media`` (base64 mu-law 8 kHz), ``mark`` (Twilio echoes it once the audio before it has been
+played) and ``clear`` (Twilio drops the audio it has buffered).
+
+No I/O and no clock: bytes and strings in, values out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    protocol: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    stream_sid: str
+    call_sid: str | None  # None when Twilio (or an impostor) leaves it out
+    account_sid: str | None = None
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+    tracks: tuple[str, ...] = ()
+    media_format: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    stream_sid: str | None
+    payload: bytes  # mu-law 8 kHz mono, base64-decoded
+    track: str | None = None
+    chunk: int | None = None
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    stream_sid: str | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    stream_sid: str | None
+    call_sid: str | None = None
+
+
+MediaEvent = Connected | Start | Media | Mark | Stop
+
+
+def decode(frame: str | bytes) -> MediaEvent | None:
+    """One text frame from Twilio -> its event; None for an event type we do not handle.
+
+    Raises ``ValueError`` for a frame that is not a JSON object with a string ``event``, or whose
+    fields have the wrong shape (a ``start`` without ``streamSid``, a ``media`` without a base64
+    payload, a ``mark`` without a name).
+    """
+    try:
+        message = json.loads(frame)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+        raise ValueError("not a Twilio media stream message (no event)")
+    event = message["event"]
+    stream_sid = _optional_str(message, "streamSid")
+    if event == "media":
+        return _media(message, stream_sid)
+    if event == "start":
+        return _start(message, stream_sid)
+    if event == "mark":
+        mark = _object(message, "mark")
+        name = mark.get("name")
+        if not isinstance(name, str):
+            raise ValueError("mark without a name")
+        return Mark(stream_sid, name)
+    if event == "stop":
+        return Stop(stream_sid, _optional_str(_object(message, "stop", required=False),
+                                              "callSid"))
+    if event == "connected":
+        return Connected(_optional_str(message, "protocol"), _optional_str(message, "version"))
+    return None
+
+
+def encode_media(stream_sid: str, mulaw: bytes) -> str:
+    """An outbound ``media`` frame carrying ``mulaw`` (normally one 160-byte frame)."""
+    payload = base64.b64encode(mulaw).decode("ascii")
+    sid = json.dumps(stream_sid)
+    return f'{{"event":"media","streamSid":{sid},"media":{{"payload":"{payload}"}}}}'
+
+
+def encode_mark(stream_sid: str, name: str) -> str:
+    return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}},
+                      separators=(",", ":"))
+
+
+def encode_clear(stream_sid: str) -> str:
+    return json.dumps({"event": "clear", "streamSid": stream_sid}, separators=(",", ":"))
+
+
+def _media(message: dict[str, Any], stream_sid: str | None) -> Media:
+    media = _object(message, "media")
+    payload = media.get("payload")
+    if not isinstance(payload, str):
+        raise ValueError("media without a payload")
+    try:
+        audio = base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise ValueError("media payload is not base64") from None
+    return Media(stream_sid, audio, _optional_str(media, "track"), _optional_int(media, "chunk"),
+                 _optional_int(media, "timestamp"))
+
+
+def _start(message: dict[str, Any], stream_sid: str | None) -> Start:
+    start = _object(message, "start")
+    stream_sid = stream_sid or _optional_str(start, "streamSid")
+    if not stream_sid:
+        raise ValueError("start without a streamSid")
+    params = start.get("customParameters")
+    params = {} if params is None else params
+    if not isinstance(params, dict):
+        raise ValueError("start.customParameters is not an object")
+    tracks = start.get("tracks") or []
+    media_format = start.get("mediaFormat") or {}
+    return Start(
+        stream_sid=stream_sid,
+        call_sid=_optional_str(start, "callSid") or None,
+        account_sid=_optional_str(start, "accountSid"),
+        custom_parameters={str(k): v for k, v in params.items() if isinstance(v, str)},
+        tracks=tuple(t for t in tracks if isinstance(t, str)) if isinstance(tracks, list) else (),
+        media_format=media_format if isinstance(media_format, dict) else {},
+    )
+
+
+def _object(message: dict[str, Any], key: str, *, required: bool = True) -> dict[str, Any]:
+    value = message.get(key)
+    if isinstance(value, dict):
+        return value
+    if value is None and not required:
+        return {}
+    raise ValueError(f"{message['event']} without a {key} object")
+
+
+def _optional_str(message: dict[str, Any], key: str) -> str | None:
+    value = message.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not a string")
+    return value
+
+
+def _optional_int(message: dict[str, Any], key: str) -> int | None:
+    """Twilio sends counters as decimal strings ("chunk": "2"); a bad one is just dropped."""
+    value = message.get(key)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
