@@ -30,7 +30,7 @@ fromNumber = "+15550009999"
 toNumber = "+15550001111"
 maxConcurrentCalls = 3
 store = "{store}"
-inboundPolicy = "allowlist"
+inboundPolicy = "{policy}"
 allowFrom = ["{allowed}"]
 
 [serve]
@@ -49,15 +49,16 @@ apiBaseUrl = "{api}"
 
 
 @asynccontextmanager
-async def twilio_daemon(callee: CalleeScript | None = None
-                        ) -> AsyncIterator[tuple[Daemon, object]]:
+async def twilio_daemon(callee: CalleeScript | None = None, *, extra_config: str = "",
+                        policy: str = "allowlist") -> AsyncIterator[tuple[Daemon, object]]:
     callee = callee or CalleeScript(replies=["Ten works for me.", "Nothing else, thanks."])
     async with run_twilio_simulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
                                     callee=callee) as sim:
         root = Path(tempfile.mkdtemp(prefix="vctw", dir="/tmp"))
         config = root / "config.toml"
         config.write_text(CONFIG.format(store=root / "state", allowed=ALLOWED, sid=ACCOUNT_SID,
-                                        token=AUTH_TOKEN, api=sim.base_url))
+                                        token=AUTH_TOKEN, api=sim.base_url, policy=policy)
+                          + extra_config)
         daemon = Daemon(root=root, config=config, socket=root / "control.sock")
         try:
             await trio.to_thread.run_sync(daemon.start)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicecall_cli.daemon.clock import WallClock
+from voicecall_cli.daemon.streaming import StreamHooks, offline_voice, stream_url
 from voicecall_cli.providers.base import CarrierClient, WebhookCodec
 
 AVAILABLE = ("mock", "twilio")
@@ -25,11 +26,18 @@ class Carrier:
     client: CarrierClient
     codec: WebhookCodec
     twilio_state: Any = None  # TwilioState when the carrier is Twilio
+    media: Any = None  # MediaStreams when Twilio Media Streams are on
+    stream_hooks: StreamHooks | None = None
+    stream_path: str | None = None
 
     def bind_webhook_url(self, webhook_url: str, *, configured_public_url: str | None,
                          reconstructs_url: bool) -> None:
-        if self.twilio_state is not None and not configured_public_url and not reconstructs_url:
+        if self.twilio_state is None:
+            return
+        if not configured_public_url and not reconstructs_url:
             self.codec.use_public_url(webhook_url)  # type: ignore[attr-defined]
+        if self.media is not None and self.stream_path:
+            self.twilio_state.stream_url = stream_url(webhook_url, self.stream_path)
 
 
 @asynccontextmanager
@@ -65,6 +73,7 @@ def reconstructs_public_url(config: Any) -> bool:
 
 @asynccontextmanager
 async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
+    from voicecall_cli.core.config import normalize_url_path
     from voicecall_cli.providers.signatures import ngrok_loopback_bypass_effective
     from voicecall_cli.providers.twilio import TwilioState, TwilioWebhookCodec, polly_voice
     from voicecall_cli.providers.twilio.rest import open_twilio_client
@@ -78,8 +87,23 @@ async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
             allowed=bool(config.get("tunnel.allowNgrokFreeTierLoopbackBypass")),
             tunnel_provider=config.get("tunnel.provider"), bind=config.serve_bind),
         voice=voice)
+    media = hooks = player = None
+    if config.get("streaming.enabled"):
+        from voicecall_cli.daemon.media import MediaStreams, TextToStream
+
+        hooks = StreamHooks()
+        media = MediaStreams(
+            state=state, max_connections=int(config.get("streaming.maxConnections")),
+            max_pending=int(config.get("streaming.maxPendingConnections")),
+            max_pending_per_ip=int(config.get("streaming.maxPendingConnectionsPerIp")),
+            pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
+            on_start=hooks.on_start, on_stop=hooks.on_stop,
+            on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound)
+        player = TextToStream(media, offline_voice)
     async with open_twilio_client(
             account_sid=config.get("twilio.accountSid"), auth_token=auth_token,
             api_base_url=config.get("twilio.apiBaseUrl"), state=state, voice=voice,
+            stream_player=player,
             ring_timeout_s=max(1, int(config.get("ringTimeoutMs")) // 1000)) as client:
-        yield Carrier(client, codec, twilio_state=state)
+        yield Carrier(client, codec, twilio_state=state, media=media, stream_hooks=hooks,
+                      stream_path=normalize_url_path(config.get("streaming.streamPath")))

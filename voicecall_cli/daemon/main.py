@@ -67,12 +67,17 @@ async def run_daemon(config: Any, socket_path: Path, *,
                 manager = CallManager(CallSettings.from_config(config), store, bus,
                                       carrier.client, clock)
                 await nursery.start(manager.run)
+                if carrier.media is not None:
+                    carrier.stream_hooks.bind(manager)
+                    await nursery.start(carrier.media.run)
                 info = await nursery.start(partial(
                     serve_webhooks, bind=config.serve_bind, port=config.serve_port,
                     path=config.serve_path, codec=carrier.codec,
                     on_events=manager.handle_events,
                     replay=ReplayCache(), clock_ms=clock.now_ms,
-                    skip_signature_verification=bool(config.get("skipSignatureVerification"))))
+                    skip_signature_verification=bool(config.get("skipSignatureVerification")),
+                    stream_path=carrier.stream_path if carrier.media is not None else None,
+                    stream_app=carrier.media.asgi if carrier.media is not None else None))
                 public_url = config.get("publicUrl")
                 webhook_url = public_url or info.url
                 carrier.bind_webhook_url(webhook_url, configured_public_url=public_url,
@@ -80,6 +85,8 @@ async def run_daemon(config: Any, socket_path: Path, *,
                 manager.attach_webhook_url(webhook_url)
                 backend = DaemonBackend(manager, bus, config.provider)
                 backend.public_url = public_url
+                if carrier.twilio_state is not None:
+                    backend.stream_url = carrier.twilio_state.stream_url
                 await nursery.start(serve_control, socket_path, backend)
                 await nursery.start(_signals, backend.stop_requested)
                 interval = sdnotify.watchdog_interval_s()

@@ -1,0 +1,80 @@
+"""Twilio Media Streams end to end: a real daemon, the Twilio simulator, and the simulator's
+media-stream client standing in for Twilio's side of the websocket."""
+
+from __future__ import annotations
+
+import trio
+
+from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+
+from .test_twilio import ALLOWED, call_state, cli_json, twilio_daemon, wait_call
+
+STREAMING = """
+[streaming]
+enabled = true
+preStartTimeoutMs = 2000
+"""
+
+
+async def test_greeting_plays_over_the_stream_in_paced_frames() -> None:
+    with trio.fail_after(60):
+        async with twilio_daemon(extra_config=STREAMING) as (daemon, sim):
+            health = daemon.health()
+            assert health["streamUrl"].startswith("ws://127.0.0.1:")
+            assert health["streamUrl"].endswith("/voice/stream")
+            greeting = "Hi, this is the clinic calling about tomorrow."
+            call_id = (await cli_json(daemon, "call", "--message", greeting))["callId"]
+            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
+                   )["providerCallId"]
+            request = await sim.wait_for_stream(sid)
+            assert request.url == health["streamUrl"] and request.token
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(stream.send_audio, Tone(300.0, 2.0))  # the callee talks
+                    call = await wait_call(
+                        daemon, call_id,
+                        lambda c: any(t["speaker"] == "bot" for t in c["transcript"]),
+                        "the greeting to finish")
+                assert [t["text"] for t in call["transcript"]] == [greeting]
+                assert stream.marks_echoed  # completion came from Twilio's mark echo
+                stats = stream.stats()
+                # 8 words at 2.5 words/s of offline voice: about 3.2 s of 20 ms frames.
+                assert stats.frames >= 150
+                assert stats.jitter_p99_ms < 20, stats
+                assert all(len(m.payload) == 160 for m in stream.media)
+
+
+async def test_second_inbound_caller_waits_in_the_hold_queue() -> None:
+    with trio.fail_after(60):
+        async with twilio_daemon(extra_config=STREAMING, policy="open") as (daemon, sim):
+            webhook = daemon.health()["webhookUrl"]
+            first = await sim.place_inbound(from_=ALLOWED, to="+15550009999", webhook_url=webhook)
+            request = await sim.wait_for_stream(first)
+            async with open_twilio_media_stream(request.url, call_sid=first,
+                                                token=request.token):
+                with trio.fail_after(10):
+                    while not (await cli_json(daemon, "status"))["calls"]:
+                        await trio.sleep(0.05)
+                second = await sim.place_inbound(from_="+15550004321", to="+15550009999",
+                                                 webhook_url=webhook)
+                await sim.wait_for(lambda: sim.calls[second].queue is not None)
+                assert sim.calls[second].queue == "hold-queue"
+                assert sim.calls[second].stream is None
+
+
+async def test_a_stream_that_does_not_come_back_ends_the_call() -> None:
+    with trio.fail_after(60):
+        async with twilio_daemon(extra_config=STREAMING) as (daemon, sim):
+            call_id = (await cli_json(daemon, "call", "--message", "Hello."))["callId"]
+            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
+                   )["providerCallId"]
+            request = await sim.wait_for_stream(sid)
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                await stream.wait_for(lambda s: len(s.media) > 5)
+                await stream.send_stop()
+            ended = await wait_call(daemon, call_id, lambda c: c["endedAt"], "the grace hang-up")
+            assert ended["state"] == "hangup-bot"
+            assert sim.calls[sid].hangups == 1
+            assert (await call_state(daemon, call_id))["state"] == "hangup-bot"
