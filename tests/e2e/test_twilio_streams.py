@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import trio
 
+from voicecall_cli.simulator.twilio import CalleeScript
 from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
 
 from .test_twilio import ALLOWED, call_state, cli_json, twilio_daemon, wait_call
@@ -78,3 +79,57 @@ async def test_a_stream_that_does_not_come_back_ends_the_call() -> None:
             assert ended["state"] == "hangup-bot"
             assert sim.calls[sid].hangups == 1
             assert (await call_state(daemon, call_id))["state"] == "hangup-bot"
+
+
+SCRIPTED = STREAMING + """sttProvider = "scripted"
+scriptedTranscripts = ["Ten works for me.", "Nothing else, thanks."]
+silenceDurationMs = 400
+"""
+
+
+async def test_conversation_turns_over_the_stream_with_offline_transcription() -> None:
+    callee = CalleeScript(replies=["Ten works for me.", "Nothing else, thanks."],
+                          stream_audio=True, reply_delay_s=0.2, reply_seconds=0.8)
+    with trio.fail_after(90):
+        async with twilio_daemon(callee, extra_config=SCRIPTED) as (daemon, sim):
+            call_id = (await cli_json(daemon, "call", "--message", "Hi, the clinic here."))[
+                "callId"]
+            await wait_call(daemon, call_id, lambda c: c["answeredAt"], "the answer")
+            turn = await cli_json(daemon, "continue", "--call-id", call_id,
+                                  "--message", "Does ten work?")
+            assert turn == {"success": True, "transcript": "Ten works for me."}
+            second = await cli_json(daemon, "continue", "--call-id", call_id,
+                                    "--message", "Anything else?")
+            assert second["transcript"] == "Nothing else, thanks."
+            call = await call_state(daemon, call_id)
+            sid = call["providerCallId"]
+            assert sim.calls[sid].gather_actions == []  # all of it over the stream
+            assert [(t["speaker"], t["text"]) for t in call["transcript"]] == [
+                ("bot", "Hi, the clinic here."), ("bot", "Does ten work?"),
+                ("user", "Ten works for me."), ("bot", "Anything else?"),
+                ("user", "Nothing else, thanks.")]
+            assert call["metadata"]["turnCount"] == 2
+
+
+async def test_caller_speech_barges_in_on_a_long_utterance() -> None:
+    with trio.fail_after(60):
+        async with twilio_daemon(extra_config=SCRIPTED) as (daemon, sim):
+            call_id = (await cli_json(daemon, "call", "--message", "Hi."))["callId"]
+            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
+                   )["providerCallId"]
+            request = await sim.wait_for_stream(sid)
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
+                long_text = " ".join(["This is a long announcement."] * 6)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(cli_json, daemon, "speak", "--call-id", call_id,
+                                       "--message", long_text)
+                    await stream.wait_for(lambda s: len(s.media) > 50)  # it is talking
+                    before = len(stream.media)
+                    await stream.send_audio(Tone(300.0, 0.5))  # the caller talks over it
+                    await stream.wait_for(lambda s: s.clears)
+                cleared_at = stream.clears[0]
+                late = [m for m in stream.media if m.at > cleared_at + 0.1]
+                assert late == []  # nothing of that utterance after the clear
+                assert len(stream.media) - before < 12 * 50  # far short of the 12 s of text

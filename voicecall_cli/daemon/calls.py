@@ -53,7 +53,10 @@ class CallManager:
         self.pending_initiations = 0
         self._rejected: dict[str, None] = {}  # insertion-ordered, bounded
         self._timers: dict[tuple[str, str], trio.CancelScope] = {}
-        self.greeting_in_flight: dict[str, trio.Event] = {}  # call id -> set when spoken
+        # call id -> set once the greeting was spoken (or given up); pending from the answer
+        # when it waits for a media stream. greeting_running: its task is under way.
+        self.greeting_in_flight: dict[str, trio.Event] = {}
+        self.greeting_running: set[str] = set()
         self._ending: dict[str, trio.Event] = {}
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None
@@ -139,6 +142,10 @@ class CallManager:
         waiter = self.waiters.pop(call.call_id, None)
         if waiter is not None:
             waiter.fail(f"Call ended: {call.end_reason}")
+        if call.call_id not in self.greeting_running:  # a running one settles itself
+            pending = self.greeting_in_flight.pop(call.call_id, None)
+            if pending is not None:
+                pending.set()
         for key in [k for k in self._timers if k[0] == call.call_id]:
             self._timers.pop(key).cancel()
         self.calls.pop(call.call_id, None)

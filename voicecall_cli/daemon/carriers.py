@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicecall_cli.daemon.clock import WallClock
-from voicecall_cli.daemon.streaming import StreamHooks, offline_voice, stream_url
+from voicecall_cli.daemon.streaming import (
+    StreamHooks,
+    TranscriberFactory,
+    offline_voice,
+    stream_url,
+)
 from voicecall_cli.providers.base import CarrierClient, WebhookCodec
 
 AVAILABLE = ("mock", "twilio")
@@ -71,6 +76,22 @@ def reconstructs_public_url(config: Any) -> bool:
                 and security.trusted_proxy_ips)
 
 
+def transcriber_factory(config: Any) -> TranscriberFactory | None:
+    """How a stream's caller audio becomes transcripts, per ``streaming.sttProvider``."""
+    if config.get("streaming.sttProvider") == "scripted":
+        from voicecall_cli.daemon.scripted_stt import ScriptedTranscriber
+
+        transcripts = list(config.get("streaming.scriptedTranscripts") or [])
+        silence_ms = int(config.get("streaming.silenceDurationMs"))
+
+        def scripted(on_partial, on_final, on_speech_started):
+            return ScriptedTranscriber(transcripts=transcripts, on_partial=on_partial,
+                                       on_final=on_final, on_speech_started=on_speech_started,
+                                       silence_ms=silence_ms)
+        return scripted
+    return None  # OpenAI Realtime transcription is wired by the speech work
+
+
 @asynccontextmanager
 async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
     from voicecall_cli.core.config import normalize_url_path
@@ -91,14 +112,15 @@ async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
     if config.get("streaming.enabled"):
         from voicecall_cli.daemon.media import MediaStreams, TextToStream
 
-        hooks = StreamHooks()
+        hooks = StreamHooks(transcriber_factory(config))
         media = MediaStreams(
             state=state, max_connections=int(config.get("streaming.maxConnections")),
             max_pending=int(config.get("streaming.maxPendingConnections")),
             max_pending_per_ip=int(config.get("streaming.maxPendingConnectionsPerIp")),
             pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
             on_start=hooks.on_start, on_stop=hooks.on_stop,
-            on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound)
+            on_audio=hooks.on_audio, on_disconnect_timeout=hooks.on_disconnect_timeout,
+            is_inbound=hooks.is_inbound)
         player = TextToStream(media, offline_voice)
     async with open_twilio_client(
             account_sid=config.get("twilio.accountSid"), auth_token=auth_token,

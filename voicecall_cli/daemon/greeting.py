@@ -42,6 +42,8 @@ def on_answered(manager: CallManager, call: CallRecord) -> None:
         manager.add_transcript(call, TranscriptEntry(manager.now_ms(), "bot", message))
         return
     if call.mode != "notify" and getattr(carrier, "greets_on_stream_start", False):
+        # Pending until the stream starts: speak/continue wait for it instead of racing it.
+        manager.greeting_in_flight.setdefault(call.call_id, trio.Event())
         return
     start_greeting(manager, call.call_id)
 
@@ -51,12 +53,16 @@ def start_greeting(manager: CallManager, call_id: str) -> None:
     as in flight from this moment, so a ``speak`` or ``continue`` arriving before the task
     runs still waits for it."""
     call = manager.calls.get(call_id)
-    if call is None or call_id in manager.greeting_in_flight:
+    if call is None or call_id in manager.greeting_running:
         return
     message = str(call.metadata.get("initialMessage") or "").strip()
     if not message or not call.provider_call_id:
+        pending = manager.greeting_in_flight.pop(call_id, None)
+        if pending is not None:
+            pending.set()
         return
-    manager.greeting_in_flight[call_id] = trio.Event()
+    manager.greeting_running.add(call_id)
+    manager.greeting_in_flight.setdefault(call_id, trio.Event())
     manager.spawn(_speak_initial_message, manager, call, message)
 
 
@@ -91,6 +97,7 @@ async def _speak_initial_message(manager: CallManager, call: CallRecord, message
             manager.move(call, CallState.LISTENING)
         return
     finally:
+        manager.greeting_running.discard(call_id)
         manager.greeting_in_flight.pop(call_id).set()
     if call.is_terminal:
         return

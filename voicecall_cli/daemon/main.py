@@ -68,7 +68,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                                       carrier.client, clock)
                 await nursery.start(manager.run)
                 if carrier.media is not None:
-                    carrier.stream_hooks.bind(manager)
+                    carrier.stream_hooks.bind(manager, carrier.media)
                     await nursery.start(carrier.media.run)
                 info = await nursery.start(partial(
                     serve_webhooks, bind=config.serve_bind, port=config.serve_port,

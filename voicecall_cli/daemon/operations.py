@@ -32,6 +32,7 @@ from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.base import PlaceCallRequest
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+GREETING_WAIT_S = 30.0  # a media stream that never starts must not hold a turn forever
 
 
 def _failed(message: str) -> ApiError:
@@ -106,8 +107,11 @@ async def _speak(m: CallManager, call: CallRecord, text: str,
     pid = call.provider_call_id
     assert pid is not None
     greeting = m.greeting_in_flight.get(call.call_id)
-    if greeting is not None:
-        await greeting.wait()  # never talk over the greeting
+    if greeting is not None:  # never talk over (or before) the greeting
+        with trio.move_on_after(GREETING_WAIT_S):
+            await greeting.wait()
+    if call.is_terminal:
+        raise _failed("Call has ended")
     m.move(call, CallState.SPEAKING)
     try:
         await (say() if say is not None else m.carrier.play(call.call_id, pid, text))

@@ -10,9 +10,14 @@ so a call on the simulator carries real, paced audio with no API keys.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+import trio
+
+from voicecall_cli.core.call import CallRecord
+from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.greeting import start_greeting
 from voicecall_cli.providers.audio import AudioSource, tone_source
@@ -38,14 +43,89 @@ def stream_url(webhook_url: str, stream_path: str) -> str:
     return urlunsplit((scheme, parts.netloc, stream_path, "", ""))
 
 
+class Transcriber(Protocol):
+    """One stream's transcription session (OpenAI Realtime, or scripted offline)."""
+
+    async def run(self, *, task_status: Any = ...) -> None: ...
+    def send_audio(self, mulaw: bytes) -> None: ...
+    async def close(self) -> None: ...
+
+
+# (on_partial, on_final, on_speech_started) -> a transcriber
+TranscriberFactory = Callable[[Callable[[str], None], Callable[[str], None],
+                               Callable[[], None]], Transcriber]
+
+
+def greeting_still_playing(call: CallRecord) -> bool:
+    """Reference 5.4: while an outbound conversation greeting plays, caller speech (most
+    likely the greeting's own echo) neither barges in nor counts as an answer."""
+    return (call.direction == "outbound" and call.state is CallState.SPEAKING
+            and call.mode == "conversation"
+            and bool(str(call.metadata.get("initialMessage") or "").strip()))
+
+
 class StreamHooks:
-    """Media-stream events for the call manager (bound after the manager is created)."""
+    """Media-stream events for the call manager (bound after the manager is created).
 
-    def __init__(self) -> None:
+    Each started stream gets a transcriber (when one is configured) whose task lives in the
+    call manager's nursery and is closed when the stream stops."""
+
+    def __init__(self, transcriber_factory: TranscriberFactory | None = None) -> None:
         self.manager: CallManager | None = None
+        self.media: Any = None  # MediaStreams, for barge-in
+        self._factory = transcriber_factory
+        self._transcribers: dict[str, Transcriber] = {}
 
-    def bind(self, manager: CallManager) -> None:
+    def bind(self, manager: CallManager, media: Any) -> None:
         self.manager = manager
+        self.media = media
+
+    def on_audio(self, call_sid: str, mulaw: bytes) -> None:
+        transcriber = self._transcribers.get(call_sid)
+        if transcriber is not None:
+            transcriber.send_audio(mulaw)
+
+    def _start_transcriber(self, call_sid: str) -> None:
+        if self._factory is None or self.manager is None or call_sid in self._transcribers:
+            return
+        transcriber = self._factory(
+            lambda text: None,
+            lambda text: self._on_final(call_sid, text),
+            lambda: self._on_speech_started(call_sid))
+        self._transcribers[call_sid] = transcriber
+
+        async def run() -> None:
+            try:
+                await transcriber.run()
+            except Exception as exc:  # the call goes on without transcripts
+                log.warning("transcription failed for a stream (TTS still works): %s", exc)
+
+        self.manager.spawn(run)
+
+    def _stop_transcriber(self, call_sid: str) -> None:
+        transcriber = self._transcribers.pop(call_sid, None)
+        if transcriber is not None and self.manager is not None:
+            self.manager.spawn(transcriber.close)
+
+    def _on_speech_started(self, call_sid: str) -> None:
+        call = self._call(call_sid)
+        if call is None or greeting_still_playing(call):
+            return
+        if self.media is not None:
+            self.media.clear(call_sid)  # barge-in: stop talking, settle the queue
+
+    def _on_final(self, call_sid: str, text: str) -> None:
+        call = self._call(call_sid)
+        manager = self.manager
+        if call is None or manager is None or greeting_still_playing(call):
+            return
+        if self.media is not None:
+            self.media.clear(call_sid)
+        now = manager.now_ms()
+        manager.handle_events([NormalizedEvent(
+            type=EventType.SPEECH, id=f"stream-transcript-{call_sid}-{now}-{trio.current_time()}",
+            call_id=call.call_id, timestamp=now, provider_call_id=call_sid, transcript=text,
+            is_final=True)])
 
     def _call(self, call_sid: str) -> Any:
         return self.manager.find(call_sid) if self.manager is not None else None
@@ -55,10 +135,12 @@ class StreamHooks:
         call = self._call(call_sid)
         if call is not None and self.manager is not None:
             log.info("media stream %s started for call %s", stream_sid, call.call_id)
+            self._start_transcriber(call_sid)
             start_greeting(self.manager, call.call_id)
 
     def on_stop(self, call_sid: str, stream_sid: str) -> None:
         log.info("media stream %s stopped", stream_sid)
+        self._stop_transcriber(call_sid)
 
     def on_disconnect_timeout(self, call_sid: str) -> None:
         """The stream stayed away past the grace period: end the call (reference 5.2)."""

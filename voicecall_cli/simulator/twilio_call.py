@@ -42,6 +42,11 @@ class CalleeScript:
     say_seconds_per_char: float = 0.0005
     hangup_after_replies: int | None = None
     confidence: float = 0.92
+    # Over a <Connect><Stream>: connect as Twilio's media client, send silence at Twilio's
+    # pace, and answer each bot utterance but the first (the greeting) with a burst of speech
+    # (a tone of reply_seconds) reply_delay_s after its mark came back.
+    stream_audio: bool = False
+    reply_seconds: float = 1.2
 
     def __post_init__(self) -> None:
         if self.answer not in (True, "busy", "no-answer", "failed"):

@@ -295,7 +295,49 @@ class CallRunner:
         self._stream_done = trio.Event()
         self.call.stream = StreamRequest(url=stream.get("url", ""), parameters=parameters)
         self._on_change()
-        await self._stream_done.wait()
+        if not self.script.stream_audio:
+            await self._stream_done.wait()
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._talk_over_stream, self.call.stream)
+            await self._stream_done.wait()
+            nursery.cancel_scope.cancel()
+
+    async def _talk_over_stream(self, request: StreamRequest) -> None:
+        """Be the caller on the media stream (see ``CalleeScript.stream_audio``)."""
+        from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+
+        silence = b"\xff" * 160
+        try:
+            async with open_twilio_media_stream(request.url, call_sid=self.call.sid,
+                                                token=request.token) as stream:
+                marks_seen, reply_due = 0, None
+                start, n = trio.current_time(), 0
+                while not stream.closed.is_set():
+                    if len(stream.marks_echoed) > marks_seen:
+                        marks_seen = len(stream.marks_echoed)
+                        if marks_seen > 1 and len(self.call.replies) < len(self.script.replies):
+                            reply_due = trio.current_time() + self.script.reply_delay_s
+                    if reply_due is not None and trio.current_time() >= reply_due:
+                        reply_due = None
+                        await stream.send_audio(Tone(300.0, self.script.reply_seconds))
+                        self._say_reply()
+                        start, n = trio.current_time(), 0
+                        continue
+                    await stream.send_audio(silence)
+                    n += 1
+                    await trio.sleep_until(start + n * 0.02)
+        except Exception as exc:  # the daemon closed or refused the stream
+            self.call.errors.append(f"media stream: {exc!r}")
+        finally:
+            self._stream_done.set()
+
+    def _say_reply(self) -> None:
+        self.call.replies.append(self.script.replies[len(self.call.replies)])
+        self._on_change()
+        limit = self.script.hangup_after_replies
+        if limit is not None and len(self.call.replies) >= limit:
+            self._spawn(self._hang_up_later)
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -26,7 +26,10 @@ EXPECTED_DEFAULTS = {
     "webhookSecurity": {"allowedHosts": [], "trustForwardingHeaders": False,
                         "trustedProxyIPs": []},
     "streaming": {
-        "enabled": False, "sttProvider": "openai-realtime", "sttModel": "gpt-4o-transcribe",
+        "enabled": False, "sttProvider": "openai-realtime",
+        "scriptedTranscripts": ["Yes, that works for me.", "No, that's all."],
+        "openaiRealtimeUrl": "wss://api.openai.com/v1/realtime?intent=transcription",
+        "sttModel": "gpt-4o-transcribe",
         "silenceDurationMs": 800, "vadThreshold": 0.5, "streamPath": "/voice/stream",
         "preStartTimeoutMs": 5000, "maxPendingConnections": 32,
         "maxPendingConnectionsPerIp": 4, "maxConnections": 128, "maxInboundStreams": 1,

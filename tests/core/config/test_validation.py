@@ -67,7 +67,7 @@ def test_error_text_is_one_line_per_issue_and_path_is_the_first():
     ({"streaming": {"maxInboundStreams": 0}}, "streaming.maxInboundStreams",
      "must be an integer > 0"),
     ({"streaming": {"sttProvider": "deepgram"}}, "streaming.sttProvider",
-     'must be one of: openai-realtime (got "deepgram")'),
+     'must be one of: openai-realtime, scripted (got "deepgram")'),
     ({"provider": "twillio"}, "provider",
      'must be one of: telnyx, twilio, plivo, mock (got "twillio"; did you mean twilio?)'),
     ({"inboundPolicy": 3}, "inboundPolicy",

@@ -77,8 +77,12 @@ TTS_SCHEMA = Obj({
 
 STREAMING_SCHEMA = Obj({
     "enabled": Bool(False),
-    "sttProvider": Enum(("openai-realtime",), "openai-realtime"),
+    # "scripted": offline transcription for development and the demo: each burst of caller
+    # speech (detected by its energy) is heard as the next of scriptedTranscripts.
+    "sttProvider": Enum(("openai-realtime", "scripted"), "openai-realtime"),
+    "scriptedTranscripts": ListOf(Str(), ["Yes, that works for me.", "No, that's all."]),
     "openaiApiKey": Str(secret=True),
+    "openaiRealtimeUrl": Str("wss://api.openai.com/v1/realtime?intent=transcription"),
     "sttModel": Str("gpt-4o-transcribe"),
     "silenceDurationMs": Int(800, gt=0),
     "vadThreshold": Number(0.5, ge=0, le=1),
