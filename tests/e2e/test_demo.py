@@ -48,6 +48,8 @@ def test_demo_through_the_twilio_simulator() -> None:
     assert summary["state"] == "hangup-bot"
     assert [t["answer"] for t in summary["turns"]] == [
         "Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!"]
-    created = next(e for e in lines if e["type"] == "call.created")
+    created = next(e for e in lines[:-1] if e["type"] == "call.created")
     assert created["data"]["provider"] == "twilio"
+    streams = [e["data"]["event"] for e in lines[:-1] if e["type"] == "call.stream"]
+    assert streams[:1] == ["started"]  # the conversation ran over a Media Stream
     assert "Twilio simulator pid" in proc.stderr

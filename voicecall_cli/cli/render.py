@@ -142,6 +142,8 @@ def event_summary(event: Mapping[str, Any]) -> str:
         return str(d.get("message", "error"))
     if kind == "call.rejected":
         return f"rejected {d.get('from', '?')} -> {d.get('to', '?')} ({d.get('policy', '?')})"
+    if kind == "call.stream":
+        return f"media stream {d.get('event', '?')} ({d.get('streamSid', '?')})"
     if kind == "call.restored":
         return f"restored after a daemon restart in state {d.get('state', '?')}"
     if kind == "daemon.started":

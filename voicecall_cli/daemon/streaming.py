@@ -20,6 +20,7 @@ from voicecall_cli.core.call import CallRecord
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.greeting import start_greeting
+from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.audio import AudioSource, tone_source
 
 if TYPE_CHECKING:
@@ -135,12 +136,18 @@ class StreamHooks:
         call = self._call(call_sid)
         if call is not None and self.manager is not None:
             log.info("media stream %s started for call %s", stream_sid, call.call_id)
+            self.manager.publish(call, ev.CALL_STREAM, {"event": "started",
+                                                        "streamSid": stream_sid})
             self._start_transcriber(call_sid)
             start_greeting(self.manager, call.call_id)
 
     def on_stop(self, call_sid: str, stream_sid: str) -> None:
         log.info("media stream %s stopped", stream_sid)
         self._stop_transcriber(call_sid)
+        call = self._call(call_sid)
+        if call is not None and self.manager is not None:
+            self.manager.publish(call, ev.CALL_STREAM, {"event": "stopped",
+                                                        "streamSid": stream_sid})
 
     def on_disconnect_timeout(self, call_sid: str) -> None:
         """The stream stayed away past the grace period: end the call (reference 5.2)."""

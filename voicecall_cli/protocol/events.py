@@ -32,6 +32,7 @@ CALL_ENDED = "call.ended"  # {reason}
 CALL_ERROR = "call.error"  # {message}
 CALL_REJECTED = "call.rejected"  # {from, to, policy}: inbound caller refused, hung up once
 CALL_RESTORED = "call.restored"  # {state}: kept after a daemon restart
+CALL_STREAM = "call.stream"  # {event: started|stopped, streamSid}: the carrier's media stream
 DAEMON_STARTED = "daemon.started"  # {pid, version, provider, webhookUrl}
 DAEMON_STOPPING = "daemon.stopping"  # {}
 

@@ -37,7 +37,8 @@ async def serve(args: argparse.Namespace) -> None:
     account_sid = "AC" + secrets.token_hex(16)
     auth_token = secrets.token_hex(16)
     callee = CalleeScript(replies=args.reply or CalleeScript().replies,
-                          reply_delay_s=args.reply_delay, say_seconds_per_char=args.say_pace)
+                          reply_delay_s=args.reply_delay, say_seconds_per_char=args.say_pace,
+                          stream_audio=args.stream_audio)
     async with run_twilio_simulator(account_sid=account_sid, auth_token=auth_token,
                                     port=args.port, callee=callee) as sim:
         print(json.dumps({"baseUrl": sim.base_url, "accountSid": account_sid,
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     twilio.add_argument("--reply-delay", type=float, default=0.6)
     twilio.add_argument("--say-pace", type=float, default=0.03,
                         help="seconds a <Say> takes per character")
+    twilio.add_argument("--stream-audio", action="store_true",
+                        help="be the caller on <Connect><Stream> media streams")
     twilio.add_argument("--stdin", action="store_true", help="stop when stdin closes")
     trio.run(serve, parser.parse_args(argv))
     return 0

@@ -4,7 +4,9 @@ It starts a private daemon (its own temporary directory, config, store, socket a
 places a conversation call, runs two turns, hangs up, stops the daemon and removes the
 directory. ``--carrier mock`` (the default) talks to the mock carrier's simulated callee;
 ``--carrier twilio`` runs a local Twilio simulator as a second child process (REST API, signed
-webhooks, TwiML), so the call is Twilio-shaped end to end. Children are stopped (then killed,
+webhooks, TwiML, and the caller's side of a Media Stream), so the call is Twilio-shaped end to
+end: the daemon's speech goes out as paced mu-law frames and the caller's audio is transcribed
+offline (``streaming.sttProvider = "scripted"``). Children are stopped (then killed,
 if need be) on every way out, Ctrl-C included.
 """
 
@@ -59,6 +61,12 @@ TWILIO_CONFIG = """
 accountSid = "{accountSid}"
 authToken = "{authToken}"
 apiBaseUrl = "{baseUrl}"
+
+[streaming]              # Media Streams, transcribed offline from the simulated caller's audio
+enabled = true
+sttProvider = "scripted"
+scriptedTranscripts = {replies}
+silenceDurationMs = 500
 """
 READY_TIMEOUT_S = 20.0
 TURN_TIMEOUT_S = 30.0
@@ -125,7 +133,8 @@ def _stop(socket_path: Path, process: Any) -> None:
 
 def _start_twilio_simulator(root: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """The fake Twilio as a child process; its first stdout line says where it listens."""
-    argv = [sys.executable, "-m", "voicecall_cli.simulator", "twilio", "--stdin"]
+    argv = [sys.executable, "-m", "voicecall_cli.simulator", "twilio", "--stdin",
+            "--stream-audio"]
     for reply in REPLIES:
         argv += ["--reply", reply]
     log = (root / "simulator.log").open("ab")
@@ -174,7 +183,7 @@ def command(carrier: str, as_json: bool) -> None:
     try:
         if carrier == "twilio":
             simulator, where = _start_twilio_simulator(root)
-            text += TWILIO_CONFIG.format(**where)
+            text += TWILIO_CONFIG.format(replies=replies, **where)
             note(f"Twilio simulator pid {where['pid']} at {where['baseUrl']}")
         config.write_text(text)
         argv = [sys.executable, "-m", "voicecall_cli.daemon", "run", "--config", str(config),
