@@ -9,8 +9,9 @@ that URL is also the one Twilio signs, so signatures are checked against it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +21,13 @@ from voicecall_cli.daemon.streaming import (
     TranscriberFactory,
     offline_voice,
     stream_url,
+    synthesized_voice,
 )
+from voicecall_cli.providers.audio import AudioSource
 from voicecall_cli.providers.base import CarrierClient, WebhookCodec
 
 AVAILABLE = ("mock", "twilio")
+log = logging.getLogger("voicecall.carriers")
 
 
 @dataclass
@@ -89,11 +93,46 @@ def transcriber_factory(config: Any) -> TranscriberFactory | None:
                                        on_final=on_final, on_speech_started=on_speech_started,
                                        silence_ms=silence_ms)
         return scripted
-    return None  # OpenAI Realtime transcription is wired by the speech work
+    api_key = config.get("streaming.openaiApiKey")
+    if not api_key:
+        log.warning("Streaming enabled but no OpenAI API key found: callers will not be "
+                    "transcribed (set streaming.openaiApiKey or OPENAI_API_KEY)")
+        return None
+    from voicecall_cli.speech.stt_openai import RealtimeTranscriber
+
+    def realtime(on_partial, on_final, on_speech_started):
+        return RealtimeTranscriber(
+            api_key=api_key, model=config.get("streaming.sttModel"),
+            vad_threshold=float(config.get("streaming.vadThreshold")),
+            silence_duration_ms=int(config.get("streaming.silenceDurationMs")),
+            url=config.get("streaming.openaiRealtimeUrl"), on_partial=on_partial,
+            on_final=on_final, on_speech_started=on_speech_started)
+    return realtime
+
+
+@asynccontextmanager
+async def open_voice(config: Any) -> AsyncIterator[Callable[[str], AudioSource]]:
+    """How text becomes call audio: the configured TTS (its HTTP client is closed on exit),
+    else the offline tone voice, with the reason logged once."""
+    import httpx
+
+    from voicecall_cli.speech.tts import make_synthesizer, tts_unavailable_reason
+
+    tts = config.get("tts")
+    timeout_s = int((tts or {}).get("timeoutMs") or 8000) / 1000
+    async with httpx.AsyncClient() as http:
+        synthesizer = make_synthesizer(tts, http=http, timeout_s=timeout_s)
+        if synthesizer is None:
+            log.warning("calls speak with a placeholder tone: %s", tts_unavailable_reason(tts))
+            yield offline_voice
+        else:
+            yield lambda text: synthesized_voice(synthesizer, text)
 
 
 @asynccontextmanager
 async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
+    """Twilio's state, codec and REST client, and with Media Streams the stream endpoint, its
+    transcription and the voice that speaks into it; everything opened here closes on exit."""
     from voicecall_cli.core.config import normalize_url_path
     from voicecall_cli.providers.signatures import ngrok_loopback_bypass_effective
     from voicecall_cli.providers.twilio import TwilioState, TwilioWebhookCodec, polly_voice
@@ -108,24 +147,24 @@ async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
             allowed=bool(config.get("tunnel.allowNgrokFreeTierLoopbackBypass")),
             tunnel_provider=config.get("tunnel.provider"), bind=config.serve_bind),
         voice=voice)
-    media = hooks = player = None
-    if config.get("streaming.enabled"):
-        from voicecall_cli.daemon.media import MediaStreams, TextToStream
+    async with AsyncExitStack() as stack:
+        media = hooks = player = None
+        if config.get("streaming.enabled"):
+            from voicecall_cli.daemon.media import MediaStreams, TextToStream
 
-        hooks = StreamHooks(transcriber_factory(config))
-        media = MediaStreams(
-            state=state, max_connections=int(config.get("streaming.maxConnections")),
-            max_pending=int(config.get("streaming.maxPendingConnections")),
-            max_pending_per_ip=int(config.get("streaming.maxPendingConnectionsPerIp")),
-            pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
-            on_start=hooks.on_start, on_stop=hooks.on_stop,
-            on_audio=hooks.on_audio, on_disconnect_timeout=hooks.on_disconnect_timeout,
-            is_inbound=hooks.is_inbound)
-        player = TextToStream(media, offline_voice)
-    async with open_twilio_client(
+            hooks = StreamHooks(transcriber_factory(config))
+            media = MediaStreams(
+                state=state, max_connections=int(config.get("streaming.maxConnections")),
+                max_pending=int(config.get("streaming.maxPendingConnections")),
+                max_pending_per_ip=int(config.get("streaming.maxPendingConnectionsPerIp")),
+                pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
+                on_start=hooks.on_start, on_stop=hooks.on_stop, on_audio=hooks.on_audio,
+                on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound)
+            player = TextToStream(media, await stack.enter_async_context(open_voice(config)))
+        client = await stack.enter_async_context(open_twilio_client(
             account_sid=config.get("twilio.accountSid"), auth_token=auth_token,
             api_base_url=config.get("twilio.apiBaseUrl"), state=state, voice=voice,
             stream_player=player,
-            ring_timeout_s=max(1, int(config.get("ringTimeoutMs")) // 1000)) as client:
+            ring_timeout_s=max(1, int(config.get("ringTimeoutMs")) // 1000)))
         yield Carrier(client, codec, twilio_state=state, media=media, stream_hooks=hooks,
                       stream_path=normalize_url_path(config.get("streaming.streamPath")))

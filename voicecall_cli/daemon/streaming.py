@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,7 +22,7 @@ from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.greeting import start_greeting
 from voicecall_cli.protocol import events as ev
-from voicecall_cli.providers.audio import AudioSource, tone_source
+from voicecall_cli.providers.audio import TELEPHONY_RATE, AudioSource, pcm_source, tone_source
 
 if TYPE_CHECKING:
     from voicecall_cli.daemon.calls import CallManager
@@ -29,6 +30,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("voicecall.streams")
 
 WORDS_PER_SECOND = 2.5
+
+
+async def synthesized_voice(synthesizer: Any, text: str) -> AudioSource:
+    """``text`` through the configured TTS, as mu-law 8 kHz as it arrives: ElevenLabs' mu-law
+    passes straight through, PCM is resampled chunk by chunk (audio flows before synthesis
+    ends). The HTTP response is closed when this source is exhausted or closed."""
+    audio = await synthesizer.synthesize(text)
+    async with aclosing(audio.chunks) as chunks:
+        if audio.encoding == "mulaw" and audio.rate == TELEPHONY_RATE:
+            async for chunk in chunks:
+                yield chunk
+        else:
+            async for chunk in pcm_source(chunks, audio.rate):
+                yield chunk
 
 
 def offline_voice(text: str) -> AudioSource:

@@ -1,0 +1,105 @@
+"""Speech over Twilio Media Streams, end to end: a real daemon, the Twilio simulator with its
+media client, and local fakes of OpenAI's speech endpoint and Realtime transcription socket
+that speak the real wire formats."""
+
+from __future__ import annotations
+
+import trio
+
+from tests.speech.fakes.realtime_server import open_realtime_server
+from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
+from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+
+from .test_twilio import call_state, cli_json, twilio_daemon, wait_call
+
+KEY = "sk-test-0123456789abcdef"
+SILENCE = b"\xff" * 160
+
+SPEECH = """
+[streaming]
+enabled = true
+sttProvider = "openai-realtime"
+openaiApiKey = "{key}"
+openaiRealtimeUrl = "{stt}"
+
+[tts]
+provider = "openai"
+
+[tts.openai]
+apiKey = "{key}"
+baseUrl = "{tts}"
+"""
+
+
+def speech_config(tts, stt) -> str:
+    return SPEECH.format(key=KEY, stt=stt.url, tts=tts.base_url)
+
+
+async def test_tts_audio_streams_into_the_call_before_synthesis_ends() -> None:
+    # 2 s of audio, synthesised in 10 chunks 0.2 s apart: about 2 s to produce.
+    fake = FakeOpenAISpeech(KEY, chunk_count=10, chunk_ms=200, chunk_delay_s=0.2)
+    with trio.fail_after(90):
+        async with serve_fake(fake) as tts, open_realtime_server(KEY) as stt, \
+                twilio_daemon(extra_config=speech_config(tts, stt)) as (daemon, sim):
+            greeting = "Hello from the clinic."
+            call_id = (await cli_json(daemon, "call", "--message", greeting))["callId"]
+            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
+                   )["providerCallId"]
+            request = await sim.wait_for_stream(sid)
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
+                speech = [m for m in stream.media if m.payload != SILENCE]
+            assert fake.requests[0].body["input"] == greeting
+            assert all(len(m.payload) == 160 for m in stream.media)
+            # 2 s of 24 kHz PCM become 100 frames of 20 ms (a frame of rounding either way).
+            assert 98 <= len(speech) <= 102, len(speech)
+            synthesis_done = fake.streams[0].finished_at
+            assert synthesis_done is not None and speech[0].at < synthesis_done
+            assert stream.stats().jitter_p99_ms < 20
+
+
+async def test_a_turn_hears_the_caller_through_realtime_transcription() -> None:
+    fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
+    with trio.fail_after(90):
+        async with serve_fake(fake) as tts, open_realtime_server(KEY) as stt, \
+                twilio_daemon(extra_config=speech_config(tts, stt)) as (daemon, sim):
+            call_id = (await cli_json(daemon, "call", "--message", "Hi."))["callId"]
+            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
+                   )["providerCallId"]
+            request = await sim.wait_for_stream(sid)
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                session = await stt.wait_for_session(1)
+                update = await session.wait_for_update()
+                assert update["session"]["input_audio_format"] == "g711_ulaw"
+                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
+                result: dict = {}
+
+                async def turn() -> None:
+                    result.update(await cli_json(daemon, "continue", "--call-id", call_id,
+                                                 "--message", "Does ten work?"))
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(turn)
+                    await wait_call(daemon, call_id, lambda c: c["state"] == "listening",
+                                    "listening")
+                    await stream.send_audio(Tone(300.0, 0.3))  # the caller speaks...
+                    heard = await session.wait_for_audio(0.3 * 8000)
+                    assert len(heard) >= 2400  # ...and the audio reaches the transcriber
+                    await session.speech_started()
+                    await session.completed("Ten works for me.")
+                assert result == {"success": True, "transcript": "Ten works for me."}
+
+                # The transcription socket drops: the daemon reconnects and the call goes on.
+                await session.drop()
+                again = await stt.wait_for_session(2)
+                async with trio.open_nursery() as nursery:
+                    result.clear()
+                    nursery.start_soon(turn)
+                    await wait_call(daemon, call_id, lambda c: c["metadata"].get("turnCount")
+                                    == 1 and c["state"] == "listening", "the second turn")
+                    await again.completed("Still ten.")
+                assert result["transcript"] == "Still ten."
+            final = await call_state(daemon, call_id)
+            assert final["metadata"]["turnCount"] == 2
