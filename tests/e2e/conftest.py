@@ -62,6 +62,17 @@ def unix_http(sock_path: Path, method: str, path: str, body: bytes | None = None
     return status, data.split(b"\r\n\r\n", 1)[1]
 
 
+SECRET_ENV = ("OPENAI_API_KEY", "ELEVENLABS_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+              "TWILIO_FROM_NUMBER", "TELNYX_API_KEY", "TELNYX_CONNECTION_ID", "TELNYX_PUBLIC_KEY",
+              "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "NGROK_AUTHTOKEN", "NGROK_DOMAIN")
+
+
+def daemon_env() -> dict[str, str]:
+    """The test's environment without real credentials: a daemon under test only ever talks to
+    the local fakes its config names."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+
+
 @dataclass
 class Daemon:
     root: Path
@@ -77,7 +88,8 @@ class Daemon:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [*VOICECALL, "--socket", str(self.socket), "--config", str(self.config),
-                 "daemon", "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                 "daemon", "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                env=daemon_env())
         if wait:
             self.wait_ready()
         return self.proc

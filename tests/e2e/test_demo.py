@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 
-from .conftest import VOICECALL
+from .conftest import VOICECALL, daemon_env
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     home = tempfile.mkdtemp(prefix="vcdemo", dir="/tmp")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICECALL_", "XDG_"))}
+    env = {k: v for k, v in daemon_env().items() if not k.startswith(("VOICECALL_", "XDG_"))}
     env.update(HOME=home, NO_COLOR="1")
     return subprocess.run([*VOICECALL, "demo", *args], capture_output=True, text=True,
                           timeout=120, env=env, cwd=home)

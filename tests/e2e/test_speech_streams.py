@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import trio
 
+from tests.speech.fakes.chat_server import ChatScript, run_chat_server
 from tests.speech.fakes.realtime_server import open_realtime_server
 from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
 from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
@@ -35,12 +36,20 @@ def speech_config(tts, stt) -> str:
     return SPEECH.format(key=KEY, stt=stt.url, tts=tts.base_url)
 
 
+def model_at(chat=None) -> str:
+    """The top-level config line for the model's API: the chat fake, or a closed loopback
+    port when a test has none (never the internet)."""
+    url = chat.base_url if chat else "http://127.0.0.1:9/v1"
+    return f'responseBaseUrl = "{url}"\n'
+
+
 async def test_tts_audio_streams_into_the_call_before_synthesis_ends() -> None:
     # 2 s of audio, synthesised in 10 chunks 0.2 s apart: about 2 s to produce.
     fake = FakeOpenAISpeech(KEY, chunk_count=10, chunk_ms=200, chunk_delay_s=0.2)
     with trio.fail_after(90):
         async with serve_fake(fake) as tts, open_realtime_server(KEY) as stt, \
-                twilio_daemon(extra_config=speech_config(tts, stt)) as (daemon, sim):
+                twilio_daemon(extra_config=speech_config(tts, stt),
+                              top_config=model_at()) as (daemon, sim):
             greeting = "Hello from the clinic."
             call_id = (await cli_json(daemon, "call", "--message", greeting))["callId"]
             sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
@@ -63,7 +72,8 @@ async def test_a_turn_hears_the_caller_through_realtime_transcription() -> None:
     fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
     with trio.fail_after(90):
         async with serve_fake(fake) as tts, open_realtime_server(KEY) as stt, \
-                twilio_daemon(extra_config=speech_config(tts, stt)) as (daemon, sim):
+                twilio_daemon(extra_config=speech_config(tts, stt),
+                              top_config=model_at()) as (daemon, sim):
             call_id = (await cli_json(daemon, "call", "--message", "Hi."))["callId"]
             sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
                    )["providerCallId"]
@@ -103,3 +113,72 @@ async def test_a_turn_hears_the_caller_through_realtime_transcription() -> None:
                 assert result["transcript"] == "Still ten."
             final = await call_state(daemon, call_id)
             assert final["metadata"]["turnCount"] == 2
+
+
+async def open_inbound_stream(daemon, sim, stt):
+    webhook = daemon.health()["webhookUrl"]
+    sid = await sim.place_inbound(from_="+15550007777", to="+15550009999", webhook_url=webhook)
+    request = await sim.wait_for_stream(sid)
+    return sid, request
+
+
+async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() -> None:
+    tts_fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
+    script = ChatScript(pieces=["Sure, ten ", "works. ", "See you ", "then!"],
+                        delay_between_s=0.05)
+    with trio.fail_after(90):
+        async with serve_fake(tts_fake) as tts, open_realtime_server(KEY) as stt, \
+                run_chat_server(KEY, script) as chat, \
+                twilio_daemon(extra_config=speech_config(tts, stt), top_config=model_at(chat),
+                              policy="open") as (daemon, sim):
+            sid, request = await open_inbound_stream(daemon, sim, stt)
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                session = await stt.wait_for_session(1)
+                [call] = (await cli_json(daemon, "status"))["calls"]
+                call_id = call["callId"]
+                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
+                heard_before = len(stream.media)
+                await session.speech_started()
+                await session.completed("Can I come at ten?")
+                done = await wait_call(
+                    daemon, call_id, lambda c: len(c["transcript"]) >= 4, "the reply")
+                assert [(t["speaker"], t["text"]) for t in done["transcript"]][1:] == [
+                    ("user", "Can I come at ten?"), ("bot", "Sure, ten works."),
+                    ("bot", "See you then!")]
+                assert len(stream.media) > heard_before  # the reply was heard
+            sent = chat.requests[0].body
+            assert sent["stream"] is True and sent["model"] == "gpt-4o-mini"
+            assert sent["messages"][-1] == {"role": "user", "content": "Can I come at ten?"}
+            assert sent["messages"][0]["role"] == "system"
+            spoken = [r.body["input"] for r in tts_fake.requests]
+            assert spoken[-2:] == ["Sure, ten works.", "See you then!"]
+
+
+async def test_a_reply_is_dropped_when_the_caller_speaks_again_first() -> None:
+    tts_fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
+    script = ChatScript(pieces=["Okay."], delay_before_first_s=1.0)
+    with trio.fail_after(90):
+        async with serve_fake(tts_fake) as tts, open_realtime_server(KEY) as stt, \
+                run_chat_server(KEY, script) as chat, \
+                twilio_daemon(extra_config=speech_config(tts, stt), top_config=model_at(chat),
+                              policy="open") as (daemon, sim):
+            sid, request = await open_inbound_stream(daemon, sim, stt)
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token):
+                session = await stt.wait_for_session(1)
+                [call] = (await cli_json(daemon, "status"))["calls"]
+                call_id = call["callId"]
+                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
+                await session.completed("First question?")
+                await trio.sleep(0.3)  # the model is still thinking about the first one
+                await session.completed("Actually, second question?")
+                done = await wait_call(
+                    daemon, call_id, lambda c: c["transcript"][-1]["text"] == "Okay.",
+                    "the reply")
+                await trio.sleep(1.5)  # time for a stale first reply to show up, if any
+                final = await call_state(daemon, call_id)
+            assert len(chat.requests) == 2
+            bot_replies = [t for t in final["transcript"][1:] if t["speaker"] == "bot"]
+            assert [t["text"] for t in bot_replies] == ["Okay."]  # only the current reply
+            assert done["transcript"][-2]["text"] == "Actually, second question?"

@@ -32,7 +32,7 @@ maxConcurrentCalls = 3
 store = "{store}"
 inboundPolicy = "{policy}"
 allowFrom = ["{allowed}"]
-
+{top}
 [serve]
 bind = "127.0.0.1"
 port = 0
@@ -50,14 +50,16 @@ apiBaseUrl = "{api}"
 
 @asynccontextmanager
 async def twilio_daemon(callee: CalleeScript | None = None, *, extra_config: str = "",
-                        policy: str = "allowlist") -> AsyncIterator[tuple[Daemon, object]]:
+                        policy: str = "allowlist", top_config: str = ""
+                        ) -> AsyncIterator[tuple[Daemon, object]]:
     callee = callee or CalleeScript(replies=["Ten works for me.", "Nothing else, thanks."])
     async with run_twilio_simulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
                                     callee=callee) as sim:
         root = Path(tempfile.mkdtemp(prefix="vctw", dir="/tmp"))
         config = root / "config.toml"
         config.write_text(CONFIG.format(store=root / "state", allowed=ALLOWED, sid=ACCOUNT_SID,
-                                        token=AUTH_TOKEN, api=sim.base_url, policy=policy)
+                                        token=AUTH_TOKEN, api=sim.base_url, policy=policy,
+                                        top=top_config)
                           + extra_config)
         daemon = Daemon(root=root, config=config, socket=root / "control.sock")
         try:

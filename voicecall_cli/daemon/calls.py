@@ -20,8 +20,14 @@ from typing import Any
 import trio
 
 from voicecall_cli.core.call import CallRecord, TranscriptEntry
-from voicecall_cli.core.events import NormalizedEvent
-from voicecall_cli.core.processing import admit_unknown_call, apply_event, finalize, set_state
+from voicecall_cli.core.events import EventType, NormalizedEvent
+from voicecall_cli.core.processing import (
+    Outcome,
+    admit_unknown_call,
+    apply_event,
+    finalize,
+    set_state,
+)
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.clock import WallClock
@@ -60,6 +66,7 @@ class CallManager:
         self._ending: dict[str, trio.Event] = {}
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None
+        self.auto_responder: Any = None  # AutoResponder, when auto-responses are on
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -234,6 +241,21 @@ class CallManager:
             waiter.resolve(outcome.resolve_waiter_with)
         if outcome.answered:
             on_answered(self, call)
+        if event.type is EventType.SPEECH and not outcome.token_mismatch:
+            self._hand_over_speech(call, outcome)
+
+    def _hand_over_speech(self, call: CallRecord, outcome: Outcome) -> None:
+        """A final caller utterance nobody's turn took goes to the auto-responder; any caller
+        speech makes its pending replies stale."""
+        auto = self.auto_responder
+        if auto is None:
+            return
+        unclaimed = outcome.user_transcript is not None and outcome.resolve_waiter_with is None
+        if unclaimed and not call.is_terminal and auto.wants(call):
+            assert outcome.user_transcript is not None
+            auto.answer(call, outcome.user_transcript.text)
+        else:
+            auto.caller_spoke(call.call_id)
 
     def _admit(self, event: NormalizedEvent, now: int) -> CallRecord | None:
         pid = event.provider_call_id

@@ -18,6 +18,7 @@ import trio
 
 from voicecall_cli import __version__
 from voicecall_cli.daemon import sdnotify
+from voicecall_cli.daemon.autoreply import open_auto_responder
 from voicecall_cli.daemon.backend import DaemonBackend
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls import CallManager
@@ -63,9 +64,13 @@ async def run_daemon(config: Any, socket_path: Path, *,
                        clock_ms=clock.now_ms)
         try:
             async with open_carrier(config, clock) as carrier, \
+                    open_auto_responder(config) as auto_responder, \
                     trio.open_nursery() as nursery:
                 manager = CallManager(CallSettings.from_config(config), store, bus,
                                       carrier.client, clock)
+                if auto_responder is not None:
+                    manager.auto_responder = auto_responder
+                    auto_responder.manager = manager
                 await nursery.start(manager.run)
                 if carrier.media is not None:
                     carrier.stream_hooks.bind(manager, carrier.media)

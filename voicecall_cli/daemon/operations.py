@@ -123,6 +123,13 @@ async def _speak(m: CallManager, call: CallRecord, text: str,
         m.add_transcript(call, TranscriptEntry(m.now_ms(), "bot", text))
 
 
+async def say(m: CallManager, call: CallRecord, text: str) -> None:
+    """Speak into a live call on the daemon's own behalf (auto-replies)."""
+    if call.is_terminal or not call.provider_call_id:
+        raise _failed("Call has ended")
+    await _speak(m, call, text)
+
+
 async def speak(m: CallManager, req: SpeakRequest) -> dict[str, Any]:
     await _speak(m, _connected_call(m, req.callId), req.message)
     return {"success": True}

@@ -129,6 +129,8 @@ class StreamHooks:
             return
         if self.media is not None:
             self.media.clear(call_sid)  # barge-in: stop talking, settle the queue
+        if self.manager is not None and self.manager.auto_responder is not None:
+            self.manager.auto_responder.caller_spoke(call.call_id)
 
     def _on_final(self, call_sid: str, text: str) -> None:
         call = self._call(call_sid)

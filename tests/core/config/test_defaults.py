@@ -36,7 +36,7 @@ EXPECTED_DEFAULTS = {
     },
     "skipSignatureVerification": False,
     "stt": {"provider": "openai", "model": "whisper-1"},
-    "responseModel": "openai/gpt-4o-mini",
+    "responseModel": "openai/gpt-4o-mini", "responseBaseUrl": "https://api.openai.com/v1",
     "responseTimeoutMs": 30000,
     "twilio": {"apiBaseUrl": "https://api.twilio.com"},
     "telnyx": {"apiBaseUrl": "https://api.telnyx.com"},

@@ -102,7 +102,9 @@ def _wait_greeted(client: ControlClient, call_id: str) -> dict[str, Any]:
         if any(t.get("speaker") == "bot" for t in call.get("transcript") or []):
             return call
         time.sleep(0.1)
-    raise CliError("the mock callee did not answer in time", ExitCode.TIMED_OUT)
+    raise CliError("the call was not answered and greeted in time", ExitCode.TIMED_OUT,
+                   "with TTS keys in the environment the greeting needs the TTS service; "
+                   "see the daemon's log for the cause")
 
 
 def _converse(socket_path: Path) -> dict[str, Any]:

@@ -168,6 +168,7 @@ CONFIG_SCHEMA = Obj({
     "tts": TTS_SCHEMA,
     "store": Str(),
     "responseModel": Str("openai/gpt-4o-mini"),
+    "responseBaseUrl": Str("https://api.openai.com/v1"),
     "responseSystemPrompt": Str(min_len=0),
     "responseTimeoutMs": Int(30000, gt=0),
     "controlSocket": Str(),

@@ -41,6 +41,7 @@ skipSignatureVerification = false # never true outside local testing
 # controlSocket = "/run/user/1000/voicecall/control.sock"
 
 responseModel = "openai/gpt-4o-mini"   # model for automatic replies (provider/model)
+responseBaseUrl = "https://api.openai.com/v1"   # its API (an OpenAI-compatible server works)
 # responseSystemPrompt = "You are a friendly voice assistant..."
 responseTimeoutMs = 30000
 
