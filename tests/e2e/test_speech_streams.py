@@ -4,6 +4,8 @@ that speak the real wire formats."""
 
 from __future__ import annotations
 
+import json
+
 import trio
 
 from tests.speech.fakes.chat_server import ChatScript, run_chat_server
@@ -98,8 +100,14 @@ async def test_a_turn_hears_the_caller_through_realtime_transcription() -> None:
                     heard = await session.wait_for_audio(0.3 * 8000)
                     assert len(heard) >= 2400  # ...and the audio reaches the transcriber
                     await session.speech_started()
+                    await session.delta("Ten works")
                     await session.completed("Ten works for me.")
                 assert result == {"success": True, "transcript": "Ten works for me."}
+                shown = await trio.to_thread.run_sync(lambda: daemon.cli(
+                    "tail", "--since", "all", "--no-follow", "--json", check=True).stdout)
+                partials = [e["data"] for e in map(json.loads, shown.splitlines())
+                            if e["type"] == "call.transcript" and not e["data"]["isFinal"]]
+                assert partials == [{"speaker": "user", "text": "Ten works", "isFinal": False}]
 
                 # The transcription socket drops: the daemon reconnects and the call goes on.
                 await session.drop()

@@ -105,7 +105,7 @@ class StreamHooks:
         if self._factory is None or self.manager is None or call_sid in self._transcribers:
             return
         transcriber = self._factory(
-            lambda text: None,
+            lambda text: self._on_partial(call_sid, text),
             lambda text: self._on_final(call_sid, text),
             lambda: self._on_speech_started(call_sid))
         self._transcribers[call_sid] = transcriber
@@ -131,6 +131,17 @@ class StreamHooks:
             self.media.clear(call_sid)  # barge-in: stop talking, settle the queue
         if self.manager is not None and self.manager.auto_responder is not None:
             self.manager.auto_responder.caller_spoke(call.call_id)
+
+    def _on_partial(self, call_sid: str, text: str) -> None:
+        """Shown live (``tail``), never stored on the call; newer speech makes replies stale."""
+        call = self._call(call_sid)
+        manager = self.manager
+        if call is None or manager is None or greeting_still_playing(call):
+            return
+        manager.publish(call, ev.CALL_TRANSCRIPT, {"speaker": "user", "text": text,
+                                                   "isFinal": False})
+        if manager.auto_responder is not None:
+            manager.auto_responder.caller_spoke(call.call_id)
 
     def _on_final(self, call_sid: str, text: str) -> None:
         call = self._call(call_sid)
