@@ -155,6 +155,12 @@ async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() ->
                     ("user", "Can I come at ten?"), ("bot", "Sure, ten works."),
                     ("bot", "See you then!")]
                 assert len(stream.media) > heard_before  # the reply was heard
+                waterfall = (await call_state(daemon, call_id))["metadata"]["lastReplyWaterfall"]
+                assert waterfall["transcriptMs"] == 0
+                assert 0 <= waterfall["replyMs"] <= waterfall["audioMs"]
+                human = await trio.to_thread.run_sync(lambda: daemon.cli(
+                    "status", "--call-id", call_id, check=True).stdout)
+                assert "last reply" in human and "first audio" in human
             sent = chat.requests[0].body
             assert sent["stream"] is True and sent["model"] == "gpt-4o-mini"
             assert sent["messages"][-1] == {"role": "user", "content": "Can I come at ten?"}

@@ -82,6 +82,7 @@ def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> Panel:
     ]
     if call.get("endReason"):
         rows.append(("end reason", str(call["endReason"])))
+    rows.extend(latency_rows(call.get("metadata") or {}))
     for label, value in rows:
         facts.add_row(label, value)
     parts: list[RenderableType] = [facts]
@@ -90,6 +91,20 @@ def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> Panel:
         parts.append(Text(""))
         parts.append(transcript_text(transcript))
     return Panel(Group(*parts), title=f"call {call.get('callId', '?')}", title_align="left")
+
+
+def latency_rows(metadata: Mapping[str, Any]) -> list[tuple[str, str | Text]]:
+    """The last agent turn (continue) and the last auto-reply's waterfall, when known."""
+    rows: list[tuple[str, str | Text]] = []
+    if isinstance(metadata.get("lastTurnLatencyMs"), int):
+        rows.append(("last turn", f"{metadata['lastTurnLatencyMs']} ms "
+                                  f"(waited {metadata.get('lastTurnListenWaitMs', '?')} ms "
+                                  f"for the caller), {metadata.get('turnCount', '?')} turns"))
+    waterfall = metadata.get("lastReplyWaterfall")
+    if isinstance(waterfall, Mapping):
+        rows.append(("last reply", f"caller's words -> model {waterfall.get('replyMs', '?')} ms "
+                                   f"-> first audio {waterfall.get('audioMs', '?')} ms"))
+    return rows
 
 
 def transcript_text(entries: Iterable[Mapping[str, Any]]) -> Text:
@@ -142,6 +157,9 @@ def event_summary(event: Mapping[str, Any]) -> str:
         return str(d.get("message", "error"))
     if kind == "call.rejected":
         return f"rejected {d.get('from', '?')} -> {d.get('to', '?')} ({d.get('policy', '?')})"
+    if kind == "call.latency":
+        return (f"reply latency: model {d.get('replyMs', '?')} ms, "
+                f"first audio {d.get('audioMs', '?')} ms after the caller's words")
     if kind == "call.stream":
         return f"media stream {d.get('event', '?')} ({d.get('streamSid', '?')})"
     if kind == "call.restored":

@@ -43,6 +43,7 @@ class AutoResponder:
     def answer(self, call: CallRecord, utterance: str) -> None:
         self.caller_spoke(call.call_id)
         if self.manager is not None:
+            self.manager.latency.transcript(call.call_id)
             self.manager.spawn(self._reply, call, utterance, self._generation[call.call_id])
 
     def _stale(self, call: CallRecord, generation: int) -> bool:
@@ -59,6 +60,7 @@ class AutoResponder:
                     caller=call.from_number, transcript=history,
                     user_message=utterance)) as sentences:
                 async for sentence in sentences:
+                    manager.latency.mark(call.call_id, "replyMs")
                     if self._stale(call, generation):
                         log.info("reply for call %s dropped: the caller spoke again",
                                  call.call_id)

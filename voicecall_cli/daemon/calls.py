@@ -31,6 +31,7 @@ from voicecall_cli.core.processing import (
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.clock import WallClock
+from voicecall_cli.daemon.latency import TurnLatency
 from voicecall_cli.daemon.settings import CallSettings
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.daemon.turns import TurnWaiter
@@ -67,6 +68,7 @@ class CallManager:
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None
         self.auto_responder: Any = None  # AutoResponder, when auto-responses are on
+        self.latency = TurnLatency(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

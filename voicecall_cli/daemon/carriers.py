@@ -18,6 +18,7 @@ from typing import Any
 from voicecall_cli.daemon.clock import WallClock
 from voicecall_cli.daemon.streaming import (
     StreamHooks,
+    StreamSpeaker,
     TranscriberFactory,
     offline_voice,
     stream_url,
@@ -150,7 +151,7 @@ async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
     async with AsyncExitStack() as stack:
         media = hooks = player = None
         if config.get("streaming.enabled"):
-            from voicecall_cli.daemon.media import MediaStreams, TextToStream
+            from voicecall_cli.daemon.media import MediaStreams
 
             hooks = StreamHooks(transcriber_factory(config))
             media = MediaStreams(
@@ -160,7 +161,8 @@ async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
                 pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
                 on_start=hooks.on_start, on_stop=hooks.on_stop, on_audio=hooks.on_audio,
                 on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound)
-            player = TextToStream(media, await stack.enter_async_context(open_voice(config)))
+            player = StreamSpeaker(media, await stack.enter_async_context(open_voice(config)),
+                                   hooks)
         client = await stack.enter_async_context(open_twilio_client(
             account_sid=config.get("twilio.accountSid"), auth_token=auth_token,
             api_base_url=config.get("twilio.apiBaseUrl"), state=state, voice=voice,

@@ -80,6 +80,31 @@ def greeting_still_playing(call: CallRecord) -> bool:
             and bool(str(call.metadata.get("initialMessage") or "").strip()))
 
 
+class StreamSpeaker:
+    """The Twilio client's ``StreamPlayer``: text becomes audio through ``voice`` and plays
+    into the call's stream; the moment its first audio reaches the stream is reported to
+    ``hooks`` (turn latency)."""
+
+    def __init__(self, media: Any, voice: Callable[[str], AudioSource],
+                 hooks: StreamHooks) -> None:
+        self._media = media
+        self._voice = voice
+        self._hooks = hooks
+
+    async def play_text(self, call_sid: str, text: str) -> None:
+        """Returns once played or interrupted by barge-in; raises PlaybackFailed."""
+        await self._media.play(call_sid, self._announced(call_sid, self._voice(text)))
+
+    async def _announced(self, call_sid: str, source: AudioSource) -> AudioSource:
+        first = True
+        async with aclosing(source) as chunks:
+            async for chunk in chunks:
+                if first:
+                    first = False
+                    self._hooks.audio_started(call_sid)
+                yield chunk
+
+
 class StreamHooks:
     """Media-stream events for the call manager (bound after the manager is created).
 
@@ -193,6 +218,11 @@ class StreamHooks:
                             call.call_id, exc)
 
         manager.spawn(end)
+
+    def audio_started(self, call_sid: str) -> None:
+        call = self._call(call_sid)
+        if call is not None and self.manager is not None:
+            self.manager.latency.audio_started(call.call_id)
 
     def is_inbound(self, call_sid: str) -> bool:
         call = self._call(call_sid)
