@@ -76,6 +76,7 @@ class _Fill:
         self.error: BaseException | None = None
         self.got_audio = False
         self.room = trio.Event()
+        self.ready = trio.Event()  # a first frame is buffered, or the source ended or failed
 
     def take(self) -> bytes | None:
         """The next frame, or None when not enough audio is buffered yet."""
@@ -204,7 +205,14 @@ class Playback:
         item.wait_scope.deadline = trio.current_time() + self._mark_timeout_s
 
     async def _pace(self, fill: _Fill) -> None:
-        start = max(trio.current_time(), self._next_due)
+        now = trio.current_time()
+        if now >= self._next_due:
+            # The stream is idle: give the audio up to one frame period to arrive, so the
+            # utterance starts with its own first frame, not a keep-alive tick ahead of it.
+            with trio.move_on_after(FRAME_S):
+                await fill.ready.wait()
+            now = trio.current_time()
+        start = max(now, self._next_due)
         for n in itertools.count():
             due = start + n * FRAME_S
             await trio.sleep_until(due)
@@ -232,6 +240,8 @@ class Playback:
                     if chunk:
                         fill.buffer += chunk
                         fill.got_audio = True
+                        if len(fill.buffer) >= FRAME_BYTES:
+                            fill.ready.set()
                     while len(fill.buffer) >= READ_AHEAD:
                         fill.room = trio.Event()
                         await fill.room.wait()
@@ -239,6 +249,7 @@ class Playback:
             logger.warning("audio source failed: %r", exc)
             fill.error = exc
         fill.exhausted = True
+        fill.ready.set()
 
     def _send(self, text: str) -> None:
         try:
