@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from voicecall_cli.daemon.calls import CallManager
 
 log = logging.getLogger("voicecall.autoreply")
+# The model sees the call's newest transcript entries only: a long call must not make every
+# reply slower (and costlier) than the one before it.
+HISTORY_ENTRIES = 20
 
 
 class AutoResponder:
@@ -54,7 +57,7 @@ class AutoResponder:
 
         manager = self.manager
         assert manager is not None
-        history = [(t.speaker, t.text) for t in call.transcript]
+        history = [(t.speaker, t.text) for t in call.transcript[-HISTORY_ENTRIES:]]
         try:
             async with aclosing(self.responder.reply_sentences(
                     caller=call.from_number, transcript=history,
