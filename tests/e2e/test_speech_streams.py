@@ -11,6 +11,7 @@ import trio
 from tests.speech.fakes.chat_server import ChatScript, run_chat_server
 from tests.speech.fakes.realtime_server import open_realtime_server
 from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
+from voicecall_cli.simulator.twilio import CalleeScript
 from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
 
 from .test_twilio import call_state, cli_json, twilio_daemon, wait_call
@@ -196,3 +197,26 @@ async def test_a_reply_is_dropped_when_the_caller_speaks_again_first() -> None:
             bot_replies = [t for t in final["transcript"][1:] if t["speaker"] == "bot"]
             assert [t["text"] for t in bot_replies] == ["Okay."]  # only the current reply
             assert done["transcript"][-2]["text"] == "Actually, second question?"
+
+
+async def test_the_greeting_is_synthesised_while_the_call_rings() -> None:
+    # Synthesis takes 1 s to start; the callee takes about 2 s to pick up.
+    fake = FakeOpenAISpeech(KEY, chunk_count=4, chunk_ms=250, chunk_delay_s=0.05,
+                            headers_delay_s=1.0)
+    callee = CalleeScript(ring_delay_s=1.0, answer_delay_s=1.0)
+    with trio.fail_after(90):
+        async with serve_fake(fake) as tts, open_realtime_server(KEY) as stt, \
+                twilio_daemon(callee, extra_config=speech_config(tts, stt),
+                              top_config=model_at()) as (daemon, sim):
+            call_id = (await cli_json(daemon, "call", "--message", "Good morning!"))["callId"]
+            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
+                   )["providerCallId"]
+            request = await sim.wait_for_stream(sid)
+            started = trio.current_time()
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                await stream.wait_for(lambda s: any(m.payload != SILENCE for m in s.media))
+                first_audio = next(m.at for m in stream.media if m.payload != SILENCE)
+            assert len(fake.requests) == 1 and fake.requests[0].body["input"] == "Good morning!"
+            assert fake.streams[0].headers_sent_at < started  # synthesised before the stream
+            assert first_audio - started < 0.3  # and played the moment it started

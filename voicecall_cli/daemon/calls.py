@@ -277,6 +277,10 @@ class CallManager:
         call = admission.record
         self.register(call)
         self.persist(call)
+        greeting = call.metadata.get("initialMessage")
+        prepare = getattr(self.carrier, "prepare_speech", None)
+        if prepare is not None and greeting and call.provider_call_id:
+            prepare(call.call_id, call.provider_call_id, str(greeting))
         self.publish(call, ev.CALL_CREATED, {
             "direction": call.direction, "from": call.from_number, "to": call.to_number,
             "mode": call.mode, "provider": call.provider})

@@ -82,6 +82,9 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         m.by_provider_id[placed.provider_call_id] = call.call_id
         m.persist(call)
         m.publish(call, ev.CALL_DIALLED, {"providerCallId": placed.provider_call_id})
+        prepare = getattr(m.carrier, "prepare_speech", None)
+        if prepare is not None and mode == "conversation" and req.message:
+            prepare(call.call_id, placed.provider_call_id, req.message)
     finally:
         m.pending_initiations -= 1
     return {"callId": call.call_id, "initiated": True}

@@ -80,20 +80,91 @@ def greeting_still_playing(call: CallRecord) -> bool:
             and bool(str(call.metadata.get("initialMessage") or "").strip()))
 
 
+class PreparedSpeech:
+    """Audio synthesised ahead of time (while the call rings), buffered until it is played.
+
+    Its task runs in the call manager's nursery; :meth:`discard` cancels it. :meth:`source`
+    replays what is buffered and then follows the synthesis as it continues."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.chunks: list[bytes] = []
+        self.error: BaseException | None = None
+        self.done = False
+        self._changed = trio.Event()
+        self._scope = trio.CancelScope()
+
+    async def fill(self, source: AudioSource) -> None:
+        with self._scope:
+            try:
+                async with aclosing(source) as chunks:
+                    async for chunk in chunks:
+                        self.chunks.append(chunk)
+                        self._wake()
+            except Exception as exc:  # played as the source's failure
+                self.error = exc
+        self.done = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def discard(self) -> None:
+        self._scope.cancel()
+
+    async def source(self) -> AudioSource:
+        sent = 0
+        while True:
+            while sent < len(self.chunks):
+                yield self.chunks[sent]
+                sent += 1
+            if self.error is not None:
+                raise self.error
+            if self.done:
+                return
+            await self._changed.wait()
+
+
 class StreamSpeaker:
     """The Twilio client's ``StreamPlayer``: text becomes audio through ``voice`` and plays
     into the call's stream; the moment its first audio reaches the stream is reported to
-    ``hooks`` (turn latency)."""
+    ``hooks`` (turn latency). :meth:`prepare` synthesises a call's first words while it rings,
+    so the greeting plays the moment the stream starts."""
+
+    MAX_PREPARED = 64
 
     def __init__(self, media: Any, voice: Callable[[str], AudioSource],
                  hooks: StreamHooks) -> None:
         self._media = media
         self._voice = voice
         self._hooks = hooks
+        self._prepared: dict[str, PreparedSpeech] = {}
+
+    def prepare(self, call_sid: str, text: str) -> None:
+        manager = self._hooks.manager
+        if manager is None or call_sid in self._prepared:
+            return
+        prepared = self._prepared[call_sid] = PreparedSpeech(text)
+        if len(self._prepared) > self.MAX_PREPARED:  # calls that never streamed
+            self._prepared.pop(next(iter(self._prepared))).discard()
+        manager.spawn(prepared.fill, self._voice(text))
+
+    def discard(self, call_sid: str) -> None:
+        prepared = self._prepared.pop(call_sid, None)
+        if prepared is not None:
+            prepared.discard()
 
     async def play_text(self, call_sid: str, text: str) -> None:
         """Returns once played or interrupted by barge-in; raises PlaybackFailed."""
-        await self._media.play(call_sid, self._announced(call_sid, self._voice(text)))
+        prepared = self._prepared.pop(call_sid, None)
+        if prepared is not None and prepared.text == text:
+            source = prepared.source()
+        else:
+            if prepared is not None:
+                prepared.discard()
+            source = self._voice(text)
+        await self._media.play(call_sid, self._announced(call_sid, source))
 
     async def _announced(self, call_sid: str, source: AudioSource) -> AudioSource:
         first = True

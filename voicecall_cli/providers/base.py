@@ -99,7 +99,8 @@ class CarrierClient(Protocol):
     ``delivers_notify_message`` (the carrier speaks a notify call's message and hangs up by
     itself), ``greets_on_stream_start`` (conversation greetings wait for the media stream) and
     ``speak_and_listen(call_id, provider_call_id, text, turn_token)`` (say and listen in one
-    step)."""
+    step) and ``prepare_speech(call_id, provider_call_id, text)`` (synthesise the first words
+    while the call rings)."""
 
     name: str
 

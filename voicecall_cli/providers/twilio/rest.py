@@ -109,6 +109,13 @@ class TwilioClient:
 
     # -- CarrierClient --------------------------------------------------------------------------
 
+    def prepare_speech(self, call_id: str, provider_call_id: str, text: str) -> None:
+        """Start synthesising the call's first words now (while it rings), when they will be
+        spoken into a media stream."""
+        prepare = getattr(self.stream_player, "prepare", None)
+        if prepare is not None and self.state.stream_url is not None:
+            prepare(provider_call_id, text)
+
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
         call_url = with_query(request.webhook_url, callId=request.call_id)
         status_url = with_query(request.webhook_url, callId=request.call_id, type="status")
@@ -133,6 +140,9 @@ class TwilioClient:
         return PlacedCall(provider_call_id=sid, status=status)
 
     async def hangup(self, call_id: str, provider_call_id: str, reason: str) -> None:
+        discard = getattr(self.stream_player, "discard", None)
+        if discard is not None:
+            discard(provider_call_id)
         with suppress(_NotFound):  # the call is already gone: nothing to hang up
             await self._request("POST", self._call_path(provider_call_id),
                                 {"Status": "completed"}, allow_not_found=True)
