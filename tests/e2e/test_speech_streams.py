@@ -116,8 +116,11 @@ async def test_a_turn_hears_the_caller_through_realtime_transcription() -> None:
                 async with trio.open_nursery() as nursery:
                     result.clear()
                     nursery.start_soon(turn)
-                    await wait_call(daemon, call_id, lambda c: c["metadata"].get("turnCount")
-                                    == 1 and c["state"] == "listening", "the second turn")
+                    # The call is still "listening" from the first turn: wait for the second
+                    # prompt to have been spoken, so the turn is really waiting now.
+                    await wait_call(daemon, call_id, lambda c: c["state"] == "listening" and [
+                        t["text"] for t in c["transcript"]].count("Does ten work?") == 2,
+                        "the second turn")
                     await again.completed("Still ten.")
                 assert result["transcript"] == "Still ten."
             final = await call_state(daemon, call_id)
