@@ -152,6 +152,10 @@ async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() ->
                 await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
                 heard_before = len(stream.media)
                 await session.speech_started()
+                await session.emit({"type": "input_audio_buffer.speech_stopped",
+                                    "event_id": "ev_stop", "audio_end_ms": 900,
+                                    "item_id": "item_1"})
+                await trio.sleep(0.05)  # the transcription takes a moment after the pause
                 await session.completed("Can I come at ten?")
                 done = await wait_call(
                     daemon, call_id, lambda c: len(c["transcript"]) >= 4, "the reply")
@@ -160,8 +164,11 @@ async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() ->
                     ("bot", "See you then!")]
                 assert len(stream.media) > heard_before  # the reply was heard
                 waterfall = (await call_state(daemon, call_id))["metadata"]["lastReplyWaterfall"]
-                assert waterfall["transcriptMs"] == 0
-                assert 0 <= waterfall["replyMs"] <= waterfall["audioMs"]
+                steps = ["endOfSpeechMs", "transcriptMs", "firstTokenMs", "replyMs",
+                         "firstTtsByteMs", "audioMs"]
+                assert list(waterfall) == steps and waterfall["endOfSpeechMs"] == 0
+                assert waterfall["transcriptMs"] >= 40  # the pause before the transcript
+                assert [waterfall[k] for k in steps] == sorted(waterfall[k] for k in steps)
                 human = await trio.to_thread.run_sync(lambda: daemon.cli(
                     "status", "--call-id", call_id, check=True).stdout)
                 assert "last reply" in human and "first audio" in human

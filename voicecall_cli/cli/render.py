@@ -102,9 +102,19 @@ def latency_rows(metadata: Mapping[str, Any]) -> list[tuple[str, str | Text]]:
                                   f"for the caller), {metadata.get('turnCount', '?')} turns"))
     waterfall = metadata.get("lastReplyWaterfall")
     if isinstance(waterfall, Mapping):
-        rows.append(("last reply", f"caller's words -> model {waterfall.get('replyMs', '?')} ms "
-                                   f"-> first audio {waterfall.get('audioMs', '?')} ms"))
+        rows.append(("last reply", waterfall_text(waterfall)))
     return rows
+
+
+WATERFALL_STEPS = (("endOfSpeechMs", "end of speech"), ("transcriptMs", "transcript"),
+                   ("firstTokenMs", "first token"), ("replyMs", "first sentence"),
+                   ("firstTtsByteMs", "first TTS byte"), ("audioMs", "first audio"))
+
+
+def waterfall_text(waterfall: Mapping[str, Any]) -> str:
+    """``end of speech 0 ms -> transcript 310 ms -> ... -> first audio 702 ms``."""
+    return " -> ".join(f"{label} {waterfall[key]} ms" for key, label in WATERFALL_STEPS
+                       if isinstance(waterfall.get(key), int))
 
 
 def transcript_text(entries: Iterable[Mapping[str, Any]]) -> Text:
@@ -158,8 +168,7 @@ def event_summary(event: Mapping[str, Any]) -> str:
     if kind == "call.rejected":
         return f"rejected {d.get('from', '?')} -> {d.get('to', '?')} ({d.get('policy', '?')})"
     if kind == "call.latency":
-        return (f"reply latency: model {d.get('replyMs', '?')} ms, "
-                f"first audio {d.get('audioMs', '?')} ms after the caller's words")
+        return "reply waterfall: " + waterfall_text(d)
     if kind == "call.stream":
         return f"media stream {d.get('event', '?')} ({d.get('streamSid', '?')})"
     if kind == "call.restored":

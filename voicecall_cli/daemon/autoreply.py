@@ -60,8 +60,9 @@ class AutoResponder:
         history = [(t.speaker, t.text) for t in call.transcript[-HISTORY_ENTRIES:]]
         try:
             async with aclosing(self.responder.reply_sentences(
-                    caller=call.from_number, transcript=history,
-                    user_message=utterance)) as sentences:
+                    caller=call.from_number, transcript=history, user_message=utterance,
+                    on_first_token=lambda: manager.latency.mark(call.call_id, "firstTokenMs"),
+                    )) as sentences:
                 async for sentence in sentences:
                     manager.latency.mark(call.call_id, "replyMs")
                     if self._stale(call, generation):

@@ -10,7 +10,7 @@ that URL is also the one Twilio signs, so signatures are checked against it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +20,11 @@ from voicecall_cli.daemon.streaming import (
     StreamHooks,
     StreamSpeaker,
     TranscriberFactory,
+    Voice,
     offline_voice,
     stream_url,
     synthesized_voice,
 )
-from voicecall_cli.providers.audio import AudioSource
 from voicecall_cli.providers.base import CarrierClient, WebhookCodec
 
 AVAILABLE = ("mock", "twilio")
@@ -89,9 +89,10 @@ def transcriber_factory(config: Any) -> TranscriberFactory | None:
         transcripts = list(config.get("streaming.scriptedTranscripts") or [])
         silence_ms = int(config.get("streaming.silenceDurationMs"))
 
-        def scripted(on_partial, on_final, on_speech_started):
+        def scripted(on_partial, on_final, on_speech_started, on_speech_stopped):
             return ScriptedTranscriber(transcripts=transcripts, on_partial=on_partial,
                                        on_final=on_final, on_speech_started=on_speech_started,
+                                       on_speech_stopped=on_speech_stopped,
                                        silence_ms=silence_ms)
         return scripted
     api_key = config.get("streaming.openaiApiKey")
@@ -101,8 +102,9 @@ def transcriber_factory(config: Any) -> TranscriberFactory | None:
         return None
     from voicecall_cli.speech.stt_openai import RealtimeTranscriber
 
-    def realtime(on_partial, on_final, on_speech_started):
+    def realtime(on_partial, on_final, on_speech_started, on_speech_stopped):
         return RealtimeTranscriber(
+            on_speech_stopped=on_speech_stopped,
             api_key=api_key, model=config.get("streaming.sttModel"),
             vad_threshold=float(config.get("streaming.vadThreshold")),
             silence_duration_ms=int(config.get("streaming.silenceDurationMs")),
@@ -112,7 +114,7 @@ def transcriber_factory(config: Any) -> TranscriberFactory | None:
 
 
 @asynccontextmanager
-async def open_voice(config: Any) -> AsyncIterator[Callable[[str], AudioSource]]:
+async def open_voice(config: Any) -> AsyncIterator[Voice]:
     """How text becomes call audio: the configured TTS (its HTTP client is closed on exit),
     else the offline tone voice, with the reason logged once."""
     import httpx
@@ -127,7 +129,8 @@ async def open_voice(config: Any) -> AsyncIterator[Callable[[str], AudioSource]]
             log.warning("calls speak with a placeholder tone: %s", tts_unavailable_reason(tts))
             yield offline_voice
         else:
-            yield lambda text: synthesized_voice(synthesizer, text)
+            yield lambda text, on_first_byte=None: synthesized_voice(synthesizer, text,
+                                                                     on_first_byte)
 
 
 @asynccontextmanager

@@ -1,11 +1,13 @@
 """Latency you can see: the waterfall of each auto-reply turn on a media stream.
 
-A turn starts when a final caller transcript is handed to the auto-responder and ends when the
-reply's first audio is handed to the stream (it leaves on the next 20 ms tick). In between,
-``replyMs`` marks the model's first complete sentence. The finished turn is published as a
-``call.latency`` event and kept on the call as ``metadata.lastReplyLatencyMs`` (with the
-waterfall in ``metadata.lastReplyWaterfall``), which ``status`` shows. Owned by the call
-manager; pure bookkeeping on its clock.
+A turn is measured from the caller's end of speech (when the transcriber reports it; else from
+the final transcript) to the reply's first audio handed to the stream (it leaves on the next
+20 ms tick). Marks, in ms from that start: ``endOfSpeechMs`` (0, when known),
+``transcriptMs`` (final transcript), ``firstTokenMs`` (the model's first text), ``replyMs``
+(its first complete sentence), ``firstTtsByteMs`` (the first synthesised byte) and
+``audioMs``. The finished turn is published as a ``call.latency`` event and kept on the call
+as ``metadata.lastReplyLatencyMs`` and ``metadata.lastReplyWaterfall``, which ``status``
+shows. Owned by the call manager; pure bookkeeping on its clock.
 """
 
 from __future__ import annotations
@@ -18,16 +20,31 @@ if TYPE_CHECKING:
     from voicecall_cli.daemon.calls import CallManager
 
 
+MAX_SPEECH_TO_TRANSCRIPT_MS = 10_000
+
+
 class TurnLatency:
     def __init__(self, manager: CallManager) -> None:
         self.manager = manager
         self._turns: dict[str, dict[str, int]] = {}  # call id -> marks (ms since the transcript)
         self._started: dict[str, int] = {}
+        self._stopped: dict[str, int] = {}  # call id -> when the caller last stopped speaking
+
+    def speech_stopped(self, call_id: str) -> None:
+        """The transcriber heard the caller stop speaking."""
+        self._stopped[call_id] = self.manager.now_ms()
 
     def transcript(self, call_id: str) -> None:
-        """A final caller transcript was handed over: a new turn starts now."""
-        self._started[call_id] = self.manager.now_ms()
-        self._turns[call_id] = {"transcriptMs": 0}
+        """A final caller transcript was handed over: a new turn starts (measured from the
+        caller's end of speech when that is known and recent)."""
+        now = self.manager.now_ms()
+        stopped = self._stopped.pop(call_id, None)
+        if stopped is not None and 0 <= now - stopped <= MAX_SPEECH_TO_TRANSCRIPT_MS:
+            self._started[call_id] = stopped
+            self._turns[call_id] = {"endOfSpeechMs": 0, "transcriptMs": now - stopped}
+        else:
+            self._started[call_id] = now
+            self._turns[call_id] = {"transcriptMs": 0}
 
     def mark(self, call_id: str, name: str) -> None:
         turn = self._turns.get(call_id)

@@ -24,12 +24,14 @@ class ScriptedTranscriber:
 
     def __init__(self, *, transcripts: Sequence[str], on_partial: Callable[[str], None],
                  on_final: Callable[[str], None], on_speech_started: Callable[[], None],
+                 on_speech_stopped: Callable[[], None] | None = None,
                  silence_ms: int = 800) -> None:
         self._transcripts = list(transcripts) or ["..."]
         self._next = 0
         self._on_partial = on_partial
         self._on_final = on_final
         self._on_speech_started = on_speech_started
+        self._on_speech_stopped = on_speech_stopped
         self._silence_ms = silence_ms
         self._loud_ms = 0.0
         self._quiet_ms = 0.0
@@ -59,6 +61,8 @@ class ScriptedTranscriber:
             self._quiet_ms += frame_ms
             if self._quiet_ms >= self._silence_ms:
                 self._speaking = False
+                if self._on_speech_stopped is not None:
+                    self._on_speech_stopped()
                 text = self._transcripts[self._next % len(self._transcripts)]
                 self._next += 1
                 self._on_partial(text)

@@ -32,12 +32,13 @@ log = logging.getLogger("voicecall.streams")
 WORDS_PER_SECOND = 2.5
 
 
-async def synthesized_voice(synthesizer: Any, text: str) -> AudioSource:
+async def synthesized_voice(synthesizer: Any, text: str,
+                            on_first_byte: Callable[[], None] | None = None) -> AudioSource:
     """``text`` through the configured TTS, as mu-law 8 kHz as it arrives: ElevenLabs' mu-law
     passes straight through, PCM is resampled chunk by chunk (audio flows before synthesis
     ends). The HTTP response is closed when this source is exhausted or closed."""
     audio = await synthesizer.synthesize(text)
-    async with aclosing(audio.chunks) as chunks:
+    async with aclosing(_first_byte_noticed(audio.chunks, on_first_byte)) as chunks:
         if audio.encoding == "mulaw" and audio.rate == TELEPHONY_RATE:
             async for chunk in chunks:
                 yield chunk
@@ -46,7 +47,16 @@ async def synthesized_voice(synthesizer: Any, text: str) -> AudioSource:
                 yield chunk
 
 
-def offline_voice(text: str) -> AudioSource:
+async def _first_byte_noticed(chunks: Any, on_first_byte: Callable[[], None] | None) -> Any:
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            if chunk and on_first_byte is not None:
+                on_first_byte()
+                on_first_byte = None
+            yield chunk
+
+
+def offline_voice(text: str, on_first_byte: Callable[[], None] | None = None) -> AudioSource:
     """A 440 Hz tone lasting about as long as ``text`` takes to say (0.4 s to 15 s)."""
     seconds = min(15.0, max(0.4, len(text.split()) / WORDS_PER_SECOND))
     return tone_source(440.0, seconds, amplitude=3000)
@@ -67,9 +77,11 @@ class Transcriber(Protocol):
     async def close(self) -> None: ...
 
 
-# (on_partial, on_final, on_speech_started) -> a transcriber
+# (on_partial, on_final, on_speech_started, on_speech_stopped) -> a transcriber
 TranscriberFactory = Callable[[Callable[[str], None], Callable[[str], None],
-                               Callable[[], None]], Transcriber]
+                               Callable[[], None], Callable[[], None]], Transcriber]
+# (text, on_first_byte) -> audio: how text becomes call audio
+Voice = Callable[[str, Callable[[], None] | None], AudioSource]
 
 
 def greeting_still_playing(call: CallRecord) -> bool:
@@ -134,8 +146,7 @@ class StreamSpeaker:
 
     MAX_PREPARED = 64
 
-    def __init__(self, media: Any, voice: Callable[[str], AudioSource],
-                 hooks: StreamHooks) -> None:
+    def __init__(self, media: Any, voice: Voice, hooks: StreamHooks) -> None:
         self._media = media
         self._voice = voice
         self._hooks = hooks
@@ -148,7 +159,7 @@ class StreamSpeaker:
         prepared = self._prepared[call_sid] = PreparedSpeech(text)
         if len(self._prepared) > self.MAX_PREPARED:  # calls that never streamed
             self._prepared.pop(next(iter(self._prepared))).discard()
-        manager.spawn(prepared.fill, self._voice(text))
+        manager.spawn(prepared.fill, self._voice(text, None))
 
     def discard(self, call_sid: str) -> None:
         prepared = self._prepared.pop(call_sid, None)
@@ -163,7 +174,7 @@ class StreamSpeaker:
         else:
             if prepared is not None:
                 prepared.discard()
-            source = self._voice(text)
+            source = self._voice(text, lambda: self._hooks.tts_first_byte(call_sid))
         await self._media.play(call_sid, self._announced(call_sid, source))
 
     async def _announced(self, call_sid: str, source: AudioSource) -> AudioSource:
@@ -203,7 +214,8 @@ class StreamHooks:
         transcriber = self._factory(
             lambda text: self._on_partial(call_sid, text),
             lambda text: self._on_final(call_sid, text),
-            lambda: self._on_speech_started(call_sid))
+            lambda: self._on_speech_started(call_sid),
+            lambda: self._on_speech_stopped(call_sid))
         self._transcribers[call_sid] = transcriber
 
         async def run() -> None:
@@ -227,6 +239,16 @@ class StreamHooks:
             self.media.clear(call_sid)  # barge-in: stop talking, settle the queue
         if self.manager is not None and self.manager.auto_responder is not None:
             self.manager.auto_responder.caller_spoke(call.call_id)
+
+    def _on_speech_stopped(self, call_sid: str) -> None:
+        call = self._call(call_sid)
+        if call is not None and self.manager is not None:
+            self.manager.latency.speech_stopped(call.call_id)
+
+    def tts_first_byte(self, call_sid: str) -> None:
+        call = self._call(call_sid)
+        if call is not None and self.manager is not None:
+            self.manager.latency.mark(call.call_id, "firstTtsByteMs")
 
     def _on_partial(self, call_sid: str, text: str) -> None:
         """Shown live (``tail``), never stored on the call; newer speech makes replies stale."""

@@ -25,7 +25,7 @@ the key). Cancellation from outside propagates unchanged after the response is c
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import openai
@@ -77,7 +77,9 @@ class Responder:
         await self.aclose()
 
     async def reply_sentences(self, *, caller: str, transcript: list[tuple[str, str]],
-                              user_message: str) -> AsyncIterator[str]:
+                              user_message: str,
+                              on_first_token: Callable[[], None] | None = None
+                              ) -> AsyncIterator[str]:
         """Yield the reply to ``user_message``, sentence by sentence, as the model writes it.
 
         ``caller`` is the caller's number (named in the built-in prompt); ``transcript`` is the
@@ -89,6 +91,7 @@ class Responder:
         every chunk); time the consumer holds a yielded sentence is not counted, so a consumer
         that speaks each sentence before asking for the next is not cut off by its own pace.
         Past it: ``SpeechError("Response generation timed out after Nms")``.
+        ``on_first_token`` is called when the model's first text arrives (turn latency).
         """
         messages = build_messages(system_prompt=self.system_prompt, caller=caller,
                                   transcript=transcript, user_message=user_message)
@@ -100,7 +103,11 @@ class Responder:
             async with stream:
                 chunks = aiter(stream)
                 while (chunk := await self._before(deadline, anext(chunks, None))) is not None:
-                    for sentence in splitter.feed(_content_of(chunk)):
+                    content = _content_of(chunk)
+                    if content and on_first_token is not None:
+                        on_first_token()
+                        on_first_token = None
+                    for sentence in splitter.feed(content):
                         held_since = trio.current_time()
                         yield sentence
                         deadline += trio.current_time() - held_since

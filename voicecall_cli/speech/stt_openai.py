@@ -70,6 +70,7 @@ class RealtimeTranscriber:
         on_partial: Callable[[str], None], on_final: Callable[[str], None],
         on_speech_started: Callable[[], None], connect_timeout_s: float = 10.0,
         max_reconnects: int = 5, backoff_s: float = 1.0, audio_queue_frames: int = 100,
+        on_speech_stopped: Callable[[], None] | None = None,
     ) -> None:
         self._api_key = api_key
         self._model = model
@@ -86,6 +87,7 @@ class RealtimeTranscriber:
         self._on_partial = on_partial
         self._on_final = on_final
         self._on_speech_started = on_speech_started
+        self._on_speech_stopped = on_speech_stopped
         self._connect_timeout_s = connect_timeout_s
         self._max_reconnects = max_reconnects
         self._backoff_s = backoff_s
@@ -309,6 +311,9 @@ class RealtimeTranscriber:
         elif kind == "input_audio_buffer.speech_started":
             self._partial = ""
             self._on_speech_started()
+        elif kind == "input_audio_buffer.speech_stopped":
+            if self._on_speech_stopped is not None:
+                self._on_speech_stopped()  # the caller's end of speech (turn latency)
         elif kind == "error":
             error = event.get("error")
             detail = error.get("message", "") if isinstance(error, dict) else ""
