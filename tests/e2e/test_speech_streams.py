@@ -14,7 +14,7 @@ from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
 from voicecall_cli.simulator.twilio import CalleeScript
 from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
 
-from .test_twilio import call_state, cli_json, twilio_daemon, wait_call
+from .test_twilio import call_state, call_with_stream, cli_json, twilio_daemon, wait_call
 
 KEY = "sk-test-0123456789abcdef"
 SILENCE = b"\xff" * 160
@@ -54,10 +54,7 @@ async def test_tts_audio_streams_into_the_call_before_synthesis_ends() -> None:
                 twilio_daemon(extra_config=speech_config(tts, stt),
                               top_config=model_at()) as (daemon, sim):
             greeting = "Hello from the clinic."
-            call_id = (await cli_json(daemon, "call", "--message", greeting))["callId"]
-            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
-                   )["providerCallId"]
-            request = await sim.wait_for_stream(sid)
+            call_id, sid, request = await call_with_stream(daemon, sim, greeting)
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:
                 await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
@@ -77,10 +74,7 @@ async def test_a_turn_hears_the_caller_through_realtime_transcription() -> None:
         async with serve_fake(fake) as tts, open_realtime_server(KEY) as stt, \
                 twilio_daemon(extra_config=speech_config(tts, stt),
                               top_config=model_at()) as (daemon, sim):
-            call_id = (await cli_json(daemon, "call", "--message", "Hi."))["callId"]
-            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
-                   )["providerCallId"]
-            request = await sim.wait_for_stream(sid)
+            call_id, sid, request = await call_with_stream(daemon, sim, "Hi.")
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:
                 session = await stt.wait_for_session(1)
@@ -218,10 +212,7 @@ async def test_the_greeting_is_synthesised_while_the_call_rings() -> None:
         async with serve_fake(fake) as tts, open_realtime_server(KEY) as stt, \
                 twilio_daemon(callee, extra_config=speech_config(tts, stt),
                               top_config=model_at()) as (daemon, sim):
-            call_id = (await cli_json(daemon, "call", "--message", "Good morning!"))["callId"]
-            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
-                   )["providerCallId"]
-            request = await sim.wait_for_stream(sid)
+            _, sid, request = await call_with_stream(daemon, sim, "Good morning!")
             started = trio.current_time()
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:

@@ -232,6 +232,15 @@ async def test_restart_consults_twilio_before_restoring() -> None:
             assert len(dials) == 2  # never dialled again
 
 
+async def call_with_stream(daemon: Daemon, sim, message: str):
+    """Place a call with ``message`` and wait until Twilio asks for its media stream; returns
+    ``(call id, CallSid, the simulator's stream request)``."""
+    call_id = (await cli_json(daemon, "call", "--message", message))["callId"]
+    sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
+           )["providerCallId"]
+    return call_id, sid, await sim.wait_for_stream(sid)
+
+
 def _signature(sim, delivery) -> str:
     from twilio.request_validator import RequestValidator
 

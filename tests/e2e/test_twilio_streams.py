@@ -8,7 +8,7 @@ import trio
 from voicecall_cli.simulator.twilio import CalleeScript
 from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
 
-from .test_twilio import ALLOWED, call_state, cli_json, twilio_daemon, wait_call
+from .test_twilio import ALLOWED, call_state, call_with_stream, cli_json, twilio_daemon, wait_call
 
 STREAMING = """
 [streaming]
@@ -24,10 +24,7 @@ async def test_greeting_plays_over_the_stream_in_paced_frames() -> None:
             assert health["streamUrl"].startswith("ws://127.0.0.1:")
             assert health["streamUrl"].endswith("/voice/stream")
             greeting = "Hi, this is the clinic calling about tomorrow."
-            call_id = (await cli_json(daemon, "call", "--message", greeting))["callId"]
-            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
-                   )["providerCallId"]
-            request = await sim.wait_for_stream(sid)
+            call_id, sid, request = await call_with_stream(daemon, sim, greeting)
             assert request.url == health["streamUrl"] and request.token
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:
@@ -67,10 +64,7 @@ async def test_second_inbound_caller_waits_in_the_hold_queue() -> None:
 async def test_a_stream_that_does_not_come_back_ends_the_call() -> None:
     with trio.fail_after(60):
         async with twilio_daemon(extra_config=STREAMING) as (daemon, sim):
-            call_id = (await cli_json(daemon, "call", "--message", "Hello."))["callId"]
-            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
-                   )["providerCallId"]
-            request = await sim.wait_for_stream(sid)
+            call_id, sid, request = await call_with_stream(daemon, sim, "Hello.")
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:
                 await stream.wait_for(lambda s: len(s.media) > 5)
@@ -114,10 +108,7 @@ async def test_conversation_turns_over_the_stream_with_offline_transcription() -
 async def test_caller_speech_barges_in_on_a_long_utterance() -> None:
     with trio.fail_after(60):
         async with twilio_daemon(extra_config=SCRIPTED) as (daemon, sim):
-            call_id = (await cli_json(daemon, "call", "--message", "Hi."))["callId"]
-            sid = (await wait_call(daemon, call_id, lambda c: c["providerCallId"], "dial")
-                   )["providerCallId"]
-            request = await sim.wait_for_stream(sid)
+            call_id, sid, request = await call_with_stream(daemon, sim, "Hi.")
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:
                 await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")

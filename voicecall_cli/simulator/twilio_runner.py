@@ -321,7 +321,7 @@ class CallRunner:
                     if reply_due is not None and trio.current_time() >= reply_due:
                         reply_due = None
                         await stream.send_audio(Tone(300.0, self.script.reply_seconds))
-                        self._say_reply()
+                        self._give_reply(self.script.replies[len(self.call.replies)])
                         start, n = trio.current_time(), 0
                         continue
                     await stream.send_audio(silence)
@@ -331,13 +331,6 @@ class CallRunner:
             self.call.errors.append(f"media stream: {exc!r}")
         finally:
             self._stream_done.set()
-
-    def _say_reply(self) -> None:
-        self.call.replies.append(self.script.replies[len(self.call.replies)])
-        self._on_change()
-        limit = self.script.hangup_after_replies
-        if limit is not None and len(self.call.replies) >= limit:
-            self._spawn(self._hang_up_later)
 
     # -- plumbing -------------------------------------------------------------------------------
 
