@@ -145,6 +145,8 @@ async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() ->
                 call_id = call["callId"]
                 await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
                 heard_before = len(stream.media)
+                await stream.send_audio(Tone(300.0, 0.3))  # the caller asks...
+                assert len(await session.wait_for_audio(2400)) >= 2400  # ...the STT hears it
                 await session.speech_started()
                 await session.emit({"type": "input_audio_buffer.speech_stopped",
                                     "event_id": "ev_stop", "audio_end_ms": 900,

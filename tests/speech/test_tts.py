@@ -66,7 +66,7 @@ def eleven_synth(server: FakeTtsServer, http: httpx.AsyncClient,
                                  base_url=server.base_url, voice_id=VOICE_ID, **options)
 
 
-async def test_openai_request_shape_and_pcm_tone(autojump_clock):
+async def test_openai_request_shape_and_pcm_tone(patient_autojump_clock):
     with trio.fail_after(10):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY)) as server, http_client() as http:
             synth = openai_synth(server, http, model="gpt-4o-mini-tts", voice="marin",
@@ -85,7 +85,7 @@ async def test_openai_request_shape_and_pcm_tone(autojump_clock):
     assert zero_crossings_per_second(pcm, audio.rate) == pytest.approx(2000, rel=0.01)
 
 
-async def test_openai_from_config_uses_env_key_and_defaults(autojump_clock):
+async def test_openai_from_config_uses_env_key_and_defaults(patient_autojump_clock):
     with trio.fail_after(10):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY)) as server, http_client() as http:
             tts = tts_block(f'[tts.openai]\nbaseUrl = "{server.base_url}"\n',
@@ -101,7 +101,7 @@ async def test_openai_from_config_uses_env_key_and_defaults(autojump_clock):
     assert pcm == server.audio
 
 
-async def test_elevenlabs_request_shape_from_config(autojump_clock):
+async def test_elevenlabs_request_shape_from_config(patient_autojump_clock):
     server = FakeElevenLabsSpeech(ELEVEN_KEY, voice_id=VOICE_ID)
     with trio.fail_after(10):
         async with serve_fake(server), http_client() as http:
@@ -141,7 +141,7 @@ async def test_elevenlabs_request_shape_from_config(autojump_clock):
     assert ulaw == mulaw(tone_samples(0.5, 8000)) and len(ulaw) == 4000
 
 
-async def test_elevenlabs_minimal_body(autojump_clock):
+async def test_elevenlabs_minimal_body(patient_autojump_clock):
     server = FakeElevenLabsSpeech(ELEVEN_KEY, voice_id=VOICE_ID)
     with trio.fail_after(10):
         async with serve_fake(server), http_client() as http:
@@ -150,7 +150,8 @@ async def test_elevenlabs_minimal_body(autojump_clock):
 
 
 @pytest.mark.parametrize("fake", ["openai", "elevenlabs"])
-async def test_first_chunk_arrives_while_the_server_is_still_synthesizing(autojump_clock, fake):
+async def test_first_chunk_arrives_while_the_server_is_still_synthesizing(
+        patient_autojump_clock, fake):
     options = {"first_chunk_delay_s": 0.5, "chunk_delay_s": 0.2}
     if fake == "openai":
         server: FakeTtsServer = FakeOpenAISpeech(OPENAI_KEY, **options)
@@ -172,7 +173,7 @@ async def test_first_chunk_arrives_while_the_server_is_still_synthesizing(autoju
     assert first + rest == server.audio
 
 
-async def test_no_headers_within_timeout_raises_from_synthesize(autojump_clock):
+async def test_no_headers_within_timeout_raises_from_synthesize(patient_autojump_clock):
     with trio.fail_after(60):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY, headers_delay_s=30)) as server, \
                 http_client() as http:
@@ -184,7 +185,7 @@ async def test_no_headers_within_timeout_raises_from_synthesize(autojump_clock):
 
 
 @pytest.mark.parametrize("fake", ["openai", "elevenlabs"])
-async def test_no_first_byte_within_timeout_raises_from_the_chunks(autojump_clock, fake):
+async def test_no_first_byte_within_timeout_raises_from_the_chunks(patient_autojump_clock, fake):
     if fake == "openai":
         server: FakeTtsServer = FakeOpenAISpeech(OPENAI_KEY, first_chunk_delay_s=30)
     else:
@@ -202,7 +203,7 @@ async def test_no_first_byte_within_timeout_raises_from_the_chunks(autojump_cloc
     assert str(caught.value) == f"{label} TTS synthesis timed out after 8000ms"
 
 
-async def test_stalled_stream_after_first_chunk_raises(autojump_clock):
+async def test_stalled_stream_after_first_chunk_raises(patient_autojump_clock):
     with trio.fail_after(60):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY, chunk_delay_s=30)) as server, \
                 http_client() as http:
@@ -220,7 +221,7 @@ async def test_stalled_stream_after_first_chunk_raises(autojump_clock):
     ("elevenlabs", 500, "ElevenLabs TTS error: 500 The server had an error while processing "
                         "your request."),
 ])
-async def test_http_errors_never_show_the_key(autojump_clock, fake, status, expected):
+async def test_http_errors_never_show_the_key(patient_autojump_clock, fake, status, expected):
     used_key = "sk-live-do-not-print-7c1e"  # the fakes echo a wrong key in their 401 body
     fail_status = 500 if status == 500 else None
     if fake == "openai":
@@ -254,7 +255,7 @@ async def test_unreachable_server_is_a_speech_error():
     assert OPENAI_KEY not in str(caught.value)
 
 
-async def test_closing_the_chunks_early_disconnects_the_server(autojump_clock):
+async def test_closing_the_chunks_early_disconnects_the_server(patient_autojump_clock):
     with trio.fail_after(10):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY, chunk_delay_s=1.0)) as server, \
                 http_client() as http:
@@ -268,7 +269,7 @@ async def test_closing_the_chunks_early_disconnects_the_server(autojump_clock):
     assert log.finished_at is None and len(log.chunks_sent_at) == 1
 
 
-async def test_closing_unread_chunks_disconnects_the_server(autojump_clock):
+async def test_closing_unread_chunks_disconnects_the_server(patient_autojump_clock):
     with trio.fail_after(10):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY, first_chunk_delay_s=1.0)) as server, \
                 http_client() as http:
@@ -278,7 +279,7 @@ async def test_closing_unread_chunks_disconnects_the_server(autojump_clock):
     assert server.streams[0].chunks_sent_at == []
 
 
-async def test_the_client_is_reused_after_a_finished_stream(autojump_clock):
+async def test_the_client_is_reused_after_a_finished_stream(patient_autojump_clock):
     with trio.fail_after(10):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY)) as server, http_client() as http:
             synth = openai_synth(server, http)
@@ -317,7 +318,7 @@ async def test_provider_selection(toml, env, kind):
     assert OPENAI_KEY not in repr(synth) and ELEVEN_KEY not in repr(synth)
 
 
-async def test_cancelling_a_read_closes_the_response(autojump_clock):
+async def test_cancelling_a_read_closes_the_response(patient_autojump_clock):
     with trio.fail_after(10):
         async with serve_fake(FakeOpenAISpeech(OPENAI_KEY, chunk_delay_s=30)) as server, \
                 http_client() as http:

@@ -88,5 +88,5 @@ class ElevenLabsSynthesizer:
             "POST", self._url, params={"output_format": OUTPUT_FORMAT}, json=body,
             timeout=httpx.Timeout(self._timeout_s), headers={"xi-api-key": self._api_key})
         return await open_audio_stream(
-            self._http, request, label=LABEL, secret=self._api_key, encoding="mulaw",
-            rate=MULAW_RATE, timeout_s=self._timeout_s)
+            lambda: self._http.send(request, stream=True), label=LABEL, secret=self._api_key,
+            encoding="mulaw", rate=MULAW_RATE, timeout_s=self._timeout_s)

@@ -1,7 +1,7 @@
 """Streaming an audio HTTP response into a :class:`SpeechAudio` (shared by the TTS clients).
 
-:func:`open_audio_stream` sends one prepared request and returns as soon as the response
-headers have arrived; the audio then streams through ``SpeechAudio.chunks``.
+:func:`open_audio_stream` sends one request and returns as soon as the response headers have
+arrived; the audio then streams through ``SpeechAudio.chunks``.
 
 Resource handling: the caller's ``httpx.AsyncClient`` is borrowed, never closed. The streamed
 response is owned by the ``chunks`` async generator, which closes it in its ``finally`` when it
@@ -26,7 +26,7 @@ Cancellation: cancelling ``open_audio_stream`` or a pending ``__anext__`` closes
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -41,10 +41,11 @@ CLOSE_GRACE_S = 1.0
 MASK = "***"
 
 
-async def open_audio_stream(http: httpx.AsyncClient, request: httpx.Request, *, label: str,
+async def open_audio_stream(send: Callable[[], Awaitable[httpx.Response]], *, label: str,
                             secret: str, encoding: str, rate: int,
                             timeout_s: float) -> SpeechAudio:
-    """Send ``request`` streamed; return once the 2xx headers are in (see the module doc).
+    """Send the request streamed (``send()`` returns the response with its body unread);
+    return once the 2xx headers are in (see the module doc).
 
     ``label`` names the service in messages ("OpenAI TTS"); ``secret`` is masked in them.
     """
@@ -54,7 +55,7 @@ async def open_audio_stream(http: httpx.AsyncClient, request: httpx.Request, *, 
     try:
         with trio.move_on_at(deadline) as scope:
             try:
-                response = await http.send(request, stream=True)
+                response = await send()
                 if not response.is_success:
                     body = await response.aread()
                     raise SpeechError(errors.http_status(response.status_code, body))

@@ -1,10 +1,10 @@
 """OpenAI text-to-speech for calls: ``POST {base_url}/audio/speech`` streamed as raw PCM.
 
 The request asks for ``response_format: "pcm"``: 24 kHz signed 16-bit little-endian mono with
-no header, which OpenAI sends as a chunked body while it synthesizes. This module speaks HTTP
-with httpx directly rather than through the ``openai`` SDK: a streamed binary body is one
-``client.send(..., stream=True)`` under trio, and it lets the deadline and the closing rules
-of :mod:`voicecall_cli.speech.tts_http` apply unchanged.
+no header, which OpenAI sends as a chunked body while it synthesizes. It goes through the
+``openai`` SDK's async client (``audio.speech.with_streaming_response``) over the caller's
+``httpx.AsyncClient``, which works under trio; the SDK's streamed response is handed to
+:mod:`voicecall_cli.speech.tts_http`, whose deadline, closing and error rules apply unchanged.
 
 Resource handling, timeouts, errors and cancellation: see :mod:`voicecall_cli.speech.tts_http`
 (the synthesizer borrows the caller's ``httpx.AsyncClient``; whoever gets the
@@ -14,6 +14,7 @@ Resource handling, timeouts, errors and cancellation: see :mod:`voicecall_cli.sp
 from __future__ import annotations
 
 import httpx
+import openai
 
 from voicecall_cli.speech.audio_types import SpeechAudio
 from voicecall_cli.speech.tts_http import open_audio_stream
@@ -36,9 +37,10 @@ class OpenAISynthesizer:
                  base_url: str | None = None, model: str | None = None,
                  voice: str | None = None, instructions: str | None = None,
                  speed: float | None = None, timeout_s: float = 8.0) -> None:
-        self._http = http
         self._api_key = api_key
-        self._url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/audio/speech"
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
+            http_client=http, max_retries=0, timeout=httpx.Timeout(timeout_s))
         self.model = model or DEFAULT_MODEL
         self.voice = voice or DEFAULT_VOICE
         self._instructions = instructions or None
@@ -63,9 +65,21 @@ class OpenAISynthesizer:
             body["speed"] = self._speed
         if self._instructions is not None:
             body["instructions"] = self._instructions
-        request = self._http.build_request(
-            "POST", self._url, json=body, timeout=httpx.Timeout(self._timeout_s),
-            headers={"Authorization": f"Bearer {self._api_key}"})
         return await open_audio_stream(
-            self._http, request, label=LABEL, secret=self._api_key, encoding="pcm16",
+            lambda: self._send(body), label=LABEL, secret=self._api_key, encoding="pcm16",
             rate=PCM_RATE, timeout_s=self._timeout_s)
+
+    async def _send(self, body: dict[str, object]) -> httpx.Response:
+        """The SDK's streamed response, body unread. The SDK's errors become what
+        ``open_audio_stream`` reads: an error status comes back as its response, a timeout or
+        a connection failure is raised as httpx's own exception."""
+        try:
+            streamed = await self._client.audio.speech.with_streaming_response.create(
+                **body).__aenter__()  # closed through its http_response (see tts_http)
+        except openai.APIStatusError as exc:
+            return exc.response
+        except openai.APITimeoutError:
+            raise httpx.ReadTimeout("timed out") from None
+        except openai.APIConnectionError as exc:
+            raise httpx.ConnectError(str(exc.__cause__ or exc)) from None
+        return streamed.http_response
