@@ -20,6 +20,8 @@ import trio
 from hypercorn.config import Config
 from twilio.request_validator import RequestValidator
 
+from tests.asgi_fakes import header_map, read_body, serve_lifespan
+
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 
@@ -56,17 +58,10 @@ class WebhookReceiver:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        headers = header_map(scope)
+        body = await read_body(receive)
         query_string = scope["query_string"].decode()
         scheme = headers.get("x-forwarded-proto", "http")  # set by the simulator's tunnel stand-in
         url = f"{scheme}://{headers['host']}{scope['path']}"

@@ -32,6 +32,8 @@ import hypercorn.trio
 import trio
 from hypercorn.config import Config
 
+from tests.asgi_fakes import header_map, read_body, serve_lifespan
+
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -63,17 +65,10 @@ class FakeChatServer:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        headers = header_map(scope)
+        body = await read_body(receive)
         authorization = headers.get("authorization", "")
         request = RecordedRequest(scope["path"], authorization, json.loads(body or b"{}"))
         self.requests.append(request)

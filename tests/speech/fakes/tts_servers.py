@@ -35,6 +35,8 @@ import hypercorn.trio
 import trio
 from hypercorn.config import Config
 
+from tests.asgi_fakes import read_body, serve_lifespan
+
 TONE_HZ = 1000
 
 
@@ -117,16 +119,9 @@ class FakeTtsServer:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        raw = await read_body(receive)
         try:
             body = json.loads(raw)
         except ValueError:
