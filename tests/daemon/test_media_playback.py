@@ -14,7 +14,8 @@ import math
 import pytest
 import trio
 
-from voicecall_cli.daemon.media import MediaStreams, PlaybackFailed, TextToStream
+from voicecall_cli.daemon.media import MediaStreams, PlaybackFailed
+from voicecall_cli.daemon.streaming import StreamHooks, StreamSpeaker
 from voicecall_cli.providers.audio import SILENCE_FRAME, mulaw_encode, sine_pcm16, tone_source
 from voicecall_cli.providers.twilio.media import decode, encode_media
 from voicecall_cli.providers.twilio.state import TwilioState
@@ -350,10 +351,11 @@ async def test_cancelling_a_play_stops_its_audio(harness, clock) -> None:
         assert await h.streams.play(CALL, tone_source(440, 0.1)) == "played"
 
 
-async def test_text_to_stream_speaks_through_the_stream(harness, clock) -> None:
+async def test_the_stream_speaker_speaks_text_through_the_stream(harness, clock) -> None:
     h = await running(harness)
     sock = await h.started_socket()
-    player = TextToStream(h.streams, lambda text: tone_source(440, len(text) / 100))
+    player = StreamSpeaker(h.streams, lambda text, on_first_byte=None: tone_source(
+        440, len(text) / 100), StreamHooks())
     with trio.fail_after(10):
         await player.play_text(CALL, "x" * 20)
     assert len([p for _, p in sock.media() if p != SILENCE_FRAME]) == 10

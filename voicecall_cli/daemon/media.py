@@ -56,7 +56,7 @@ TOO_MANY_CONNECTIONS = b"Too many media stream connections\n"
 SHUTTING_DOWN = b"Media stream handler is shutting down\n"
 TOO_MANY_PENDING = "Too many pending media stream connections"
 
-__all__ = ["MediaStreams", "PlaybackFailed", "StreamRegistry", "TextToStream"]
+__all__ = ["MediaStreams", "PlaybackFailed", "StreamRegistry"]
 
 
 class StreamRegistry(Protocol):
@@ -315,23 +315,6 @@ class MediaStreams:
         except Exception:
             logger.exception("media stream callback %s failed",
                              getattr(callback, "__name__", callback))
-
-
-class TextToStream:
-    """Speaks text into a call's media stream: the ``StreamPlayer`` the Twilio client uses.
-
-    ``synthesize(text)`` returns an :data:`AudioSource` (for example
-    :func:`~voicecall_cli.providers.audio.pcm_source` over a streaming TTS response).
-    """
-
-    def __init__(self, streams: MediaStreams,
-                 synthesize: Callable[[str], AudioSource]) -> None:
-        self._streams = streams
-        self._synthesize = synthesize
-
-    async def play_text(self, call_sid: str, text: str) -> None:
-        """Returns once played or interrupted by barge-in; raises :class:`PlaybackFailed`."""
-        await self._streams.play(call_sid, self._synthesize(text))
 
 
 async def _refuse(scope: Scope, send: Send, body: bytes) -> None:

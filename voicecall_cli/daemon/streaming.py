@@ -38,7 +38,7 @@ async def synthesized_voice(synthesizer: Any, text: str,
     passes straight through, PCM is resampled chunk by chunk (audio flows before synthesis
     ends). The HTTP response is closed when this source is exhausted or closed."""
     audio = await synthesizer.synthesize(text)
-    async with aclosing(_first_byte_noticed(audio.chunks, on_first_byte)) as chunks:
+    async with aclosing(_on_first_chunk(audio.chunks, on_first_byte)) as chunks:
         if audio.encoding == "mulaw" and audio.rate == TELEPHONY_RATE:
             async for chunk in chunks:
                 yield chunk
@@ -47,12 +47,14 @@ async def synthesized_voice(synthesizer: Any, text: str,
                 yield chunk
 
 
-async def _first_byte_noticed(chunks: Any, on_first_byte: Callable[[], None] | None) -> Any:
+async def _on_first_chunk(chunks: Any, callback: Callable[[], None] | None) -> Any:
+    """``chunks`` unchanged, calling ``callback`` when the first non-empty one passes (turn
+    latency marks); closes ``chunks`` when closed itself."""
     async with aclosing(chunks):
         async for chunk in chunks:
-            if chunk and on_first_byte is not None:
-                on_first_byte()
-                on_first_byte = None
+            if chunk and callback is not None:
+                callback()
+                callback = None
             yield chunk
 
 
@@ -175,16 +177,8 @@ class StreamSpeaker:
             if prepared is not None:
                 prepared.discard()
             source = self._voice(text, lambda: self._hooks.tts_first_byte(call_sid))
-        await self._media.play(call_sid, self._announced(call_sid, source))
-
-    async def _announced(self, call_sid: str, source: AudioSource) -> AudioSource:
-        first = True
-        async with aclosing(source) as chunks:
-            async for chunk in chunks:
-                if first:
-                    first = False
-                    self._hooks.audio_started(call_sid)
-                yield chunk
+        await self._media.play(call_sid, _on_first_chunk(
+            source, lambda: self._hooks.audio_started(call_sid)))
 
 
 class StreamHooks:
