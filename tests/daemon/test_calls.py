@@ -226,3 +226,49 @@ async def test_stale_reaper_ends_only_unanswered_calls(tmp_path, autojump_clock,
     await trio.sleep(95)
     assert env.store.get_call(stuck)["state"] == "hangup-bot"
     assert not env.manager.calls[live].is_terminal
+
+
+async def test_speak_on_a_ringing_call_waits_for_the_answer_and_the_greeting(
+        tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = (await operations.initiate(env.manager, InitiateRequest(message="Hi")))["callId"]
+    env.event(EventType.RINGING, call_id)
+    spoken = trio.Event()
+
+    async def speak() -> None:
+        await operations.speak(env.manager, SpeakRequest(callId=call_id, message="Later"))
+        spoken.set()
+
+    env_nursery.start_soon(speak)
+    await trio.sleep(10)  # rings for a while: nothing is said yet
+    assert env.carrier.of("play") == [] and not spoken.is_set()
+    assert env.manager.calls[call_id].state.value == "ringing"
+    env.event(EventType.ANSWERED, call_id)
+    with trio.fail_after(5):
+        await spoken.wait()
+    assert [entry[2] for entry in env.carrier.of("play")] == ["Hi", "Later"]
+
+
+async def test_speak_on_a_call_that_never_answers_times_out_or_fails_when_it_ends(
+        tmp_path, autojump_clock, env_nursery) -> None:
+    settings = CallSettings(default_mode="conversation", to_number="+15550001111",
+                            max_concurrent_calls=2, ring_timeout_ms=20_000)
+    env = await open_env_factory(tmp_path)(settings, nursery=env_nursery)
+    call_id = (await operations.initiate(env.manager, InitiateRequest(message="Hi")))["callId"]
+    started = trio.current_time()
+    with pytest.raises(ApiError) as waited:
+        await operations.speak(env.manager, SpeakRequest(callId=call_id, message="Hello?"))
+    assert waited.value.code is ErrorCode.TIMEOUT
+    assert trio.current_time() - started == pytest.approx(20 + operations.ANSWER_WAIT_MARGIN_S)
+
+    async def end_soon() -> None:
+        await trio.sleep(1)
+        env.event(EventType.ENDED, call_id, reason="no-answer")
+
+    env_nursery.start_soon(end_soon)
+    with pytest.raises(ApiError) as ended:
+        await operations.continue_call(env.manager, ContinueRequest(callId=call_id,
+                                                                    message="Hello?"))
+    assert ended.value.code is ErrorCode.OPERATION_FAILED
+    assert "no-answer" in ended.value.message
+    assert env.carrier.of("play") == []

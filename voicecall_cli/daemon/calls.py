@@ -65,6 +65,9 @@ class CallManager:
         self.greeting_in_flight: dict[str, trio.Event] = {}
         self.greeting_running: set[str] = set()
         self._ending: dict[str, trio.Event] = {}
+        # call id -> set (and dropped) at the call's next state change: what waits for an
+        # answer sleeps on it (see wait_until_answered).
+        self._state_changed: dict[str, trio.Event] = {}
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None
         self.auto_responder: Any = None  # AutoResponder, when auto-responses are on
@@ -132,6 +135,9 @@ class CallManager:
         if call.state != previous:
             self.publish(call, ev.CALL_STATE, {"state": call.state.value,
                                                "previous": previous.value})
+            changed = self._state_changed.pop(call.call_id, None)
+            if changed is not None:
+                changed.set()
         if call.is_terminal and not previous.is_terminal:
             self._on_ended(call)
 
@@ -139,6 +145,14 @@ class CallManager:
         previous = call.state
         if set_state(call, target):
             self.persist_state(call, previous)
+
+    async def wait_until_answered(self, call: CallRecord) -> None:
+        """Return once ``call`` has been answered or has ended (at once if it already has).
+
+        Cancellation (the requester went away, a caller's timeout) leaves nothing behind."""
+        while call.answered_at is None and not call.is_terminal:
+            changed = self._state_changed.setdefault(call.call_id, trio.Event())
+            await changed.wait()
 
     def end_locally(self, call: CallRecord, reason: str) -> None:
         """Finalize ``call`` with ``reason`` now (the carrier side is the caller's business)."""

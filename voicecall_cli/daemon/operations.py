@@ -33,6 +33,7 @@ from voicecall_cli.providers.base import PlaceCallRequest
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 GREETING_WAIT_S = 30.0  # a media stream that never starts must not hold a turn forever
+ANSWER_WAIT_MARGIN_S = 15.0  # beyond ringTimeoutMs: the carrier's no-answer report may lag
 
 
 def _failed(message: str) -> ApiError:
@@ -106,15 +107,26 @@ def _connected_call(m: CallManager, call_id: str) -> CallRecord:
 
 async def _speak(m: CallManager, call: CallRecord, text: str,
                  say: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Speak ``text`` into the call (``say`` overrides the carrier action) and record it."""
+    """Speak ``text`` into the call (``say`` overrides the carrier action) and record it.
+
+    A call that still rings is waited for (up to ``ringTimeoutMs`` and a margin), and so is
+    its greeting: what is said after ``call`` is heard after the call's first words, on every
+    carrier."""
     pid = call.provider_call_id
     assert pid is not None
+    if call.answered_at is None:
+        answer_wait_s = m.settings.ring_timeout_ms / 1000 + ANSWER_WAIT_MARGIN_S
+        with trio.move_on_after(answer_wait_s):
+            await m.wait_until_answered(call)
+        if call.answered_at is None and not call.is_terminal:
+            raise ApiError(ErrorCode.TIMEOUT,
+                           f"Call not answered within {answer_wait_s:g}s")
     greeting = m.greeting_in_flight.get(call.call_id)
     if greeting is not None:  # never talk over (or before) the greeting
         with trio.move_on_after(GREETING_WAIT_S):
             await greeting.wait()
     if call.is_terminal:
-        raise _failed("Call has ended")
+        raise _failed(f"Call ended: {call.end_reason}")
     m.move(call, CallState.SPEAKING)
     try:
         await (say() if say is not None else m.carrier.play(call.call_id, pid, text))

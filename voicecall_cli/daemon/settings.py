@@ -17,6 +17,7 @@ class CallSettings:
     notify_hangup_delay_s: float = 3.0
     max_duration_s: float = 300.0
     transcript_timeout_ms: int = 180_000
+    ring_timeout_ms: int = 30_000
     stale_call_reaper_s: float = 0.0
     reaper_interval_s: float = 30.0
     max_concurrent_calls: int = 1
@@ -41,6 +42,7 @@ class CallSettings:
             notify_hangup_delay_s=float(cfg.get("outbound.notifyHangupDelaySec")),
             max_duration_s=float(cfg.get("maxDurationSeconds")),
             transcript_timeout_ms=int(cfg.get("transcriptTimeoutMs")),
+            ring_timeout_ms=int(cfg.get("ringTimeoutMs")),
             stale_call_reaper_s=float(cfg.get("staleCallReaperSeconds")),
             max_concurrent_calls=int(cfg.get("maxConcurrentCalls")),
             inbound_policy=cfg.get("inboundPolicy"),
