@@ -57,7 +57,6 @@ class _CalleeCall:
 
     state: CalleeState
     scopes: set[trio.CancelScope] = field(default_factory=set)
-    pending_reply: trio.CancelScope | None = None
 
 
 class MockCarrier:
@@ -103,15 +102,18 @@ class MockCarrier:
 
     async def start_listening(self, call_id: str, provider_call_id: str,
                               turn_token: str | None) -> None:
+        """The callee heard a question: it answers ``replyDelayMs`` later, under this turn's
+        token, whether or not the daemon still listens by then (as a caller answers a
+        ``<Gather>`` that the daemon has given up on). A late answer thus carries its own
+        turn's token, and the daemon never takes it for the answer to a newer turn."""
         call = self._call(provider_call_id, call_id)
         if call.state.ended:
             return
         self._require_webhook_url(call)
-        self._cancel_pending_reply(call)
-        call.pending_reply = self._start(call, self._reply, call, turn_token)
+        self._start(call, self._reply, call, turn_token)
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
-        self._cancel_pending_reply(self._call(provider_call_id, call_id))
+        """Nothing to do: a question once asked is answered (see :meth:`start_listening`)."""
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         return self._call(provider_call_id, None).state.status()
@@ -131,7 +133,6 @@ class MockCarrier:
 
     async def _reply(self, call: _CalleeCall, turn_token: str | None) -> None:
         await trio.sleep(self.settings.reply_delay_ms / 1000)
-        call.pending_reply = None  # from here on the reply is given; stop_listening is too late
         planned = call.state.take_reply(self.settings)
         if planned is None:
             return
@@ -146,7 +147,6 @@ class MockCarrier:
         call.state.ended_reason = reason
         for scope in call.scopes:
             scope.cancel()
-        call.pending_reply = None
         self._nursery.start_soon(partial(self._post, call, EventType.ENDED, reason=reason))
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -170,12 +170,7 @@ class MockCarrier:
             raise CarrierError(f"mock carrier: no webhook URL known for call "
                                f"{call.state.call_id}; place or resume it first")
 
-    def _cancel_pending_reply(self, call: _CalleeCall) -> None:
-        if call.pending_reply is not None:
-            call.pending_reply.cancel()
-            call.pending_reply = None
-
-    def _start(self, call: _CalleeCall, action: Callable[..., Any], *args: Any) -> trio.CancelScope:
+    def _start(self, call: _CalleeCall, action: Callable[..., Any], *args: Any) -> None:
         """Run ``action(*args)`` in the nursery under a scope that :meth:`_end` cancels."""
         scope = trio.CancelScope()
         call.scopes.add(scope)
@@ -188,7 +183,6 @@ class MockCarrier:
                 call.scopes.discard(scope)
 
         self._nursery.start_soon(run)
-        return scope
 
     async def _post(self, call: _CalleeCall, event_type: EventType, **fields: Any) -> None:
         """POST one event (``fields`` are :class:`NormalizedEvent` attributes) with retries."""
