@@ -36,6 +36,7 @@ COMMAND_MODULES: dict[str, str] = {
     "tail": "tail",
     "daemon": "daemon",
     "config": "config",
+    "completion": "completion",
     "demo": "demo",
 }
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
