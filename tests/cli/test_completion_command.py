@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,13 @@ async def test_prints_what_docgen_writes(env: Env, shell: str) -> None:
     assert result.stdout == docgen.generate()[f"completions/{file_name}"]
     assert result.stdout == (PROJECT_ROOT / "completions" / file_name).read_text()
     assert result.stderr == ""
+
+
+async def test_json_carries_the_same_script(env: Env) -> None:
+    result = await run_cli("completion", "zsh", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"shell": "zsh", "file": "_voicecall",
+                                         "script": docgen.generate()["completions/_voicecall"]}
 
 
 def test_the_installed_script_works_after_install() -> None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import click
 
-from voicecall_cli.cli.output import emit_text
+from voicecall_cli.cli.output import emit_json, emit_text, json_option
 
 SHELLS = ("bash", "zsh", "fish")
 
 
 @click.command("completion")
 @click.argument("shell", type=click.Choice(SHELLS))
-def command(shell: str) -> None:
+@json_option
+def command(shell: str, as_json: bool) -> None:
     """Print the completion script for bash, zsh or fish.
 
     Install it once, where your shell loads completions from:
@@ -29,8 +30,13 @@ def command(shell: str) -> None:
       fish: voicecall completion fish > ~/.config/fish/completions/voicecall.fish
 
     Or load it in every new shell, e.g. eval "$(voicecall completion bash)" in ~/.bashrc.
-    Call ids complete from the running daemon's active calls.
+    Call ids complete from the running daemon's active calls. With --json: {"shell",
+    "file" (the name the shell looks for), "script"}.
     """
-    from voicecall_cli.cli.docgen import completion_script
+    from voicecall_cli.cli.docgen import COMPLETION_SHELLS, completion_script
 
-    emit_text(completion_script(shell).rstrip("\n"))
+    script = completion_script(shell)
+    if as_json:
+        emit_json({"shell": shell, "file": COMPLETION_SHELLS[shell][0], "script": script})
+    else:
+        emit_text(script.rstrip("\n"))
