@@ -31,6 +31,8 @@ async def test_start_with_a_broken_config_exits_78_and_shows_the_log(env: Env) -
     assert result.exit_code == 78, result.output
     log = env.state_home / "voicecall" / "daemon.log"
     assert log.is_file()
-    assert "while starting" in result.stderr and str(log) in result.stderr
-    assert "serve.prot" in result.stderr  # the daemon's own message, from the log's tail
+    assert str(log) in result.stderr
+    assert result.stderr.startswith("voicecall: configuration error in ")
+    assert "serve.prot" in result.stderr  # the daemon's own message, from the log
+    assert "Traceback" not in result.stderr
     assert result.stdout == ""

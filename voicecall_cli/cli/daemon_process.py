@@ -27,7 +27,6 @@ DAEMON_MODULE = "voicecall_cli.daemon"
 LOG_NAME = "daemon.log"
 POLL_INTERVAL_S = 0.05
 PROBE_TIMEOUT_S = 2.0
-LOG_TAIL_LINES = 20
 
 
 def daemon_argv(obj: CliContext, config_path: Path | None = None) -> list[str]:
@@ -89,8 +88,11 @@ def wait_until_ready(spawned: Spawned, socket_path: Path, timeout_s: float) -> d
         status = spawned.process.poll()
         if status is not None:
             code = status if 0 < status < 256 else ExitCode.FAILED
-            raise CliError(f"the daemon exited with status {status} while starting; "
-                           f"the end of {spawned.log}:\n{log_tail(spawned)}", code)
+            verdict = startup_verdict(spawned)
+            if verdict is None:
+                raise CliError(f"the daemon exited with status {status} while starting",
+                               code, f"see the daemon's log: {spawned.log}")
+            raise CliError(verdict, code, f"the daemon's log: {spawned.log}")
         health = probe(client)
         if health is not None:
             return health
@@ -125,13 +127,25 @@ def _still_there(client: ControlClient) -> bool:
         raise
 
 
-def log_tail(spawned: Spawned, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines the spawned process wrote to its log."""
+def startup_verdict(spawned: Spawned) -> str | None:
+    """What the spawned daemon said about why it stopped: its last ``voicecall: ...`` line
+    on this start (with the indented detail lines that follow it, as a configuration error
+    has), without the ``voicecall:`` prefix; None when it said nothing of the kind. A
+    traceback in the log is never part of it."""
     try:
         with open(spawned.log, "rb") as fh:
             fh.seek(spawned.log_offset)
-            new = fh.read()
-    except OSError as exc:
-        return f"(cannot read the log: {exc.strerror})"
-    text = new.decode("utf-8", "replace").rstrip("\n")
-    return "\n".join(text.splitlines()[-lines:]) or "(the log is empty)"
+            new = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    lines = new.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("voicecall: ")]
+    if not starts:
+        return None
+    first = starts[-1]
+    verdict = [lines[first].removeprefix("voicecall: ")]
+    for line in lines[first + 1:]:
+        if not line.startswith("  "):
+            break
+        verdict.append(line)
+    return "\n".join(verdict)

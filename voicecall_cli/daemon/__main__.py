@@ -1,8 +1,10 @@
 """``python -m voicecall_cli.daemon run [--config PATH] [--socket PATH]``: the daemon process.
 
 ``voicecall daemon run`` execs this (same PID, so systemd's Type=notify works). Exit codes:
-0 after a clean stop, 78 for a configuration error (the message names the key), 1 when another
-daemon already serves the socket or the daemon failed to start.
+0 after a clean stop; 78 for a configuration error or a start-up problem only its user can fix
+(the message names the key: ``serve.port 3334 is in use``), which the systemd unit does not
+restart on; 1 when another daemon already serves the socket or the daemon failed. Whatever
+fails, stderr gets one line; an unexpected error's traceback goes to the daemon log.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 EXIT_CONFIG = 78
 
@@ -54,19 +57,56 @@ def main(argv: list[str] | None = None) -> int:
 
     from voicecall_cli.daemon.control_socket import ControlSocketError
     from voicecall_cli.daemon.main import run_daemon
+    from voicecall_cli.daemon.startup import StartupError
     from voicecall_cli.daemon.store import StoreError
 
     try:
         trio.run(run_daemon, config, socket_path)
     except BaseException as exc:
         leaf = _leaf(exc)
+        if isinstance(leaf, StartupError):
+            print(f"voicecall: {leaf}", file=sys.stderr)
+            return leaf.exit_code
         if isinstance(leaf, ControlSocketError | StoreError):
             print(f"voicecall: {leaf}", file=sys.stderr)
             return 1
         if isinstance(leaf, KeyboardInterrupt):
             return 130
-        raise
+        if not isinstance(leaf, Exception):
+            raise
+        log = _write_crash_report(exc)
+        print(f"voicecall: the daemon failed: {type(leaf).__name__}: {leaf} "
+              f"(details in {log})", file=sys.stderr)
+        return 1
     return 0
+
+
+def _write_crash_report(exc: BaseException) -> Path:
+    """Append ``exc``'s traceback to the daemon log (``daemon.log`` in the state directory,
+    which ``voicecall daemon logs`` shows) and return its path. When stderr already is that
+    log (``voicecall daemon start``), the traceback goes there once."""
+    import traceback
+
+    from voicecall_cli.protocol import default_state_dir
+
+    log = default_state_dir() / "daemon.log"
+    report = "".join(traceback.format_exception(exc))
+    try:
+        same = os.path.samestat(os.fstat(sys.stderr.fileno()), os.stat(log))
+    except (OSError, ValueError):
+        same = False
+    try:
+        if same:
+            sys.stderr.write(report)
+            sys.stderr.flush()
+        else:
+            log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as sink:
+                sink.write(report)
+    except OSError:
+        pass
+    return log
 
 
 def _leaf(exc: BaseException) -> BaseException:

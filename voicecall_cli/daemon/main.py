@@ -27,6 +27,7 @@ from voicecall_cli.daemon.carriers import open_carrier, reconstructs_public_url
 from voicecall_cli.daemon.clock import WallClock
 from voicecall_cli.daemon.control import serve_control
 from voicecall_cli.daemon.settings import CallSettings
+from voicecall_cli.daemon.startup import webhook_bind_error
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.daemon.web import serve_webhooks
 from voicecall_cli.protocol import events as ev
@@ -76,14 +77,19 @@ async def run_daemon(config: Any, socket_path: Path, *,
                 if carrier.media is not None:
                     carrier.stream_hooks.bind(manager, carrier.media)
                     await nursery.start(carrier.media.run)
-                info = await nursery.start(partial(
-                    serve_webhooks, bind=config.serve_bind, port=config.serve_port,
-                    path=config.serve_path, codec=carrier.codec,
-                    on_events=manager.handle_events,
-                    replay=ReplayCache(), clock_ms=clock.now_ms,
-                    skip_signature_verification=bool(config.get("skipSignatureVerification")),
-                    stream_path=carrier.stream_path if carrier.media is not None else None,
-                    stream_app=carrier.media.asgi if carrier.media is not None else None))
+                try:
+                    info = await nursery.start(partial(
+                        serve_webhooks, bind=config.serve_bind, port=config.serve_port,
+                        path=config.serve_path, codec=carrier.codec,
+                        on_events=manager.handle_events,
+                        replay=ReplayCache(), clock_ms=clock.now_ms,
+                        skip_signature_verification=bool(
+                            config.get("skipSignatureVerification")),
+                        stream_path=carrier.stream_path if carrier.media is not None else None,
+                        stream_app=carrier.media.asgi if carrier.media is not None else None))
+                except OSError as exc:
+                    raise webhook_bind_error(exc, config.serve_bind, config.serve_port
+                                             ) from None
                 public_url = config.get("publicUrl")
                 webhook_url = public_url or info.url
                 carrier.bind_webhook_url(webhook_url, configured_public_url=public_url,
