@@ -96,6 +96,50 @@ async def test_socket_from_a_whole_openclaw_file_relative_to_it(env: Env,
     assert result.exit_code == 0, result.output
 
 
+async def test_socket_from_an_openclaw_json_written_in_json5(env: Env, fake: FakeDaemon) -> None:
+    """OpenClaw writes ``openclaw.json`` in JSON5: the CLI reads ``controlSocket`` from it."""
+    fake.answer("voicecall.status", {"calls": []})
+    openclaw = env.root / "openclaw.json"
+    openclaw.write_text("// OpenClaw\n{\n  plugins: { entries: { 'voice-call': {\n"
+                        f"    config: {{ controlSocket: '{env.socket.name}', }},\n"
+                        "  }, }, },\n}\n")
+    result = await run_cli("--config", str(openclaw), "status", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"calls": []}
+    validated = await run_cli("--config", str(openclaw), "config", "validate")
+    assert validated.exit_code == 0, validated.output
+
+
+async def test_an_openclaw_json_with_only_messages_tts_validates_and_shows_its_tts(
+        env: Env) -> None:
+    openclaw = env.root / "openclaw.json"
+    openclaw.write_text("{\n  // no voice-call entry\n  messages: { tts: { provider: 'openai', "
+                        f"openai: {{ voice: 'alloy', apiKey: 'sk-{SECRET}' }} }} }},\n}}\n")
+    validated = await run_cli("--config", str(openclaw), "config", "validate", "--json")
+    assert validated.exit_code == 0, validated.output
+    report = json.loads(validated.stdout)
+    assert report["ok"] is True
+    assert any("no plugins.entries.voice-call entry" in w for w in report["warnings"])
+    shown = await run_cli("--config", str(openclaw), "config", "show", "--json")
+    assert shown.exit_code == 0, shown.output
+    effective = json.loads(shown.stdout)
+    assert effective["provider"] == "mock"
+    assert effective["tts"]["openai"] == {"voice": "alloy", "apiKey": "***"}
+    assert SECRET not in validated.output + shown.output
+
+
+async def test_a_broken_json_config_never_shows_the_broken_line(env: Env) -> None:
+    config = env.root / "openclaw.json"
+    config.write_text('{\n  "controlSocket": "/x",\n  "authToken": ' + SECRET + '\n}\n')
+    for args in (("status", "--json"), ("config", "validate")):
+        result = await run_cli("--config", str(config), *args)
+        assert result.exit_code == 78, result.output
+        assert str(config) in result.stderr
+        assert SECRET[:6] not in result.output
+    validated = await run_cli("--config", str(config), "config", "validate")
+    assert "(line 3, column " in validated.stderr
+
+
 async def test_socket_option_and_environment_win_over_the_config(env: Env, fake: FakeDaemon,
                                                                  monkeypatch) -> None:
     fake.answer("voicecall.status", {"calls": []})

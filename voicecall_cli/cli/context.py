@@ -111,12 +111,15 @@ def _load_document(path: Path) -> dict[str, Any]:
                        ExitCode.CONFIG_ERROR) from exc
     suffix = path.suffix.lower()
     try:
-        if suffix == ".json":
-            document = json.loads(raw.decode("utf-8-sig"))
-        elif suffix == ".json5":
-            import json5
+        if suffix in (".json", ".json5"):
+            text = raw.decode("utf-8-sig")
+            try:
+                # Blank is an empty config, as for the loader; strict JSON is the fast path.
+                document = json.loads(text) if text.strip() else {}
+            except ValueError:
+                import json5  # OpenClaw writes its openclaw.json in JSON5
 
-            document = json5.loads(raw.decode("utf-8-sig"))
+                document = json5.loads(text)
         else:
             import tomllib
 

@@ -137,7 +137,7 @@ def test_openclaw_wrapper_of_the_wrong_shape_is_reported():
 
 @pytest.mark.parametrize(("name", "text", "expected"), [
     ("bad.toml", 'provider = "mock"\nserve = {port = }\n', "invalid TOML:"),
-    ("bad.json", '{\n  "provider": "mock",\n  "serve": }', "invalid JSON:"),
+    ("bad.json", '{\n  "provider": "mock",\n  "serve": }', "invalid JSON (or JSON5):"),
     ("bad.json5", '{\n  provider: "mock"\n  serve: {}\n}', "invalid JSON5:"),
 ])
 def test_parse_errors_name_the_file_and_position(tmp_path, name, text, expected):
@@ -156,6 +156,20 @@ def test_json5_parse_errors_do_not_quote_file_content():
         parse_config_text("{\n twilio: {authToken: Zsecret}\n}", ".json5", HOME_ENV)
     assert "Z" not in str(info.value)
     assert str(info.value) == "<string>: invalid JSON5: Unexpected character (line 2, column 22)"
+
+
+def test_json_parse_errors_do_not_quote_file_content():
+    with pytest.raises(ConfigError) as info:
+        parse_config_text('{\n "twilio": {"authToken": Zsecret}\n}', ".json", HOME_ENV)
+    assert str(info.value) == ("<string>: invalid JSON (or JSON5): Unexpected character "
+                               "(line 2, column 26)")
+
+
+def test_toml_parse_errors_do_not_quote_the_character():
+    with pytest.raises(ConfigError) as info:
+        parse_config_text('[twilio]\nauthToken = "se\x7fcret"\n', ".toml", HOME_ENV)
+    assert str(info.value) == ("<string>: invalid TOML: Illegal character "
+                               "(at line 2, column 16)")
 
 
 def test_parse_error_uses_the_given_source_name():
@@ -228,3 +242,67 @@ def test_relative_paths_are_anchored_at_the_config_file(tmp_path):
     config = load_config(path, HOME_ENV, explicit=True)
     assert config.store_dir == tmp_path / "state"
     assert config.control_socket == str(tmp_path / "run" / "ctl.sock")
+
+
+# ---- openclaw.json is JSON5; an OpenClaw file may hold only messages.tts ------------------------
+
+def test_openclaw_json_written_in_json5_loads(tmp_path):
+    """OpenClaw writes ``openclaw.json`` in JSON5: comments, bare keys, trailing commas."""
+    config = load_config(write(tmp_path, "openclaw.json", OPENCLAW), HOME_ENV, explicit=True)
+    assert config.serve_port == 3335
+    assert config.get("tts.openai") == {"model": "gpt-4o-mini-tts", "voice": "coral"}
+
+
+def test_strict_json_still_loads_as_json(tmp_path):
+    path = write(tmp_path, "config.json", '{"serve": {"port": 4001}}')
+    assert load_config(path, HOME_ENV, explicit=True).serve_port == 4001
+
+
+MESSAGES_TTS_ONLY = """
+// an OpenClaw config without the voice-call plugin entry
+{
+  agents: { defaults: { workspace: "~/clawd" } },
+  messages: {
+    tts: {
+      auto: "always",
+      provider: "elevenlabs",
+      elevenlabs: { voiceId: "pMsXgVXv3BLzUgSXRplE", modelId: "eleven_flash_v2_5" },
+    },
+  },
+}
+"""
+
+
+def test_openclaw_file_with_only_messages_tts_uses_defaults_and_its_tts(tmp_path):
+    path = write(tmp_path, "openclaw.json", MESSAGES_TTS_ONLY)
+    config = load_config(path, HOME_ENV, explicit=True)
+    defaults = parse_config_text("", ".toml", HOME_ENV)
+    assert config.provider == "mock"
+    assert config.get("tts") == {
+        "auto": "always", "provider": "elevenlabs",
+        "elevenlabs": {"voiceId": "pMsXgVXv3BLzUgSXRplE", "modelId": "eleven_flash_v2_5"}}
+    assert {k: v for k, v in config.data.items() if k not in ("tts", "store")} == {
+        k: v for k, v in defaults.data.items() if k not in ("tts", "store")}
+    assert config.warnings == [
+        "this OpenClaw config has no plugins.entries.voice-call entry: using the defaults "
+        "(tts from messages.tts)"]
+
+
+def test_messages_beside_our_own_keys_is_an_unknown_key_not_an_openclaw_file():
+    with pytest.raises(ConfigError) as info:
+        parse_config_text('{"provider": "twilio", "messages": {"tts": {}}}', ".json", HOME_ENV)
+    assert info.value.path == "messages"
+
+
+def test_messages_tts_in_the_newer_providers_shape_is_read_and_unknown_keys_are_left_out():
+    text = json.dumps({"messages": {"tts": {
+        "provider": "openai", "openai": {"model": "gpt-4o-mini-tts"},
+        "providers": {"openai": {"voice": "alloy", "style": "calm"}, "microsoft": {}},
+        "persona": "x"}}})
+    config = parse_config_text(text, ".json", HOME_ENV)
+    assert config.get("tts") == {
+        "provider": "openai", "openai": {"model": "gpt-4o-mini-tts", "voice": "alloy"}}
+    assert config.warnings[1:] == [
+        "messages.tts.persona is not used for calls",
+        "messages.tts.providers.openai.style is not used for calls",
+        "messages.tts.providers.microsoft is not used for calls"]

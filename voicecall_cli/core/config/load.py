@@ -69,7 +69,7 @@ def build_config(raw: dict[str, Any], env: Mapping[str, str], *,
     """Validate a parsed mapping (our config, or a whole OpenClaw config) against ``env``."""
     found = unwrap(raw)
     config = copy.deepcopy(found.config)
-    warnings = [found.warning] if found.warning else []
+    warnings = list(found.warnings)
     _rewrite_legacy(config, warnings, found.prefix)
     if found.tts_base is not None or isinstance(config.get("tts"), dict):
         override = config.get("tts")

@@ -1,8 +1,12 @@
 """Text to raw mapping for the three file formats: TOML (stdlib ``tomllib``), JSON and JSON5.
 
+A ``.json`` file that is not strict JSON is read as JSON5: OpenClaw writes its
+``openclaw.json`` in JSON5 (comments, unquoted keys, trailing commas).
+
 A syntax error becomes a :class:`ConfigError` whose path is the source name and whose message
 gives the parser's reason with the line and column when the parser reports them. Messages
-never quote file content (a secret may sit on the broken line).
+never quote file content (a secret may sit on the broken line): a parser reason that quotes a
+character loses the quote, and one we do not recognise is replaced by "syntax error".
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import json5
 from voicecall_cli.core.config.errors import ConfigError
 
 SUFFIXES = (".toml", ".json", ".json5")
-_JSON5_POSITION = re.compile(r"^<string>:(?P<line>\d+) (?P<reason>.*) at column (?P<col>\d+)$")
-_QUOTED_CHARACTER = re.compile(r'Unexpected ".*"')
+_JSON5_ERROR = re.compile(
+    r'^<string>:(?P<line>\d+) Unexpected (?:"(?P<char>.*)"|(?P<end>end of input)) '
+    r"at column (?P<col>\d+)$", re.DOTALL)
+_TOML_QUOTED_CHARACTER = re.compile(r"\b(?P<what>[Ii]nvalid character|Illegal character) .*? \(at ")
 
 
 def normalize_suffix(suffix: str) -> str:
@@ -54,15 +60,23 @@ def _parse_toml(text: str, source: str) -> Any:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError.single(source, f"invalid TOML: {exc}") from None
+        reason = _TOML_QUOTED_CHARACTER.sub(r"\g<what> (at ", str(exc))
+        raise ConfigError.single(source, f"invalid TOML: {reason}") from None
 
 
 def _parse_json(text: str, source: str) -> Any:
+    """Strict JSON first (fast, and the usual case); JSON5 when that fails. When both fail
+    the JSON5 parser's position is reported: JSON5 is a superset of JSON, so that is where the
+    text stops being either."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
+    except json.JSONDecodeError:
+        pass
+    try:
+        return json5.loads(text)
+    except ValueError as exc:
         raise ConfigError.single(
-            source, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+            source, f"invalid JSON (or JSON5): {_json5_reason(str(exc))}") from None
 
 
 def _parse_json5(text: str, source: str) -> Any:
@@ -73,9 +87,11 @@ def _parse_json5(text: str, source: str) -> Any:
 
 
 def _json5_reason(message: str) -> str:
-    """json5 says ``<string>:3 Unexpected "b" at column 2``: reword it, without the character."""
-    match = _JSON5_POSITION.match(message)
+    """json5 says ``<string>:3 Unexpected "b" at column 2``: reword it, without the character.
+
+    Any other message (json5 has a few, some quoting a value) becomes "syntax error"."""
+    match = _JSON5_ERROR.match(message)
     if not match:
-        return message
-    reason = _QUOTED_CHARACTER.sub("Unexpected character", match["reason"])
+        return "syntax error"
+    reason = "Unexpected end of input" if match["end"] else "Unexpected character"
     return f"{reason} (line {match['line']}, column {match['col']})"
