@@ -125,8 +125,9 @@ async def test_daemon_errors_map_to_exit_codes(env: Env, fake: FakeDaemon, code:
     result = await run_cli("continue", "--call-id", "c9", "-m", "Hi?", "--json",
                            socket=env.socket)
     assert result.exit_code == exit_code
-    assert result.stdout == ""
-    assert result.stderr.startswith("voicecall: ")
+    error = one_json_document(result.stdout)["error"]
+    assert error["code"] == code.value
+    assert result.stderr.startswith(f"voicecall: {error['message']}\n")
     if code is ErrorCode.CALL_NOT_FOUND:
         assert "no such call: c9" in result.stderr
     else:
@@ -138,7 +139,12 @@ async def test_no_daemon_exits_7_with_the_hint(env: Env) -> None:
                  ["daemon", "stop"], ["tail", "--json"]):
         result = await run_cli(*args, socket=env.socket)
         assert result.exit_code == 7, (args, result.output)
-        assert result.stdout == ""
+        if "--json" in args:
+            error = one_json_document(result.stdout)["error"]
+            assert error["code"] == "daemon_not_running"
+            assert "voicecall daemon start" in error["hint"]
+        else:
+            assert result.stdout == ""
         assert "voicecall daemon start" in result.stderr
 
 
@@ -148,7 +154,7 @@ async def test_a_server_that_is_not_the_daemon_exits_8(env: Env, fake: FakeDaemo
     result = await run_cli("status", "--json", socket=env.socket)
     assert result.exit_code == 8
     assert "does not speak the voicecall control protocol" in result.stderr
-    assert result.stdout == ""
+    assert one_json_document(result.stdout)["error"]["code"] == "protocol_mismatch"
 
 
 async def test_usage_errors_exit_2_without_contacting_the_daemon(env: Env,

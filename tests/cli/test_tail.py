@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -86,7 +87,9 @@ async def test_a_rejected_subscription_maps_to_its_exit_code(env: Env, fake: Fak
     fake.on("GET", "/v1/events", Reply(err.http_status, err.to_body()))
     result = await run_cli("tail", "--since", "3", "--json", socket=env.socket)
     assert result.exit_code == 2
-    assert "since must be a cursor" in result.stderr and result.stdout == ""
+    assert "since must be a cursor" in result.stderr
+    assert json.loads(result.stdout) == {"error": {"code": "bad_request",
+                                                   "message": "since must be a cursor"}}
 
 
 async def test_human_output_off_a_terminal_is_a_table_then_log_lines(env: Env,

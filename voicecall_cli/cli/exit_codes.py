@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     PROTOCOL_MISMATCH = 8
     CONFIG_ERROR = 78
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
 
 
 EXIT_STATUS_DOC: dict[ExitCode, str] = {
@@ -43,6 +44,23 @@ EXIT_STATUS_DOC: dict[ExitCode, str] = {
     ExitCode.PROTOCOL_MISMATCH: "The CLI and the daemon do not speak the same control protocol.",
     ExitCode.CONFIG_ERROR: "Configuration error; the message names the key path.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C).",
+    ExitCode.BROKEN_PIPE: "Stdout was closed early (the reading end of a pipe, such as head, "
+                          "exited); nothing is printed.",
+}
+
+# The stable error code (as in ``{"error": {"code": ...}}`` under --json) of a failure that did
+# not come from the daemon with a code of its own.
+CODE_FOR_EXIT: dict[ExitCode, str] = {
+    ExitCode.FAILED: ErrorCode.OPERATION_FAILED.value,
+    ExitCode.USAGE: "usage",
+    ExitCode.NO_SUCH_CALL: ErrorCode.CALL_NOT_FOUND.value,
+    ExitCode.PERMISSION_DENIED: ErrorCode.PERMISSION_DENIED.value,
+    ExitCode.TIMED_OUT: ErrorCode.TIMEOUT.value,
+    ExitCode.CONFLICT: ErrorCode.CONFLICT.value,
+    ExitCode.DAEMON_NOT_RUNNING: ErrorCode.DAEMON_NOT_RUNNING.value,
+    ExitCode.PROTOCOL_MISMATCH: ErrorCode.PROTOCOL_MISMATCH.value,
+    ExitCode.CONFIG_ERROR: ErrorCode.CONFIG_ERROR.value,
+    ExitCode.INTERRUPTED: "interrupted",
 }
 
 EXIT_FOR_ERROR: dict[ErrorCode, ExitCode] = {
@@ -80,18 +98,29 @@ HINTS: dict[ErrorCode, str] = {
 
 
 class CliError(Exception):
-    """A failure reported as ``voicecall: <message>`` (+ ``hint``) and ``exit_code``."""
+    """A failure reported as ``voicecall: <message>`` (+ ``hint``) and ``exit_code``; under
+    ``--json`` also as ``{"error": {"code", "message"}}`` on stdout. ``code`` is the
+    daemon's error code when the failure came from it, else the exit code's
+    (:data:`CODE_FOR_EXIT`)."""
 
     def __init__(self, message: str, exit_code: int = ExitCode.FAILED,
-                 hint: str | None = None) -> None:
+                 hint: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = int(exit_code)
         self.hint = hint
+        self.code = code or CODE_FOR_EXIT.get(self.exit_code, "operation_failed")
 
     @classmethod
     def from_api(cls, err: ApiError, *, message: str | None = None,
                  hint: str | None = None) -> CliError:
         """The CLI form of a control-API error: its exit code, its message, the code's hint."""
         return cls(message or err.message or err.code.value, EXIT_FOR_ERROR[err.code],
-                   hint if hint is not None else HINTS.get(err.code))
+                   hint if hint is not None else HINTS.get(err.code), code=err.code.value)
+
+    def to_json(self) -> dict[str, object]:
+        """``{"error": {"code", "message"[, "hint"]}}``, the --json form of this failure."""
+        error: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.hint:
+            error["hint"] = self.hint
+        return {"error": error}

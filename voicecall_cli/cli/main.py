@@ -8,11 +8,16 @@ command as ``command``.
 Failures end here, in :meth:`VoicecallGroup.invoke`: an :class:`~voicecall_cli.protocol.ApiError`
 or :class:`~voicecall_cli.cli.exit_codes.CliError` becomes ``voicecall: <message>`` (+ hint) on
 stderr and its exit code; Ctrl-C exits 130 without a traceback. Usage errors are click's (2).
+Anything else (a bug) is one line on stderr and exit 1; its traceback goes to a file
+(:mod:`voicecall_cli.cli.crash`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 from typing import Any
 
 import click
@@ -20,7 +25,7 @@ import click
 from voicecall_cli import __version__
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
-from voicecall_cli.cli.output import report_error
+from voicecall_cli.cli.output import JSON_REQUESTED, emit_json, json_emitted, report_error
 from voicecall_cli.protocol import CONFIG_ENV, PROTOCOL_VERSION, SOCKET_ENV, ApiError
 
 PROG_NAME = "voicecall"
@@ -39,6 +44,7 @@ COMMAND_MODULES: dict[str, str] = {
     "completion": "completion",
     "demo": "demo",
 }
+ARGS_META = "voicecall.args"  # the command line as the root group got it
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -62,20 +68,65 @@ class VoicecallGroup(click.Group):
         command: click.Command = module.command
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGS_META] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ApiError as err:
-            _exit_with(CliError.from_api(err))
+            _exit_with(ctx, CliError.from_api(err))
         except CliError as err:
-            _exit_with(err)
+            _exit_with(ctx, err)
         except KeyboardInterrupt:
-            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+            _exit_with(ctx, CliError("interrupted", ExitCode.INTERRUPTED), quiet=True)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(ExitCode.BROKEN_PIPE) from None
+        except click.UsageError as err:
+            if _wants_json(ctx):
+                _emit_json_error(CliError(err.format_message(), ExitCode.USAGE))
+            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from voicecall_cli.cli import crash
+
+            if crash.debugging():
+                raise
+            _exit_with(ctx, CliError(crash.one_line(exc, crash.record(exc)), ExitCode.FAILED))
 
 
-def _exit_with(err: CliError) -> None:
-    report_error(err.message, err.hint)
+def _wants_json(ctx: click.Context) -> bool:
+    """--json was given to the command (parsed, or at least on its command line)."""
+    if ctx.meta.get(JSON_REQUESTED):
+        return True
+    args = ctx.meta.get(ARGS_META) or []
+    return "--json" in args[:args.index("--")] if "--" in args else "--json" in args
+
+
+def _emit_json_error(err: CliError) -> None:
+    if not json_emitted():
+        with contextlib.suppress(BrokenPipeError):
+            emit_json(err.to_json())
+
+
+def _exit_with(ctx: click.Context, err: CliError, *, quiet: bool = False) -> None:
+    """Report ``err`` (stderr; and stdout under --json, unless a document is already out)
+    and exit with its code."""
+    if _wants_json(ctx):
+        _emit_json_error(err)
+    if not quiet:
+        report_error(err.message, err.hint)
     raise click.exceptions.Exit(err.exit_code) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @click.group(cls=VoicecallGroup, context_settings=CONTEXT_SETTINGS)

@@ -24,20 +24,47 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Keys in click's context ``meta`` (shared by the whole context tree): --json was given; a
+# JSON document already went to stdout. The root group reads both to print a failure as
+# ``{"error": ...}`` exactly when nothing else was printed.
+JSON_REQUESTED = "voicecall.json_requested"
+JSON_EMITTED = "voicecall.json_emitted"
+
+
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[JSON_REQUESTED] = True
+    return value
+
+
 def json_option(func: F) -> F:
     """The ``--json`` flag every data command takes (stored as ``as_json``)."""
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON document on stdout and nothing else.")(func)
+    return click.option("--json", "as_json", is_flag=True, callback=_remember_json,
+                        help="Print one JSON document on stdout and nothing else "
+                             '(a failure too: {"error": {"code", "message"}}).')(func)
+
+
+def json_emitted() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(JSON_EMITTED))
+
+
+def _mark_json_emitted() -> None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[JSON_EMITTED] = True
 
 
 def emit_json(value: Any) -> None:
     """Write ``value`` as one JSON document (2-space indented) to stdout."""
+    _mark_json_emitted()
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
 def emit_json_line(raw: bytes) -> None:
     """Write one NDJSON line to stdout byte for byte, and flush it."""
+    _mark_json_emitted()
     sys.stdout.flush()
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # a text-only stream: write the same bytes through it
