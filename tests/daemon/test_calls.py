@@ -14,6 +14,7 @@ from voicecall_cli.daemon import operations
 from voicecall_cli.daemon.settings import CallSettings
 from voicecall_cli.protocol import (
     ApiError,
+    CallsRequest,
     ContinueRequest,
     EndRequest,
     ErrorCode,
@@ -272,3 +273,74 @@ async def test_speak_on_a_call_that_never_answers_times_out_or_fails_when_it_end
     assert ended.value.code is ErrorCode.OPERATION_FAILED
     assert "no-answer" in ended.value.message
     assert env.carrier.of("play") == []
+
+
+async def test_unique_id_prefixes_name_live_and_ended_calls(tmp_path, autojump_clock,
+                                                            env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    live = await answered_call(env)
+    ended = await answered_call(env)
+    await operations.end(env.manager, EndRequest(callId=ended[:8]))
+    assert env.manager.store.get_call(ended)["state"] == "hangup-bot"
+    status = operations.status(env.manager, StatusRequest(callId=live[:8]))
+    assert status["call"]["callId"] == live
+    assert operations.status(env.manager, StatusRequest(callId=ended[:6]))["call"]["callId"] \
+        == ended
+    await operations.speak(env.manager, SpeakRequest(callId=live[:5], message="Still here"))
+    assert env.carrier.of("play")[-1] == ("play", live, "Still here")
+    assert operations.status(env.manager, StatusRequest(callId=live[:3])) == {"found": False}
+    with pytest.raises(ApiError) as missing:
+        await operations.end(env.manager, EndRequest(callId="ffffffff"))
+    assert missing.value.code is ErrorCode.CALL_NOT_FOUND
+
+
+async def test_a_prefix_of_several_calls_is_refused(tmp_path, autojump_clock,
+                                                   env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    first = await answered_call(env)
+    second = await answered_call(env)
+    for call_id in (first, second):  # two more stored calls whose ids share a prefix
+        record = env.manager.store.get_call(call_id)
+        record["callId"] = "abcd" + call_id
+        env.manager.store.save_call(record)
+    with pytest.raises(ApiError) as ambiguous:
+        operations.status(env.manager, StatusRequest(callId="abcd"))
+    assert ambiguous.value.code is ErrorCode.BAD_REQUEST
+    assert "several calls" in ambiguous.value.message
+    assert operations.status(env.manager, StatusRequest(callId="abcd" + first[:4]))["found"]
+
+
+async def test_calls_lists_past_and_present_calls_newest_first(tmp_path, autojump_clock,
+                                                               env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    first = await answered_call(env)
+    await operations.end(env.manager, EndRequest(callId=first))
+    await trio.sleep(60)
+    since = env.manager.now_ms()
+    second = await answered_call(env)
+
+    def ids(**body) -> list[str]:
+        result = operations.calls(env.manager, CallsRequest.parse(body))
+        assert all("processedEventIds" not in call for call in result["calls"])
+        return [call["callId"] for call in result["calls"]]
+
+    assert ids() == [second, first]
+    assert ids(state="active") == [second]
+    assert ids(state="ended") == [first]
+    assert ids(state="hangup-bot") == [first]
+    assert ids(state="ringing") == []
+    assert ids(since=since) == [second]
+    assert ids(limit=1) == [second]
+    with pytest.raises(ApiError) as bad:
+        ids(state="sleeping")
+    assert bad.value.code is ErrorCode.BAD_REQUEST and "hangup-bot" in bad.value.message
+
+
+async def test_a_call_from_another_number(tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    placed = await operations.initiate(env.manager, InitiateRequest(
+        message="Hi", from_="+15550007777"))
+    assert env.manager.calls[placed["callId"]].from_number == "+15550007777"
+    with pytest.raises(ApiError) as bad:
+        await operations.initiate(env.manager, InitiateRequest(message="Hi", from_="12"))
+    assert bad.value.code is ErrorCode.BAD_REQUEST and bad.value.message.startswith("from:")

@@ -6,6 +6,7 @@ from voicecall_cli.protocol import (
     HTTP_STATUS,
     REQUESTS,
     ApiError,
+    CallsRequest,
     ContinueRequest,
     ErrorCode,
     InitiateRequest,
@@ -14,8 +15,17 @@ from voicecall_cli.protocol import (
 
 
 def test_every_rpc_name_is_routed() -> None:
-    assert sorted(REQUESTS) == ["daemon.stop", "voicecall.continue", "voicecall.end",
-                                "voicecall.initiate", "voicecall.speak", "voicecall.status"]
+    assert sorted(REQUESTS) == ["daemon.stop", "voicecall.calls", "voicecall.continue",
+                                "voicecall.end", "voicecall.initiate", "voicecall.speak",
+                                "voicecall.status"]
+
+
+def test_wire_names_that_are_python_keywords_round_trip() -> None:
+    req = InitiateRequest.parse({"message": "hi", "from": " +15550002222 "})
+    assert req.from_ == "+15550002222"
+    assert req.to_body() == {"message": "hi", "from": "+15550002222"}
+    with pytest.raises(ApiError, match="unknown field 'from_'"):
+        InitiateRequest.parse({"message": "hi", "from_": "+15550002222"})
 
 
 def test_fields_are_trimmed_and_optional_ones_default() -> None:
@@ -37,6 +47,10 @@ def test_fields_are_trimmed_and_optional_ones_default() -> None:
     (ContinueRequest, {"callId": "c", "message": "m", "timeoutMs": 0},
      "timeoutMs must be positive"),
     (ContinueRequest, {"callId": 7, "message": "m"}, "callId must be a string"),
+    (InitiateRequest, {"message": "hi", "from": 5}, "from must be a string"),
+    (CallsRequest, {"limit": 0}, "limit must be between 1 and 1000"),
+    (CallsRequest, {"limit": "5"}, "limit must be an integer"),
+    (CallsRequest, {"since": -1}, "since must be epoch milliseconds"),
 ])
 def test_bad_requests_name_the_field(cls, body, message) -> None:
     with pytest.raises(ApiError) as err:

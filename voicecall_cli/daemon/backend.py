@@ -15,6 +15,7 @@ from voicecall_cli.daemon.calls import CallManager
 from voicecall_cli.protocol import (
     PROTOCOL_VERSION,
     ApiError,
+    CallsRequest,
     ContinueRequest,
     EndRequest,
     ErrorCode,
@@ -63,6 +64,8 @@ class DaemonBackend:
             return await operations.end(m, request)
         if isinstance(request, StatusRequest):
             return operations.status(m, request)
+        if isinstance(request, CallsRequest):
+            return operations.calls(m, request)
         raise ApiError(ErrorCode.NOT_FOUND, f"unknown method {request.METHOD}")
 
     def subscribe(self, since: int | str | None, call_id: str | None) -> Any:

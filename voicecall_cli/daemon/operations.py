@@ -20,7 +20,9 @@ from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.calls import CallManager
 from voicecall_cli.daemon.turns import TurnFailed, TurnWaiter
 from voicecall_cli.protocol import (
+    CALL_STATE_GROUPS,
     ApiError,
+    CallsRequest,
     ContinueRequest,
     EndRequest,
     ErrorCode,
@@ -33,6 +35,8 @@ from voicecall_cli.providers.base import PlaceCallRequest
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 GREETING_WAIT_S = 30.0  # a media stream that never starts must not hold a turn forever
+MIN_PREFIX = 4  # a call id prefix shorter than this is taken as a whole id
+DEFAULT_CALL_LIST = 20
 ANSWER_WAIT_MARGIN_S = 15.0  # beyond ringTimeoutMs: the carrier's no-answer report may lag
 
 
@@ -47,9 +51,11 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         raise ApiError(ErrorCode.BAD_REQUEST, "to required (pass --to or set toNumber)")
     if not E164.match(to):
         raise ApiError(ErrorCode.BAD_REQUEST, "to: Expected E.164 format, e.g. +15550001234")
-    from_number = s.effective_from_number
+    from_number = req.from_ or s.effective_from_number
     if not from_number:
         raise _failed("fromNumber not configured")
+    if req.from_ and not E164.match(req.from_):
+        raise ApiError(ErrorCode.BAD_REQUEST, "from: Expected E.164 format, e.g. +15550001234")
     if not m.webhook_url:
         raise _failed("Webhook URL not configured")
     outbound = sum(1 for c in m.calls.values() if c.direction == "outbound")
@@ -91,7 +97,26 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     return {"callId": call.call_id, "initiated": True}
 
 
+def resolve_call_id(m: CallManager, given: str) -> str:
+    """The call id ``given`` names: itself when a call (or carrier call id) has it, else the
+    one call whose id starts with it (at least :data:`MIN_PREFIX` characters, as the short
+    ids of ``tail`` and ``status``); ``given`` unchanged when nothing matches.
+
+    Raises ``bad_request`` when the prefix matches several calls."""
+    if m.find(given) is not None or len(given) < MIN_PREFIX:
+        return given
+    if m.store.get_call(given) or m.store.find_call_by_provider_id(given):
+        return given
+    matches = {call_id for call_id in m.calls if call_id.startswith(given)}
+    matches.update(m.store.call_ids_with_prefix(given, limit=2))
+    if len(matches) > 1:
+        raise ApiError(ErrorCode.BAD_REQUEST,
+                       f"call id {given!r} is the start of several calls' ids; give more of it")
+    return matches.pop() if matches else given
+
+
 def _connected_call(m: CallManager, call_id: str) -> CallRecord:
+    call_id = resolve_call_id(m, call_id)
     call = m.find(call_id)
     if call is None:
         stored = m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
@@ -215,9 +240,10 @@ def _record_turn(m: CallManager, call: CallRecord, turn_started: int, listen_sta
 
 
 async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
-    call = m.find(req.callId)
+    call_id = resolve_call_id(m, req.callId)
+    call = m.find(call_id)
     if call is None:
-        if m.store.get_call(req.callId) or m.store.find_call_by_provider_id(req.callId):
+        if m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id):
             return {"success": True}  # already ended
         raise ApiError(ErrorCode.CALL_NOT_FOUND, f"Call not found: {req.callId}")
     if not call.provider_call_id:
@@ -232,11 +258,34 @@ async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
 def status(m: CallManager, req: StatusRequest) -> dict[str, Any]:
     if req.callId is None:
         return {"calls": m.snapshot()}
-    call = m.find(req.callId)
+    call_id = resolve_call_id(m, req.callId)
+    call = m.find(call_id)
     if call is not None:
         return {"found": True, "call": call.to_dict(internal=False)}
-    stored = m.store.get_call(req.callId) or m.store.find_call_by_provider_id(req.callId)
+    stored = m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
     if stored is None:
         return {"found": False}
+    return {"found": True, "call": _public(stored)}
+
+
+def calls(m: CallManager, req: CallsRequest) -> dict[str, Any]:
+    """Past and present calls from the store (every change is persisted before it is
+    published, so the store is as current as the live records), newest first."""
+    state = req.state
+    states = ended = None
+    if state == "active" or state == "ended":
+        ended = state == "ended"
+    elif state is not None:
+        if state not in CallState._value2member_map_:
+            names = ", ".join([*CALL_STATE_GROUPS, *(s.value for s in CallState)])
+            raise ApiError(ErrorCode.BAD_REQUEST, f"state must be one of {names}")
+        states = frozenset({state})
+    records = m.store.list_calls(limit=req.limit or DEFAULT_CALL_LIST, states=states,
+                                 ended=ended, since_ms=req.since)
+    return {"calls": [_public(record) for record in records]}
+
+
+def _public(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored call record as the control API shows it (no internal bookkeeping)."""
     stored.pop("processedEventIds", None)
-    return {"found": True, "call": stored}
+    return stored

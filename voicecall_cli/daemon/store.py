@@ -217,7 +217,34 @@ class Store:
 
     def recent_calls(self, limit: int) -> list[dict[str, Any]]:
         """The ``limit`` most recently started calls, active or ended, newest first."""
-        return self._records("ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
+        return self.list_calls(limit=limit)
+
+    def list_calls(self, *, limit: int, states: frozenset[str] | None = None,
+                   ended: bool | None = None, since_ms: int | None = None
+                   ) -> list[dict[str, Any]]:
+        """Calls newest first: only those in ``states``, only ended (True) or active (False)
+        ones, only those started at or after ``since_ms``; at most ``limit``."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states is not None:
+            clauses.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(sorted(states))
+        if ended is not None:
+            clauses.append("ended_seq IS NOT NULL" if ended else "ended_seq IS NULL")
+        if since_ms is not None:
+            clauses.append("started_at >= ?")
+            params.append(since_ms)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        return self._records(f"{where}ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                             (*params, limit))
+
+    def call_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` stored call ids that start with ``prefix`` (a primary-key range)."""
+        with self._guard("read"):
+            rows = self._conn().execute(
+                "SELECT call_id FROM calls WHERE call_id >= ? AND call_id < ? LIMIT ?",
+                (prefix, prefix + "\U0010ffff", limit)).fetchall()
+        return [row[0] for row in rows]
 
     # -- event log ---------------------------------------------------------------------------
 

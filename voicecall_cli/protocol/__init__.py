@@ -5,8 +5,11 @@ Re-exports the names both sides use; import from here, not from the submodules.
 
 from voicecall_cli.protocol.errors import HTTP_STATUS, ApiError, ErrorCode
 from voicecall_cli.protocol.messages import (
+    CALL_LIST_LIMIT,
     CALL_MODES,
+    CALL_STATE_GROUPS,
     REQUESTS,
+    CallsRequest,
     ContinueRequest,
     EndRequest,
     InitiateRequest,
@@ -28,7 +31,9 @@ from voicecall_cli.protocol.version import API_PREFIX, PROTOCOL_HEADER, PROTOCOL
 
 __all__ = [
     "API_PREFIX",
+    "CALL_LIST_LIMIT",
     "CALL_MODES",
+    "CALL_STATE_GROUPS",
     "CONFIG_ENV",
     "HTTP_STATUS",
     "PROTOCOL_HEADER",
@@ -36,6 +41,7 @@ __all__ = [
     "REQUESTS",
     "SOCKET_ENV",
     "ApiError",
+    "CallsRequest",
     "ContinueRequest",
     "EndRequest",
     "ErrorCode",

@@ -23,6 +23,8 @@ class Request:
     """Base of every request body; ``METHOD`` is the RPC name used in the URL path."""
 
     METHOD: ClassVar[str] = ""
+    # Python field name -> wire name, where the wire name is not a Python identifier.
+    WIRE_NAMES: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def parse(cls: type[T], body: Any) -> T:
@@ -30,7 +32,7 @@ class Request:
             body = {}
         if not isinstance(body, dict):
             raise ApiError(ErrorCode.BAD_REQUEST, "request body must be a JSON object")
-        known = {f.name: f for f in dataclasses.fields(cls)}
+        known = {cls.WIRE_NAMES.get(f.name, f.name): f for f in dataclasses.fields(cls)}
         unknown = sorted(set(body) - set(known))
         if unknown:
             raise ApiError(ErrorCode.BAD_REQUEST, f"unknown field {unknown[0]!r}")
@@ -51,7 +53,7 @@ class Request:
                 value = value.strip()
                 if required and not value:
                     raise ApiError(ErrorCode.BAD_REQUEST, f"{name} required")
-            values[name] = value
+            values[field.name] = value
         request = cls(**values)
         request.check()
         return request
@@ -60,10 +62,14 @@ class Request:
         """Cross-field rules; raise ``bad_request``."""
 
     def to_body(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {self.WIRE_NAMES.get(k, k): v for k, v in dataclasses.asdict(self).items()
+                if v is not None}
 
 
-_FIELD_TYPES: dict[str, type] = {"timeoutMs": int}
+_FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int}
+CALL_LIST_LIMIT = 1000  # at most this many calls in one voicecall.calls answer
+# voicecall.calls ``state``: one call state, or one of these groups.
+CALL_STATE_GROUPS = ("active", "ended")
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,11 @@ class InitiateRequest(Request):
     """``voicecall.initiate`` -> ``{"callId": str, "initiated": true}``."""
 
     METHOD: ClassVar[str] = "voicecall.initiate"
+    WIRE_NAMES: ClassVar[dict[str, str]] = {"from_": "from"}
     message: str
     to: str | None = None
     mode: str | None = None
+    from_: str | None = None  # on the wire: "from" (default: the config's fromNumber)
 
     def check(self) -> None:
         if self.mode is not None and self.mode not in CALL_MODES:
@@ -124,6 +132,27 @@ class StatusRequest(Request):
 
 
 @dataclass(frozen=True)
+class CallsRequest(Request):
+    """``voicecall.calls`` -> ``{"calls": [...]}``: past and present calls, newest first.
+
+    ``state``: one call state, ``active`` or ``ended``; ``since``: calls started at or after
+    this time (epoch ms); ``limit``: at most this many (default 20, at most 1000).
+    """
+
+    METHOD: ClassVar[str] = "voicecall.calls"
+    state: str | None = None
+    since: int | None = None
+    limit: int | None = None
+
+    def check(self) -> None:
+        if self.limit is not None and not 1 <= self.limit <= CALL_LIST_LIMIT:
+            raise ApiError(ErrorCode.BAD_REQUEST,
+                           f"limit must be between 1 and {CALL_LIST_LIMIT}")
+        if self.since is not None and self.since < 0:
+            raise ApiError(ErrorCode.BAD_REQUEST, "since must be epoch milliseconds")
+
+
+@dataclass(frozen=True)
 class StopRequest(Request):
     """``daemon.stop`` -> ``{"ok": true}``, then the daemon shuts down cleanly."""
 
@@ -133,5 +162,5 @@ class StopRequest(Request):
 REQUESTS: dict[str, type[Request]] = {
     cls.METHOD: cls
     for cls in (InitiateRequest, ContinueRequest, SpeakRequest, EndRequest, StatusRequest,
-                StopRequest)
+                CallsRequest, StopRequest)
 }
