@@ -103,3 +103,79 @@ def test_daemon_start_status_stop(daemon_factory) -> None:
     after = subprocess.run([*base, "daemon", "status"], capture_output=True, text=True,
                            timeout=30, env=env)
     assert after.returncode == 7
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_detached(d: Daemon, env: dict[str, str], *pids: int) -> None:
+    """Teardown for daemons that `daemon start` detached (the fixture knows only its own)."""
+    import contextlib
+
+    subprocess.run([*VOICECALL, "--socket", str(d.socket), "daemon", "stop"],
+                   capture_output=True, timeout=30, env=env)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+
+
+def test_daemon_restart_keeps_live_calls_and_its_port(daemon_factory) -> None:
+    d: Daemon = daemon_factory()
+    port = _free_port()  # a fixed port: the new daemon needs the old one to have let go of it
+    d.config.write_text(d.config.read_text().replace("port = 0", f"port = {port}"))
+    env = {**os.environ, "XDG_STATE_HOME": str(d.root / "xdg-state"), "NO_COLOR": "1"}
+    base = [*VOICECALL, "--socket", str(d.socket), "--config", str(d.config)]
+    pids: list[int] = []
+    try:
+        started = subprocess.run([*base, "daemon", "start", "--json"], capture_output=True,
+                                 text=True, timeout=60, env=env)
+        assert started.returncode == 0, started.stderr
+        old = json.loads(started.stdout)
+        pids.append(old["pid"])
+        call_id = place_answered_call(d)
+        before = d.call_state(call_id)
+
+        restarted = subprocess.run([*base, "daemon", "restart", "--json"], capture_output=True,
+                                   text=True, timeout=60, env=env)
+        assert restarted.returncode == 0, restarted.stderr
+        new = json.loads(restarted.stdout)
+        pids.append(new["pid"])
+        assert new["ok"] and new["pid"] != old["pid"]
+        assert new["webhookUrl"].startswith(f"http://127.0.0.1:{port}/")
+        assert f"the daemon stopped (pid {old['pid']})" in restarted.stderr
+        assert f"the daemon started (pid {new['pid']})" in restarted.stderr
+        assert "Traceback" not in restarted.stderr
+
+        # The call survived: restored with its transcript, and it goes on.
+        restored = d.call_state(call_id)
+        assert restored["endedAt"] is None
+        assert restored["transcript"] == before["transcript"]
+        turn = d.cli_json("continue", "--call-id", call_id, "--message", "Does ten work?")
+        assert turn["transcript"] == "Yes, ten works."
+
+        # Both daemons' output is in daemon.log, which `daemon logs` shows.
+        logs = subprocess.run([*base, "daemon", "logs", "-n", "200"], capture_output=True,
+                              text=True, timeout=30, env=env)
+        assert logs.returncode == 0, logs.stderr
+        assert logs.stdout.count("voicecall daemon ready") == 2
+    finally:
+        _stop_detached(d, env, *pids)
+
+
+def test_daemon_restart_without_a_daemon_starts_one(daemon_factory) -> None:
+    d: Daemon = daemon_factory()
+    env = {**os.environ, "XDG_STATE_HOME": str(d.root / "xdg-state"), "NO_COLOR": "1"}
+    base = [*VOICECALL, "--socket", str(d.socket), "--config", str(d.config)]
+    pids: list[int] = []
+    try:
+        restarted = subprocess.run([*base, "daemon", "restart"], capture_output=True,
+                                   text=True, timeout=60, env=env)
+        assert restarted.returncode == 0, restarted.stderr
+        assert "the daemon was not running" in restarted.stderr
+        pids.append(d.health()["pid"])
+        assert "provider" in restarted.stdout  # the health panel, as `start` prints it
+    finally:
+        _stop_detached(d, env, *pids)

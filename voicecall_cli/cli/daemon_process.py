@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,3 +149,123 @@ def startup_verdict(spawned: Spawned) -> str | None:
             break
         verdict.append(line)
     return "\n".join(verdict)
+
+
+# -- after a stop: the process itself ---------------------------------------------------------
+
+
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    # "pid (comm) S ...": the state follows the last ')' (comm may hold one).
+    state = stat[stat.rfind(b")") + 1:].split()[:1]
+    return state != [b"Z"] and state != [b"X"]
+
+
+def wait_until_exited(pid: int, timeout_s: float) -> None:
+    """Poll until process ``pid`` has exited (its webhook port and store are free then);
+    exit 5 after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while process_exists(pid):
+        if time.monotonic() >= deadline:
+            raise CliError(f"the daemon (pid {pid}) has not exited {timeout_s:g} s after it "
+                           "stopped answering", ExitCode.TIMED_OUT)
+        time.sleep(POLL_INTERVAL_S)
+
+
+def systemd_unit(pid: int) -> tuple[str, bool] | None:
+    """``(unit, is_user_unit)`` when process ``pid`` runs in a voicecall systemd service (its
+    cgroup), else None (no such process, no systemd, started by ``daemon start``)."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as fh:
+            return unit_from_cgroup(fh.read())
+    except OSError:
+        return None
+
+
+def unit_from_cgroup(text: str) -> tuple[str, bool] | None:
+    """The voicecall service a ``/proc/PID/cgroup`` text names, as :func:`systemd_unit`."""
+    for line in text.splitlines():
+        path = line.split(":", 2)[-1]
+        last = path.rstrip("/").rpartition("/")[2]
+        if last.startswith("voicecall") and last.endswith(".service"):
+            return last, "/user@" in path
+    return None
+
+
+# -- daemon.log --------------------------------------------------------------------------------
+
+LOG_BLOCK = 64 * 1024
+FOLLOW_INTERVAL_S = 0.2
+
+
+def last_lines(path: Path, count: int) -> tuple[bytes, int]:
+    """The last ``count`` lines of ``path`` as written (a final line without a newline counts)
+    and the offset of the end of what was read, where following goes on. OSError as raised."""
+    with open(path, "rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        if count <= 0:
+            return b"", end
+        data = b""
+        position = end
+        # One newline more than lines wanted, unless the file starts first.
+        while position > 0 and data.count(b"\n", 0, len(data) - 1) < count:
+            step = min(LOG_BLOCK, position)
+            position -= step
+            fh.seek(position)
+            data = fh.read(step) + data
+    return b"".join(data.splitlines(keepends=True)[-count:]), end
+
+
+def follow_log(path: Path, offset: int,
+               interval_s: float = FOLLOW_INTERVAL_S) -> Iterator[bytes]:
+    """What is appended to ``path`` from ``offset`` on, chunk by chunk, until the caller stops
+    iterating (Ctrl-C). A file that is missing is waited for; one that is replaced or
+    truncated is read again from its start. The open file is closed when the generator is."""
+    fh = None
+    try:
+        while True:
+            if fh is None:
+                try:
+                    fh = open(path, "rb")  # noqa: SIM115 - held across yields, closed below
+                except FileNotFoundError:
+                    time.sleep(interval_s)
+                    offset = 0
+                    continue
+                if offset > os.fstat(fh.fileno()).st_size:
+                    offset = 0
+                fh.seek(offset)
+            chunk = fh.read(LOG_BLOCK)
+            if chunk:
+                yield chunk
+                continue
+            if _replaced(path, fh):
+                fh.close()
+                fh, offset = None, 0
+                continue
+            time.sleep(interval_s)
+    finally:
+        if fh is not None:
+            fh.close()
+
+
+def _replaced(path: Path, fh: Any) -> bool:
+    """Whether ``path`` is no longer the open file ``fh``, or was cut shorter than read."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return True
+    mine = os.fstat(fh.fileno())
+    return (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev) or now.st_size < fh.tell()
