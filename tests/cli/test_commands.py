@@ -95,7 +95,8 @@ async def test_status_of_unknown_call_exits_3(env: Env, fake: FakeDaemon) -> Non
     assert "voicecall: no such call: nope" in result.stderr
     as_json = await run_cli("status", "--call-id", "nope", "--json", socket=env.socket)
     assert as_json.exit_code == 3
-    assert one_json_document(as_json.stdout) == {"found": False}
+    assert one_json_document(as_json.stdout) == {
+        "found": False, "error": {"code": "call_not_found", "message": "no such call: nope"}}
 
 
 async def test_status_lists_active_calls(env: Env, fake: FakeDaemon) -> None:

@@ -153,4 +153,5 @@ def build_request(request_type: type[RequestT], **fields: Any) -> RequestT:
     A value the daemon would reject (an empty message, a bad mode) fails here as ``bad_request``
     (exit 2) without a round trip.
     """
-    return request_type.parse({k: v for k, v in fields.items() if v is not None})
+    wire = request_type.WIRE_NAMES
+    return request_type.parse({wire.get(k, k): v for k, v in fields.items() if v is not None})

@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, str] = {
     "speak": "speak",
     "end": "end",
     "status": "status",
+    "calls": "calls",
     "tail": "tail",
     "daemon": "daemon",
     "config": "config",

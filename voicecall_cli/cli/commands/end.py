@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from voicecall_cli.cli.context import CliContext, build_request
+from voicecall_cli.cli.options import call_id_params
 from voicecall_cli.cli.output import emit_json, json_option, note
 from voicecall_cli.protocol import EndRequest
 
 
 @click.command("end")
-@click.option("--call-id", required=True, metavar="ID", help="The call to hang up.")
+@call_id_params("The call to hang up.")
 @json_option
 @click.pass_obj
 def command(obj: CliContext, call_id: str, as_json: bool) -> None:
