@@ -80,7 +80,7 @@ def test_commands_without_a_daemon_exit_7_with_a_hint() -> None:
     proc = subprocess.run([*VOICECALL, "--socket", str(d.socket), "status", "--json"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 7
-    assert proc.stdout == ""
+    assert json.loads(proc.stdout)["error"]["code"] == "daemon_not_running"
     assert "voicecall daemon start" in proc.stderr
 
 
