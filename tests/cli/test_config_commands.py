@@ -162,3 +162,107 @@ async def test_an_unreadable_config_exits_78(env: Env) -> None:
     config.write_text("controlSocket = 7\n")
     wrong_type = await run_cli("--config", str(config), "status")
     assert wrong_type.exit_code == 78 and "controlSocket" in wrong_type.stderr
+
+
+# ---- validate says what the daemon will do ------------------------------------------------------
+
+TWILIO_TOML = ('provider = "twilio"\nfromNumber = "+15550001234"\n'
+               f'[twilio]\naccountSid = "AC{"0" * 32}"\nauthToken = "{SECRET}"\n')
+
+
+async def test_validate_refuses_a_carrier_this_build_lacks_naming_the_key(env: Env) -> None:
+    path = env.root / "telnyx.toml"
+    path.write_text('provider = "telnyx"\nfromNumber = "+15550001234"\n'
+                    'publicUrl = "https://voice.example.com/voice/webhook"\n'
+                    f'[telnyx]\napiKey = "{SECRET}"\nconnectionId = "c"\npublicKey = "p"\n')
+    result = await run_cli("--config", str(path), "config", "validate")
+    assert result.exit_code == 78 and result.stdout == ""
+    assert result.stderr == (f'voicecall: provider: "telnyx" is not available in this build '
+                             f"yet (available: mock, twilio) (in {path})\n")
+    as_json = await run_cli("--config", str(path), "config", "validate", "--json")
+    assert as_json.exit_code == 78
+    assert json.loads(as_json.stdout) == {
+        "ok": False, "path": str(path), "warnings": [],
+        "issues": [{"path": "provider", "message": '"telnyx" is not available in this build '
+                                                   "yet (available: mock, twilio)"}]}
+
+
+async def test_validate_refuses_twilio_without_a_public_url(env: Env) -> None:
+    path = env.root / "twilio.toml"
+    path.write_text(TWILIO_TOML)
+    result = await run_cli("--config", str(path), "config", "validate")
+    assert result.exit_code == 78
+    assert result.stderr.startswith("voicecall: publicUrl: publicUrl is required with provider "
+                                    '"twilio": Twilio cannot reach')
+    assert "Set publicUrl to the public https URL" in result.stderr
+    assert SECRET not in result.output
+
+    path.write_text('publicUrl = "https://voice.example.com/voice/webhook"\n' + TWILIO_TOML)
+    fixed = await run_cli("--config", str(path), "config", "validate")
+    assert fixed.exit_code == 0 and fixed.stderr == "" and fixed.stdout == f"ok: {path}\n"
+
+
+async def test_validate_accepts_a_trusted_proxy_with_a_named_warning(env: Env) -> None:
+    path = env.root / "proxy.toml"
+    path.write_text(TWILIO_TOML + '[webhookSecurity]\nallowedHosts = ["voice.example.com"]\n'
+                    'trustedProxyIPs = ["10.0.0.1"]\n')
+    result = await run_cli("--config", str(path), "config", "validate")
+    assert result.exit_code == 0 and result.stdout == f"ok: {path}\n"
+    assert result.stderr.startswith("voicecall: warning: publicUrl is unset: inbound webhooks "
+                                    "through the trusted proxy")
+    as_json = json.loads((await run_cli("--config", str(path), "config", "validate",
+                                        "--json")).stdout)
+    assert as_json["ok"] is True
+    assert [w.split(":")[0] for w in as_json["warnings"]] == ["publicUrl is unset"]
+
+
+MOCK_WITH_UNBUILT_SETTINGS = """\
+provider = "mock"
+silenceTimeoutMs = 900
+[tunnel]
+provider = "ngrok"
+[tailscale]
+mode = "funnel"
+"""
+
+
+async def test_settings_not_acted_on_are_warnings_in_validate_and_show(env: Env) -> None:
+    path = env.root / "mock.toml"
+    path.write_text(MOCK_WITH_UNBUILT_SETTINGS)
+    result = await run_cli("--config", str(path), "config", "validate")
+    assert result.exit_code == 0 and result.stdout == f"ok: {path}\n"
+    warned = [line.removeprefix("voicecall: warning: ").split(" ")[0]
+              for line in result.stderr.splitlines()]
+    assert warned == ["tunnel.provider", "tailscale.mode", "silenceTimeoutMs"]
+    report = json.loads((await run_cli("--config", str(path), "config", "validate",
+                                       "--json")).stdout)
+    assert [w.split(" ")[0] for w in report["warnings"]] == warned
+    shown = await run_cli("--config", str(path), "config", "show", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["tunnel"]["provider"] == "ngrok"
+    assert shown.stderr == result.stderr
+
+
+async def test_show_says_when_the_daemon_will_not_start(env: Env) -> None:
+    path = env.root / "twilio.toml"
+    path.write_text(TWILIO_TOML + '[tunnel]\nprovider = "ngrok"\n')
+    shown = await run_cli("--config", str(path), "config", "show")
+    assert shown.exit_code == 0 and "[twilio]" in shown.stdout
+    assert "voicecall: warning: the daemon will not start: publicUrl: publicUrl is required" \
+        in shown.stderr
+    # validate lists the warnings, then the error
+    validated = await run_cli("--config", str(path), "config", "validate")
+    assert validated.exit_code == 78
+    lines = validated.stderr.splitlines()
+    assert lines[0].startswith('voicecall: warning: tunnel.provider "ngrok" is not implemented')
+    assert lines[1].startswith("voicecall: publicUrl: ")
+    assert SECRET not in shown.output + validated.output
+
+
+async def test_validate_refuses_switched_off_voice_calls_as_the_daemon_does(env: Env) -> None:
+    path = env.root / "openclaw.json"
+    path.write_text("{ plugins: { entries: { 'voice-call': { enabled: false } } } }\n")
+    result = await run_cli("--config", str(path), "config", "validate", "--json")
+    assert result.exit_code == 78
+    assert json.loads(result.stdout)["issues"] == [{
+        "path": "plugins.entries.voice-call.enabled",
+        "message": "voice calls are disabled (enabled = false)"}]

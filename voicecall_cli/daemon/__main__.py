@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 
     config_path = resolve_config_path(args.config)
     explicit = bool(args.config or os.environ.get("VOICECALL_CONFIG"))
+    from voicecall_cli.core.config import check_startup  # the check `config validate` makes
+
     try:
         config = load_config(config_path, os.environ, explicit=explicit)
-        config.require_enabled()
+        check_startup(config)
     except ConfigError as exc:
         print(f"voicecall: configuration error in {config_path}:", file=sys.stderr)
         for line in str(exc).splitlines():
@@ -44,13 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     for warning in config.warnings:
         logging.getLogger("voicecall.config").warning("%s", warning)
-    from voicecall_cli.daemon.carriers import AVAILABLE as AVAILABLE_PROVIDERS
-
-    if config.provider not in AVAILABLE_PROVIDERS:
-        print(f"voicecall: configuration error in {config_path}:\n  provider: "
-              f"{config.provider!r} is not available in this build yet (available: "
-              f"{', '.join(AVAILABLE_PROVIDERS)})", file=sys.stderr)
-        return EXIT_CONFIG
     socket_path = resolve_socket_path(args.socket, config.control_socket)
 
     import trio

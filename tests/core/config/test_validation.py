@@ -261,9 +261,17 @@ def test_secret_paths_cover_the_reference_list():
 # ---- warnings ---------------------------------------------------------------------------------
 
 def test_streaming_without_an_openai_key_warns():
-    config = from_obj({"streaming": {"enabled": True}})
-    assert any("no OpenAI API key" in w for w in config.warnings)
-    assert not from_obj({"streaming": {"enabled": True}}, {"OPENAI_API_KEY": "sk"}).warnings
+    twilio = {**TWILIO_OK, "publicUrl": "https://voice.example.com/voice/webhook"}
+    config = from_obj({**twilio, "streaming": {"enabled": True}})
+    assert config.warnings == [
+        "streaming.enabled is true but no OpenAI API key was found (set "
+        "streaming.openaiApiKey or OPENAI_API_KEY): callers on media streams will not be "
+        "transcribed"]
+    assert not from_obj({**twilio, "streaming": {"enabled": True}},
+                        {"OPENAI_API_KEY": "sk"}).warnings
+    # Scripted transcription (offline development, the demo) needs no key.
+    assert not from_obj({**twilio, "streaming": {"enabled": True,
+                                                 "sttProvider": "scripted"}}).warnings
 
 
 def test_edge_tts_warns_that_calls_ignore_it():

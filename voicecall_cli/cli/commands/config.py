@@ -53,9 +53,13 @@ def init(obj: CliContext, force: bool) -> None:
 @click.pass_obj
 def show(obj: CliContext, as_json: bool) -> None:
     """Show the effective config (secrets redacted)."""
+    from voicecall_cli.core.config import startup_issues
+
     config = _load(obj)
     for message in config.warnings:
         warn(message)
+    for issue in startup_issues(config):
+        warn(f"the daemon will not start: {issue}")
     data = config.redacted()
     if as_json:
         emit_json(data)
@@ -70,19 +74,24 @@ def show(obj: CliContext, as_json: bool) -> None:
 @click.pass_obj
 def validate(obj: CliContext, as_json: bool) -> None:
     """Check the config file (exit 78 on a problem)."""
-    from voicecall_cli.core.config import ConfigError
+    from voicecall_cli.core.config import ConfigError, check_startup
 
     path = obj.config_path
+    config = None
     try:
         config = _load(obj, wrap_errors=False)
+        check_startup(config)  # the daemon's own start-up check: validate and start agree
     except ConfigError as err:
+        warnings = list(config.warnings) if config is not None else []
         if as_json:
             emit_json({"ok": False, "path": str(path),
-                       "issues": [{"path": i.path, "message": i.message} for i in err.issues]})
+                       "issues": [{"path": i.path, "message": i.message} for i in err.issues],
+                       "warnings": warnings})
+        else:
+            for message in warnings:
+                warn(message)
         raise _config_failure(err, path) from None
     warnings = list(config.warnings)
-    if not config.enabled:
-        warnings.append(f"{config.disabled_path}: voice calls are disabled")
     if as_json:
         emit_json({"ok": True, "path": str(path), "exists": config.source is not None,
                    "warnings": warnings})

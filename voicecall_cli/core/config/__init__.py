@@ -1,8 +1,8 @@
 """The configuration model: schema, loading, environment fallbacks, validation, redaction.
 
 Import from here. The CLI imports this package lazily (``config`` command only); the daemon
-loads once at start with :func:`load_config` and then calls
-:meth:`VoiceCallConfig.require_enabled`.
+loads once at start with :func:`load_config` and then calls :func:`check_startup`, the same
+check ``voicecall config validate`` makes, so the two agree.
 """
 
 from voicecall_cli.core.config.errors import ConfigError, ConfigIssue
@@ -10,12 +10,19 @@ from voicecall_cli.core.config.load import build_config, load_config, parse_conf
 from voicecall_cli.core.config.merge import BLOCKED_KEYS, deep_merge
 from voicecall_cli.core.config.model import DISABLED_MESSAGE, VoiceCallConfig, normalize_url_path
 from voicecall_cli.core.config.redact import REDACTED, redact
-from voicecall_cli.core.config.schema import MOCK_FROM_NUMBER, PROVIDERS, SECRET_PATHS
+from voicecall_cli.core.config.schema import (
+    IMPLEMENTED_PROVIDERS,
+    MOCK_FROM_NUMBER,
+    PROVIDERS,
+    SECRET_PATHS,
+)
 from voicecall_cli.core.config.starter import starter_config_toml
+from voicecall_cli.core.config.support import check_startup, startup_issues
 
 __all__ = [
     "BLOCKED_KEYS",
     "DISABLED_MESSAGE",
+    "IMPLEMENTED_PROVIDERS",
     "MOCK_FROM_NUMBER",
     "PROVIDERS",
     "REDACTED",
@@ -24,10 +31,12 @@ __all__ = [
     "ConfigIssue",
     "VoiceCallConfig",
     "build_config",
+    "check_startup",
     "deep_merge",
     "load_config",
     "normalize_url_path",
     "parse_config_text",
     "redact",
     "starter_config_toml",
+    "startup_issues",
 ]

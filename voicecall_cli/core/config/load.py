@@ -2,8 +2,10 @@
 
 The pipeline, in order: parse; unwrap a whole OpenClaw file; rewrite legacy values (with a
 warning); deep-merge ``tts`` over ``messages.tts``; fill unset keys from the environment; check
-the schema and fill defaults; resolve paths; check the carrier's credentials. Every issue from
-every stage after parsing is reported together.
+the schema and fill defaults; resolve paths; check the carrier's credentials; collect the
+warnings (risky settings, settings this build does not act on). Every issue from every stage
+after parsing is reported together. What would stop the daemon from starting is checked
+separately, by :func:`.support.check_startup`.
 
 Only :func:`load_config` touches the file system (one read); the environment is always a
 parameter.
@@ -19,11 +21,13 @@ from typing import Any
 
 from voicecall_cli.core.config.env import apply_env_fallbacks
 from voicecall_cli.core.config.errors import ConfigError, ConfigIssue
+from voicecall_cli.core.config.exposure import exposure_warnings
 from voicecall_cli.core.config.fields import Checker
 from voicecall_cli.core.config.merge import deep_merge
 from voicecall_cli.core.config.model import VoiceCallConfig
 from voicecall_cli.core.config.openclaw import unwrap
 from voicecall_cli.core.config.parse import parse_text
+from voicecall_cli.core.config.support import unused_setting_warnings
 from voicecall_cli.core.config.validate import check_provider, check_schema, collect_warnings
 from voicecall_cli.protocol.paths import CONFIG_ENV, default_state_dir, resolve_config_path
 
@@ -71,6 +75,7 @@ def build_config(raw: dict[str, Any], env: Mapping[str, str], *,
     config = copy.deepcopy(found.config)
     warnings = list(found.warnings)
     _rewrite_legacy(config, warnings, found.prefix)
+    written = copy.deepcopy(config)  # what the file says, for "not used" warnings
     if found.tts_base is not None or isinstance(config.get("tts"), dict):
         override = config.get("tts")
         if override is None or isinstance(override, dict):
@@ -91,8 +96,11 @@ def build_config(raw: dict[str, Any], env: Mapping[str, str], *,
         check_provider(data, checker)
     if checker.issues:
         raise ConfigError(_name_env_sources(checker, env_sources))
-    return VoiceCallConfig(data, source=source, warnings=warnings + collect_warnings(data),
-                           env_sources=env_sources, disabled_path=disabled_path)
+    key = checker.full
+    warnings += (collect_warnings(data, key) + exposure_warnings(data, written, key)
+                 + unused_setting_warnings(data, written, key))
+    return VoiceCallConfig(data, source=source, warnings=warnings, env_sources=env_sources,
+                           disabled_path=disabled_path, key_prefix=found.prefix)
 
 
 def _rewrite_legacy(config: dict[str, Any], warnings: list[str], prefix: str) -> None:

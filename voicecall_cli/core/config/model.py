@@ -36,18 +36,25 @@ class VoiceCallConfig:
     * ``warnings``: messages for the user (deprecated values, insecure settings).
     * ``env_sources``: ``{dotted path: environment variable}`` for values taken from the env.
     * ``disabled_path``: the key that switched voice calls off, or None when enabled.
+    * ``key_prefix``: what names this configuration's keys in messages
+      (``plugins.entries.voice-call.config`` for a whole OpenClaw file, else empty).
     """
 
-    __slots__ = ("data", "disabled_path", "env_sources", "source", "warnings")
+    __slots__ = ("data", "disabled_path", "env_sources", "key_prefix", "source", "warnings")
 
     def __init__(self, data: dict[str, Any], *, source: Path | None = None,
                  warnings: Iterable[str] = (), env_sources: Mapping[str, str] | None = None,
-                 disabled_path: str | None = None) -> None:
+                 disabled_path: str | None = None, key_prefix: str = "") -> None:
         self.data = data
         self.source = source
         self.warnings: list[str] = list(warnings)
         self.env_sources: dict[str, str] = dict(env_sources or {})
         self.disabled_path = disabled_path
+        self.key_prefix = key_prefix
+
+    def key(self, path: str) -> str:
+        """The dotted ``path`` as messages name it (with :attr:`key_prefix`)."""
+        return f"{self.key_prefix}.{path}" if self.key_prefix else path
 
     def __repr__(self) -> str:
         return f"VoiceCallConfig(provider={self.provider!r}, source={self.source!r})"

@@ -23,6 +23,11 @@ from voicecall_cli.core.config.fields import (
 )
 
 PROVIDERS = ("telnyx", "twilio", "plivo", "mock")
+# The carriers this build can run (the schema accepts all of PROVIDERS, as the plugin's does).
+# The start-up check (support.py) refuses the others; daemon.carriers must open exactly these.
+IMPLEMENTED_PROVIDERS = ("mock", "twilio")
+# responseModel's "<provider>/<model>" providers that can answer calls in this build.
+REPLY_MODEL_PROVIDERS = ("openai",)
 MOCK_FROM_NUMBER = "+15550000000"
 DEFAULT_MOCK_REPLIES = ("Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!")
 TIMEOUT_RANGE = {"ge": 1000, "le": 120000}

@@ -29,12 +29,13 @@ allowFrom = []                    # E.164 numbers allowed to call in, e.g. ["+15
 
 maxDurationSeconds = 300          # hang up this long after answer
 staleCallReaperSeconds = 0        # end calls with no terminal webhook after this long; 0 = off
-silenceTimeoutMs = 800
+# silenceTimeoutMs = 800          # accepted, not used: streaming.silenceDurationMs ends a turn
 transcriptTimeoutMs = 180000      # how long `voicecall continue` waits for the caller
 ringTimeoutMs = 30000
 maxConcurrentCalls = 1            # outbound calls at once
 
-# publicUrl = "https://voice.example.com/voice/webhook"   # public webhook URL (skips tunnels)
+# publicUrl = "https://voice.example.com/voice/webhook"   # public webhook URL: required for
+#                                 # twilio unless a trusted proxy is set in [webhookSecurity]
 skipSignatureVerification = false # never true outside local testing
 
 # store = "~/.local/state/voicecall"   # state directory (default: $XDG_STATE_HOME/voicecall)
@@ -73,7 +74,8 @@ allowedHosts = []                 # hosts accepted from forwarding headers
 trustForwardingHeaders = false
 trustedProxyIPs = []              # forwarding headers are trusted only from these addresses
 
-[tunnel]                          # public exposure (or set publicUrl, or use [tailscale])
+[tunnel]                          # tunnels and [tailscale]: accepted, NOT implemented yet;
+                                  # run ngrok/tailscale yourself and set publicUrl
 provider = "none"                 # "none" | "ngrok" | "tailscale-serve" | "tailscale-funnel"
 # ngrokAuthToken = "..."          # or NGROK_AUTHTOKEN
 # ngrokDomain = "voice.example.com"

@@ -6,7 +6,7 @@ All issues are collected in one :class:`Checker`; nothing stops at the first pro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from voicecall_cli.core.config.env import ENV_HINTS
@@ -68,20 +68,26 @@ def _require(checker: Checker, path: str, suffix: str) -> None:
         checker.report(path, f"{checker.full(path)} is required{suffix}")
 
 
-def collect_warnings(data: Mapping[str, Any]) -> list[str]:
-    """Warnings for a configuration that is valid but probably not what the user wants."""
+def collect_warnings(data: Mapping[str, Any], key: Callable[[str], str] = str) -> list[str]:
+    """Warnings for a configuration that is valid but probably not what the user wants.
+
+    ``key`` names a dotted path in messages (adds the OpenClaw prefix where there is one).
+    """
     warnings = []
     if data.get("skipSignatureVerification"):
         warnings.append(
-            "SECURITY WARNING: skipSignatureVerification is true: webhook signatures are NOT "
-            "verified, so anyone who can reach the webhook can forge call events. "
+            f"SECURITY WARNING: {key('skipSignatureVerification')} is true: webhook signatures "
+            "are NOT verified, so anyone who can reach the webhook can forge call events. "
             "Use it for local testing only.")
-    if lookup(data, "streaming.enabled") and not lookup(data, "streaming.openaiApiKey"):
+    if (lookup(data, "streaming.enabled") and data.get("provider") != "mock"
+            and lookup(data, "streaming.sttProvider") == "openai-realtime"
+            and not lookup(data, "streaming.openaiApiKey")):
         warnings.append(
-            "streaming.enabled is true but no OpenAI API key was found (set "
-            "streaming.openaiApiKey or OPENAI_API_KEY): media streaming will not start")
+            f"{key('streaming.enabled')} is true but no OpenAI API key was found (set "
+            f"{key('streaming.openaiApiKey')} or OPENAI_API_KEY): callers on media streams "
+            "will not be transcribed")
     if lookup(data, "tts.provider") == "edge":
         warnings.append(
-            'tts.provider "edge" is ignored for calls (telephony audio needs PCM): '
+            f'{key("tts.provider")} "edge" is ignored for calls (telephony audio needs PCM): '
             "calls fall back to the carrier's own voices")
     return warnings
