@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import pytest
 from rich.console import Console
 
 from voicecall_cli.cli import render
@@ -14,6 +17,15 @@ def text_of(renderable: object) -> str:
     console = Console(record=True, width=120, color_system=None, force_terminal=False)
     console.print(renderable)
     return console.export_text()
+
+
+def on_terminal(renderable: object, width: int) -> list[str]:
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=True,
+                      legacy_windows=False, _environ={})
+    console.print(renderable, no_wrap=True, overflow="ellipsis")
+    file = console.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue().splitlines()
 
 
 def test_call_panel_shows_the_record_and_transcript() -> None:
@@ -57,6 +69,39 @@ def test_event_summaries() -> None:
     assert "abcdef12 " in line and "call.error" in line and line.endswith("carrier said no")
 
 
+def test_event_text_from_outside_stays_on_one_line_and_sends_no_escapes() -> None:
+    event = {"ts": T0, "callId": "abcdef123456", "type": "call.transcript",
+             "data": {"speaker": "user", "text": "yes\nno\r\x1b[2Jwhy\tnot\u2028end"}}
+    summary = render.event_summary(event)
+    assert summary == "user: yes no  [2Jwhy not end"
+    full = render.event_line(event, full_id=True).plain
+    assert full.split()[1:3] == ["abcdef123456", "call.transcript"]
+    assert full.index("call.transcript") == len("HH:MM:SS  ") + render.FULL_ID + 2  # aligned
+    assert full.endswith(summary) and "\n" not in full
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 160])
+def test_the_calls_table_fits_the_terminal_and_never_cuts_the_state(width: int) -> None:
+    calls = [{"callId": f"{n}bcdef12-3456-4789-8abc-def012345678", "state": state,
+              "direction": "inbound", "from": "+441234567890123", "to": "+861391234567890",
+              "startedAt": T0, "answeredAt": T0, "metadata": {"mode": "conversation"}}
+             for n, state in enumerate(("listening", "initiated", "hangup-user"))]
+    lines = on_terminal(render.calls_table(calls, now_ms=T0 + 5000), width)
+    assert max(map(len, lines)) <= width
+    for n, state in enumerate(("listening", "initiated", "hangup-user")):
+        [row] = [line for line in lines if line.startswith(f"{n}bcdef12 ")]
+        assert f" {state} " in f"{row} "
+    header = lines[1].split()
+    assert ("mode" in header) == (width >= 160)
+
+
+def test_an_event_line_on_a_terminal_is_cut_not_wrapped() -> None:
+    event = {"ts": T0, "callId": "abcdef123456", "type": "call.error",
+             "data": {"message": "x" * 200}}
+    [line] = on_terminal(render.event_line(event), 80)
+    assert len(line) == 80 and line.endswith("…")
+
+
 def test_active_calls_follow_events_after_the_snapshot_only() -> None:
     calls = ActiveCalls()
     calls.apply({"type": "snapshot", "cursor": 10,
@@ -85,3 +130,4 @@ def test_progress_knows_when_the_backlog_is_out() -> None:
                   {"type": "heartbeat", "cursor": 1}):
         assert not following.done_after(event)
     assert following.resume_cursor() == 1
+

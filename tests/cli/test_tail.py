@@ -106,6 +106,29 @@ async def test_human_output_off_a_terminal_is_a_table_then_log_lines(env: Env,
     assert "user: héllo" in out and "daemon.started" in out
     assert "call-b" not in out  # after the backlog: --no-follow stopped before it
     assert not any(line.startswith("{") for line in out.splitlines())
+    assert "\x1b" not in out
+
+
+async def test_human_output_off_a_terminal_is_never_wrapped_or_cut(env: Env,
+                                                                   fake: FakeDaemon) -> None:
+    call_id = "3f2a9c1e-5b7d-4c2a-9e1f-0a1b2c3d4e5f"
+    words = " ".join(f"word{n}" for n in range(60))  # ~420 characters, one utterance
+    said = {"cursor": 6, "ts": 1_700_000_003_000, "callId": call_id,
+            "type": "call.transcript", "data": {"speaker": "user", "text": words}}
+    heartbeat = {"type": "heartbeat", "cursor": 6, "ts": 1_700_000_004_000}
+    snapshot = {"type": "snapshot", "cursor": 6, "calls": [
+        {"callId": call_id, "state": "listening", "direction": "inbound",
+         "from": "+441234567890123", "to": "+861391234567890", "startedAt": 1_700_000_000_000,
+         "metadata": {"mode": "conversation"}}]}
+    fake.on("GET", "/v1/events", Stream([snapshot, said, heartbeat]))
+    result = await run_cli("tail", "--since", "5", "--no-follow", socket=env.socket)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    [table_row] = [line for line in lines if line.startswith(call_id)]
+    assert "listening" in table_row and "conversation" in table_row
+    [event_row] = [line for line in lines if "call.transcript" in line]
+    assert event_row.split()[1] == call_id and event_row.endswith(f"user: {words}")
+    assert "\x1b" not in result.stdout and "…" not in result.stdout
 
 
 def test_ctrl_c_exits_130_quietly(env: Env, fake: FakeDaemon) -> None:

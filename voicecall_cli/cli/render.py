@@ -1,18 +1,29 @@
-"""Pure functions from control-API values (plain JSON dicts) to rich renderables.
+"""From control-API values (plain JSON dicts) to what a human reads: rich renderables, lines.
 
-Imported only when output is rendered for a human; nothing here does I/O. Times on the wire
-are milliseconds since the epoch and are shown in local time. Colour is decided by the console
-that prints the result (rich's detection, ``NO_COLOR``).
+Imported only when output is rendered for a human. Times on the wire are milliseconds since the
+epoch and are shown in local time. Colour is decided by the console that prints the result
+(rich's detection, ``NO_COLOR``).
+
+Two destinations, one renderable: :class:`CallsTable` and :class:`CallPanel` look at the console
+options they are rendered with. On a terminal (``options.is_terminal``) call ids are the short
+8-character form the event log uses and the table picks the widest layout that fits the width.
+Anywhere else (a pipe, a file) ids are whole and every column is there, and :func:`plain_text`
+lays the result out without a width limit: never wrapped or cut, no ANSI codes, no trailing
+blanks. :func:`show` is the one function here that writes: it prints a result either way on the
+console it is given (the caller owns the console; nothing is closed).
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -20,6 +31,13 @@ from rich.text import Text
 _TALKING = {"speaking": "magenta", "listening": "cyan"}
 _EARLY = {"initiated": "yellow", "ringing": "yellow", "answered": "green", "active": "green"}
 _GOOD_END = {"completed", "hangup-user", "hangup-bot"}
+
+SHORT_ID = 8
+"""Characters of a call id shown on a terminal (tables and the event log)."""
+FULL_ID = 36
+"""The width of a whole call id (a UUID) in the event log off a terminal."""
+UNBOUNDED = 1_000_000
+"""The width :func:`plain_text` lays out at: wider than any line it will meet."""
 
 
 def state_text(state: str | None) -> Text:
@@ -59,38 +77,78 @@ def duration(start_ms: int | float | None, end_ms: int | float | None) -> str:
 
 
 def short_id(call_id: str | None) -> str:
-    return (call_id or "-")[:8]
+    return (call_id or "-")[:SHORT_ID]
 
 
-def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> Panel:
-    """One call record (``status --call-id``): its facts, then its transcript."""
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    facts.add_column()
-    mode = (call.get("metadata") or {}).get("mode")
-    end_ms = call.get("endedAt") or now_ms
-    rows: list[tuple[str, str | Text]] = [
-        ("state", state_text(call.get("state"))),
-        ("direction", f"{call.get('direction', '-')}" + (f" ({mode})" if mode else "")),
-        ("from", str(call.get("from") or "-")),
-        ("to", str(call.get("to") or "-")),
-        ("provider", f"{call.get('provider', '-')} {call.get('providerCallId') or ''}".strip()),
-        ("started", timestamp(call.get("startedAt"))),
-        ("answered", timestamp(call.get("answeredAt"))),
-        ("ended", timestamp(call.get("endedAt"))),
-        ("duration", duration(call.get("answeredAt") or call.get("startedAt"), end_ms)),
-    ]
-    if call.get("endReason"):
-        rows.append(("end reason", str(call["endReason"])))
-    rows.extend(latency_rows(call.get("metadata") or {}))
-    for label, value in rows:
-        facts.add_row(label, value)
-    parts: list[RenderableType] = [facts]
-    transcript = call.get("transcript") or []
-    if transcript:
-        parts.append(Text(""))
-        parts.append(transcript_text(transcript))
-    return Panel(Group(*parts), title=f"call {call.get('callId', '?')}", title_align="left")
+def one_line(text: str) -> str:
+    """``text`` with line breaks, tabs and other control characters as spaces.
+
+    Event text comes from callers and carriers: it must neither break the one-line-per-event
+    log nor send escape sequences to the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
+# -- one call -------------------------------------------------------------------------------
+
+
+class CallPanel:
+    """One call record (``status CALL_ID``): its facts, then its transcript.
+
+    On a terminal a panel titled with the call id, its text wrapped inside; elsewhere the same
+    lines without the box (a title line, then one line per fact and per transcript entry).
+    """
+
+    def __init__(self, call: Mapping[str, Any], now_ms: int | None = None) -> None:
+        self.call = call
+        self.now_ms = now_ms
+
+    def __rich_console__(self, console: Console,
+                         options: ConsoleOptions) -> Iterator[RenderableType]:
+        title = f"call {self.call.get('callId', '?')}"
+        body = self._body()
+        if options.is_terminal:
+            yield Panel(body, title=title, title_align="left", expand=False)
+        else:
+            yield Group(Text(title, style="bold"), body)
+
+    def _body(self) -> Group:
+        call = self.call
+        facts = Table.grid(padding=(0, 2))
+        facts.add_column(style="bold", no_wrap=True)
+        facts.add_column()
+        mode = (call.get("metadata") or {}).get("mode")
+        end_ms = call.get("endedAt") or self.now_ms
+        rows: list[tuple[str, str | Text]] = [
+            ("state", state_text(call.get("state"))),
+            ("direction", f"{call.get('direction', '-')}" + (f" ({mode})" if mode else "")),
+            ("from", str(call.get("from") or "-")),
+            ("to", str(call.get("to") or "-")),
+            ("provider",
+             f"{call.get('provider', '-')} {call.get('providerCallId') or ''}".strip()),
+            ("started", timestamp(call.get("startedAt"))),
+            ("answered", timestamp(call.get("answeredAt"))),
+            ("ended", timestamp(call.get("endedAt"))),
+            ("duration", duration(call.get("answeredAt") or call.get("startedAt"), end_ms)),
+        ]
+        if call.get("endReason"):
+            rows.append(("end reason", str(call["endReason"])))
+        rows.extend(latency_rows(call.get("metadata") or {}))
+        for label, value in rows:
+            facts.add_row(label, value)
+        parts: list[RenderableType] = [facts]
+        transcript = call.get("transcript") or []
+        if transcript:
+            parts.append(Text(""))
+            parts.append(transcript_grid(transcript))
+        return Group(*parts)
+
+
+def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> CallPanel:
+    """One call record (``status CALL_ID``); see :class:`CallPanel`."""
+    return CallPanel(call, now_ms)
 
 
 def latency_rows(metadata: Mapping[str, Any]) -> list[tuple[str, str | Text]]:
@@ -117,35 +175,114 @@ def waterfall_text(waterfall: Mapping[str, Any]) -> str:
                        if isinstance(waterfall.get(key), int))
 
 
-def transcript_text(entries: Iterable[Mapping[str, Any]]) -> Text:
-    text = Text()
-    for i, entry in enumerate(entries):
-        if i:
-            text.append("\n")
+def transcript_grid(entries: Iterable[Mapping[str, Any]]) -> Table:
+    """``HH:MM:SS speaker: text`` per entry; a long text wraps under itself, not the clock."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column()
+    for entry in entries:
         speaker = str(entry.get("speaker", "?"))
-        text.append(f"{clock(entry.get('timestamp'))} ", style="dim")
-        text.append(f"{speaker}: ", style="bold cyan" if speaker == "user" else "bold magenta")
-        text.append(str(entry.get("text", "")))
-    return text
+        line = Text()
+        line.append(f"{speaker}: ", style="bold cyan" if speaker == "user" else "bold magenta")
+        line.append(one_line(str(entry.get("text", ""))))
+        grid.add_row(clock(entry.get("timestamp")), line)
+    return grid
+
+
+# -- the active calls -----------------------------------------------------------------------
+
+# Widest first; a terminal gets the first that fits (the last one however narrow it is).
+_LAYOUTS = (
+    ("id", "state", "direction", "mode", "from", "to", "started", "duration"),
+    ("id", "state", "direction", "from", "to", "started", "duration"),
+    ("id", "state", "dir", "from", "to", "started", "duration"),
+    ("id", "state", "from", "to", "duration"),
+    ("id", "state", "duration"),
+)
+_HEADERS = {"id": "call id", "dir": "dir"}
+_SHORT_DIRECTION = {"inbound": "in", "outbound": "out"}
+
+
+class CallsTable:
+    """The active calls (``status`` without a call id, the top of ``tail``).
+
+    On a terminal: 8-character ids, and the widest layout that fits the width (the mode column
+    goes first, then ``inbound``/``outbound`` become ``in``/``out``, then the direction and
+    start columns); the state is never wrapped or cut. Elsewhere: whole ids, every column.
+    """
+
+    def __init__(self, calls: Iterable[Mapping[str, Any]], now_ms: int | None = None,
+                 title: str = "active calls") -> None:
+        self.calls = list(calls)
+        self.now_ms = now_ms
+        self.title = title
+
+    def table(self, columns: tuple[str, ...], full_ids: bool) -> Table:
+        table = Table(title=self.title, title_justify="left", title_style="bold", box=None,
+                      pad_edge=False, show_edge=False, header_style="bold")
+        states = [str(call.get("state") or "?") for call in self.calls]
+        for column in columns:
+            table.add_column(_HEADERS.get(column, column), no_wrap=True,
+                             min_width=max(map(len, states), default=0)
+                             if column == "state" else None,
+                             overflow="ellipsis")
+        for call in self.calls:
+            table.add_row(*(self._cell(call, column, full_ids) for column in columns))
+        return table
+
+    def _cell(self, call: Mapping[str, Any], column: str, full_ids: bool) -> str | Text:
+        if column == "id":
+            call_id = str(call.get("callId") or "?")
+            return call_id if full_ids else short_id(call_id)
+        if column == "state":
+            return state_text(call.get("state"))
+        if column == "direction":
+            return str(call.get("direction") or "-")
+        if column == "dir":
+            direction = str(call.get("direction") or "-")
+            return _SHORT_DIRECTION.get(direction, direction)
+        if column == "mode":
+            return str((call.get("metadata") or {}).get("mode") or "-")
+        if column in ("from", "to"):
+            return str(call.get(column) or "-")
+        if column == "started":
+            return clock(call.get("startedAt"))
+        return duration(call.get("answeredAt") or call.get("startedAt"),
+                        call.get("endedAt") or self.now_ms)
+
+    def fitting(self, console: Console, options: ConsoleOptions) -> Table:
+        """The table this console and width get (see the class docstring)."""
+        if not options.is_terminal:
+            return self.table(_LAYOUTS[0], full_ids=True)
+        natural = options.update_width(UNBOUNDED)
+        for columns in _LAYOUTS:
+            table = self.table(columns, full_ids=False)
+            if Measurement.get(console, natural, table).maximum <= options.max_width:
+                return table
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Table]:
+        yield self.fitting(console, options)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.fitting(console, options))
 
 
 def calls_table(calls: Iterable[Mapping[str, Any]], now_ms: int | None = None,
-                title: str = "active calls") -> Table:
-    """The active calls (``status`` without a call id, the top of ``tail``)."""
-    table = Table(title=title, title_justify="left", expand=False)
-    for column in ("call id", "state", "direction", "from", "to", "started", "duration"):
-        table.add_column(column, no_wrap=column == "call id")
-    for call in calls:
-        table.add_row(str(call.get("callId", "?")), state_text(call.get("state")),
-                      str(call.get("direction", "-")), str(call.get("from") or "-"),
-                      str(call.get("to") or "-"), clock(call.get("startedAt")),
-                      duration(call.get("answeredAt") or call.get("startedAt"),
-                               call.get("endedAt") or now_ms))
-    return table
+                title: str = "active calls") -> CallsTable:
+    """The active calls; see :class:`CallsTable`."""
+    return CallsTable(calls, now_ms, title)
+
+
+# -- the event log --------------------------------------------------------------------------
 
 
 def event_summary(event: Mapping[str, Any]) -> str:
     """One line saying what a stored event means (the data of unknown types as JSON)."""
+    return one_line(_summary(event))
+
+
+def _summary(event: Mapping[str, Any]) -> str:
     kind = event.get("type")
     d: Mapping[str, Any] = event.get("data") or {}
     if kind == "call.created":
@@ -181,12 +318,18 @@ def event_summary(event: Mapping[str, Any]) -> str:
     return json.dumps(dict(d), separators=(",", ":"), ensure_ascii=False)
 
 
-def event_line(event: Mapping[str, Any]) -> Text:
-    """``HH:MM:SS  callid8  type  summary`` for the scrolling log (and non-terminal output)."""
-    text = Text()
+def event_line(event: Mapping[str, Any], *, full_id: bool = False) -> Text:
+    """``HH:MM:SS  callid8  type  summary``: one event, always one line.
+
+    Printed on a terminal it is cut with an ellipsis at the width (never wrapped); off a
+    terminal use ``.plain`` with ``full_id=True``: the whole id and the whole summary.
+    """
+    call_id = event.get("callId")
+    shown = (str(call_id) if call_id else "-").ljust(FULL_ID) if full_id else short_id(call_id)
+    text = Text(no_wrap=True, overflow="ellipsis", end="\n")
     text.append(f"{clock(event.get('ts'))}  ", style="dim")
-    text.append(f"{short_id(event.get('callId')):<8}  ", style="bold")
-    text.append(f"{event.get('type', '?'):<16} ", style=_event_style(event))
+    text.append(f"{shown:<{SHORT_ID}}  ", style="bold")
+    text.append(f"{one_line(str(event.get('type', '?'))):<16} ", style=_event_style(event))
     text.append(event_summary(event))
     return text
 
@@ -200,11 +343,7 @@ def _event_style(event: Mapping[str, Any]) -> str:
     return "blue" if kind.startswith("daemon.") else "green"
 
 
-def tail_view(calls: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]],
-              now_ms: int | None = None) -> Group:
-    """The live ``tail`` screen: the active-calls table above the newest events."""
-    log = Text("\n").join(event_line(e) for e in events)
-    return Group(calls_table(calls, now_ms), log)
+# -- the daemon -----------------------------------------------------------------------------
 
 
 def health_panel(health: Mapping[str, Any]) -> Panel:
@@ -228,3 +367,26 @@ def health_panel(health: Mapping[str, Any]) -> Panel:
     ok = health.get("ok", True)
     title = Text("daemon running" if ok else "daemon unhealthy", style="green" if ok else "red")
     return Panel(grid, title=title, title_align="left")
+
+
+# -- printing -------------------------------------------------------------------------------
+
+
+def plain_text(renderable: RenderableType) -> str:
+    """``renderable`` as it reads off a terminal: no width limit (nothing wrapped or cut), no
+    styles or ANSI codes, no trailing blanks; lines joined with ``\\n``, no final newline."""
+    console = Console(file=io.StringIO(), width=UNBOUNDED, force_terminal=False,
+                      color_system=None, highlight=False, markup=False, emoji=False,
+                      legacy_windows=False)
+    lines = console.render_lines(renderable, console.options, pad=False, new_lines=False)
+    return "\n".join("".join(segment.text for segment in line).rstrip() for line in lines)
+
+
+def show(renderable: RenderableType, console: Console) -> None:
+    """Print a human result on ``console``: through rich at the terminal's width when it is a
+    terminal, else as :func:`plain_text` on its file (flushed)."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    console.file.write(plain_text(renderable) + "\n")
+    console.file.flush()

@@ -2,6 +2,8 @@
 
 ``--json`` prints the daemon's ``voicecall.status`` answer as is. A call the daemon does not
 know exits 3 ("no such call: ID"), with ``{"found": false}`` on stdout under ``--json``.
+The human forms fit a terminal (short ids in the table); into a pipe or file they are plain
+text at full width (whole ids, nothing wrapped or cut): see :mod:`voicecall_cli.cli.render`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import click
 
 from voicecall_cli.cli.context import CliContext, build_request
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
-from voicecall_cli.cli.output import emit_json, json_option, render
+from voicecall_cli.cli.output import console, emit_json, json_option, render
 from voicecall_cli.protocol import ApiError, ErrorCode, StatusRequest
 
 
@@ -41,9 +43,9 @@ def command(obj: CliContext, call_id_argument: str | None, call_id: str | None,
     if not found:
         raise CliError(f"no such call: {call_id}", ExitCode.NO_SUCH_CALL)
     if not as_json:
-        from voicecall_cli.cli.render import call_panel
+        from voicecall_cli.cli.render import call_panel, show
 
-        render(call_panel(result["call"], now_ms=_now_ms()))
+        show(call_panel(result["call"], now_ms=_now_ms()), console())
 
 
 def _show_active(result: dict, as_json: bool) -> None:
@@ -54,10 +56,10 @@ def _show_active(result: dict, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
-    from voicecall_cli.cli.render import calls_table
+    from voicecall_cli.cli.render import calls_table, show
 
     if calls:
-        render(calls_table(calls, now_ms=_now_ms()))
+        show(calls_table(calls, now_ms=_now_ms()), console())
     else:
         render("no active calls")
 

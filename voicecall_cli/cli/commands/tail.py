@@ -1,8 +1,9 @@
 """``voicecall tail``: the daemon's event stream (``GET /v1/events``), live.
 
 ``--json`` copies every NDJSON line to stdout exactly as received (snapshot first), flushed per
-line. Without it, a terminal gets a rich live view (the active calls above a scrolling log of
-events) and anything else gets one log line per event.
+line. Without it, a terminal gets one line per event (cut with an ellipsis at the width, never
+wrapped) scrolling above a rich Live region that holds only the active calls; anything else gets
+the table of active calls, then one whole plain line per event (never wrapped or cut).
 
 When it stops:
 
@@ -19,9 +20,10 @@ When it stops:
 
 from __future__ import annotations
 
-import collections
+import time
+from collections.abc import Callable
 from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,6 +32,9 @@ from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.output import console, emit_json_line
 from voicecall_cli.protocol import ApiError
 from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED, SINCE_ALL, SNAPSHOT
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 # Three missed heartbeats mean the daemon stopped answering.
 STREAM_TIMEOUT_S = 3 * HEARTBEAT_S + 5
@@ -108,6 +113,7 @@ class ActiveCalls:
                 "callId": call_id, "state": "initiated", "startedAt": event.get("ts"),
                 "direction": data.get("direction"), "from": data.get("from"),
                 "to": data.get("to"), "provider": data.get("provider"),
+                "metadata": {"mode": data.get("mode")},
             }
         elif kind in ("call.state", "call.restored") and call_id in self.calls:
             call = self.calls[call_id]
@@ -132,19 +138,28 @@ class JsonLines:
 
 
 class HumanView:
-    """The human form: a rich Live view on a terminal, plain log lines elsewhere."""
+    """The human form (see the module docstring), on ``out`` (stdout's console by default).
 
-    def __init__(self) -> None:
-        self.console = console()
+    Resource handling: on a terminal, ``with`` starts a rich Live display (which also routes
+    stray stdout/stderr writes above its region) and stops it on the way out, leaving the last
+    table on screen; the console belongs to the caller and is never closed. Durations are
+    measured against ``clock`` (seconds since the epoch, ``time.time`` by default) and tick
+    once a second on a terminal.
+    """
+
+    def __init__(self, out: Console | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.console = out if out is not None else console()
+        self.clock = clock
         self.calls = ActiveCalls()
-        self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.live: Any = None
 
     def __enter__(self) -> HumanView:
         if self.console.is_terminal:
             from rich.live import Live
 
-            self.live = Live(console=self.console, auto_refresh=False)
+            self.live = Live(self, console=self.console, auto_refresh=True,
+                             refresh_per_second=1)
             self.live.start()
         return self
 
@@ -152,23 +167,30 @@ class HumanView:
         if self.live is not None:
             self.live.stop()
 
+    def __rich__(self) -> RenderableType:
+        """The Live region: the active calls now."""
+        from rich.text import Text
+
+        from voicecall_cli.cli import render
+
+        if not self.calls.calls:
+            return Text("no active calls", style="dim")
+        return render.calls_table(self.calls.calls.values(), int(self.clock() * 1000))
+
     def show(self, raw: bytes, event: dict[str, Any]) -> None:
         from voicecall_cli.cli import render
 
         self.calls.apply(event)
         kind = event.get("type")
-        if kind not in (SNAPSHOT, HEARTBEAT, LAGGED):
-            self.log.append(event)
-        now_ms = event.get("ts") if isinstance(event.get("ts"), int) else None
         if self.live is not None:
-            room = max(3, self.console.height - len(self.calls.calls) - 8)
-            recent = list(self.log)[-room:]
-            self.live.update(render.tail_view(self.calls.calls.values(), recent, now_ms),
-                             refresh=True)
+            if kind not in (SNAPSHOT, HEARTBEAT, LAGGED):
+                self.console.print(render.event_line(event), no_wrap=True, overflow="ellipsis")
+            self.live.refresh()
         elif kind == SNAPSHOT:
-            self.console.print(render.calls_table(self.calls.calls.values(), now_ms))
+            render.show(self.__rich__(), self.console)
         elif kind not in (HEARTBEAT, LAGGED):
-            self.console.print(render.event_line(event))
+            self.console.file.write(render.event_line(event, full_id=True).plain + "\n")
+            self.console.file.flush()
 
 
 @click.command("tail")
