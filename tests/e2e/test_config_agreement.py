@@ -17,7 +17,9 @@ import pytest
 
 from tests.e2e.conftest import VOICECALL, daemon_env
 from voicecall_cli.core.config import IMPLEMENTED_PROVIDERS
+from voicecall_cli.core.config.schema import REPLY_MODEL_PROVIDERS
 from voicecall_cli.daemon.carriers import AVAILABLE
+from voicecall_cli.speech.prompts import SUPPORTED_PROVIDERS
 
 SECRET = "tok-0123456789abcdef"
 TWILIO = ('provider = "twilio"\nfromNumber = "+15550001234"\n'
@@ -49,6 +51,10 @@ def validate(config: Path) -> tuple[int, dict]:
 
 def test_the_daemon_opens_exactly_the_carriers_the_config_check_allows():
     assert set(AVAILABLE) == set(IMPLEMENTED_PROVIDERS)
+
+
+def test_the_auto_responder_calls_exactly_the_providers_the_config_check_allows():
+    assert set(SUPPORTED_PROVIDERS) == set(REPLY_MODEL_PROVIDERS)
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
