@@ -129,5 +129,18 @@ def test_progress_knows_when_the_backlog_is_out() -> None:
     for event in ({"type": "snapshot", "cursor": 1}, {"type": "x", "cursor": 1},
                   {"type": "heartbeat", "cursor": 1}):
         assert not following.done_after(event)
-    assert following.resume_cursor() == 1
+    assert following.resume_since() == 1
 
+
+def test_progress_resumes_after_what_was_shown() -> None:
+    everything = Progress("all", follow=True)
+    assert everything.resume_since() == "all"
+    everything.done_after({"type": "snapshot", "cursor": 9})
+    assert everything.resume_since() == "all"  # the backlog was not shown yet
+    everything.done_after({"type": "x", "cursor": 3})
+    assert everything.resume_since() == 3
+    live = Progress(None, follow=True)
+    assert live.resume_since() is None
+    live.done_after({"type": "snapshot", "cursor": 9})
+    assert live.resume_since() == 9
+    assert live.resume_hint().endswith("voicecall tail --since 9")

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Env, run_cli
-from tests.cli.fake_daemon import FakeDaemon, Reply, Stream
+from tests.cli.fake_daemon import FakeDaemon, Recorded, Reply, Stream
+from voicecall_cli.cli.commands import tail
 from voicecall_cli.protocol import ApiError, ErrorCode
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -74,12 +77,35 @@ async def test_lagged_exits_1_telling_how_to_resume(env: Env, fake: FakeDaemon) 
     assert "voicecall tail --since 6" in result.stderr
 
 
-async def test_stream_ending_while_following_exits_7_with_the_resume_cursor(
-        env: Env, fake: FakeDaemon) -> None:
-    fake.on("GET", "/v1/events", Stream([SNAPSHOT, LIVE], hold=False))
+async def test_a_daemon_that_stays_away_ends_tail_with_exit_7_and_the_resume_cursor(
+        env: Env, fake: FakeDaemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stream ends and the daemon is gone; 60 s of retries shortened to 1 s for the test.
+    monkeypatch.setattr(tail, "RECONNECT_FOR_S", 1.0)
+    served: list[Recorded] = []
+
+    def subscribe(request: Recorded) -> Stream:
+        served.append(request)
+        if len(served) > 1:
+            return Stream([], hold=False)  # the daemon went away while we reconnected
+        fake.stop_soon()
+        return Stream([SNAPSHOT, LIVE], hold=False)
+
+    fake.on("GET", "/v1/events", subscribe)
     result = await run_cli("tail", "--json", socket=env.socket)
     assert result.exit_code == 7
+    assert stdout_lines(result.stdout) == [SNAPSHOT, LIVE]
+    assert result.stderr.count("reconnecting for up to 1 s") == 1
+    assert "did not come back within 1 s" in result.stderr
     assert "voicecall tail --since 6" in result.stderr
+    assert all(r.query == {"since": "6"} for r in served[1:])
+
+
+async def test_no_follow_never_reconnects(env: Env, fake: FakeDaemon) -> None:
+    fake.on("GET", "/v1/events", Stream([SNAPSHOT, BACKLOG[0]], hold=False))
+    result = await run_cli("tail", "--since", "2", "--no-follow", "--json", socket=env.socket)
+    assert result.exit_code == 0, result.output
+    assert stdout_lines(result.stdout) == [SNAPSHOT, BACKLOG[0]]
+    assert len(fake.requests) == 1 and result.stderr == ""
 
 
 async def test_a_rejected_subscription_maps_to_its_exit_code(env: Env, fake: FakeDaemon) -> None:

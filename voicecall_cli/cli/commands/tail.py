@@ -5,17 +5,27 @@ line. Without it, a terminal gets one line per event (cut with an ellipsis at th
 wrapped) scrolling above a rich Live region that holds only the active calls; anything else gets
 the table of active calls, then one whole plain line per event (never wrapped or cut).
 
+Reconnecting: while following, when the stream ends or the daemon stops answering (not
+running, connection closed, three missed heartbeats) after a subscription succeeded, tail says
+so once on stderr, retries every :data:`RECONNECT_EVERY_S` and resubscribes with
+``since=<the last cursor seen>`` (cursors come from the daemon's store and keep increasing across
+restarts), so no event is lost or repeated. The new subscription starts with its own
+``snapshot`` line: ``--json`` prints it as received, the human forms show the new table. After
+:data:`RECONNECT_FOR_S` without a daemon it gives up (exit 7, with the ``--since`` that
+resumes). The first subscription failing is reported at once, as by any command.
+
 When it stops:
 
-* ``--no-follow``: once the backlog is out. The snapshot's ``cursor`` is the newest event at
-  subscription time, so the backlog (asked for with ``--since``) ends at that cursor: the
-  command returns after the first event at or past it, at the first heartbeat (the daemon is
-  idle, so everything was sent; with ``--call-id`` the last event may be another call's), or
-  when the daemon ends the stream. Without ``--since`` there is no backlog: snapshot only.
+* ``--no-follow``: once the backlog is out, never reconnecting. The snapshot's ``cursor`` is
+  the newest event at subscription time, so the backlog (asked for with ``--since``) ends at that
+  cursor: the command returns after the first event at or past it, at the first heartbeat (the
+  daemon is idle, so everything was sent; with ``--call-id`` the last event may be another
+  call's), or when the daemon ends the stream. Without ``--since``: snapshot only.
 * a ``lagged`` line (the daemon dropped this slow reader): warning on stderr, exit 1 with the
   ``--since`` that resumes without loss.
-* the stream ending while following: the daemon went away (exit 7, with the resume cursor).
-* Ctrl-C: exit 130, quietly (the root group's doing). The connection is closed on every path.
+* the daemon gone for :data:`RECONNECT_FOR_S`, or an error that retrying cannot mend: exit with
+  its code and the resume cursor.
+* Ctrl-C: exit 130, quietly (the root group's doing). Each connection is closed on every path.
 """
 
 from __future__ import annotations
@@ -29,8 +39,8 @@ import click
 
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
-from voicecall_cli.cli.output import console, emit_json_line
-from voicecall_cli.protocol import ApiError
+from voicecall_cli.cli.output import console, emit_json_line, note
+from voicecall_cli.protocol import ApiError, ErrorCode
 from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED, SINCE_ALL, SNAPSHOT
 
 if TYPE_CHECKING:
@@ -38,6 +48,13 @@ if TYPE_CHECKING:
 
 # Three missed heartbeats mean the daemon stopped answering.
 STREAM_TIMEOUT_S = 3 * HEARTBEAT_S + 5
+RECONNECT_EVERY_S = 0.5
+RECONNECT_FOR_S = 60.0
+"""How long ``tail`` keeps trying to resubscribe after losing the daemon. One attempt against
+a daemon that accepts but never answers can take up to :data:`STREAM_TIMEOUT_S` on top."""
+# What a daemon restart looks like from here; anything else is reported at once.
+RECONNECTABLE = frozenset({ErrorCode.DAEMON_NOT_RUNNING, ErrorCode.OPERATION_FAILED,
+                           ErrorCode.TIMEOUT})
 
 
 class SinceParam(click.ParamType):
@@ -64,8 +81,14 @@ class Progress:
         self.snapshot_cursor: int | None = None
         self.last_cursor: int | None = since if isinstance(since, int) else None
 
-    def resume_cursor(self) -> int:
-        return self.last_cursor if self.last_cursor is not None else (self.snapshot_cursor or 0)
+    def resume_since(self) -> int | str | None:
+        """The ``since`` that continues exactly after what was shown: the last cursor seen
+        (the snapshot's when live-only), or the original ``--since`` before any."""
+        return self.last_cursor if self.last_cursor is not None else self.since
+
+    def resume_hint(self) -> str:
+        since = self.resume_since()
+        return f"resume without loss with: voicecall tail --since {since or 0}"
 
     def done_after(self, event: dict[str, Any]) -> bool:
         """Record ``event``; True when ``--no-follow`` has everything it asked for."""
@@ -136,6 +159,9 @@ class JsonLines:
     def show(self, raw: bytes, event: dict[str, Any]) -> None:
         emit_json_line(raw)
 
+    def connection(self, lost: bool) -> None:
+        """The daemon was lost (``True``) or is back; the notes on stderr say it."""
+
 
 class HumanView:
     """The human form (see the module docstring), on ``out`` (stdout's console by default).
@@ -152,6 +178,7 @@ class HumanView:
         self.console = out if out is not None else console()
         self.clock = clock
         self.calls = ActiveCalls()
+        self.lost = False
         self.live: Any = None
 
     def __enter__(self) -> HumanView:
@@ -173,9 +200,10 @@ class HumanView:
 
         from voicecall_cli.cli import render
 
+        title = "active calls" + (" (daemon lost, reconnecting)" if self.lost else "")
         if not self.calls.calls:
-            return Text("no active calls", style="dim")
-        return render.calls_table(self.calls.calls.values(), int(self.clock() * 1000))
+            return Text(f"no {title}", style="dim")
+        return render.calls_table(self.calls.calls.values(), int(self.clock() * 1000), title)
 
     def show(self, raw: bytes, event: dict[str, Any]) -> None:
         from voicecall_cli.cli import render
@@ -191,6 +219,12 @@ class HumanView:
         elif kind not in (HEARTBEAT, LAGGED):
             self.console.file.write(render.event_line(event, full_id=True).plain + "\n")
             self.console.file.flush()
+
+    def connection(self, lost: bool) -> None:
+        """Mark the table while the daemon is lost (the notes on stderr say why)."""
+        self.lost = lost
+        if self.live is not None:
+            self.live.refresh()
 
 
 @click.command("tail")
@@ -208,28 +242,83 @@ def command(obj: CliContext, call_id: str | None, since: int | str | None, no_fo
 
     First a snapshot of the active calls, then each event as it happens. With --json, the
     stream's NDJSON lines exactly as the daemon sends them.
+
+    When the daemon restarts or stops answering while following, tail says so on stderr,
+    keeps reconnecting for up to 60 s (then exits 7 with the --since that resumes) and goes
+    on after the last event it printed: nothing is lost or repeated. Each new connection
+    starts with a new snapshot: with --json, another "snapshot" line. --no-follow never
+    reconnects.
     """
     progress = Progress(since, follow=not no_follow)
-    stream = obj.client(STREAM_TIMEOUT_S).event_lines(since, call_id)
-    with closing(stream), (JsonLines() if as_json else HumanView()) as sink:
-        try:
+    with (JsonLines() if as_json else HumanView()) as sink:
+        Follower(obj, call_id, progress, sink).run()
+
+
+class Follower:
+    """Subscribes, shows each line on ``sink``, and resubscribes after losing the daemon (see
+    the module docstring). Each subscription's connection is closed before the next one opens
+    and on every way out; ``sink`` belongs to the caller."""
+
+    def __init__(self, obj: CliContext, call_id: str | None, progress: Progress,
+                 sink: JsonLines | HumanView) -> None:
+        self.obj = obj
+        self.call_id = call_id
+        self.progress = progress
+        self.sink = sink
+        self.lost_at: float | None = None  # monotonic time the daemon was lost, while it is
+
+    def run(self) -> None:
+        while True:
+            try:
+                if self._subscribe_once():
+                    return
+                lost, why = None, "the daemon closed the event stream"
+            except ApiError as err:
+                lost, why = err, err.message or err.code.value
+            if self._ended(lost, why):
+                return
+
+    def _subscribe_once(self) -> bool:
+        """One subscription: True when ``--no-follow`` is done, False when the stream ended;
+        ApiError when it failed, CliError on ``lagged``."""
+        progress = self.progress
+        since = progress.resume_since()
+        stream = self.obj.client(STREAM_TIMEOUT_S).event_lines(since, self.call_id)
+        with closing(stream):
             for raw, event in stream:
-                sink.show(raw, event)
+                if event.get("type") == SNAPSHOT and self.lost_at is not None:
+                    self.lost_at = None
+                    self.sink.connection(lost=False)
+                    note(f"voicecall: reconnected; resuming with --since {since}")
+                self.sink.show(raw, event)
                 if event.get("type") == LAGGED:
-                    resume = event.get("cursor", progress.resume_cursor())
+                    resume = event.get("cursor", progress.resume_since())
                     raise CliError("this reader fell behind the event stream and the daemon "
                                    "dropped it", ExitCode.FAILED,
                                    f"resume without loss with: voicecall tail --since {resume}")
                 if progress.done_after(event):
-                    return
-        except ApiError as err:
-            if progress.snapshot_cursor is None:
-                raise
-            raise CliError.from_api(err, hint=_resume_hint(progress)) from err
-    if progress.follow or progress.snapshot_cursor is None:
-        raise CliError("the daemon closed the event stream", ExitCode.DAEMON_NOT_RUNNING,
-                       _resume_hint(progress))
+                    return True
+        return False
 
-
-def _resume_hint(progress: Progress) -> str:
-    return f"resume without loss with: voicecall tail --since {progress.resume_cursor()}"
+    def _ended(self, lost: ApiError | None, why: str) -> bool:
+        """After a subscription ended (``lost`` None) or failed: True when the command is done,
+        an exception when it fails; else note the loss (once per outage) and wait a little."""
+        progress = self.progress
+        if progress.snapshot_cursor is None:  # never subscribed: reported as any command does
+            if lost is None:
+                raise CliError(why, ExitCode.DAEMON_NOT_RUNNING, progress.resume_hint())
+            raise lost
+        if lost is not None and (not progress.follow or lost.code not in RECONNECTABLE):
+            raise CliError.from_api(lost, hint=progress.resume_hint()) from lost
+        if not progress.follow:
+            return True  # the daemon ended the stream: all there was is out
+        now = time.monotonic()
+        if self.lost_at is None:
+            self.lost_at = now
+            self.sink.connection(lost=True)
+            note(f"voicecall: {why}; reconnecting for up to {RECONNECT_FOR_S:g} s")
+        elif now - self.lost_at >= RECONNECT_FOR_S:
+            raise CliError(f"the daemon did not come back within {RECONNECT_FOR_S:g} s ({why})",
+                           ExitCode.DAEMON_NOT_RUNNING, progress.resume_hint())
+        time.sleep(RECONNECT_EVERY_S)
+        return False
