@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -22,7 +23,25 @@ async def test_path_follows_option_environment_and_default(env: Env, monkeypatch
     monkeypatch.setenv("VOICECALL_CONFIG", str(env.root / "from-env.json"))
     assert (await run_cli("config", "path")).stdout == f"{env.root / 'from-env.json'}\n"
     explicit = await run_cli("--config", str(env.root / "x.toml"), "config", "path", "--json")
-    assert json.loads(explicit.stdout) == {"path": str(env.root / "x.toml"), "exists": False}
+    assert json.loads(explicit.stdout) == {"path": str(env.root / "x.toml"), "exists": False,
+                                           "socket": str(env.root / "run" / "voicecall" /
+                                                         "control.sock")}
+
+
+async def test_config_path_socket_finds_the_socket_as_the_commands_do(
+        env: Env, monkeypatch) -> None:
+    default = await run_cli("config", "path", "--socket")
+    assert default.stdout == f"{env.root / 'run' / 'voicecall' / 'control.sock'}\n"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.delenv("TMPDIR", raising=False)
+    fallback = await run_cli("config", "path", "--socket")
+    assert fallback.stdout == f"/tmp/voicecall-{os.getuid()}/control.sock\n"
+    config = env.root / "with-socket.toml"
+    config.write_text('controlSocket = "sock/control.sock"\n')
+    configured = await run_cli("--config", str(config), "config", "path", "--socket")
+    assert configured.stdout == f"{env.root / 'sock' / 'control.sock'}\n"
+    explicit = await run_cli("--socket", "/tmp/elsewhere.sock", "config", "path", "--socket")
+    assert explicit.stdout == "/tmp/elsewhere.sock\n"
 
 
 async def test_init_writes_a_private_starter_and_refuses_to_overwrite(env: Env) -> None:

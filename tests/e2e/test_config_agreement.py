@@ -16,10 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import VOICECALL, daemon_env
-from voicecall_cli.core.config import IMPLEMENTED_PROVIDERS
-from voicecall_cli.core.config.schema import REPLY_MODEL_PROVIDERS
-from voicecall_cli.daemon.carriers import AVAILABLE
-from voicecall_cli.speech.prompts import SUPPORTED_PROVIDERS
 
 SECRET = "tok-0123456789abcdef"
 TWILIO = ('provider = "twilio"\nfromNumber = "+15550001234"\n'
@@ -47,14 +43,6 @@ def validate(config: Path) -> tuple[int, dict]:
     proc = subprocess.run([*VOICECALL, "--config", str(config), "config", "validate", "--json"],
                           capture_output=True, text=True, timeout=30, env=daemon_env())
     return proc.returncode, json.loads(proc.stdout)
-
-
-def test_the_daemon_opens_exactly_the_carriers_the_config_check_allows():
-    assert set(AVAILABLE) == set(IMPLEMENTED_PROVIDERS)
-
-
-def test_the_auto_responder_calls_exactly_the_providers_the_config_check_allows():
-    assert set(SUPPORTED_PROVIDERS) == set(REPLY_MODEL_PROVIDERS)
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))

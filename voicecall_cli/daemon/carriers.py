@@ -27,7 +27,6 @@ from voicecall_cli.daemon.streaming import (
 )
 from voicecall_cli.providers.base import CarrierClient, WebhookCodec
 
-AVAILABLE = ("mock", "twilio")
 log = logging.getLogger("voicecall.carriers")
 
 
@@ -96,9 +95,7 @@ def transcriber_factory(config: Any) -> TranscriberFactory | None:
                                        silence_ms=silence_ms)
         return scripted
     api_key = config.get("streaming.openaiApiKey")
-    if not api_key:
-        log.warning("Streaming enabled but no OpenAI API key found: callers will not be "
-                    "transcribed (set streaming.openaiApiKey or OPENAI_API_KEY)")
+    if not api_key:  # the config check's start-up warning says so
         return None
     from voicecall_cli.speech.stt_openai import RealtimeTranscriber
 

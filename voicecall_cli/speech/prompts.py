@@ -6,10 +6,10 @@ turns a call's transcript and the caller's newest utterance into chat-completion
 
 from __future__ import annotations
 
+from voicecall_cli.core.config.schema import REPLY_MODEL_PROVIDERS as SUPPORTED_PROVIDERS
 from voicecall_cli.speech.errors import SpeechError
 
 DEFAULT_RESPONSE_MODEL = "openai/gpt-4o-mini"
-SUPPORTED_PROVIDERS = ("openai",)
 
 _VOICE_PROMPT = (
     "You are a helpful assistant speaking with someone on a phone call; the caller's phone "

@@ -103,15 +103,18 @@ def validate(obj: CliContext, as_json: bool) -> None:
 
 
 @command.command("path")
+@click.option("--socket", "socket", is_flag=True,
+              help="Print the control socket's path instead (as the other commands find it: "
+                   "--socket, VOICECALL_SOCKET, the config's controlSocket, the default).")
 @json_option
 @click.pass_obj
-def path_command(obj: CliContext, as_json: bool) -> None:
-    """Print the config file's path (whether or not it exists)."""
-    path = obj.config_path
+def path_command(obj: CliContext, socket: bool, as_json: bool) -> None:
+    """Print the config file's path (whether or not it exists), or the socket's."""
     if as_json:
-        emit_json({"path": str(path), "exists": path.is_file()})
+        emit_json({"path": str(obj.config_path), "exists": obj.config_path.is_file(),
+                   "socket": str(obj.socket_path)})
     else:
-        emit_text(str(path))
+        emit_text(str(obj.socket_path if socket else obj.config_path))
 
 
 def _load(obj: CliContext, *, wrap_errors: bool = True) -> VoiceCallConfig:
