@@ -52,6 +52,9 @@ def test_short_and_positional_call_ids_work_everywhere(daemon: Daemon) -> None:
     assert twice.returncode == 2 and "give the call id once" in twice.stderr
     assert daemon.cli_json("end", short) == {"success": True}
     assert daemon.call_state(call_id)["state"] == "hangup-bot"
+    events = daemon.cli("tail", "--call-id", short, "--since", "all", "--no-follow", "--json",
+                        check=True).stdout.splitlines()[1:]
+    assert events and {json.loads(line)["callId"] for line in events} == {call_id}
     missing = daemon.cli("status", "--json", "ffffffff")
     assert missing.returncode == 3
     assert json.loads(missing.stdout)["error"]["code"] == "call_not_found"

@@ -105,5 +105,8 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def render(renderable: RenderableType) -> None:
-    """Print a rich renderable as the command's human result, on stdout."""
-    console().print(renderable)
+    """Print a rich renderable as the command's human result, on stdout: fitted to a
+    terminal, or plain and whole into a pipe or file (:func:`voicecall_cli.cli.render.show`)."""
+    from voicecall_cli.cli.render import show
+
+    show(renderable, console())

@@ -69,6 +69,10 @@ class DaemonBackend:
         raise ApiError(ErrorCode.NOT_FOUND, f"unknown method {request.METHOD}")
 
     def subscribe(self, since: int | str | None, call_id: str | None) -> Any:
+        """The event stream, of one call when ``call_id`` is given (a unique prefix will do;
+        an ambiguous one raises ``bad_request``)."""
+        if call_id:
+            call_id = operations.resolve_call_id(self.manager, call_id)
         return self.bus.subscribe(since, call_id)
 
     def request_stop(self) -> None:

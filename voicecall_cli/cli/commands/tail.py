@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from voicecall_cli.cli.call_ids import call_id_option
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.output import console, emit_json_line, note
@@ -228,7 +229,7 @@ class HumanView:
 
 
 @click.command("tail")
-@click.option("--call-id", metavar="ID", help="Only this call's events.")
+@call_id_option("Only this call's events (a unique prefix will do).")
 @click.option("--since", type=SinceParam(), metavar="CURSOR|all",
               help="First replay the stored events after CURSOR (all: every stored event).")
 @click.option("--no-follow", is_flag=True,
