@@ -94,6 +94,24 @@ def one_line(text: str) -> str:
 # -- one call -------------------------------------------------------------------------------
 
 
+class TitledBox:
+    """``body`` under ``title``: a panel on a terminal, else the title line, then the body
+    (no box, so a pipe gets whole lines and no border characters)."""
+
+    def __init__(self, title: Text, body: RenderableType) -> None:
+        self.title = title
+        self.body = body
+
+    def __rich_console__(self, console: Console,
+                         options: ConsoleOptions) -> Iterator[RenderableType]:
+        if options.is_terminal:
+            yield Panel(self.body, title=self.title, title_align="left", expand=False)
+        else:
+            title = self.title.copy()
+            title.stylize("bold")
+            yield Group(title, self.body)
+
+
 class CallPanel:
     """One call record (``status CALL_ID``): its facts, then its transcript.
 
@@ -107,12 +125,7 @@ class CallPanel:
 
     def __rich_console__(self, console: Console,
                          options: ConsoleOptions) -> Iterator[RenderableType]:
-        title = f"call {self.call.get('callId', '?')}"
-        body = self._body()
-        if options.is_terminal:
-            yield Panel(body, title=title, title_align="left", expand=False)
-        else:
-            yield Group(Text(title, style="bold"), body)
+        yield TitledBox(Text(f"call {self.call.get('callId', '?')}"), self._body())
 
     def _body(self) -> Group:
         call = self.call
@@ -346,7 +359,7 @@ def _event_style(event: Mapping[str, Any]) -> str:
 # -- the daemon -----------------------------------------------------------------------------
 
 
-def health_panel(health: Mapping[str, Any]) -> Panel:
+def health_panel(health: Mapping[str, Any]) -> TitledBox:
     """``daemon status``: the daemon's health object."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -366,7 +379,7 @@ def health_panel(health: Mapping[str, Any]) -> Panel:
         grid.add_row(label, value)
     ok = health.get("ok", True)
     title = Text("daemon running" if ok else "daemon unhealthy", style="green" if ok else "red")
-    return Panel(grid, title=title, title_align="left")
+    return TitledBox(title, grid)
 
 
 # -- printing -------------------------------------------------------------------------------
