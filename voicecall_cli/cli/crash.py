@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from voicecall_cli.protocol import default_state_dir
+from voicecall_cli.protocol import default_state_dir, open_private_append
 
 DEBUG_ENV = "VOICECALL_DEBUG"
 LOG_NAME = "cli-errors.log"
@@ -32,9 +32,7 @@ def record(exc: BaseException) -> Path | None:
     report = (f"--- {stamp} pid {os.getpid()}: {' '.join(sys.argv)}\n"
               + "".join(traceback.format_exception(exc)))
     try:
-        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as sink:
+        with os.fdopen(open_private_append(log), "a", encoding="utf-8") as sink:
             sink.write(report)
     except OSError:
         return None

@@ -21,7 +21,7 @@ from typing import Any
 from voicecall_cli.cli.client import ControlClient
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
-from voicecall_cli.protocol import ApiError, ErrorCode, default_state_dir
+from voicecall_cli.protocol import ApiError, ErrorCode, default_state_dir, open_private_append
 
 DAEMON_MODULE = "voicecall_cli.daemon"
 LOG_NAME = "daemon.log"
@@ -56,9 +56,7 @@ class Spawned:
 
 def spawn_detached(argv: list[str], log: Path) -> Spawned:
     """Start ``argv`` in a new session, output appended to ``log`` (created 0600 in a 0700 dir)."""
-    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "ab") as sink:
+    with os.fdopen(open_private_append(log), "ab") as sink:
         offset = sink.seek(0, os.SEEK_END)
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
                                    start_new_session=True, close_fds=True)

@@ -82,7 +82,7 @@ def _write_crash_report(exc: BaseException) -> Path:
     log (``voicecall daemon start``), the traceback goes there once."""
     import traceback
 
-    from voicecall_cli.protocol import default_state_dir
+    from voicecall_cli.protocol import default_state_dir, open_private_append
 
     log = default_state_dir() / "daemon.log"
     report = "".join(traceback.format_exception(exc))
@@ -95,9 +95,7 @@ def _write_crash_report(exc: BaseException) -> Path:
             sys.stderr.write(report)
             sys.stderr.flush()
         else:
-            log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as sink:
+            with os.fdopen(open_private_append(log), "a", encoding="utf-8") as sink:
                 sink.write(report)
     except OSError:
         pass

@@ -24,6 +24,7 @@ from voicecall_cli.protocol.paths import (
     default_config_path,
     default_socket_path,
     default_state_dir,
+    open_private_append,
     resolve_config_path,
     resolve_socket_path,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "default_config_path",
     "default_socket_path",
     "default_state_dir",
+    "open_private_append",
     "resolve_config_path",
     "resolve_socket_path",
 ]

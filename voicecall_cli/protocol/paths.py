@@ -61,3 +61,11 @@ def resolve_socket_path(explicit: str | os.PathLike[str] | None,
     if configured:
         return Path(configured).expanduser()
     return default_socket_path(env)
+
+
+def open_private_append(path: Path) -> int:
+    """A file descriptor appending to ``path``, a private file of the state directory (the
+    daemon's log, the CLI's error log): created 0600 in a 0700 directory. The caller owns and
+    closes the descriptor. Raises ``OSError``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
