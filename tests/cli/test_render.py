@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from voicecall_cli.cli import render
+from voicecall_cli.cli import render, render_events
 from voicecall_cli.cli.commands.tail import ActiveCalls, Progress
 
 T0 = 1_700_000_000_000
@@ -55,7 +55,7 @@ def test_calls_table_and_health() -> None:
 
 def test_event_summaries() -> None:
     def summary(kind: str, **data: object) -> str:
-        return render.event_summary({"type": kind, "data": data})
+        return render_events.event_summary({"type": kind, "data": data})
 
     assert summary("call.state", state="active", previous="answered") == "answered -> active"
     assert summary("call.transcript", speaker="user", text="yes", isFinal=False) == (
@@ -64,7 +64,7 @@ def test_event_summaries() -> None:
     assert summary("call.turn", turn=2, latencyMs=850, listenWaitMs=600) == (
         "turn 2: 850 ms, listened 600 ms")
     assert summary("something.new", a=1) == '{"a":1}'
-    line = render.event_line({"ts": T0, "callId": "abcdef123456", "type": "call.error",
+    line = render_events.event_line({"ts": T0, "callId": "abcdef123456", "type": "call.error",
                               "data": {"message": "carrier said no"}}).plain
     assert "abcdef12 " in line and "call.error" in line and line.endswith("carrier said no")
 
@@ -72,9 +72,9 @@ def test_event_summaries() -> None:
 def test_event_text_from_outside_stays_on_one_line_and_sends_no_escapes() -> None:
     event = {"ts": T0, "callId": "abcdef123456", "type": "call.transcript",
              "data": {"speaker": "user", "text": "yes\nno\r\x1b[2Jwhy\tnot\u2028end"}}
-    summary = render.event_summary(event)
+    summary = render_events.event_summary(event)
     assert summary == "user: yes no  [2Jwhy not end"
-    full = render.event_line(event, full_id=True).plain
+    full = render_events.event_line(event, full_id=True).plain
     assert full.split()[1:3] == ["abcdef123456", "call.transcript"]
     assert full.index("call.transcript") == len("HH:MM:SS  ") + render.FULL_ID + 2  # aligned
     assert full.endswith(summary) and "\n" not in full
@@ -98,7 +98,7 @@ def test_the_calls_table_fits_the_terminal_and_never_cuts_the_state(width: int) 
 def test_an_event_line_on_a_terminal_is_cut_not_wrapped() -> None:
     event = {"ts": T0, "callId": "abcdef123456", "type": "call.error",
              "data": {"message": "x" * 200}}
-    [line] = on_terminal(render.event_line(event), 80)
+    [line] = on_terminal(render_events.event_line(event), 80)
     assert len(line) == 80 and line.endswith("…")
 
 

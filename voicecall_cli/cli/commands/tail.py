@@ -208,17 +208,18 @@ class HumanView:
 
     def show(self, raw: bytes, event: dict[str, Any]) -> None:
         from voicecall_cli.cli import render
+        from voicecall_cli.cli.render_events import event_line
 
         self.calls.apply(event)
         kind = event.get("type")
         if self.live is not None:
             if kind not in (SNAPSHOT, HEARTBEAT, LAGGED):
-                self.console.print(render.event_line(event), no_wrap=True, overflow="ellipsis")
+                self.console.print(event_line(event), no_wrap=True, overflow="ellipsis")
             self.live.refresh()
         elif kind == SNAPSHOT:
             render.show(self.__rich__(), self.console)
         elif kind not in (HEARTBEAT, LAGGED):
-            self.console.file.write(render.event_line(event, full_id=True).plain + "\n")
+            self.console.file.write(event_line(event, full_id=True).plain + "\n")
             self.console.file.flush()
 
     def connection(self, lost: bool) -> None:

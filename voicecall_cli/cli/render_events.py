@@ -1,0 +1,88 @@
+"""The event log's lines: what each stored event means, one line per event (``voicecall tail``).
+
+Pure, like :mod:`voicecall_cli.cli.render` whose helpers it uses; imported only when events are
+shown to a human.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+
+from voicecall_cli.cli.render import (
+    FULL_ID,
+    SHORT_ID,
+    clock,
+    one_line,
+    short_id,
+    waterfall_text,
+)
+
+
+def event_summary(event: Mapping[str, Any]) -> str:
+    """One line saying what a stored event means (the data of unknown types as JSON)."""
+    return one_line(_summary(event))
+
+
+def _summary(event: Mapping[str, Any]) -> str:
+    kind = event.get("type")
+    d: Mapping[str, Any] = event.get("data") or {}
+    if kind == "call.created":
+        return (f"{d.get('direction', '?')} {d.get('from', '?')} -> {d.get('to', '?')} "
+                f"({d.get('mode', '?')}, {d.get('provider', '?')})")
+    if kind == "call.dialled":
+        return f"carrier accepted the call ({d.get('providerCallId', '?')})"
+    if kind == "call.state":
+        return f"{d.get('previous', '?')} -> {d.get('state', '?')}"
+    if kind == "call.transcript":
+        partial = "" if d.get("isFinal", True) else " (partial)"
+        return f"{d.get('speaker', '?')}: {d.get('text', '')}{partial}"
+    if kind == "call.turn":
+        return (f"turn {d.get('turn', '?')}: {d.get('latencyMs', '?')} ms, "
+                f"listened {d.get('listenWaitMs', '?')} ms")
+    if kind == "call.ended":
+        return f"ended: {d.get('reason', '?')}"
+    if kind == "call.error":
+        return str(d.get("message", "error"))
+    if kind == "call.rejected":
+        return f"rejected {d.get('from', '?')} -> {d.get('to', '?')} ({d.get('policy', '?')})"
+    if kind == "call.latency":
+        return "reply waterfall: " + waterfall_text(d)
+    if kind == "call.stream":
+        return f"media stream {d.get('event', '?')} ({d.get('streamSid', '?')})"
+    if kind == "call.restored":
+        return f"restored after a daemon restart in state {d.get('state', '?')}"
+    if kind == "daemon.started":
+        return (f"daemon {d.get('version', '?')} started, pid {d.get('pid', '?')}, "
+                f"provider {d.get('provider', '?')}, webhook {d.get('webhookUrl', '-')}")
+    if kind == "daemon.stopping":
+        return "daemon stopping"
+    return json.dumps(dict(d), separators=(",", ":"), ensure_ascii=False)
+
+
+def event_line(event: Mapping[str, Any], *, full_id: bool = False) -> Text:
+    """``HH:MM:SS  callid8  type  summary``: one event, always one line.
+
+    Printed on a terminal it is cut with an ellipsis at the width (never wrapped); off a
+    terminal use ``.plain`` with ``full_id=True``: the whole id and the whole summary.
+    """
+    call_id = event.get("callId")
+    shown = (str(call_id) if call_id else "-").ljust(FULL_ID) if full_id else short_id(call_id)
+    text = Text(no_wrap=True, overflow="ellipsis", end="\n")
+    text.append(f"{clock(event.get('ts'))}  ", style="dim")
+    text.append(f"{shown:<{SHORT_ID}}  ", style="bold")
+    text.append(f"{one_line(str(event.get('type', '?'))):<16} ", style=_event_style(event))
+    text.append(event_summary(event))
+    return text
+
+
+def _event_style(event: Mapping[str, Any]) -> str:
+    kind = str(event.get("type", ""))
+    if kind in ("call.error", "call.rejected"):
+        return "red"
+    if kind == "call.transcript":
+        return "cyan"
+    return "blue" if kind.startswith("daemon.") else "green"
