@@ -73,13 +73,6 @@ def webhook_security(config: Any) -> Any:
         trusted_proxy_ips=tuple(config.get("webhookSecurity.trustedProxyIPs") or ()))
 
 
-def reconstructs_public_url(config: Any) -> bool:
-    """True when forwarded headers may name the public host (a trusted reverse proxy)."""
-    security = webhook_security(config)
-    return bool((security.allowed_hosts or security.trust_forwarding_headers)
-                and security.trusted_proxy_ips)
-
-
 def transcriber_factory(config: Any) -> TranscriberFactory | None:
     """How a stream's caller audio becomes transcripts, per ``streaming.sttProvider``."""
     if config.get("streaming.sttProvider") == "scripted":

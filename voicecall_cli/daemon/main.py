@@ -18,12 +18,13 @@ from typing import Any
 import trio
 
 from voicecall_cli import __version__
+from voicecall_cli.core.config.exposure import reconstructs_public_url
 from voicecall_cli.daemon import sdnotify
 from voicecall_cli.daemon.autoreply import open_auto_responder
 from voicecall_cli.daemon.backend import DaemonBackend
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls import CallManager
-from voicecall_cli.daemon.carriers import open_carrier, reconstructs_public_url
+from voicecall_cli.daemon.carriers import open_carrier
 from voicecall_cli.daemon.clock import WallClock
 from voicecall_cli.daemon.control import serve_control
 from voicecall_cli.daemon.settings import CallSettings
@@ -93,7 +94,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                 public_url = config.get("publicUrl")
                 webhook_url = public_url or info.url
                 carrier.bind_webhook_url(webhook_url, configured_public_url=public_url,
-                                         reconstructs_url=reconstructs_public_url(config))
+                                         reconstructs_url=reconstructs_public_url(config.data))
                 manager.attach_webhook_url(webhook_url)
                 backend = DaemonBackend(manager, bus, config.provider)
                 backend.public_url = public_url
