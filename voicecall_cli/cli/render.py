@@ -4,7 +4,7 @@ Imported only when output is rendered for a human. Times on the wire are millise
 epoch and are shown in local time. Colour is decided by the console that prints the result
 (rich's detection, ``NO_COLOR``).
 
-Two destinations, one renderable: :class:`CallsTable` and :class:`CallPanel` look at the console
+Two destinations, one renderable: :class:`CallsTable` and :class:`TitledBox` look at the console
 options they are rendered with. On a terminal (``options.is_terminal``) call ids are the short
 8-character form the event log uses and the table picks the widest layout that fits the width.
 Anywhere else (a pipe, a file) ids are whole and every column is there, and :func:`plain_text`
@@ -111,56 +111,41 @@ class TitledBox:
             yield Group(title, self.body)
 
 
-class CallPanel:
-    """One call record (``status CALL_ID``): its facts, then its transcript.
-
-    On a terminal a panel titled with the call id, its text wrapped inside; elsewhere the same
-    lines without the box (a title line, then one line per fact and per transcript entry).
-    """
-
-    def __init__(self, call: Mapping[str, Any], now_ms: int | None = None) -> None:
-        self.call = call
-        self.now_ms = now_ms
-
-    def __rich_console__(self, console: Console,
-                         options: ConsoleOptions) -> Iterator[RenderableType]:
-        yield TitledBox(Text(f"call {self.call.get('callId', '?')}"), self._body())
-
-    def _body(self) -> Group:
-        call = self.call
-        facts = Table.grid(padding=(0, 2))
-        facts.add_column(style="bold", no_wrap=True)
-        facts.add_column()
-        mode = (call.get("metadata") or {}).get("mode")
-        end_ms = call.get("endedAt") or self.now_ms
-        rows: list[tuple[str, str | Text]] = [
-            ("state", state_text(call.get("state"))),
-            ("direction", f"{call.get('direction', '-')}" + (f" ({mode})" if mode else "")),
-            ("from", str(call.get("from") or "-")),
-            ("to", str(call.get("to") or "-")),
-            ("provider",
-             f"{call.get('provider', '-')} {call.get('providerCallId') or ''}".strip()),
-            ("started", timestamp(call.get("startedAt"))),
-            ("answered", timestamp(call.get("answeredAt"))),
-            ("ended", timestamp(call.get("endedAt"))),
-            ("duration", duration(call.get("answeredAt") or call.get("startedAt"), end_ms)),
-        ]
-        if call.get("endReason"):
-            rows.append(("end reason", str(call["endReason"])))
-        rows.extend(latency_rows(call.get("metadata") or {}))
-        for label, value in rows:
-            facts.add_row(label, value)
-        parts: list[RenderableType] = [facts]
-        transcript = call.get("transcript") or []
-        if transcript:
-            parts.append(Text(""))
-            parts.append(transcript_grid(transcript))
-        return Group(*parts)
+def facts_grid(rows: Iterable[tuple[str, str | Text]]) -> Table:
+    """``label  value`` lines, labels in bold (a call's facts, the daemon's health)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
 
 
-def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> CallPanel:
-    """One call record (``status CALL_ID``); see :class:`CallPanel`."""
-    return CallPanel(call, now_ms)
+def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> TitledBox:
+    """One call record (``status CALL_ID``): its facts, then its transcript, under the call id
+    (a panel on a terminal, its text wrapped inside; elsewhere one line per fact and entry)."""
+    mode = (call.get("metadata") or {}).get("mode")
+    end_ms = call.get("endedAt") or now_ms
+    rows: list[tuple[str, str | Text]] = [
+        ("state", state_text(call.get("state"))),
+        ("direction", f"{call.get('direction', '-')}" + (f" ({mode})" if mode else "")),
+        ("from", str(call.get("from") or "-")),
+        ("to", str(call.get("to") or "-")),
+        ("provider", f"{call.get('provider', '-')} {call.get('providerCallId') or ''}".strip()),
+        ("started", timestamp(call.get("startedAt"))),
+        ("answered", timestamp(call.get("answeredAt"))),
+        ("ended", timestamp(call.get("endedAt"))),
+        ("duration", duration(call.get("answeredAt") or call.get("startedAt"), end_ms)),
+    ]
+    if call.get("endReason"):
+        rows.append(("end reason", str(call["endReason"])))
+    rows.extend(latency_rows(call.get("metadata") or {}))
+    parts: list[RenderableType] = [facts_grid(rows)]
+    transcript = call.get("transcript") or []
+    if transcript:
+        parts.append(Text(""))
+        parts.append(transcript_grid(transcript))
+    return TitledBox(Text(f"call {call.get('callId', '?')}"), Group(*parts))
 
 
 def latency_rows(metadata: Mapping[str, Any]) -> list[tuple[str, str | Text]]:
@@ -291,9 +276,6 @@ def calls_table(calls: Iterable[Mapping[str, Any]], now_ms: int | None = None,
 
 def health_panel(health: Mapping[str, Any]) -> TitledBox:
     """``daemon status``: the daemon's health object."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
     uptime = health.get("uptimeS")
     rows = [
         ("version", f"{health.get('version', '?')} (protocol {health.get('protocol', '?')})"),
@@ -305,11 +287,9 @@ def health_panel(health: Mapping[str, Any]) -> TitledBox:
         ("stream", str(health.get("streamUrl") or "-")),
         ("active calls", str(health.get("activeCalls", 0))),
     ]
-    for label, value in rows:
-        grid.add_row(label, value)
     ok = health.get("ok", True)
     title = Text("daemon running" if ok else "daemon unhealthy", style="green" if ok else "red")
-    return TitledBox(title, grid)
+    return TitledBox(title, facts_grid(rows))
 
 
 # -- printing -------------------------------------------------------------------------------
