@@ -38,8 +38,11 @@ from voicecall_cli.protocol import (
     ApiError,
     ErrorCode,
 )
+from voicecall_cli.protocol.events import HEARTBEAT_S
 
 DEFAULT_TIMEOUT_S = 30.0
+# An event stream's read timeout: three missed heartbeats mean the daemon stopped answering.
+EVENT_STREAM_TIMEOUT_S = 3 * HEARTBEAT_S + 5
 
 
 def _warn_on_stderr(message: str) -> None:

@@ -65,13 +65,18 @@ def emit_json(value: Any) -> None:
 def emit_json_line(raw: bytes) -> None:
     """Write one NDJSON line to stdout byte for byte, and flush it."""
     _mark_json_emitted()
+    emit_bytes(raw + b"\n")
+
+
+def emit_bytes(data: bytes) -> None:
+    """Write ``data`` to stdout as it is (a text-only stdout gets it decoded), and flush."""
     sys.stdout.flush()
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # a text-only stream: write the same bytes through it
-        sys.stdout.write((raw + b"\n").decode("utf-8", "surrogateescape"))
+        sys.stdout.write(data.decode("utf-8", "replace"))
         sys.stdout.flush()
         return
-    binary.write(raw + b"\n")
+    binary.write(data)
     binary.flush()
 
 

@@ -14,15 +14,13 @@ from typing import Any
 
 import click
 
+from voicecall_cli.cli.client import EVENT_STREAM_TIMEOUT_S
 from voicecall_cli.cli.context import CliContext, build_request
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.options import message_options
 from voicecall_cli.cli.output import emit_json, emit_text, json_option, note, render
 from voicecall_cli.protocol import CALL_MODES, InitiateRequest, StatusRequest
-from voicecall_cli.protocol.events import CALL_ENDED, HEARTBEAT_S, SINCE_ALL
-
-# Three missed heartbeats mean the daemon stopped answering.
-STREAM_TIMEOUT_S = 3 * HEARTBEAT_S + 5
+from voicecall_cli.protocol.events import CALL_ENDED, SINCE_ALL
 
 
 @click.command("call")
@@ -70,7 +68,7 @@ def wait_until_ended(obj: CliContext, call_id: str) -> dict[str, Any]:
     """Follow ``call_id``'s events until ``call.ended``; the ended call's record.
 
     Raises :class:`CliError` (exit 7) when the daemon goes away first."""
-    stream = obj.client(STREAM_TIMEOUT_S).event_lines(SINCE_ALL, call_id)
+    stream = obj.client(EVENT_STREAM_TIMEOUT_S).event_lines(SINCE_ALL, call_id)
     with closing(stream):
         for _raw, event in stream:
             if event.get("type") == CALL_ENDED:

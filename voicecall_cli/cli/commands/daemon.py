@@ -20,7 +20,14 @@ import click
 from voicecall_cli.cli import daemon_process
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
-from voicecall_cli.cli.output import emit_json, emit_json_line, json_option, note, render
+from voicecall_cli.cli.output import (
+    emit_bytes,
+    emit_json,
+    emit_json_line,
+    json_option,
+    note,
+    render,
+)
 from voicecall_cli.protocol import ApiError, ErrorCode, StopRequest
 
 START_TIMEOUT_S = 20.0
@@ -150,7 +157,7 @@ def _print_log(path: Path, lines: int, follow: bool, as_json: bool) -> None:
         emit_json({"path": str(path), "exists": exists,
                    "lines": data.decode("utf-8", "replace").splitlines()})
         return
-    write = _JsonLines().write if as_json else _write_bytes
+    write = _JsonLines().write if as_json else emit_bytes
     write(data)
     if follow:
         for chunk in daemon_process.follow_log(path, offset):
@@ -168,20 +175,6 @@ class _JsonLines:
         for raw in complete:
             line = raw.rstrip(b"\r").decode("utf-8", "replace")
             emit_json_line(json.dumps({"line": line}, ensure_ascii=False).encode())
-
-
-def _write_bytes(data: bytes) -> None:
-    """The log's bytes to stdout as written (a text-only stdout gets them decoded)."""
-    if not data:
-        return
-    sys.stdout.flush()
-    binary = getattr(sys.stdout, "buffer", None)
-    if binary is None:
-        sys.stdout.write(data.decode("utf-8", "replace"))
-        sys.stdout.flush()
-        return
-    binary.write(data)
-    binary.flush()
 
 
 def _note_journal(obj: CliContext, path: Path) -> None:

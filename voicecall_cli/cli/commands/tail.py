@@ -38,21 +38,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from voicecall_cli.cli.call_ids import call_id_option
+from voicecall_cli.cli.client import EVENT_STREAM_TIMEOUT_S
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.output import console, emit_json_line, note
 from voicecall_cli.protocol import ApiError, ErrorCode
-from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED, SINCE_ALL, SNAPSHOT
+from voicecall_cli.protocol.events import HEARTBEAT, LAGGED, SINCE_ALL, SNAPSHOT
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-# Three missed heartbeats mean the daemon stopped answering.
-STREAM_TIMEOUT_S = 3 * HEARTBEAT_S + 5
 RECONNECT_EVERY_S = 0.5
 RECONNECT_FOR_S = 60.0
 """How long ``tail`` keeps trying to resubscribe after losing the daemon. One attempt against
-a daemon that accepts but never answers can take up to :data:`STREAM_TIMEOUT_S` on top."""
+a daemon that accepts but never answers can take up to :data:`EVENT_STREAM_TIMEOUT_S` on top."""
 # What a daemon restart looks like from here; anything else is reported at once.
 RECONNECTABLE = frozenset({ErrorCode.DAEMON_NOT_RUNNING, ErrorCode.OPERATION_FAILED,
                            ErrorCode.TIMEOUT})
@@ -87,8 +86,9 @@ class Progress:
         (the snapshot's when live-only), or the original ``--since`` before any."""
         return self.last_cursor if self.last_cursor is not None else self.since
 
-    def resume_hint(self) -> str:
-        since = self.resume_since()
+    def resume_hint(self, since: int | str | None = None) -> str:
+        """How to go on without loss: from ``since``, else from :meth:`resume_since`."""
+        since = since if since is not None else self.resume_since()
         return f"resume without loss with: voicecall tail --since {since or 0}"
 
     def done_after(self, event: dict[str, Any]) -> bool:
@@ -285,7 +285,7 @@ class Follower:
         ApiError when it failed, CliError on ``lagged``."""
         progress = self.progress
         since = progress.resume_since()
-        stream = self.obj.client(STREAM_TIMEOUT_S).event_lines(since, self.call_id)
+        stream = self.obj.client(EVENT_STREAM_TIMEOUT_S).event_lines(since, self.call_id)
         with closing(stream):
             for raw, event in stream:
                 if event.get("type") == SNAPSHOT and self.lost_at is not None:
@@ -294,10 +294,9 @@ class Follower:
                     note(f"voicecall: reconnected; resuming with --since {since}")
                 self.sink.show(raw, event)
                 if event.get("type") == LAGGED:
-                    resume = event.get("cursor", progress.resume_since())
                     raise CliError("this reader fell behind the event stream and the daemon "
                                    "dropped it", ExitCode.FAILED,
-                                   f"resume without loss with: voicecall tail --since {resume}")
+                                   progress.resume_hint(event.get("cursor")))
                 if progress.done_after(event):
                     return True
         return False
