@@ -105,7 +105,7 @@ def resolve_call_id(m: CallManager, given: str) -> str:
     Raises ``bad_request`` when the prefix matches several calls."""
     if m.find(given) is not None or len(given) < MIN_PREFIX:
         return given
-    if m.store.get_call(given) or m.store.find_call_by_provider_id(given):
+    if _stored_call(m, given) is not None:
         return given
     matches = {call_id for call_id in m.calls if call_id.startswith(given)}
     matches.update(m.store.call_ids_with_prefix(given, limit=2))
@@ -115,11 +115,16 @@ def resolve_call_id(m: CallManager, given: str) -> str:
     return matches.pop() if matches else given
 
 
+def _stored_call(m: CallManager, call_id: str) -> dict[str, Any] | None:
+    """The stored record with this call id or carrier call id (ended calls live there)."""
+    return m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
+
+
 def _connected_call(m: CallManager, call_id: str) -> CallRecord:
     call_id = resolve_call_id(m, call_id)
     call = m.find(call_id)
     if call is None:
-        stored = m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
+        stored = _stored_call(m, call_id)
         if stored is not None:
             raise _failed("Call has ended")
         raise ApiError(ErrorCode.CALL_NOT_FOUND, f"Call not found: {call_id}")
@@ -243,7 +248,7 @@ async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
     call_id = resolve_call_id(m, req.callId)
     call = m.find(call_id)
     if call is None:
-        if m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id):
+        if _stored_call(m, call_id) is not None:
             return {"success": True}  # already ended
         raise ApiError(ErrorCode.CALL_NOT_FOUND, f"Call not found: {req.callId}")
     if not call.provider_call_id:
@@ -262,7 +267,7 @@ def status(m: CallManager, req: StatusRequest) -> dict[str, Any]:
     call = m.find(call_id)
     if call is not None:
         return {"found": True, "call": call.to_dict(internal=False)}
-    stored = m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
+    stored = _stored_call(m, call_id)
     if stored is None:
         return {"found": False}
     return {"found": True, "call": _public(stored)}
