@@ -38,6 +38,7 @@ from voicecall_cli.providers.base import (
 from voicecall_cli.providers.mock.callee import (
     CalleeState,
     MockSettings,
+    PlannedReply,
     call_id_from_provider_id,
     placement_script,
 )
@@ -57,6 +58,9 @@ class _CalleeCall:
 
     state: CalleeState
     scopes: set[trio.CancelScope] = field(default_factory=set)
+    # Set once the newest planned reply was delivered (or given up): the next one waits for
+    # it, so the callee answers its questions in the order they were asked.
+    last_reply: trio.Event | None = None
 
 
 class MockCarrier:
@@ -110,7 +114,11 @@ class MockCarrier:
         if call.state.ended:
             return
         self._require_webhook_url(call)
-        self._start(call, self._reply, call, turn_token)
+        planned = call.state.take_reply(self.settings)
+        if planned is None:
+            return
+        previous, call.last_reply = call.last_reply, trio.Event()
+        self._start(call, self._reply, call, planned, turn_token, previous, call.last_reply)
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         """Nothing to do: a question once asked is answered (see :meth:`start_listening`)."""
@@ -131,13 +139,18 @@ class MockCarrier:
             await trio.sleep(self.settings.hangup_after_ms / 1000)
             self._end(call, "hangup-user")
 
-    async def _reply(self, call: _CalleeCall, turn_token: str | None) -> None:
-        await trio.sleep(self.settings.reply_delay_ms / 1000)
-        planned = call.state.take_reply(self.settings)
-        if planned is None:
-            return
-        await self._post(call, EventType.SPEECH, transcript=planned.text, is_final=True,
-                         turn_token=turn_token)
+    async def _reply(self, call: _CalleeCall, planned: PlannedReply, turn_token: str | None,
+                     previous: trio.Event | None, delivered: trio.Event) -> None:
+        """Say ``planned`` ``replyDelayMs`` after the question, never before the reply to the
+        question asked before it; ``delivered`` is set on every way out."""
+        try:
+            await trio.sleep(self.settings.reply_delay_ms / 1000)
+            if previous is not None:
+                await previous.wait()
+            await self._post(call, EventType.SPEECH, transcript=planned.text, is_final=True,
+                             turn_token=turn_token)
+        finally:
+            delivered.set()
         if planned.hang_up_after:
             await trio.sleep(self.settings.reply_delay_ms / 1000)
             self._end(call, "hangup-user")
