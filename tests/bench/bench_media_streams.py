@@ -75,8 +75,8 @@ def pooled(streams: list[list[float]], window: tuple[float, float]) -> dict[str,
 
 
 async def serve(count: int, seconds: float, freeze_gc: bool) -> None:
-    from voicecall_cli.daemon.media import MediaStreams
-    from voicecall_cli.daemon.web import serve_webhooks
+    from voicecall_cli.daemon.media.endpoint import MediaStreams
+    from voicecall_cli.daemon.web.server import serve_webhooks
     from voicecall_cli.providers.audio import tone_source
     from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
     from voicecall_cli.providers.replay import ReplayCache
@@ -151,7 +151,7 @@ async def _quiet(awaitable) -> None:
 
 
 async def clients(port: int, tokens: dict[str, str], seconds: float) -> None:
-    from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+    from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
 
     url = f"ws://127.0.0.1:{port}/voice/stream"
     arrivals: list[list[float]] = []

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from tests.speech.fakes.chat_server import ChatScript, run_chat_server  # noqa: E402
 from tests.speech.fakes.realtime_server import open_realtime_server  # noqa: E402
 from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake  # noqa: E402
-from voicecall_cli.simulator.twilio import CalleeScript, run_twilio_simulator  # noqa: E402
-from voicecall_cli.simulator.twilio_media import open_twilio_media_stream  # noqa: E402
+from voicecall_cli.simulator.twilio.media import open_twilio_media_stream  # noqa: E402
+from voicecall_cli.simulator.twilio.simulator import CalleeScript, run_twilio_simulator  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"
 SID = "AC" + "0" * 32

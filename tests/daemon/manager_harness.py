@@ -14,9 +14,9 @@ import trio
 
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.daemon.bus import EventBus
-from voicecall_cli.daemon.calls import CallManager
+from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.daemon.clock import WallClock
-from voicecall_cli.daemon.settings import CallSettings
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.providers.base import PlaceCallRequest, PlacedCall, ProviderCallStatus
 

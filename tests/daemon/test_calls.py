@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from voicecall_cli.core.events import EventType, NormalizedEvent
-from voicecall_cli.daemon import operations
-from voicecall_cli.daemon.settings import CallSettings
+from voicecall_cli.daemon.calls import operations
+from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.protocol import (
     ApiError,
     CallsRequest,

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import trio
 
-from voicecall_cli.daemon.control import (
+from voicecall_cli.daemon.control.server import (
     ControlSocketError,
     Lagged,
     SocketInUseError,

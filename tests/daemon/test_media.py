@@ -12,13 +12,13 @@ import pytest
 import trio
 import trio_websocket
 
-from voicecall_cli.daemon.media import MediaStreams
-from voicecall_cli.daemon.web import serve_webhooks
+from voicecall_cli.daemon.media.endpoint import MediaStreams
+from voicecall_cli.daemon.web.server import serve_webhooks
 from voicecall_cli.providers.audio import SILENCE_FRAME, mulaw_encode, sine_pcm16, tone_source
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 from voicecall_cli.providers.replay import ReplayCache
 from voicecall_cli.providers.twilio.state import TwilioState
-from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
 
 CALL = "CA0123456789abcdef0123456789abcdef"
 STREAM_PATH = "/voice/stream"

@@ -14,8 +14,8 @@ import math
 import pytest
 import trio
 
-from voicecall_cli.daemon.media import MediaStreams, PlaybackFailed
-from voicecall_cli.daemon.streaming import StreamHooks, StreamSpeaker
+from voicecall_cli.daemon.media.endpoint import MediaStreams, PlaybackFailed
+from voicecall_cli.daemon.media.streaming import StreamHooks, StreamSpeaker
 from voicecall_cli.providers.audio import SILENCE_FRAME, mulaw_encode, sine_pcm16, tone_source
 from voicecall_cli.providers.twilio.media import decode, encode_media
 from voicecall_cli.providers.twilio.state import TwilioState

@@ -8,7 +8,7 @@ import trio
 
 from voicecall_cli.core.call import CallRecord
 from voicecall_cli.core.states import CallState
-from voicecall_cli.daemon.settings import CallSettings
+from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.providers.base import ProviderCallStatus
 

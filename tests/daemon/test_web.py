@@ -18,7 +18,7 @@ import httpx
 import pytest
 import trio
 
-from voicecall_cli.daemon.web import serve_webhooks
+from voicecall_cli.daemon.web.server import serve_webhooks
 from voicecall_cli.providers.base import Verification, WebhookReply, WebhookRequest
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 from voicecall_cli.providers.replay import ReplayCache

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from voicecall_cli.simulator.twilio import CalleeScript, run_twilio_simulator
+from voicecall_cli.simulator.twilio.simulator import CalleeScript, run_twilio_simulator
 
 from .conftest import daemon_env
 

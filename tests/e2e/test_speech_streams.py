@@ -11,8 +11,8 @@ import trio
 from tests.speech.fakes.chat_server import ChatScript, run_chat_server
 from tests.speech.fakes.realtime_server import open_realtime_server
 from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
-from voicecall_cli.simulator.twilio import CalleeScript
-from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
+from voicecall_cli.simulator.twilio.simulator import CalleeScript
 
 from .test_twilio import call_state, call_with_stream, cli_json, twilio_daemon, wait_call
 

@@ -12,7 +12,7 @@ import json
 
 import trio
 
-from voicecall_cli.simulator.twilio import CalleeScript
+from voicecall_cli.simulator.twilio.simulator import CalleeScript
 
 from .conftest import Daemon
 from .test_twilio import twilio_daemon

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import trio
 
-from voicecall_cli.simulator.twilio import CalleeScript, run_twilio_simulator
+from voicecall_cli.simulator.twilio.simulator import CalleeScript, run_twilio_simulator
 
 from .conftest import Daemon
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import trio
 
-from voicecall_cli.simulator.twilio import CalleeScript
-from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
+from voicecall_cli.simulator.twilio.simulator import CalleeScript
 
 from .test_twilio import ALLOWED, call_state, call_with_stream, cli_json, twilio_daemon, wait_call
 

@@ -15,7 +15,7 @@ import trio
 import trio_websocket
 
 from voicecall_cli.providers.audio import mulaw_encode, sine_pcm16
-from voicecall_cli.simulator.twilio_media import (
+from voicecall_cli.simulator.twilio.media import (
     Tone,
     load_mulaw,
     media_stats,

@@ -19,7 +19,11 @@ from tests.simulator.webhook_receiver import (
     WebhookReceiver,
     run_webhook_receiver,
 )
-from voicecall_cli.simulator.twilio import CalleeScript, TwilioSimulator, run_twilio_simulator
+from voicecall_cli.simulator.twilio.simulator import (
+    CalleeScript,
+    TwilioSimulator,
+    run_twilio_simulator,
+)
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "simulator-secret-token"

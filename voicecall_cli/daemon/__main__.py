@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import trio
 
-    from voicecall_cli.daemon.control_socket import ControlSocketError
+    from voicecall_cli.daemon.control.transport import ControlSocketError
     from voicecall_cli.daemon.main import run_daemon
     from voicecall_cli.daemon.startup import StartupError
     from voicecall_cli.daemon.store import StoreError

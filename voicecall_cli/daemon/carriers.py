@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicecall_cli.daemon.clock import WallClock
-from voicecall_cli.daemon.streaming import (
+from voicecall_cli.daemon.media.streaming import (
     StreamHooks,
     StreamSpeaker,
     TranscriberFactory,
@@ -76,7 +76,7 @@ def webhook_security(config: Any) -> Any:
 def transcriber_factory(config: Any) -> TranscriberFactory | None:
     """How a stream's caller audio becomes transcripts, per ``streaming.sttProvider``."""
     if config.get("streaming.sttProvider") == "scripted":
-        from voicecall_cli.daemon.scripted_stt import ScriptedTranscriber
+        from voicecall_cli.daemon.media.scripted_stt import ScriptedTranscriber
 
         transcripts = list(config.get("streaming.scriptedTranscripts") or [])
         silence_ms = int(config.get("streaming.silenceDurationMs"))
@@ -144,7 +144,7 @@ async def _open_twilio(config: Any) -> AsyncIterator[Carrier]:
     async with AsyncExitStack() as stack:
         media = hooks = player = None
         if config.get("streaming.enabled"):
-            from voicecall_cli.daemon.media import MediaStreams
+            from voicecall_cli.daemon.media.endpoint import MediaStreams
 
             hooks = StreamHooks(transcriber_factory(config))
             media = MediaStreams(

@@ -20,17 +20,17 @@ import trio
 from voicecall_cli import __version__
 from voicecall_cli.core.config.exposure import reconstructs_public_url
 from voicecall_cli.daemon import sdnotify
-from voicecall_cli.daemon.autoreply import open_auto_responder
-from voicecall_cli.daemon.backend import DaemonBackend
 from voicecall_cli.daemon.bus import EventBus
-from voicecall_cli.daemon.calls import CallManager
+from voicecall_cli.daemon.calls.autoreply import open_auto_responder
+from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.daemon.carriers import open_carrier
 from voicecall_cli.daemon.clock import WallClock
-from voicecall_cli.daemon.control import serve_control
-from voicecall_cli.daemon.settings import CallSettings
+from voicecall_cli.daemon.control.backend import DaemonBackend
+from voicecall_cli.daemon.control.server import serve_control
 from voicecall_cli.daemon.startup import webhook_bind_error
 from voicecall_cli.daemon.store import Store
-from voicecall_cli.daemon.web import serve_webhooks
+from voicecall_cli.daemon.web.server import serve_webhooks
 from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.replay import ReplayCache
 

@@ -17,7 +17,7 @@ import sys
 
 import trio
 
-from voicecall_cli.simulator.twilio import CalleeScript, run_twilio_simulator
+from voicecall_cli.simulator.twilio.simulator import CalleeScript, run_twilio_simulator
 
 
 async def _until_stdin_closes() -> None:

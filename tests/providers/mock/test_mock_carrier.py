@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from voicecall_cli.core.events import EventType
-from voicecall_cli.daemon.web import serve_webhooks
+from voicecall_cli.daemon.web.server import serve_webhooks
 from voicecall_cli.providers.base import CarrierError, PlaceCallRequest
 from voicecall_cli.providers.mock import MockWebhookCodec, open_mock_carrier
 from voicecall_cli.providers.replay import ReplayCache

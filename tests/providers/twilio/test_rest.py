@@ -21,7 +21,7 @@ from voicecall_cli.providers.base import CarrierError, PlaceCallRequest
 from voicecall_cli.providers.twilio import twiml
 from voicecall_cli.providers.twilio.rest import TwilioClient, open_twilio_client
 from voicecall_cli.providers.twilio.state import TwilioState
-from voicecall_cli.simulator.twilio import TwilioSimulator, run_twilio_simulator
+from voicecall_cli.simulator.twilio.simulator import TwilioSimulator, run_twilio_simulator
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "rest-test-auth-token-9f8e7d"

@@ -34,7 +34,7 @@ from contextlib import aclosing, nullcontext, suppress
 
 import trio
 
-from voicecall_cli.daemon.media_connection import Outbox, SendFailed
+from voicecall_cli.daemon.media.connection import Outbox, SendFailed
 from voicecall_cli.providers.audio import FRAME_BYTES, SILENCE_BYTE, SILENCE_FRAME, AudioSource
 from voicecall_cli.providers.base import CarrierError
 from voicecall_cli.providers.twilio.media import encode_clear, encode_mark, encode_media

@@ -17,8 +17,8 @@ import trio
 
 from voicecall_cli.core.call import CallRecord, TranscriptEntry
 from voicecall_cli.core.states import CallState
-from voicecall_cli.daemon.calls import CallManager
-from voicecall_cli.daemon.turns import TurnFailed, TurnWaiter
+from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.turns import TurnFailed, TurnWaiter
 from voicecall_cli.protocol import (
     CALL_STATE_GROUPS,
     ApiError,

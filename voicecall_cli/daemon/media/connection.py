@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from voicecall_cli.daemon.media_playback import Playback
+    from voicecall_cli.daemon.media.playback import Playback
 
 logger = logging.getLogger("voicecall.media")
 

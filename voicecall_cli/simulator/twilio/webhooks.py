@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from twilio.request_validator import RequestValidator
 
-from voicecall_cli.simulator.twilio_call import WebhookDelivery
+from voicecall_cli.simulator.twilio.call import WebhookDelivery
 
 API_VERSION = "2010-04-01"
 USER_AGENT = "TwilioProxy/1.1"

@@ -17,7 +17,7 @@ from voicecall_cli.core.call import CallRecord
 from voicecall_cli.core.states import CallState
 
 if TYPE_CHECKING:
-    from voicecall_cli.daemon.calls import CallManager
+    from voicecall_cli.daemon.calls.manager import CallManager
 
 log = logging.getLogger("voicecall.reaper")
 _LIVE = frozenset({CallState.SPEAKING, CallState.LISTENING})

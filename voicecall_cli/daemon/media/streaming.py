@@ -20,12 +20,12 @@ import trio
 from voicecall_cli.core.call import CallRecord
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.core.states import CallState
-from voicecall_cli.daemon.greeting import start_greeting
+from voicecall_cli.daemon.calls.greeting import start_greeting
 from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.audio import TELEPHONY_RATE, AudioSource, pcm_source, tone_source
 
 if TYPE_CHECKING:
-    from voicecall_cli.daemon.calls import CallManager
+    from voicecall_cli.daemon.calls.manager import CallManager
 
 log = logging.getLogger("voicecall.streams")
 

@@ -18,7 +18,7 @@ from voicecall_cli.core.call import CallRecord, TranscriptEntry
 from voicecall_cli.core.states import CallState
 
 if TYPE_CHECKING:
-    from voicecall_cli.daemon.calls import CallManager
+    from voicecall_cli.daemon.calls.manager import CallManager
 
 Fire = Callable[[CallRecord], Awaitable[None]]
 

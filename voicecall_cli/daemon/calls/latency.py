@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from voicecall_cli.protocol import events as ev
 
 if TYPE_CHECKING:
-    from voicecall_cli.daemon.calls import CallManager
+    from voicecall_cli.daemon.calls.manager import CallManager
 
 
 MAX_SPEECH_TO_TRANSCRIPT_MS = 10_000

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
-    from voicecall_cli.simulator.twilio import TwilioSimulator
+    from voicecall_cli.simulator.twilio.simulator import TwilioSimulator
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]

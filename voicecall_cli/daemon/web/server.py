@@ -4,7 +4,7 @@ Routing, first match wins:
 
 * ``/voice/hold-music`` (any method): 200 ``text/xml`` hold TwiML, unauthenticated.
 * exactly the configured webhook path (after normalisation): the lean pipeline of
-  :mod:`.web_pipeline` (reference section 6.1), served without any framework because Quart's
+  :mod:`.pipeline` (reference section 6.1), served without any framework because Quart's
   per-request machinery would cost half the request budget (DESIGN section 8).
 * everything else, and the ASGI lifespan: a quart-trio app (``GET /healthz`` -> ``{"ok": true}``;
   other paths 404). Prefix look-alikes such as ``/voice/webhook-evil`` land here and get 404.
@@ -29,7 +29,7 @@ from hypercorn.config import Config
 from quart_trio import QuartTrio
 
 from voicecall_cli.core.events import NormalizedEvent
-from voicecall_cli.daemon.web_pipeline import (
+from voicecall_cli.daemon.web.pipeline import (
     Receive,
     Scope,
     Send,
@@ -63,7 +63,7 @@ class WebhookServerInfo:
 
 def create_app() -> QuartTrio:
     """The framework side of the server: everything that is not the webhook hot path."""
-    app = QuartTrio("voicecall_cli.daemon.web")
+    app = QuartTrio("voicecall_cli.daemon.web.server")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

@@ -21,7 +21,7 @@ from voicecall_cli.protocol import ApiError
 from voicecall_cli.protocol import events as ev
 
 if TYPE_CHECKING:
-    from voicecall_cli.daemon.calls import CallManager
+    from voicecall_cli.daemon.calls.manager import CallManager
 
 log = logging.getLogger("voicecall.autoreply")
 # The model sees the call's newest transcript entries only: a long call must not make every
@@ -53,7 +53,7 @@ class AutoResponder:
         return call.is_terminal or self._generation.get(call.call_id) != generation
 
     async def _reply(self, call: CallRecord, utterance: str, generation: int) -> None:
-        from voicecall_cli.daemon.operations import say
+        from voicecall_cli.daemon.calls.operations import say
 
         manager = self.manager
         assert manager is not None

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 
 from voicecall_cli.daemon.bus import Lagged
-from voicecall_cli.daemon.control_socket import (
+from voicecall_cli.daemon.control.transport import (
     MAX_BODY_BYTES,
     ClientGone,
     ControlSocketError,

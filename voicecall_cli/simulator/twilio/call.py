@@ -3,7 +3,7 @@
 
 A test reads these to check what Twilio "saw": the status history, the Say texts, every TwiML
 document, the Gather action URLs, the media stream request, REST hang-ups and the status
-callbacks with their HTTP results. :class:`~voicecall_cli.simulator.twilio_runner.CallRunner`
+callbacks with their HTTP results. :class:`~voicecall_cli.simulator.twilio.runner.CallRunner`
 writes them; nothing else should.
 """
 

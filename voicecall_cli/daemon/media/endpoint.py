@@ -41,8 +41,8 @@ from urllib.parse import parse_qs
 
 import trio
 
-from voicecall_cli.daemon.media_connection import Connection, Stream
-from voicecall_cli.daemon.media_playback import Playback, PlaybackFailed
+from voicecall_cli.daemon.media.connection import Connection, Stream
+from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
 from voicecall_cli.providers.audio import AudioSource
 from voicecall_cli.providers.twilio.media import Mark, Media, Start, Stop, decode
 

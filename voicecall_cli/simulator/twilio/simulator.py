@@ -6,9 +6,9 @@ account SID/auth token at the ones given. An outbound call (``POST Calls.json``)
 then, in its own task: status callbacks ``initiated`` and ``ringing``, the callee's answer (or
 busy / no-answer / failed) per the :class:`CalleeScript`, the ``answered`` callback
 (``CallStatus=in-progress``), then a POST to the call's ``Url`` whose TwiML it runs (see
-:mod:`.twilio_runner`). REST updates (``Twiml``, ``Url``, ``Status=completed``) interrupt the
+:mod:`.runner`). REST updates (``Twiml``, ``Url``, ``Status=completed``) interrupt the
 running TwiML or end the call; the end posts the ``completed`` status callback. Webhooks go only
-to loopback URLs (or through the ``forward`` map; see :mod:`.twilio_webhooks`).
+to loopback URLs (or through the ``forward`` map; see :mod:`.webhooks`).
 
 Resource handling: the context manager owns the listening socket, hypercorn, one httpx client
 and a nursery holding every call's tasks. Leaving it cancels all of them: calls stop where they
@@ -31,21 +31,21 @@ import hypercorn.trio
 import trio
 from hypercorn.config import Config
 
-from voicecall_cli.simulator.twilio_api import (
+from voicecall_cli.simulator.twilio.api import (
     ApiFailure,
     FakeTwilioApi,
     InjectedFailure,
     RecordedRequest,
 )
-from voicecall_cli.simulator.twilio_call import (
+from voicecall_cli.simulator.twilio.call import (
     TERMINAL_STATUSES,
     CalleeScript,
     SimCall,
     StreamRequest,
     WebhookDelivery,
 )
-from voicecall_cli.simulator.twilio_runner import CallRunner
-from voicecall_cli.simulator.twilio_webhooks import API_VERSION, WebhookSender, rfc2822
+from voicecall_cli.simulator.twilio.runner import CallRunner
+from voicecall_cli.simulator.twilio.webhooks import API_VERSION, WebhookSender, rfc2822
 
 __all__ = ["CalleeScript", "RecordedRequest", "SimCall", "StreamRequest", "TwilioSimulator",
            "WebhookDelivery", "run_twilio_simulator"]

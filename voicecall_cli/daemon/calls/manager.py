@@ -30,11 +30,11 @@ from voicecall_cli.core.processing import (
 )
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
+from voicecall_cli.daemon.calls.latency import TurnLatency
+from voicecall_cli.daemon.calls.settings import CallSettings
+from voicecall_cli.daemon.calls.turns import TurnWaiter
 from voicecall_cli.daemon.clock import WallClock
-from voicecall_cli.daemon.latency import TurnLatency
-from voicecall_cli.daemon.settings import CallSettings
 from voicecall_cli.daemon.store import Store
-from voicecall_cli.daemon.turns import TurnWaiter
 from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.base import CarrierClient
 
@@ -78,8 +78,8 @@ class CallManager:
     async def run(self, *, task_status: trio.TaskStatus[CallManager] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         """Restore persisted calls, start the reaper, then serve until cancelled."""
-        from voicecall_cli.daemon.restore import restore_calls
-        from voicecall_cli.daemon.timers import reap_stale_calls
+        from voicecall_cli.daemon.calls.restore import restore_calls
+        from voicecall_cli.daemon.calls.timers import reap_stale_calls
 
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -223,7 +223,7 @@ class CallManager:
                     log.exception("failed to process %s event", event.type)
 
     def handle_event(self, event: NormalizedEvent) -> None:
-        from voicecall_cli.daemon.greeting import on_answered
+        from voicecall_cli.daemon.calls.greeting import on_answered
 
         now = self.now_ms()
         if self.store.has_processed_key(event.key):

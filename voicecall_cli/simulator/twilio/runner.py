@@ -25,8 +25,8 @@ from urllib.parse import urljoin
 
 import trio
 
-from voicecall_cli.simulator.twilio_call import CalleeScript, SimCall, StreamRequest
-from voicecall_cli.simulator.twilio_webhooks import WebhookSender, call_params, rfc2822
+from voicecall_cli.simulator.twilio.call import CalleeScript, SimCall, StreamRequest
+from voicecall_cli.simulator.twilio.webhooks import WebhookSender, call_params, rfc2822
 
 HOLD_VERBS = ("Say", "Play", "Pause")  # what a Gather may hold as its prompt
 
@@ -305,7 +305,7 @@ class CallRunner:
 
     async def _talk_over_stream(self, request: StreamRequest) -> None:
         """Be the caller on the media stream (see ``CalleeScript.stream_audio``)."""
-        from voicecall_cli.simulator.twilio_media import Tone, open_twilio_media_stream
+        from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
 
         silence = b"\xff" * 160
         try:

@@ -9,9 +9,9 @@ from typing import Any
 import trio
 
 from voicecall_cli import __version__
-from voicecall_cli.daemon import operations
 from voicecall_cli.daemon.bus import EventBus
-from voicecall_cli.daemon.calls import CallManager
+from voicecall_cli.daemon.calls import operations
+from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.protocol import (
     PROTOCOL_VERSION,
     ApiError,

@@ -16,12 +16,12 @@ import trio
 
 from voicecall_cli.core.call import CallRecord
 from voicecall_cli.core.states import CallState
-from voicecall_cli.daemon.greeting import start_max_duration_timer
+from voicecall_cli.daemon.calls.greeting import start_max_duration_timer
 from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.base import ProviderCallStatus
 
 if TYPE_CHECKING:
-    from voicecall_cli.daemon.calls import CallManager
+    from voicecall_cli.daemon.calls.manager import CallManager
 
 log = logging.getLogger("voicecall.restore")
 

@@ -1,0 +1,2 @@
+"""Calls: the call manager, what happens on answer, turns, restore after a restart, timers and
+the control API's call operations."""

@@ -1,0 +1,1 @@
+"""The webhook HTTP server and its lean webhook pipeline."""
