@@ -1,16 +1,35 @@
-"""The daemon's durable state: one SQLite file in the store directory (see :mod:`.connection`)."""
+"""The daemon's durable state: one SQLite file (stdlib ``sqlite3``, WAL) in the store directory.
 
-from voicecall_cli.daemon.store.connection import (
-    BUSY_TIMEOUT_S,
-    FILENAME,
+Ownership: the daemon opens one :class:`Store` at start (``Store.open``), calls it synchronously
+from the trio thread and closes it last. Every method is one short transaction committed before
+it returns (or joins the enclosing ``Store.batch()``); there is nothing to cancel: a call either
+commits or raises, and every SQLite failure is raised as :class:`StoreError`.
+
+Modules: ``connection`` (open/close, transactions, batches, retention), ``schema`` (tables,
+schema version), ``errors``, and one mixin per table: ``calls``, ``events`` (the event log and
+its cursor), ``keys`` (processed webhook keys), ``journal`` (the outbound dial journal).
+"""
+
+from voicecall_cli.daemon.store.calls import CallTable
+from voicecall_cli.daemon.store.connection import BUSY_TIMEOUT_S, FILENAME, Retention
+from voicecall_cli.daemon.store.errors import StoreError
+from voicecall_cli.daemon.store.events import EventLog
+from voicecall_cli.daemon.store.journal import (
     JOURNAL_DIALLING,
     JOURNAL_FAILED,
     JOURNAL_PLACED,
-    SCHEMA_VERSION,
-    Retention,
-    Store,
-    StoreError,
+    Journal,
 )
+from voicecall_cli.daemon.store.keys import ProcessedKeys
+from voicecall_cli.daemon.store.schema import SCHEMA_VERSION
+
+
+class Store(CallTable, EventLog, ProcessedKeys, Journal):
+    """One open SQLite store. Not thread-safe: use it from the thread that opened it.
+
+    One class over one connection: each table's methods come from its mixin, and opening,
+    closing, ``batch`` and ``after_commit`` from :class:`~.connection.Connection`."""
+
 
 __all__ = [
     "BUSY_TIMEOUT_S",

@@ -1,0 +1,91 @@
+"""The store's schema: its tables, its version, and how an opened file is brought to it.
+
+Four tables: call records (the ``CallRecord.to_dict()`` JSON plus indexed columns), the event log
+(whose ``INTEGER PRIMARY KEY AUTOINCREMENT`` is the stream ``cursor``, never reused, even after
+pruning), processed webhook keys (dedupe/replay across restarts) and the outbound journal (written
+before the carrier is asked to dial, so a restart never dials twice).
+
+The schema version is the file's ``PRAGMA user_version``. :func:`prepare` creates the schema in
+an empty file, accepts a file at :data:`SCHEMA_VERSION` and refuses a newer one or a foreign
+SQLite file. There are no migrations yet: a schema change raises :data:`SCHEMA_VERSION` and adds,
+here, the step that brings a file from the old version to the new one in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from voicecall_cli.daemon.store.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE calls (
+    call_id TEXT PRIMARY KEY,
+    provider_call_id TEXT,
+    state TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    ended_seq INTEGER UNIQUE,  -- order in which calls became terminal, NULL while active
+    record TEXT NOT NULL
+);
+CREATE INDEX calls_by_provider_id ON calls(provider_call_id);
+CREATE INDEX calls_by_start ON calls(started_at);
+CREATE TABLE events (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts INTEGER NOT NULL,
+    call_id TEXT,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX events_by_call ON events(call_id, cursor);
+CREATE TABLE processed_keys (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE outbound_journal (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    to_number TEXT NOT NULL,
+    from_number TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    begun_at INTEGER NOT NULL,
+    status TEXT NOT NULL,  -- dialling | placed | failed
+    provider_call_id TEXT,
+    error TEXT
+);
+CREATE INDEX journal_by_status ON outbound_journal(status);
+"""
+
+
+def prepare(db: sqlite3.Connection, path: Path) -> None:
+    """WAL + NORMAL sync, check the file, then create or accept the schema.
+
+    Raises :class:`StoreError` for a file that cannot use WAL, is corrupt, has a newer schema
+    or is some other application's SQLite file; ``sqlite3`` errors propagate unchanged (the
+    caller, which owns ``db``, turns them into a :class:`StoreError` and closes ``db``)."""
+    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StoreError(f"the store {path} cannot use write-ahead logging (mode {mode})")
+    db.execute("PRAGMA synchronous = NORMAL")
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise StoreError(f"the store {path} is corrupt ({'; '.join(problems)}); "
+                         "move it aside to start with an empty store")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the store {path} has schema version {version}, newer than this "
+                         f"voicecall understands ({SCHEMA_VERSION}); upgrade voicecall")
+    if version == SCHEMA_VERSION:
+        return
+    if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        raise StoreError(f"{path} is an SQLite file but not a voicecall store")
+    try:
+        db.executescript(
+            f"BEGIN IMMEDIATE; {_SCHEMA}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
