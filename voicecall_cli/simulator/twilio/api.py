@@ -8,8 +8,10 @@ Routes (under ``/2010-04-01/Accounts/<AccountSid>``):
 
 Wrong or missing credentials, or an AccountSid in the path that is not the authenticated one,
 -> 401 with Twilio's error 20003 body. Unknown call or path -> 404 (error 20404). The semantics
-of each operation live in :class:`~voicecall_cli.simulator.twilio.TwilioSimulator`; it raises
+of each operation live behind :class:`CallOperations` (the
+:class:`~voicecall_cli.simulator.twilio.simulator.TwilioSimulator` implements it); they raise
 :class:`ApiFailure` for a Twilio error response. Every request is recorded (method, path, form).
+This module imports nothing of the simulator's, so the simulator depends on it and not back.
 
 Resource handling: holds no resources; hypercorn (owned by the simulator) owns the sockets.
 """
@@ -20,13 +22,10 @@ import base64
 import hmac
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
-
-if TYPE_CHECKING:
-    from voicecall_cli.simulator.twilio.simulator import TwilioSimulator
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -79,10 +78,27 @@ class InjectedFailure:
     content_type: str = "text/plain; charset=utf-8"
 
 
-class FakeTwilioApi:
-    """ASGI callable for the fake REST API, bound to one :class:`TwilioSimulator`."""
+class CallOperations(Protocol):
+    """What the REST routes act on: the simulator's calls, and its record of requests.
 
-    def __init__(self, simulator: TwilioSimulator, *, account_sid: str, auth_token: str) -> None:
+    Each operation returns the call resource as a JSON-ready dict, or raises
+    :class:`ApiFailure` for a Twilio error response.
+    """
+
+    requests: list[RecordedRequest]
+
+    def create_call(self, form: Mapping[str, list[str]]) -> dict[str, Any]: ...
+
+    def call_resource(self, call_sid: str) -> dict[str, Any]: ...
+
+    def update_call(self, call_sid: str, form: Mapping[str, list[str]]) -> dict[str, Any]: ...
+
+
+class FakeTwilioApi:
+    """ASGI callable for the fake REST API, bound to one :class:`CallOperations` (the
+    simulator)."""
+
+    def __init__(self, simulator: CallOperations, *, account_sid: str, auth_token: str) -> None:
         self._sim = simulator
         self._account_sid = account_sid
         self._expected_auth = "Basic " + base64.b64encode(
