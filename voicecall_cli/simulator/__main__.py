@@ -1,9 +1,12 @@
-"""``python -m voicecall_cli.simulator twilio [--port N] [--reply TEXT]...``: a fake Twilio.
+"""``python -m voicecall_cli.simulator NAME [--port N] [--reply TEXT]... [--stdin]``: a carrier's
+simulator, for any NAME in :mod:`voicecall_cli.simulator.registry`.
 
-Serves Twilio's REST API on 127.0.0.1, prints one JSON line ``{"baseUrl", "accountSid",
-"authToken", "pid"}`` on stdout once it listens, and runs until stdin closes or SIGTERM/SIGINT.
-``voicecall demo --carrier twilio`` runs it as a child process; so can a developer, pointing
-``twilio.apiBaseUrl`` at it.
+It serves the carrier's REST API on 127.0.0.1, prints one JSON line on stdout once it listens
+(:meth:`~voicecall_cli.simulator.base.Started.first_line`: ``baseUrl``, the carrier's
+credentials, ``pid``, ``carrier``, ``displayName`` and ``config``, the daemon config keys that
+use it), and runs until stdin closes (with ``--stdin``) or SIGTERM/SIGINT. ``voicecall demo
+--carrier NAME`` runs it as a child process and deep-merges ``config`` into its daemon's
+config; so can a developer, by hand.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import sys
 
 import trio
 
-from voicecall_cli.simulator.twilio.simulator import CalleeScript, run_twilio_simulator
+from voicecall_cli.simulator import registry
+from voicecall_cli.simulator.base import PROG, SimulatorSpec
 
 
 async def _until_stdin_closes() -> None:
@@ -33,16 +36,10 @@ async def _until_signalled() -> None:
             return
 
 
-async def serve(args: argparse.Namespace) -> None:
-    account_sid = "AC" + secrets.token_hex(16)
-    auth_token = secrets.token_hex(16)
-    callee = CalleeScript(replies=args.reply or CalleeScript().replies,
-                          reply_delay_s=args.reply_delay, say_seconds_per_char=args.say_pace,
-                          stream_audio=args.stream_audio)
-    async with run_twilio_simulator(account_sid=account_sid, auth_token=auth_token,
-                                    port=args.port, callee=callee) as sim:
-        print(json.dumps({"baseUrl": sim.base_url, "accountSid": account_sid,
-                          "authToken": auth_token, "pid": os.getpid()}), flush=True)
+async def serve(spec: SimulatorSpec, args: argparse.Namespace) -> None:
+    """Run ``spec`` until a signal (or, with ``--stdin``, the end of stdin) stops it."""
+    async with spec.serve(args) as started:
+        print(json.dumps(started.first_line(spec, os.getpid())), flush=True)
         async with trio.open_nursery() as nursery:
             async def stop_after(waiter) -> None:
                 await waiter()
@@ -53,18 +50,13 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m voicecall_cli.simulator")
+    parser = argparse.ArgumentParser(prog=PROG, description="A local, wire-faithful carrier.")
     sub = parser.add_subparsers(dest="carrier", required=True)
-    twilio = sub.add_parser("twilio", help="a fake Twilio REST API and call runner")
-    twilio.add_argument("--port", type=int, default=0)
-    twilio.add_argument("--reply", action="append", help="what the callee says, in turn")
-    twilio.add_argument("--reply-delay", type=float, default=0.6)
-    twilio.add_argument("--say-pace", type=float, default=0.03,
-                        help="seconds a <Say> takes per character")
-    twilio.add_argument("--stream-audio", action="store_true",
-                        help="be the caller on <Connect><Stream> media streams")
-    twilio.add_argument("--stdin", action="store_true", help="stop when stdin closes")
-    trio.run(serve, parser.parse_args(argv))
+    specs = {name: registry.load(name) for name in registry.names()}
+    for name, spec in specs.items():
+        spec.configure(sub.add_parser(name, help=spec.help, description=spec.help))
+    args = parser.parse_args(argv)
+    trio.run(serve, specs[args.carrier], args)
     return 0
 
 
