@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 import tempfile
+
+import pytest
+
+from voicecall_cli.simulator import registry
 
 from .conftest import VOICECALL, daemon_env
 
@@ -39,8 +45,9 @@ def test_demo_for_people_shows_events_and_the_call() -> None:
     assert "ended (hangup-bot)" in proc.stderr
 
 
-def test_demo_through_the_twilio_simulator() -> None:
-    proc = run_demo("--carrier", "twilio", "--json")
+@pytest.mark.parametrize("carrier", registry.names())
+def test_demo_through_each_simulator(carrier: str) -> None:
+    proc = run_demo("--carrier", carrier, "--json")
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     summary = lines[-1]
@@ -48,7 +55,22 @@ def test_demo_through_the_twilio_simulator() -> None:
     assert [t["answer"] for t in summary["turns"]] == [
         "Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!"]
     created = next(e for e in lines[:-1] if e["type"] == "call.created")
-    assert created["data"]["provider"] == "twilio"
-    streams = [e["data"]["event"] for e in lines[:-1] if e["type"] == "call.stream"]
-    assert streams[:1] == ["started"]  # the conversation ran over a Media Stream
-    assert "Twilio simulator pid" in proc.stderr
+    assert created["data"]["provider"] == carrier
+    assert re.search(r"^\S+ simulator pid \d+ at http://127\.0\.0\.1:\d+$", proc.stderr, re.M)
+    if carrier == "twilio":
+        streams = [e["data"]["event"] for e in lines[:-1] if e["type"] == "call.stream"]
+        assert streams[:1] == ["started"]  # the conversation ran over a Media Stream
+        assert "Twilio simulator pid" in proc.stderr
+
+
+def test_demo_offers_the_mock_and_every_registered_simulator() -> None:
+    proc = subprocess.run([sys.executable, "-X", "importtime", *VOICECALL[1:], "demo", "--help"],
+                          capture_output=True, text=True, timeout=30, env=daemon_env())
+    assert proc.returncode == 0, proc.stderr
+    choices = re.search(r"--carrier \[([^\]]+)\]", proc.stdout)
+    assert choices is not None, proc.stdout
+    assert choices[1].split("|") == ["mock", *registry.names()]
+    modules = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+               if line.startswith("import time:")}
+    simulators = sorted(m for m in modules if m.startswith("voicecall_cli.simulator"))
+    assert simulators == ["voicecall_cli.simulator", "voicecall_cli.simulator.registry"]

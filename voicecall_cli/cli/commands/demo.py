@@ -2,12 +2,15 @@
 
 It starts a private daemon (its own temporary directory, config, store, socket and port 0),
 places a conversation call, runs two turns, hangs up, stops the daemon and removes the
-directory. ``--carrier mock`` (the default) talks to the mock carrier's simulated callee;
-``--carrier twilio`` runs a local Twilio simulator as a second child process (REST API, signed
-webhooks, TwiML, and the caller's side of a Media Stream), so the call is Twilio-shaped end to
-end: the daemon's speech goes out as paced mu-law frames and the caller's audio is transcribed
-offline (``streaming.sttProvider = "scripted"``). Children are stopped (then killed,
-if need be) on every way out, Ctrl-C included.
+directory. ``--carrier mock`` (the default) talks to the mock carrier's simulated callee; any
+other ``--carrier`` is a name in :mod:`voicecall_cli.simulator.registry`: the demo runs
+``python -m voicecall_cli.simulator NAME --stdin --stream-audio --reply ...`` as a second child
+process (REST API, signed webhooks, the caller's side of a media stream) and deep-merges the
+``config`` of its first stdout line into the daemon's config, so the call is carrier-shaped end
+to end without this module knowing the carrier. With Twilio the daemon's speech goes out as
+paced mu-law frames and the caller's audio is transcribed offline (``sttProvider =
+"scripted"``). Children are stopped (then killed, if need be) on every way out, Ctrl-C included.
+The registry is the only piece of the simulators this module imports (it imports nothing).
 """
 
 from __future__ import annotations
@@ -31,46 +34,41 @@ from voicecall_cli.cli.daemon_process import spawn_detached, wait_until_ready
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.output import emit_json_line, note, render
 from voicecall_cli.protocol import ApiError
+from voicecall_cli.simulator import registry
+
+CARRIERS = ("mock", *registry.names())  # the mock runs in the daemon; the rest are simulators
 
 CALLEE = "+15550001111"
 GREETING = "Hi, this is voicecall, calling about your appointment."
 QUESTIONS = ("Does tomorrow at ten work for you?", "Is there anything else I can help with?")
 REPLIES = ("Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!")
-CONFIG = """\
-# The private configuration of `voicecall demo`.
-provider = "{carrier}"
-fromNumber = "+15550009999"
-store = "{store}"
-inboundPolicy = "disabled"
-
-[serve]
-bind = "127.0.0.1"
-port = 0
-
-[outbound]
-defaultMode = "conversation"
-
-[mock]
-ringDelayMs = 400
-answerDelayMs = 600
-replyDelayMs = 700
-replies = {replies}
-"""
-TWILIO_CONFIG = """
-[twilio]
-accountSid = "{accountSid}"
-authToken = "{authToken}"
-apiBaseUrl = "{baseUrl}"
-
-[streaming]              # Media Streams, transcribed offline from the simulated caller's audio
-enabled = true
-sttProvider = "scripted"
-scriptedTranscripts = {replies}
-silenceDurationMs = 500
-"""
 READY_TIMEOUT_S = 20.0
 TURN_TIMEOUT_S = 30.0
 
+
+def _config(carrier: str, root: Path) -> dict[str, Any]:
+    """The private configuration of ``voicecall demo`` (a simulator's ``config`` goes over it)."""
+    return {
+        "provider": carrier,
+        "fromNumber": "+15550009999",
+        "store": str(root / "state"),
+        "inboundPolicy": "disabled",
+        "serve": {"bind": "127.0.0.1", "port": 0},
+        "outbound": {"defaultMode": "conversation"},
+        "mock": {"ringDelayMs": 400, "answerDelayMs": 600, "replyDelayMs": 700,
+                 "replies": list(REPLIES)},
+    }
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` deep-merged into it (tables merge, other values replace)."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 class EventViewer(threading.Thread):
     """Shows the daemon's event stream until the daemon closes it (or the demo ends)."""
@@ -133,9 +131,10 @@ def _stop(socket_path: Path, process: Any) -> None:
             process.wait(timeout=5)
 
 
-def _start_twilio_simulator(root: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """The fake Twilio as a child process; its first stdout line says where it listens."""
-    argv = [sys.executable, "-m", "voicecall_cli.simulator", "twilio", "--stdin",
+def _start_simulator(carrier: str, root: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """The carrier's simulator as a child process; its first stdout line says where it listens
+    and holds the daemon config that uses it (``config``)."""
+    argv = [sys.executable, "-m", "voicecall_cli.simulator", carrier, "--stdin",
             "--stream-audio"]
     for reply in REPLIES:
         argv += ["--reply", reply]
@@ -146,7 +145,7 @@ def _start_twilio_simulator(root: Path) -> tuple[subprocess.Popen[bytes], dict[s
     line = proc.stdout.readline()
     if not line:
         proc.kill()
-        raise CliError("the Twilio simulator did not start; see " + str(root / "simulator.log"))
+        raise CliError(f"the {carrier} simulator did not start; see {root / 'simulator.log'}")
     return proc, json.loads(line)
 
 
@@ -163,9 +162,8 @@ def _stop_simulator(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 @click.command("demo")
-@click.option("--carrier", type=click.Choice(["mock", "twilio"]), default="mock",
-              show_default=True,
-              help="mock: the mock carrier's callee; twilio: a local Twilio simulator.")
+@click.option("--carrier", type=click.Choice(CARRIERS), default="mock", show_default=True,
+              help="mock: the mock carrier's callee; any other: that carrier's local simulator.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the event stream as NDJSON, then one JSON summary line, on stdout.")
 def command(carrier: str, as_json: bool) -> None:
@@ -177,18 +175,17 @@ def command(carrier: str, as_json: bool) -> None:
     """
     root = Path(tempfile.mkdtemp(prefix="voicecall-demo-"))
     socket_path = root / "control.sock"
-    config = root / "config.toml"
-    replies = "[" + ", ".join(f'"{r}"' for r in REPLIES) + "]"
-    text = CONFIG.format(carrier=carrier, store=root / "state", replies=replies)
+    config_path = root / "config.json"
+    config = _config(carrier, root)
     simulator = None
     spawned = None
     try:
-        if carrier == "twilio":
-            simulator, where = _start_twilio_simulator(root)
-            text += TWILIO_CONFIG.format(replies=replies, **where)
-            note(f"Twilio simulator pid {where['pid']} at {where['baseUrl']}")
-        config.write_text(text)
-        argv = [sys.executable, "-m", "voicecall_cli.daemon", "run", "--config", str(config),
+        if carrier != "mock":
+            simulator, where = _start_simulator(carrier, root)
+            config = _merged(config, where["config"])
+            note(f"{where['displayName']} simulator pid {where['pid']} at {where['baseUrl']}")
+        config_path.write_text(json.dumps(config, indent=2) + "\n")
+        argv = [sys.executable, "-m", "voicecall_cli.daemon", "run", "--config", str(config_path),
                 "--socket", str(socket_path)]
         spawned = spawn_detached(argv, root / "daemon.log")
         health = wait_until_ready(spawned, socket_path, READY_TIMEOUT_S)
