@@ -1,7 +1,7 @@
-"""Shared by the call-manager tests: a recording carrier and a manager on a real store/bus.
+"""Shared by the call-manager tests: a recording provider and a manager on a real store/bus.
 
-The carrier stands in at the carrier edge (the CarrierClient interface) and records what the
-manager asks of it; carrier events are fed as the webhook server would feed them.
+The provider client stands in at the provider edge (the ProviderClient interface) and records
+what the manager asks of it; provider events are fed as the webhook server would feed them.
 """
 
 from __future__ import annotations
@@ -15,18 +15,29 @@ import trio
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.service import new_call_manager, run_calls
 from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.daemon.clock import WallClock
+from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.store import Store
-from voicecall_cli.providers.base import PlaceCallRequest, PlacedCall, ProviderCallStatus
+from voicecall_cli.providers.base import (
+    Capabilities,
+    PlaceCallRequest,
+    PlacedCall,
+    Provider,
+    ProviderCallStatus,
+    ProviderClient,
+)
+from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 
 
 @dataclass
-class RecordingCarrier:
+class RecordingCarrier(ProviderClient):
     name: str = "mock"
     log: list[tuple] = field(default_factory=list)
     fail_hangup: bool = False
     statuses: dict[str, ProviderCallStatus] = field(default_factory=dict)
+    capabilities: Capabilities = field(default_factory=Capabilities)
 
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
         self.log.append(("place", request.call_id, request.to_number))
@@ -37,7 +48,7 @@ class RecordingCarrier:
         if self.fail_hangup:
             raise RuntimeError("carrier down")
 
-    async def play(self, call_id: str, provider_call_id: str, text: str) -> None:
+    async def speak(self, call_id: str, provider_call_id: str, text: str) -> None:
         self.log.append(("play", call_id, text))
 
     async def start_listening(self, call_id: str, provider_call_id: str,
@@ -48,10 +59,13 @@ class RecordingCarrier:
         self.log.append(("stop-listening", call_id))
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
-        return self.statuses.get(provider_call_id, ProviderCallStatus("in-progress", False))
+        return self.statuses.get(provider_call_id, ProviderCallStatus("live", raw="in-progress"))
 
-    async def resume(self, call_id: str, provider_call_id: str, webhook_url: str) -> None:
+    async def resume(self, call_id: str, provider_call_id: str) -> None:
         self.log.append(("resume", call_id))
+
+    async def answer(self, call_id: str, provider_call_id: str) -> None:
+        self.log.append(("answer", provider_call_id))
 
     def of(self, kind: str) -> list[tuple]:
         return [entry for entry in self.log if entry[0] == kind]
@@ -81,10 +95,13 @@ def open_env_factory(tmp_path: Path):
         holder: list[CallManager] = []
         bus = EventBus(store, lambda: holder[0].snapshot(), clock_ms=clock.now_ms)
         carrier = carrier or RecordingCarrier()
-        manager = CallManager(settings, store, bus, carrier, clock)
+        provider = Provider("mock", carrier, MockWebhookCodec(), carrier.capabilities)
+        endpoints = DaemonEndpoints()
+        manager = new_call_manager(settings, store, bus, provider, clock, endpoints=endpoints)
         holder.append(manager)
         assert nursery is not None
-        await nursery.start(manager.run)
-        manager.attach_webhook_url("http://127.0.0.1:1/voice/webhook")
+        await nursery.start(run_calls, manager)
+        endpoints.local_url = "http://127.0.0.1:1/voice/webhook"
+        manager.resume_restored_calls()
         return Env(manager, carrier, store, bus)
     return open_env

@@ -1,6 +1,6 @@
 """The call manager on a real store and bus, a recording carrier and trio's MockClock.
 
-The carrier here is a stand-in at the carrier edge (the CarrierClient interface): it records
+The carrier here is a stand-in at the carrier edge (the ProviderClient interface): it records
 what the manager asks of the carrier. Carrier events are fed as the webhook server would.
 """
 
@@ -22,6 +22,7 @@ from voicecall_cli.protocol import (
     SpeakRequest,
     StatusRequest,
 )
+from voicecall_cli.providers.base import Capabilities
 
 from .manager_harness import Env, RecordingCarrier, open_env_factory
 
@@ -344,3 +345,86 @@ async def test_a_call_from_another_number(tmp_path, autojump_clock, env_nursery)
     with pytest.raises(ApiError) as bad:
         await operations.initiate(env.manager, InitiateRequest(message="Hi", from_="12"))
     assert bad.value.code is ErrorCode.BAD_REQUEST and bad.value.message.startswith("from:")
+
+
+# -- inbound calls on providers that answer them explicitly ----------------------------------------
+
+ALLOWLIST = CallSettings(inbound_policy="allowlist", allow_from=("+15550001234",),
+                         inbound_greeting="Hi, you reached the bot")
+
+
+def inbound_initiated(env: Env, provider_call_id: str, from_number: str,
+                      key: str | None = None) -> NormalizedEvent:
+    return NormalizedEvent(type=EventType.INITIATED, id=f"ev-{provider_call_id}",
+                           call_id=provider_call_id, timestamp=env.manager.now_ms(),
+                           provider_call_id=provider_call_id, direction="inbound",
+                           from_number=from_number, to_number="+15550000000", dedupe_key=key)
+
+
+async def test_an_accepted_inbound_call_is_answered_exactly_once(tmp_path, autojump_clock,
+                                                                 env_nursery) -> None:
+    carrier = RecordingCarrier(capabilities=Capabilities(answer_inbound=True))
+    env = await open_env_factory(tmp_path)(ALLOWLIST, carrier, nursery=env_nursery)
+    initiated = inbound_initiated(env, "CA-in", "+15550001234", key="mock:initiated-1")
+    env.manager.handle_events([initiated])
+    env.manager.handle_events([initiated])  # the same webhook delivered again
+    env.event(EventType.INITIATED, "CA-in", provider_call_id="CA-in", direction="inbound",
+              from_number="+15550001234", to_number="+15550000000")  # a second delivery
+    await trio.sleep(0.1)
+    assert carrier.of("answer") == [("answer", "CA-in")]
+    assert carrier.of("hangup") == []
+    [call] = env.manager.calls.values()
+    assert call.direction == "inbound" and call.provider_call_id == "CA-in"
+    env.event(EventType.ANSWERED, "CA-in", provider_call_id="CA-in")  # the answer's webhook
+    await trio.sleep(0.1)
+    assert carrier.of("answer") == [("answer", "CA-in")]
+    assert carrier.of("play") == [("play", call.call_id, "Hi, you reached the bot")]
+
+
+async def test_a_rejected_inbound_call_is_never_answered_but_hung_up_once(
+        tmp_path, autojump_clock, env_nursery) -> None:
+    carrier = RecordingCarrier(capabilities=Capabilities(answer_inbound=True))
+    env = await open_env_factory(tmp_path)(ALLOWLIST, carrier, nursery=env_nursery)
+    initiated = inbound_initiated(env, "CA-evil", "+99915550001234", key="mock:evil-1")
+    env.manager.handle_events([initiated])
+    env.manager.handle_events([initiated])
+    for kind in (EventType.INITIATED, EventType.RINGING):
+        env.event(kind, "CA-evil", provider_call_id="CA-evil", direction="inbound",
+                  from_number="+99915550001234", to_number="+15550000000")
+    await trio.sleep(0.1)
+    assert carrier.of("answer") == []
+    assert carrier.of("hangup") == [("hangup", "CA-evil", "hangup-bot")]
+    assert env.manager.calls == {}
+
+
+async def test_with_default_capabilities_inbound_calls_are_not_answered(
+        tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(ALLOWLIST, nursery=env_nursery)
+    env.manager.handle_events([inbound_initiated(env, "CA-ok", "+15550001234")])
+    env.manager.handle_events([inbound_initiated(env, "CA-no", "+19995550000")])
+    env.event(EventType.ANSWERED, "CA-ok", provider_call_id="CA-ok")
+    await trio.sleep(0.1)
+    assert env.carrier.of("answer") == []
+    [call] = env.manager.calls.values()
+    assert env.carrier.of("play") == [("play", call.call_id, "Hi, you reached the bot")]
+    assert env.carrier.of("hangup") == [("hangup", "CA-no", "hangup-bot")]
+
+
+async def test_outbound_calls_are_never_answered(tmp_path, autojump_clock,
+                                                 env_nursery) -> None:
+    carrier = RecordingCarrier(capabilities=Capabilities(answer_inbound=True))
+    env = await open_env_factory(tmp_path)(CONVERSATION, carrier, nursery=env_nursery)
+    await answered_call(env)
+    assert carrier.of("answer") == []
+
+
+async def test_an_unknown_outbound_call_is_not_answered(tmp_path, autojump_clock,
+                                                        env_nursery) -> None:
+    carrier = RecordingCarrier(capabilities=Capabilities(answer_inbound=True))
+    env = await open_env_factory(tmp_path)(CallSettings(), carrier, nursery=env_nursery)
+    env.event(EventType.INITIATED, "CA-out", provider_call_id="CA-out", direction="outbound",
+              from_number="+15550000000", to_number="+15550001234")  # dialled elsewhere
+    await trio.sleep(0.1)
+    [call] = env.manager.calls.values()
+    assert call.direction == "outbound"
+    assert carrier.of("answer") == []

@@ -13,11 +13,12 @@ import trio
 import trio_websocket
 
 from voicecall_cli.daemon.media.endpoint import MediaStreams
+from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.web.server import serve_webhooks
 from voicecall_cli.providers.audio import SILENCE_FRAME, mulaw_encode, sine_pcm16, tone_source
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 from voicecall_cli.providers.replay import ReplayCache
-from voicecall_cli.providers.twilio.state import TwilioState
+from voicecall_cli.providers.twilio.media import TwilioMediaCodec
 from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
 
 CALL = "CA0123456789abcdef0123456789abcdef"
@@ -26,9 +27,9 @@ TOO_MANY_PENDING = (1013, "Too many pending media stream connections")
 
 
 class Server:
-    def __init__(self, streams: MediaStreams, state: TwilioState, port: int) -> None:
+    def __init__(self, streams: MediaStreams, registry: StreamRegistry, port: int) -> None:
         self.streams = streams
-        self.state = state
+        self.registry = registry
         self.url = f"ws://127.0.0.1:{port}{STREAM_PATH}"
         self.http = f"http://127.0.0.1:{port}"
         self.audio: list[tuple[str, bytes]] = []
@@ -40,12 +41,13 @@ class Server:
 
 @asynccontextmanager
 async def media_server(**limits):
-    state = TwilioState()
+    registry = StreamRegistry()
     audio: list[tuple[str, bytes]] = []
     options = dict(max_connections=128, max_pending=32, max_pending_per_ip=4,
                    pre_start_timeout_s=5.0)
     options.update(limits)
-    streams = MediaStreams(state=state, on_start=lambda *_: None, on_stop=lambda *_: None,
+    streams = MediaStreams(registry=registry, codec=TwilioMediaCodec(),
+                           on_start=lambda *_: None, on_stop=lambda *_: None,
                            on_audio=lambda call_sid, payload: audio.append((call_sid, payload)),
                            **options)
     async with trio.open_nursery() as nursery:
@@ -54,7 +56,7 @@ async def media_server(**limits):
             serve_webhooks, bind="127.0.0.1", port=0, path="/voice/webhook",
             codec=MockWebhookCodec(), on_events=lambda events: None, replay=ReplayCache(),
             clock_ms=lambda: 0, stream_path=STREAM_PATH, stream_app=streams.asgi))
-        server = Server(streams, state, info.port)
+        server = Server(streams, registry, info.port)
         server.audio = audio
         yield server
         nursery.cancel_scope.cancel()
@@ -126,7 +128,7 @@ async def test_the_connection_over_max_connections_gets_503() -> None:
 async def test_a_flood_of_idle_sockets_does_not_stop_a_valid_call() -> None:
     with trio.fail_after(20):
         async with media_server() as server:
-            token = server.state.stream_token(CALL)
+            token = server.registry.token(CALL)
             results: list = []
             hold = trio.Event()
             async with trio.open_nursery() as nursery:
@@ -149,7 +151,7 @@ async def test_a_flood_of_idle_sockets_does_not_stop_a_valid_call() -> None:
 async def test_a_bad_or_missing_token_is_closed_1008(token) -> None:
     with trio.fail_after(10):
         async with media_server() as server:
-            server.state.stream_token(CALL)
+            server.registry.token(CALL)
             async with open_twilio_media_stream(server.url, call_sid=CALL,
                                                 token=token) as stream:
                 await stream.closed.wait()
@@ -170,7 +172,7 @@ async def test_other_websocket_paths_are_refused() -> None:
 async def test_full_duplex_audio_marks_and_clear_over_a_real_socket() -> None:
     with trio.fail_after(20):
         async with media_server() as server:
-            token = server.state.stream_token(CALL)
+            token = server.registry.token(CALL)
             async with open_twilio_media_stream(server.url, call_sid=CALL,
                                                 token=token) as stream:
                 await server.wait_for_stream()
@@ -200,7 +202,7 @@ async def test_full_duplex_audio_marks_and_clear_over_a_real_socket() -> None:
 async def test_real_clock_pacing_reports_jitter_and_drift() -> None:
     with trio.fail_after(20):
         async with media_server() as server:
-            token = server.state.stream_token(CALL)
+            token = server.registry.token(CALL)
             async with open_twilio_media_stream(server.url, call_sid=CALL,
                                                 token=token) as stream:
                 await server.wait_for_stream()

@@ -15,10 +15,10 @@ import pytest
 import trio
 
 from voicecall_cli.daemon.media.endpoint import MediaStreams, PlaybackFailed
+from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.streaming import StreamHooks, StreamSpeaker
 from voicecall_cli.providers.audio import SILENCE_FRAME, mulaw_encode, sine_pcm16, tone_source
-from voicecall_cli.providers.twilio.media import decode, encode_media
-from voicecall_cli.providers.twilio.state import TwilioState
+from voicecall_cli.providers.twilio.media import TwilioMediaCodec, decode, encode_media
 
 CALL = "CA0123456789abcdef0123456789abcdef"
 FRAME_S = 0.020
@@ -91,13 +91,14 @@ class Harness:
 
     def __init__(self, nursery: trio.Nursery, **options) -> None:
         self.nursery = nursery
-        self.state = TwilioState()
-        self.token = self.state.stream_token(CALL)
+        self.registry = StreamRegistry()
+        self.token = self.registry.token(CALL)
         self.starts: list[tuple[str, str]] = []
         self.stops: list[tuple[str, str]] = []
         self.audio: list[tuple[str, bytes]] = []
         self.timeouts: list[tuple[float, str]] = []
-        settings = dict(state=self.state, max_connections=8, max_pending=4, max_pending_per_ip=2,
+        settings = dict(registry=self.registry, codec=TwilioMediaCodec(), max_connections=8,
+                        max_pending=4, max_pending_per_ip=2,
                         pre_start_timeout_s=5.0, on_start=lambda *a: self.starts.append(a),
                         on_stop=lambda *a: self.stops.append(a),
                         on_audio=lambda *a: self.audio.append(a),
@@ -372,14 +373,14 @@ async def test_start_registers_and_audio_flows_to_on_audio(harness, clock) -> No
     sock.push(json.loads(encode_media("MZ1", b"\x02" * 160)))
     await trio.testing.wait_all_tasks_blocked()
     assert h.starts == [(CALL, "MZ1")]
-    assert h.state.stream_sid(CALL) == "MZ1"
+    assert h.registry.current(CALL).stream_id == "MZ1"
     assert h.audio == [(CALL, b"\x02" * 160)]
 
 
 async def test_inbound_streams_are_counted_for_the_hold_queue(harness, clock) -> None:
     h = await running(harness, is_inbound=lambda call_sid: call_sid == CALL)
     await h.started_socket()
-    assert h.state.active_inbound_streams() == 1
+    assert not h.registry.admits_inbound()
 
 
 async def test_malformed_json_is_ignored_and_the_socket_stays_open(harness, clock) -> None:
@@ -398,7 +399,7 @@ async def test_stop_unregisters_notifies_and_closes(harness, clock) -> None:
     sock.stop()
     await trio.testing.wait_all_tasks_blocked()
     assert h.stops == [(CALL, "MZ1")]
-    assert not h.streams.has_stream(CALL) and h.state.stream_sid(CALL) is None
+    assert not h.streams.has_stream(CALL) and h.registry.current(CALL) is None
     assert sock.close == (1000, "Stream stopped")
 
 
@@ -456,7 +457,7 @@ async def test_reconnect_within_the_grace_cancels_the_timer(harness, clock) -> N
     second.start(CALL, h.token, stream_sid="MZ2")
     await trio.sleep(10)
     assert h.timeouts == []
-    assert h.streams.has_stream(CALL) and h.state.stream_sid(CALL) == "MZ2"
+    assert h.streams.has_stream(CALL) and h.registry.current(CALL).stream_id == "MZ2"
 
 
 async def test_an_old_stream_ending_after_a_reconnect_keeps_the_call(harness, clock) -> None:
@@ -468,7 +469,7 @@ async def test_an_old_stream_ending_after_a_reconnect_keeps_the_call(harness, cl
     old.disconnect()
     await trio.sleep(10)
     assert h.timeouts == []
-    assert h.state.stream_sid(CALL) == "MZ2" and h.streams.has_stream(CALL)
+    assert h.registry.current(CALL).stream_id == "MZ2" and h.streams.has_stream(CALL)
     with trio.fail_after(10):
         assert await h.streams.play(CALL, tone_source(440, 0.1)) == "played"
     assert new.media() and not old.media()

@@ -36,8 +36,8 @@ async def test_restore_rules(tmp_path, autojump_clock, env_nursery) -> None:
         seed(store, "unknown", started_ago_s=5, answered_ago_s=4, pid="mock-unknown")
         store.journal_begin("no-pid", "+15550001111", "+15550000000", "conversation", 1)
     carrier = RecordingCarrier(statuses={
-        "mock-done": ProviderCallStatus("completed", True),
-        "mock-unknown": ProviderCallStatus("error", False, is_unknown=True)})
+        "mock-done": ProviderCallStatus("ended", "completed", raw="completed"),
+        "mock-unknown": ProviderCallStatus("unknown", raw="error")})
     env = await open_env_factory(tmp_path)(CallSettings(max_duration_s=300), carrier,
                                            nursery=env_nursery)
     assert sorted(env.manager.calls) == ["answered", "unknown"]

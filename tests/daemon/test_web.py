@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from voicecall_cli.daemon.web.server import serve_webhooks
-from voicecall_cli.providers.base import Verification, WebhookReply, WebhookRequest
+from voicecall_cli.providers.base import StaticPage, Verification, WebhookReply, WebhookRequest
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 from voicecall_cli.providers.replay import ReplayCache
 
@@ -46,6 +46,7 @@ class SignedCodec(MockWebhookCodec):
     """A carrier that signs: header ``x-test-signature`` must be present and say ``good``."""
 
     name = "signed"
+    static_pages = (StaticPage("/voice/hold-music", "text/xml", b"<Response><Play/></Response>"),)
 
     def __init__(self) -> None:
         self.verify_calls = 0
@@ -379,15 +380,23 @@ async def test_webhook_bodies_are_never_logged(caplog):
     assert secret_number not in caplog.text
 
 
-async def test_hold_music_answers_any_method_with_twiml():
+async def test_the_providers_static_pages_answer_any_method_without_auth():
+    codec = SignedCodec()
     with trio.fail_after(10):
-        async with webhook_server(codec=SignedCodec()) as (info, _), httpx.AsyncClient() as c:
+        async with webhook_server(codec=codec) as (info, _), httpx.AsyncClient() as c:
             for method in ("GET", "POST"):
                 r = await c.request(method, url_for(info, "/voice/hold-music"))
                 assert r.status_code == 200
                 assert r.headers["content-type"] == "text/xml"
-                assert r.text.startswith("<Response><Say>Please hold while we connect you.</Say>")
-                assert '<Play loop="0">https://' in r.text
+                assert r.text == "<Response><Play/></Response>"
+    assert codec.verify_calls == 0
+
+
+async def test_a_provider_without_static_pages_has_no_hold_music():
+    with trio.fail_after(10):
+        async with webhook_server() as (info, _), httpx.AsyncClient() as c:
+            r = await c.get(url_for(info, "/voice/hold-music"))
+            assert r.status_code == 404
 
 
 async def test_healthz_and_unknown_paths_go_to_the_app():

@@ -17,8 +17,8 @@ from voicecall_cli.providers.signatures import (
     ngrok_loopback_bypass_effective,
     normalise_host,
     reconstruct_public_url,
-    verify_twilio,
 )
+from voicecall_cli.providers.twilio.signature import verify_twilio
 
 TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 BODY = form("status_ringing")

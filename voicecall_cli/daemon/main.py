@@ -1,6 +1,7 @@
 """The daemon's root nursery: start order, readiness, signals, clean shutdown (DESIGN 5).
 
-Start order: store, event bus, carrier, call manager, webhook server, control socket; the
+Start order: store, event bus, provider (and its media side), call manager, webhook server,
+control socket; the
 socket appears only once the daemon can serve, then ``READY=1`` goes to systemd. SIGTERM,
 SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting, cancel every service, close the bus
 and the store (calls stay persisted and are restored on the next start), return normally.
@@ -18,20 +19,26 @@ from typing import Any
 import trio
 
 from voicecall_cli import __version__
+from voicecall_cli.core.config import normalize_url_path
 from voicecall_cli.core.config.exposure import reconstructs_public_url
 from voicecall_cli.daemon import sdnotify
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls.autoreply import open_auto_responder
 from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.service import new_call_manager, run_calls
 from voicecall_cli.daemon.calls.settings import CallSettings
-from voicecall_cli.daemon.carriers import open_carrier
+from voicecall_cli.daemon.calls.speech import SpeechRouter
 from voicecall_cli.daemon.clock import WallClock
 from voicecall_cli.daemon.control.backend import DaemonBackend
 from voicecall_cli.daemon.control.server import serve_control
+from voicecall_cli.daemon.endpoints import DaemonEndpoints
+from voicecall_cli.daemon.media.registry import StreamRegistry
+from voicecall_cli.daemon.media.wiring import open_media, streams_media
 from voicecall_cli.daemon.startup import webhook_bind_error
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.daemon.web.server import serve_webhooks
 from voicecall_cli.protocol import events as ev
+from voicecall_cli.providers import registry
 from voicecall_cli.providers.replay import ReplayCache
 
 log = logging.getLogger("voicecall.daemon")
@@ -61,45 +68,49 @@ async def run_daemon(config: Any, socket_path: Path, *,
                      ) -> None:
     """Serve until asked to stop. ``config`` is a validated ``VoiceCallConfig``."""
     clock = WallClock()
+    spec = registry.load(config.provider)
+    endpoints = DaemonEndpoints(
+        public_url=config.get("publicUrl"), reconstructs=reconstructs_public_url(config.data),
+        stream_path=(normalize_url_path(config.get("streaming.streamPath"))
+                     if streams_media(config, spec.capabilities.media) else None))
+    streams = StreamRegistry(max_inbound_streams=int(config.get("streaming.maxInboundStreams")))
     with Store.open(config.store_dir) as store:
         manager: CallManager | None = None
         bus = EventBus(store, lambda: manager.snapshot() if manager else [],
                        clock_ms=clock.now_ms)
         try:
-            async with open_carrier(config, clock) as carrier, \
+            async with spec.open(config, endpoints, streams) as provider, \
+                    open_media(config, provider, streams) as media, \
                     open_auto_responder(config) as auto_responder, \
                     trio.open_nursery() as nursery:
-                manager = CallManager(CallSettings.from_config(config), store, bus,
-                                      carrier.client, clock)
+                speech = SpeechRouter(provider.client, provider.capabilities,
+                                      streams=streams if media else None,
+                                      player=media.speaker if media else None)
+                manager = new_call_manager(CallSettings.from_config(config), store, bus,
+                                           provider, clock, endpoints=endpoints, speech=speech)
                 if auto_responder is not None:
                     manager.auto_responder = auto_responder
                     auto_responder.manager = manager
-                await nursery.start(manager.run)
-                if carrier.media is not None:
-                    carrier.stream_hooks.bind(manager, carrier.media)
-                    await nursery.start(carrier.media.run)
+                await nursery.start(run_calls, manager)
+                if media is not None:
+                    media.hooks.bind(manager, media.endpoint)
+                    await nursery.start(media.endpoint.run)
                 try:
                     info = await nursery.start(partial(
                         serve_webhooks, bind=config.serve_bind, port=config.serve_port,
-                        path=config.serve_path, codec=carrier.codec,
+                        path=config.serve_path, codec=provider.webhooks,
                         on_events=manager.handle_events,
                         replay=ReplayCache(), clock_ms=clock.now_ms,
                         skip_signature_verification=bool(
                             config.get("skipSignatureVerification")),
-                        stream_path=carrier.stream_path if carrier.media is not None else None,
-                        stream_app=carrier.media.asgi if carrier.media is not None else None))
+                        stream_path=endpoints.stream_path if media is not None else None,
+                        stream_app=media.endpoint.asgi if media is not None else None))
                 except OSError as exc:
                     raise webhook_bind_error(exc, config.serve_bind, config.serve_port
                                              ) from None
-                public_url = config.get("publicUrl")
-                webhook_url = public_url or info.url
-                carrier.bind_webhook_url(webhook_url, configured_public_url=public_url,
-                                         reconstructs_url=reconstructs_public_url(config.data))
-                manager.attach_webhook_url(webhook_url)
-                backend = DaemonBackend(manager, bus, config.provider)
-                backend.public_url = public_url
-                if carrier.twilio_state is not None:
-                    backend.stream_url = carrier.twilio_state.stream_url
+                endpoints.local_url = info.url
+                manager.resume_restored_calls()
+                backend = DaemonBackend(manager, bus, config.provider, endpoints)
                 await nursery.start(serve_control, socket_path, backend)
                 await nursery.start(_signals, backend.stop_requested)
                 interval = sdnotify.watchdog_interval_s()

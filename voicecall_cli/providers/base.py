@@ -1,26 +1,95 @@
-"""The narrow shape every carrier adapter has (DESIGN section 6).
+"""The shape every provider plug-in has (DESIGN section 6).
 
-Two halves:
+A provider package (``providers/<name>/``) exports one :class:`ProviderSpec` named ``PROVIDER``.
+The daemon finds it through :mod:`voicecall_cli.providers.registry` and enters
+``PROVIDER.open(config, endpoints, streams)``, an async context manager that yields a
+:class:`Provider` bundle:
 
-* :class:`WebhookCodec` is pure: it checks the pre-auth headers, verifies a request and parses
-  it into :class:`~voicecall_cli.core.events.NormalizedEvent` values plus the reply body. It never
-  does I/O and takes the time as an argument. Tested with recorded fixtures.
-* :class:`CarrierClient` does the carrier's REST (or, for ``mock``, the simulated callee). It is
-  opened as an async context manager that owns its HTTP client and background tasks and closes
-  them on exit; its methods raise :class:`CarrierError` with a message that never holds secrets.
+* ``client`` (a :class:`ProviderClient`): the provider's REST operations (for ``mock``, the
+  simulated callee). It owns its HTTP client and background tasks, which close when ``open``
+  exits. Its methods raise :class:`ProviderError` with a message that never holds secrets.
+* ``webhooks`` (a :class:`WebhookCodec`): pure. It checks the pre-auth headers, verifies a
+  request and parses it into :class:`~voicecall_cli.core.events.NormalizedEvent` values plus
+  the reply body. It never does I/O and takes the time as an argument.
+* ``media`` (a :class:`~voicecall_cli.providers.media_codec.MediaCodec`, or None): pure framing
+  of the provider's media-stream websocket. The daemon owns the sockets, pacing, the stream
+  registry, tokens and limits.
+* ``capabilities``: what the provider can do, declared, never probed.
+
+What a provider reads of the daemon comes in as two read-only views: :class:`Endpoints` (the
+URLs the daemon is reachable at; they may change at run time) and :class:`Streams` (the
+daemon's media-stream registry). Whether speech goes into a live stream or through the
+provider's own text-to-speech is the daemon's decision, not the client's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.providers.media_codec import MediaCodec
 
 
-class CarrierError(Exception):
-    """A carrier operation failed (HTTP error, network error, refused request)."""
+class ProviderError(Exception):
+    """A provider operation failed (HTTP error, network error, refused request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do, declared by its package.
+
+    ``native_notify``: a notify call's message is spoken by the provider itself, which then
+    hangs up (Twilio's notify TwiML), so the daemon neither speaks nor hangs up.
+    ``speak_and_listen``: one command says a prompt and listens for the answer
+    (:meth:`ProviderClient.speak_and_listen`), so listening never cuts the prompt short.
+    ``media``: bidirectional media streams (``media`` codec present); used when
+    ``streaming.enabled``.
+    ``answer_inbound``: an accepted inbound call must be answered explicitly
+    (:meth:`ProviderClient.answer`).
+    """
+
+    native_notify: bool = False
+    speak_and_listen: bool = False
+    media: bool = False
+    answer_inbound: bool = False
+
+
+class Endpoints(Protocol):
+    """Where the daemon is reachable; owned by the daemon, read by providers at each use.
+
+    ``webhook_url``: the URL the provider is told to send webhooks to (the public URL when
+    there is one, else the local one); None until the webhook server listens.
+    ``signed_url``: the URL a provider that signs URLs signed, or None when it must be
+    reconstructed from each request (trusted forwarding headers).
+    ``stream_url``: the ``wss://`` (or ``ws://``) URL of the media-stream endpoint; None when
+    streaming is off or the URL is not known yet.
+    """
+
+    @property
+    def webhook_url(self) -> str | None: ...
+
+    @property
+    def signed_url(self) -> str | None: ...
+
+    @property
+    def stream_url(self) -> str | None: ...
+
+
+class Streams(Protocol):
+    """The daemon's media-stream registry, as a provider may read it."""
+
+    def token(self, provider_call_id: str) -> str:
+        """The token a stream for this call must present (stable for the daemon's life)."""
+
+    def has_stream(self, provider_call_id: str) -> bool:
+        """Whether a media stream is live for the call."""
+
+    def admits_inbound(self) -> bool:
+        """Whether an inbound call may start a stream now (``streaming.maxInboundStreams``);
+        when not, the provider puts the caller on hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +124,28 @@ class WebhookReply:
     headers: dict[str, str] = field(default_factory=lambda: {"content-type": "text/plain"})
 
 
+@dataclass(frozen=True, slots=True)
+class StaticPage:
+    """A fixed document the webhook server answers at ``path`` (any method, no auth)."""
+
+    path: str
+    content_type: str
+    body: bytes
+
+
 class WebhookCodec(Protocol):
     name: str
+    #: Documents the provider fetches from us without signing (Twilio's hold music).
+    static_pages: tuple[StaticPage, ...]
 
     def has_auth_headers(self, headers: Mapping[str, str]) -> bool:
-        """Pre-auth gate: the signature headers this carrier always sends are present."""
+        """Pre-auth gate: the signature headers this provider always sends are present."""
 
     def verify(self, request: WebhookRequest, now_ms: int) -> Verification:
         """Check the request's signature; the key identifies this exact delivery."""
 
     def parse(self, request: WebhookRequest, key: str, now_ms: int) -> WebhookReply:
-        """Turn a verified request into events and the carrier's expected reply.
+        """Turn a verified request into events and the provider's expected reply.
 
         Raises ``ValueError`` for a malformed body (the server answers 400).
         """
@@ -76,7 +156,6 @@ class PlaceCallRequest:
     call_id: str
     from_number: str
     to_number: str
-    webhook_url: str
     mode: str  # "notify" | "conversation"
     message: str | None = None
 
@@ -89,35 +168,115 @@ class PlacedCall:
 
 @dataclass(frozen=True, slots=True)
 class ProviderCallStatus:
-    status: str
-    is_terminal: bool
-    is_unknown: bool = False
+    """A call's status as the provider reports it, normalised.
+
+    ``state`` is "ended" when the provider says the call is over (a call it no longer knows
+    counts as ended), "unknown" when it could not be asked (network, server error), else "live"
+    (ringing, talking, or a status word we do not know: reference 3.2 keeps such calls).
+    ``end_reason`` (for "ended") is one of the core end reasons (``completed``, ``busy``,
+    ``no-answer``, ``failed``, ``hangup-bot``, ...); ``raw`` is the provider's own word, for
+    logs.
+    """
+
+    state: Literal["live", "ended", "unknown"]
+    end_reason: str | None = None
+    raw: str = ""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state == "ended"
 
 
-class CarrierClient(Protocol):
-    """Optional capabilities, read with ``getattr(client, name, False)``:
-    ``delivers_notify_message`` (the carrier speaks a notify call's message and hangs up by
-    itself), ``greets_on_stream_start`` (conversation greetings wait for the media stream) and
-    ``speak_and_listen(call_id, provider_call_id, text, turn_token)`` (say and listen in one
-    step) and ``prepare_speech(call_id, provider_call_id, text)`` (synthesise the first words
-    while the call rings)."""
+class ProviderClient:
+    """A provider's operations on calls. Subclasses implement the abstract ones and, when
+    they declare the capability, :meth:`speak_and_listen` and :meth:`answer`.
 
-    name: str
+    Every method is async and takes the daemon's call id and the provider's call id. On
+    cancellation a method abandons its request at once (the provider may or may not have
+    acted on it). Failures raise :class:`ProviderError`.
+    """
 
-    async def place_call(self, request: PlaceCallRequest) -> PlacedCall: ...
+    name: str = ""
 
-    async def hangup(self, call_id: str, provider_call_id: str, reason: str) -> None: ...
+    async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
+        """Dial; returns once the provider accepted the call (its events follow as
+        webhooks to ``endpoints.webhook_url``)."""
+        raise NotImplementedError
 
-    async def play(self, call_id: str, provider_call_id: str, text: str) -> None:
-        """Speak ``text`` into the call; returns once the carrier accepted or finished it."""
+    async def hangup(self, call_id: str, provider_call_id: str, reason: str) -> None:
+        """End the call; a call the provider already ended is not an error."""
+        raise NotImplementedError
+
+    async def speak(self, call_id: str, provider_call_id: str, text: str) -> None:
+        """Say ``text`` with the provider's own voice; returns once it has been said (as far
+        as the provider reports it, else after a bounded estimate of its length)."""
+        raise NotImplementedError
+
+    async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
+                               turn_token: str | None) -> None:
+        """Say ``text`` and listen for the reply in one command (``speak_and_listen``
+        capability); returns once the command was accepted. The reply arrives as a speech
+        event carrying ``turn_token``."""
+        raise ProviderError(f"{self.name}: speaking and listening in one command is "
+                            "not supported")
 
     async def start_listening(self, call_id: str, provider_call_id: str,
-                              turn_token: str | None) -> None: ...
+                              turn_token: str | None) -> None:
+        """Listen for the caller (provider speech recognition); returns once listening was
+        requested. What the caller says arrives as speech events carrying ``turn_token``."""
+        raise NotImplementedError
 
-    async def stop_listening(self, call_id: str, provider_call_id: str) -> None: ...
+    async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
+        """Stop listening; best effort, never raises for a call that is gone."""
+        raise NotImplementedError
 
-    async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus: ...
+    async def answer(self, call_id: str, provider_call_id: str) -> None:
+        """Answer an accepted inbound call (``answer_inbound`` capability)."""
+        raise ProviderError(f"{self.name}: inbound calls are answered by the webhook reply")
 
-    async def resume(self, call_id: str, provider_call_id: str, webhook_url: str) -> None:
-        """A call restored after a daemon restart goes on; carriers that keep no state here
-        do nothing."""
+    async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
+        """The call's status, normalised; never raises (a failure is ``state="unknown"``)."""
+        raise NotImplementedError
+
+    async def resume(self, call_id: str, provider_call_id: str) -> None:
+        """A call restored after a daemon restart goes on; providers that keep no state about
+        calls do nothing."""
+
+
+class ProviderConfig(Protocol):
+    """What a provider reads of the validated configuration."""
+
+    provider: str
+    serve_bind: str
+    data: Mapping[str, Any]
+
+    def get(self, dotted: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """An opened provider (see the module docstring)."""
+
+    name: str
+    client: ProviderClient
+    webhooks: WebhookCodec
+    capabilities: Capabilities
+    media: MediaCodec | None = None
+
+
+Opener = Callable[[ProviderConfig, Endpoints, Streams],
+                  AbstractAsyncContextManager[Provider]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """What a provider package exports as ``PROVIDER``.
+
+    ``open(config, endpoints, streams)`` opens the provider for one daemon run; everything it
+    opens (HTTP clients, tasks) closes when the context exits.
+    """
+
+    name: str
+    capabilities: Capabilities
+    open: Opener
+

@@ -1,8 +1,7 @@
-"""Which public URL a carrier signed, and the Twilio signature check (reference 6.2, 6.3).
+"""Which public URL a provider signed (reference 6.2), shared by the providers that sign URLs.
 
-Pure functions of the request and the configuration. :func:`reconstruct_public_url` is shared
-by carriers that sign URLs (Twilio now, Plivo later); :func:`verify_twilio` checks
-``X-Twilio-Signature`` with the twilio SDK's ``RequestValidator``.
+Pure functions of the request and the configuration: :func:`reconstruct_public_url` and
+:func:`url_variants` (each provider's own signature check lives in its package).
 
 Proxy trust is strict: ``X-Forwarded-*`` headers are believed only when the configuration opts
 in (``allowedHosts`` or ``trustForwardingHeaders``) *and* the request's socket peer is one of
@@ -14,20 +13,16 @@ checked; a request without a valid signature is never accepted.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from twilio.request_validator import RequestValidator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from voicecall_cli.providers.base import WebhookRequest
 
 _FORWARDED_HOST_HEADERS = ("x-forwarded-host", "x-original-host", "ngrok-forwarded-host")
-_NGROK_FREE_TIER_DOMAINS = (".ngrok-free.app", ".ngrok-free.dev", ".ngrok.io")
+NGROK_FREE_TIER_DOMAINS = (".ngrok-free.app", ".ngrok-free.dev", ".ngrok.io")
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -39,21 +34,13 @@ class WebhookSecurity:
     trust_forwarding_headers: bool = False
     trusted_proxy_ips: tuple[str, ...] = ()
 
-
-@dataclass(frozen=True, slots=True)
-class TwilioVerification:
-    """The outcome of :func:`verify_twilio`.
-
-    ``url`` is the URL whose signature matched, or (on failure) the primary URL that was
-    expected to match; ``key`` identifies this exact delivery for the replay cache and is set
-    only when ``ok``.
-    """
-
-    ok: bool
-    url: str
-    reason: str | None = None
-    key: str | None = None
-    is_ngrok_free_tier: bool = False
+    @classmethod
+    def from_config(cls, config: Any) -> WebhookSecurity:
+        """``webhookSecurity.*`` of a validated configuration."""
+        return cls(
+            allowed_hosts=tuple(config.get("webhookSecurity.allowedHosts") or ()),
+            trust_forwarding_headers=bool(config.get("webhookSecurity.trustForwardingHeaders")),
+            trusted_proxy_ips=tuple(config.get("webhookSecurity.trustedProxyIPs") or ()))
 
 
 def ngrok_loopback_bypass_effective(*, allowed: bool, tunnel_provider: str, bind: str) -> bool:
@@ -141,58 +128,9 @@ def reconstruct_public_url(request: WebhookRequest, security: WebhookSecurity, *
     return urlunsplit((scheme, host, path, requested.query, ""))
 
 
-def verify_twilio(request: WebhookRequest, auth_token: str, security: WebhookSecurity, *,
-                  public_url: str | None, ngrok_loopback_bypass: bool) -> TwilioVerification:
-    """Check ``X-Twilio-Signature`` (HMAC-SHA1 of URL + sorted form parameters).
-
-    The primary URL is :func:`reconstruct_public_url`'s (``ngrok_loopback_bypass`` is the
-    *effective* flag, see :func:`ngrok_loopback_bypass_effective`); when it does not match,
-    the same URL without a port, with ``public_url``'s port and with the ``Host`` header's
-    port are tried, since Twilio signs the URL exactly as it was configured.
-    """
-    primary = reconstruct_public_url(request, security, public_url=public_url,
-                                     trust_loopback_forwarding=ngrok_loopback_bypass)
-    free_tier = any(domain in primary for domain in _NGROK_FREE_TIER_DOMAINS)
-    signature = request.headers.get("x-twilio-signature", "").strip()
-    if not signature:
-        return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
-                                  reason="Missing X-Twilio-Signature header")
-    pairs = form_pairs(request.body)
-    params = _FormParams(pairs)
-    validator = RequestValidator(auth_token)
-    for url in _url_variants(primary, public_url, request.headers.get("host", "")):
-        expected = validator.compute_signature(url, params)
-        if hmac.compare_digest(expected.encode(), signature.encode()):
-            return TwilioVerification(ok=True, url=url, key=_request_key(url, pairs, signature),
-                                      is_ngrok_free_tier=free_tier)
-    return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
-                              reason=f"Invalid signature for URL: {primary}")
-
-
-def form_pairs(body: bytes) -> list[tuple[str, str]]:
-    """The form body's parameters, leniently (signature checks only; parsers are strict)."""
-    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-
-
-class _FormParams(dict[str, list[str]]):
-    """Form parameters as the SDK's ``compute_signature`` reads repeated names (``getlist``)."""
-
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        super().__init__()
-        for name, value in pairs:
-            self.setdefault(name, []).append(value)
-
-    def getlist(self, name: str) -> list[str]:
-        return self[name]
-
-
-def _request_key(url: str, pairs: Sequence[tuple[str, str]], signature: str) -> str:
-    canonical = urlencode(sorted(pairs))
-    material = f"{url}\n{canonical}\n{signature}".encode()
-    return "twilio:req:" + hashlib.sha256(material).hexdigest()
-
-
-def _url_variants(primary: str, public_url: str | None, host_header: str) -> list[str]:
+def url_variants(primary: str, public_url: str | None, host_header: str) -> list[str]:
+    """``primary`` as signed, without a port, with ``public_url``'s port and with the ``Host``
+    header's port: providers sign the URL exactly as it was configured."""
     ports = [_port_of_url(public_url) if public_url else None, _port_of_host(host_header)]
     variants = [primary, _with_port(primary, None)]
     variants += [_with_port(primary, port) for port in ports if port]

@@ -75,16 +75,16 @@ def test_no_replies_when_ended_or_none_configured():
 @pytest.mark.parametrize("provider_call_id", ["mock-STALE-1", "ended-x", "Completed"])
 def test_ids_that_look_finished_are_terminal_completed(provider_call_id):
     status = CalleeState("c", provider_call_id).status()
-    assert (status.status, status.is_terminal) == ("completed", True)
+    assert (status.state, status.end_reason) == ("ended", "completed")
 
 
 def test_status_follows_how_the_call_ended():
     state = CalleeState("c1", "mock-c1")
-    assert (state.status().status, state.status().is_terminal) == ("in-progress", False)
+    assert (state.status().state, state.status().end_reason) == ("live", None)
     state.ended_reason = "busy"
-    assert (state.status().status, state.status().is_terminal) == ("busy", True)
+    assert (state.status().state, state.status().end_reason) == ("ended", "busy")
     state.ended_reason = "hangup-user"
-    assert (state.status().status, state.status().is_terminal) == ("completed", True)
+    assert (state.status().state, state.status().end_reason) == ("ended", "completed")
 
 
 def test_call_id_from_provider_id():

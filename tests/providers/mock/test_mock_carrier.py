@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from functools import partial
 
 import pytest
@@ -16,7 +17,7 @@ import trio
 
 from voicecall_cli.core.events import EventType
 from voicecall_cli.daemon.web.server import serve_webhooks
-from voicecall_cli.providers.base import CarrierError, PlaceCallRequest
+from voicecall_cli.providers.base import PlaceCallRequest, ProviderError
 from voicecall_cli.providers.mock import MockWebhookCodec, open_mock_carrier
 from voicecall_cli.providers.replay import ReplayCache
 
@@ -47,14 +48,23 @@ async def webhook_events():
         nursery.cancel_scope.cancel()
 
 
+@dataclass
+class Endpoints:
+    """The daemon's endpoints as the mock reads them (only the webhook URL matters)."""
+
+    webhook_url: str | None = None
+    signed_url: str | None = None
+    stream_url: str | None = None
+
+
 @asynccontextmanager
 async def mock_call(settings: dict, call_id: str = "c1"):
     """Place one call; yields (carrier, provider call id, event channel)."""
     async with webhook_events() as (url, events), open_mock_carrier(
-            settings, clock_ms=clock_ms) as carrier:
+            settings, endpoints=Endpoints(url), clock_ms=clock_ms) as carrier:
         placed = await carrier.place_call(PlaceCallRequest(
             call_id=call_id, from_number="+15550000000", to_number="+15551234567",
-            webhook_url=url, mode="conversation", message="hello"))
+            mode="conversation", message="hello"))
         yield carrier, placed.provider_call_id, events
 
 
@@ -85,7 +95,7 @@ async def test_placed_call_rings_then_answers():
         assert (event.call_id, event.provider_call_id, event.timestamp) == (
             "c1", "mock-c1", CLOCK_MS)
     assert ringing.id != answer.id
-    assert (status.status, status.is_terminal) == ("in-progress", False)
+    assert (status.state, status.end_reason) == ("live", None)
 
 
 async def test_callee_replies_with_the_turn_token_after_start_listening():
@@ -125,7 +135,7 @@ async def test_callee_hangs_up_after_the_configured_number_of_replies():
             status = await carrier.get_call_status(pid)
     assert speech.transcript == "first reply"
     assert (ended.type, ended.reason) == (EventType.ENDED, "hangup-user")
-    assert (status.status, status.is_terminal) == ("completed", True)
+    assert (status.state, status.end_reason) == ("ended", "completed")
 
 
 async def test_callee_hangs_up_a_while_after_answering():
@@ -145,7 +155,7 @@ async def test_unanswered_outcomes_end_the_call_after_ringing(outcome):
             status = await carrier.get_call_status(pid)
     assert ringing.type is EventType.RINGING
     assert (ended.type, ended.reason) == (EventType.ENDED, outcome)
-    assert (status.status, status.is_terminal) == (outcome, True)
+    assert (status.state, status.end_reason) == ("ended", outcome)
 
 
 async def test_bot_hangup_reports_ended_and_cancels_pending_replies():
@@ -172,18 +182,18 @@ async def test_hangup_while_ringing_stops_the_callee_phone():
     assert (ended.type, ended.reason) == (EventType.ENDED, "hangup-bot")
 
 
-async def test_play_is_recorded():
+async def test_speech_is_recorded():
     with trio.fail_after(10):
         async with mock_call(FAST) as (carrier, pid, _events):
-            await carrier.play("c1", pid, "Hello from the bot")
+            await carrier.speak("c1", pid, "Hello from the bot")
             assert carrier.callee(pid).played == ["Hello from the bot"]
 
 
 async def test_restarted_daemon_resumes_a_call_it_did_not_place():
     with trio.fail_after(10):
         async with webhook_events() as (url, events), open_mock_carrier(
-                FAST, clock_ms=clock_ms) as carrier:
-            await carrier.resume("c9", "mock-c9", url)
+                FAST, endpoints=Endpoints(url), clock_ms=clock_ms) as carrier:
+            await carrier.resume("c9", "mock-c9")
             await carrier.start_listening("c9", "mock-c9", "turn-1")
             speech = await next_event(events)
             await carrier.hangup("c9", "mock-c9", "hangup-bot")
@@ -194,16 +204,16 @@ async def test_restarted_daemon_resumes_a_call_it_did_not_place():
 
 
 async def test_status_of_unknown_calls_follows_the_provider_id():
-    async with open_mock_carrier({}, clock_ms=clock_ms) as carrier:
+    async with open_mock_carrier({}, endpoints=Endpoints(), clock_ms=clock_ms) as carrier:
         stale = await carrier.get_call_status("mock-STALE-call")
         live = await carrier.get_call_status("mock-abc")
-    assert (stale.status, stale.is_terminal) == ("completed", True)
-    assert (live.status, live.is_terminal) == ("in-progress", False)
+    assert (stale.state, stale.end_reason) == ("ended", "completed")
+    assert (live.state, live.end_reason) == ("live", None)
 
 
-async def test_listening_without_any_known_webhook_url_is_a_carrier_error():
-    async with open_mock_carrier({}, clock_ms=clock_ms) as carrier:
-        with pytest.raises(CarrierError, match="no webhook URL"):
+async def test_listening_while_the_daemon_has_no_webhook_url_is_a_provider_error():
+    async with open_mock_carrier({}, endpoints=Endpoints(), clock_ms=clock_ms) as carrier:
+        with pytest.raises(ProviderError, match="no webhook URL"):
             await carrier.start_listening("c1", "mock-c1", None)
 
 
@@ -211,10 +221,10 @@ async def test_undeliverable_webhooks_are_retried_then_logged(caplog):
     caplog.set_level(logging.WARNING)
     with socket_that_refuses() as port:
         with trio.fail_after(10):
-            async with open_mock_carrier(FAST, clock_ms=clock_ms) as carrier:
+            endpoints = Endpoints(f"http://127.0.0.1:{port}/voice/webhook")
+            async with open_mock_carrier(FAST, endpoints=endpoints, clock_ms=clock_ms) as carrier:
                 await carrier.place_call(PlaceCallRequest(
-                    call_id="c1", from_number="+1", to_number="+2",
-                    webhook_url=f"http://127.0.0.1:{port}/voice/webhook", mode="notify"))
+                    call_id="c1", from_number="+1", to_number="+2", mode="notify"))
                 while "call.answered for call c1 was not delivered" not in caplog.text:
                     await trio.sleep(0.02)
     assert "call.ringing for call c1 was not delivered (ConnectError" in caplog.text
@@ -223,10 +233,10 @@ async def test_undeliverable_webhooks_are_retried_then_logged(caplog):
 async def test_leaving_the_context_cancels_pending_callee_actions():
     with trio.fail_after(2):
         async with webhook_events() as (url, events):
-            async with open_mock_carrier({"ringDelayMs": 60_000}, clock_ms=clock_ms) as c:
+            async with open_mock_carrier({"ringDelayMs": 60_000}, endpoints=Endpoints(url),
+                                         clock_ms=clock_ms) as c:
                 await c.place_call(PlaceCallRequest(
-                    call_id="c1", from_number="+1", to_number="+2", webhook_url=url,
-                    mode="notify"))
+                    call_id="c1", from_number="+1", to_number="+2", mode="notify"))
             await assert_quiet(events, 0.05)
 
 

@@ -1,4 +1,6 @@
-"""The Twilio Media Streams codec on frames shaped like Twilio's documented examples."""
+"""The Twilio Media Streams codec on frames shaped like Twilio's documented examples: the
+module's typed ``decode``/``encode_*`` and :class:`TwilioMediaCodec`, which maps them onto the
+provider-neutral events of ``providers.media_codec``."""
 
 from __future__ import annotations
 
@@ -7,12 +9,22 @@ import json
 
 import pytest
 
+from voicecall_cli.providers.media_codec import (
+    AudioIn,
+    DtmfIn,
+    MarkPlayed,
+    MediaCodec,
+    StreamStarted,
+    StreamStopped,
+)
 from voicecall_cli.providers.twilio.media import (
     Connected,
+    Dtmf,
     Mark,
     Media,
     Start,
     Stop,
+    TwilioMediaCodec,
     decode,
     encode_clear,
     encode_mark,
@@ -73,11 +85,16 @@ def test_mark_and_stop() -> None:
     assert decode(STOP) == Stop(SID, CALL)
 
 
+def test_dtmf() -> None:
+    assert decode(DTMF) == Dtmf(SID, "1")
+
+
 def test_events_we_do_not_handle_decode_to_none() -> None:
-    assert decode(DTMF) is None
+    assert decode('{"event": "clear", "streamSid": "MZ1"}') is None
+    assert decode('{"event": "something-new"}') is None
 
 
-@pytest.mark.parametrize("frame", [
+MALFORMED = [
     "{not json", "[1, 2]", '{"no": "event"}', '{"event": 5}', b"\xff\xfe",
     '{"event": "media", "media": {"payload": "***"}}',
     '{"event": "media", "media": {}}',
@@ -86,7 +103,13 @@ def test_events_we_do_not_handle_decode_to_none() -> None:
     '{"event": "start", "streamSid": "MZ1", "start": {"customParameters": []}}',
     '{"event": "mark", "mark": {}}',
     '{"event": "stop", "streamSid": 7}',
-])
+    '{"event": "dtmf", "dtmf": {}}',
+    '{"event": "dtmf", "dtmf": {"digit": 1}}',
+    '{"event": "dtmf"}',
+]
+
+
+@pytest.mark.parametrize("frame", MALFORMED)
 def test_malformed_frames_raise_value_error(frame) -> None:
     with pytest.raises(ValueError):
         decode(frame)
@@ -111,3 +134,74 @@ def test_a_hostile_stream_sid_cannot_break_the_json() -> None:
 def test_what_we_encode_decodes_back() -> None:
     assert decode(encode_media(SID, b"\x00\x7f\xff")) == Media(SID, b"\x00\x7f\xff")
     assert decode(encode_mark(SID, "vc-9")) == Mark(SID, "vc-9")
+
+
+# -- TwilioMediaCodec: Twilio frames -> the provider-neutral media events ----------------------
+
+CODEC: MediaCodec = TwilioMediaCodec()
+
+
+def test_codec_name() -> None:
+    assert CODEC.name == "twilio"
+
+
+def test_codec_start_carries_stream_call_and_token() -> None:
+    assert CODEC.decode(START) == StreamStarted(stream_id=SID, provider_call_id=CALL,
+                                                token="tok-123")
+
+
+def test_codec_start_without_token_or_call_sid() -> None:
+    message = json.loads(START)
+    del message["start"]["callSid"]
+    message["start"]["customParameters"] = {"FirstName": "Jane"}
+    assert CODEC.decode(json.dumps(message)) == StreamStarted(SID, None, None)
+    message["start"]["customParameters"] = {"token": 123}  # not a string: no token
+    assert CODEC.decode(json.dumps(message)) == StreamStarted(SID, None, None)
+    del message["start"]["customParameters"]
+    assert CODEC.decode(json.dumps(message)) == StreamStarted(SID, None, None)
+
+
+def test_codec_start_takes_the_stream_sid_from_inside_start_too() -> None:
+    message = json.loads(START)
+    del message["streamSid"]
+    assert CODEC.decode(json.dumps(message)) == StreamStarted(SID, CALL, "tok-123")
+
+
+def test_codec_media_is_audio_in() -> None:
+    assert CODEC.decode(MEDIA) == AudioIn(base64.b64decode("no+JhoaJjpzSHxAKBgYJDh4wBA=="))
+    assert CODEC.decode(MEDIA.encode()) == AudioIn(
+        base64.b64decode("no+JhoaJjpzSHxAKBgYJDh4wBA=="))
+
+
+def test_codec_mark_stop_and_dtmf() -> None:
+    assert CODEC.decode(MARK) == MarkPlayed("my label")
+    assert CODEC.decode(STOP) == StreamStopped()
+    assert CODEC.decode('{"event": "stop"}') == StreamStopped()  # no stop object: still stopped
+    assert CODEC.decode(DTMF) == DtmfIn("1")
+
+
+def test_codec_frames_the_daemon_does_not_act_on_decode_to_none() -> None:
+    assert CODEC.decode(CONNECTED) is None
+    assert CODEC.decode('{"event": "clear", "streamSid": "MZ1"}') is None
+    assert CODEC.decode('{"event": "something-new"}') is None
+
+
+@pytest.mark.parametrize("frame", MALFORMED)
+def test_codec_malformed_frames_raise_value_error(frame) -> None:
+    with pytest.raises(ValueError):
+        CODEC.decode(frame)
+
+
+def test_codec_encoders_write_the_same_frames_as_the_module() -> None:
+    audio = bytes(range(160))
+    assert CODEC.encode_audio(SID, audio) == encode_media(SID, audio)
+    assert CODEC.encode_mark(SID, "vc-1") == encode_mark(SID, "vc-1")
+    assert CODEC.encode_clear(SID) == encode_clear(SID)
+    hostile = 'MZ"},"event":"stop'
+    assert json.loads(CODEC.encode_audio(hostile, b"\xff"))["streamSid"] == hostile
+
+
+def test_codec_round_trips_what_it_encodes() -> None:
+    assert CODEC.decode(CODEC.encode_audio(SID, b"\x00\x7f\xff")) == AudioIn(b"\x00\x7f\xff")
+    assert CODEC.decode(CODEC.encode_mark(SID, "vc-9")) == MarkPlayed("vc-9")
+    assert CODEC.decode(CODEC.encode_clear(SID)) is None  # Twilio never sends clear back

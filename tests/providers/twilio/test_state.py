@@ -1,8 +1,8 @@
-"""TwilioState: per-call memory shared by the codec, the REST client and the media streams."""
+"""TwilioState: per-call memory shared by the webhook codec and the REST client.
 
-import base64
-
-import pytest
+Media streams (tokens, the registry, the inbound limit) are the daemon's now
+(``daemon/media/registry.py``) and are tested there.
+"""
 
 from voicecall_cli.providers.twilio import TwilioState
 
@@ -51,60 +51,44 @@ def test_pending_gather_carries_the_turn_token():
     state.clear_pending_gather(SID)  # idempotent
 
 
-def test_stream_token_is_minted_once_per_call_sid():
+def test_forget_drops_the_listening_turn():
     state = TwilioState()
-    token = state.stream_token(SID)
-    assert state.stream_token(SID) == token
-    assert state.stream_token(OTHER) != token
-    assert len(base64.urlsafe_b64decode(token + "==")) == 16
-    assert "=" not in token
-
-
-def test_stream_token_check():
-    state = TwilioState()
-    assert not state.check_stream_token(SID, "anything")  # nothing minted yet
-    token = state.stream_token(SID)
-    assert state.check_stream_token(SID, token)
-    assert not state.check_stream_token(SID, token[:-1] + ("A" if token[-1] != "A" else "B"))
-    assert not state.check_stream_token(SID, None)
-    assert not state.check_stream_token(SID, "")
-    assert not state.check_stream_token(SID, "non-ascii-é")
-    assert not state.check_stream_token(OTHER, token)
+    state.remember_call("c1", SID, URL)
+    state.set_pending_gather(SID, "turn-1")
+    state.set_pending_gather(OTHER, "turn-2")
     state.forget(SID)
-    assert not state.check_stream_token(SID, token)
+    assert state.pending_gather(SID) == (False, None)
+    assert state.pending_gather(OTHER) == (True, "turn-2")
 
 
-def test_stale_stream_sid_unregister_is_ignored():
+def test_a_say_finishes_once():
     state = TwilioState()
-    state.register_stream(SID, "MZ-old", inbound=False)
-    state.register_stream(SID, "MZ-new", inbound=False)  # reconnected
-    assert state.unregister_stream(SID, "MZ-old") is False
-    assert state.stream_sid(SID) == "MZ-new"
-    assert state.unregister_stream(SID, "MZ-new") is True
-    assert state.stream_sid(SID) is None
-    assert state.unregister_stream(SID) is False  # nothing left
+    done: list[str] = []
+    state.expect_say(SID, "t1", lambda: done.append("t1"))
+    state.say_finished("unknown-token")  # ignored
+    assert done == []
+    state.say_finished("t1")
+    state.say_finished("t1")
+    assert done == ["t1"]
 
 
-def test_unregister_without_a_stream_sid_drops_the_current_stream():
+def test_forget_releases_only_that_calls_say_waiters():
     state = TwilioState()
-    state.register_stream(SID, "MZ1", inbound=True)
-    assert state.unregister_stream(SID) is True
-    assert state.active_inbound_streams() == 0
+    done: list[str] = []
+    state.expect_say(SID, "t1", lambda: done.append("t1"))
+    state.expect_say(SID, "t2", lambda: done.append("t2"))
+    state.expect_say(OTHER, "t3", lambda: done.append("t3"))
+    state.forget(SID)
+    assert sorted(done) == ["t1", "t2"]
+    state.say_finished("t1")  # already released
+    assert sorted(done) == ["t1", "t2"]
+    state.say_finished("t3")
+    assert sorted(done) == ["t1", "t2", "t3"]
 
 
-def test_only_inbound_streams_count_toward_the_inbound_limit():
-    state = TwilioState(max_inbound_streams=2)
-    state.register_stream(SID, "MZ1", inbound=False)
-    assert state.active_inbound_streams() == 0
-    state.register_stream(OTHER, "MZ2", inbound=True)
-    assert state.active_inbound_streams() == 1
-    state.forget(OTHER)
-    assert state.active_inbound_streams() == 0
-
-
-def test_configuration():
-    state = TwilioState(stream_url="wss://h/voice/stream", max_inbound_streams=3)
-    assert (state.stream_url, state.max_inbound_streams) == ("wss://h/voice/stream", 3)
-    assert (TwilioState().stream_url, TwilioState().max_inbound_streams) == (None, 1)
-    with pytest.raises(ValueError):
-        TwilioState(max_inbound_streams=0)
+def test_forgetting_an_unknown_call_is_harmless():
+    state = TwilioState()
+    state.store_notify_twiml("c1", "<Response/>")
+    state.forget(SID)
+    assert state.is_notify("c1")
+    assert state.take_notify_twiml("c1") == "<Response/>"

@@ -2,8 +2,11 @@
 
 Bodies are fixtures in Twilio's form encoding; every signature comes from the twilio SDK.
 The decision-table tests follow the rows of the codec's module docstring (the design note).
+The daemon's views are fakes (``util.FakeEndpoints``, ``util.FakeStreams``): the stream
+registry itself (tokens, limits) is tested with the daemon.
 """
 
+import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
 import pytest
@@ -18,12 +21,15 @@ from tests.providers.twilio.util import (
     OUTBOUND_SID,
     PUBLIC,
     STREAM_URL,
+    FakeEndpoints,
+    FakeStreams,
     form,
     golden,
     request,
     sign,
 )
 from voicecall_cli.core.events import EventType
+from voicecall_cli.providers.base import StaticPage
 from voicecall_cli.providers.signatures import WebhookSecurity
 from voicecall_cli.providers.twilio import TwilioState, TwilioWebhookCodec, twiml
 
@@ -33,12 +39,18 @@ WEBHOOK = f"{PUBLIC}/voice/webhook"
 STATUS_QUERY = {"callId": CALL_ID, "type": "status"}
 
 
-def make_codec(state: TwilioState | None = None, *, public_url: str | None = WEBHOOK,
+def make_codec(state: TwilioState | None = None, *, endpoints: FakeEndpoints | None = None,
+               streams: FakeStreams | None = None, stream_url: str | None = None,
                language: str = "en-US") -> TwilioWebhookCodec:
+    """A codec whose endpoints sign ``WEBHOOK`` (``stream_url`` set: streaming is on) and whose
+    stream registry admits inbound streams, unless the test passes its own views."""
+    if endpoints is None:
+        endpoints = FakeEndpoints(webhook_url=WEBHOOK, signed_url=WEBHOOK, stream_url=stream_url)
     return TwilioWebhookCodec(AUTH_TOKEN, state if state is not None else TwilioState(),
-                              public_url=public_url, security=WebhookSecurity(),
-                              ngrok_loopback_bypass=False, voice="Polly.Joanna",
-                              language=language)
+                              endpoints=endpoints,
+                              streams=streams if streams is not None else FakeStreams(),
+                              security=WebhookSecurity(), ngrok_loopback_bypass=False,
+                              voice="Polly.Joanna", language=language)
 
 
 def deliver(codec: TwilioWebhookCodec, body: str | bytes, query: dict[str, str] | None = None,
@@ -50,8 +62,8 @@ def deliver(codec: TwilioWebhookCodec, body: str | bytes, query: dict[str, str] 
     return codec.parse(req, key, NOW)
 
 
-def remembered_state(**kwargs) -> TwilioState:
-    state = TwilioState(**kwargs)
+def remembered_state() -> TwilioState:
+    state = TwilioState()
     state.remember_call(CALL_ID, OUTBOUND_SID, CALL_URL)
     return state
 
@@ -71,6 +83,37 @@ def test_auth_header_gate_and_verification():
     bad = codec.verify(request(url, body, signature=sign(url, body, "wrong")), NOW)
     assert not bad.ok and bad.key is None
     assert bad.reason == f"Invalid signature for URL: {url}"
+
+
+def test_the_signed_url_is_read_from_the_endpoints_at_each_verification():
+    # A tunnel comes up after the codec was made: Twilio signs the tunnel's URL while our
+    # server sees the loopback Host header.
+    endpoints = FakeEndpoints(webhook_url="http://127.0.0.1:8080/voice/webhook")
+    codec = make_codec(endpoints=endpoints)
+    tunnel = "https://abc123.ngrok.app/voice/webhook?" + urlencode(STATUS_QUERY)
+    body = form("status_ringing")
+    delivered = request("http://127.0.0.1:8080/voice/webhook?" + urlencode(STATUS_QUERY), body,
+                        signature=sign(tunnel, body))
+    before = codec.verify(delivered, NOW)
+    assert not before.ok
+    assert before.reason == ("Invalid signature for URL: https://127.0.0.1/voice/webhook?"
+                             + urlencode(STATUS_QUERY))
+    endpoints.signed_url = endpoints.webhook_url = "https://abc123.ngrok.app/voice/webhook"
+    after = codec.verify(delivered, NOW)
+    assert after.ok and after.key.startswith("twilio:req:")
+
+
+def test_the_hold_music_page_is_a_static_page_the_queue_waits_on():
+    codec = make_codec()
+    [page] = codec.static_pages
+    assert page == StaticPage("/voice/hold-music", "text/xml", golden("hold_music").encode())
+    say, play = list(ET.fromstring(page.body))
+    assert (say.tag, say.text) == ("Say", "All agents are currently busy. Please hold.")
+    assert (play.tag, play.get("loop")) == ("Play", "0")
+    assert play.text == twiml.HOLD_MUSIC_URL
+    # The queue TwiML an inbound caller gets waits on exactly this page.
+    enqueue = ET.fromstring(golden("queue").encode()).find("Enqueue")
+    assert enqueue.get("waitUrl") == page.path
 
 
 # -- parsing recorded webhooks -----------------------------------------------------------------
@@ -200,21 +243,42 @@ def test_row_redirect_back_while_listening_without_a_token_uses_the_call_url():
 
 
 def test_row_stored_notify_twiml_is_served_once_then_empty():
-    state = remembered_state(stream_url=STREAM_URL)
+    state = remembered_state()
     notify = twiml.notify("Your package arrives today.", "Polly.Joanna")
     state.store_notify_twiml(CALL_ID, notify)
-    codec = make_codec(state)
+    codec = make_codec(state, stream_url=STREAM_URL)
     assert deliver(codec, "outbound_answer", {"callId": CALL_ID}).body.decode() == notify
     again = deliver(codec, "outbound_answer", {"callId": CALL_ID}, key=KEY + "x")
     assert again.body.decode() == golden("empty")  # a notify call never streams
 
 
 def test_row_redirect_back_streams_when_streaming_is_on():
-    state = remembered_state(stream_url=STREAM_URL)
-    body = deliver(make_codec(state), "outbound_answer", {"callId": CALL_ID}).body.decode()
-    token = state.stream_token(OUTBOUND_SID)
-    assert body == twiml.stream(STREAM_URL, token)
-    assert state.stream_sid(OUTBOUND_SID) is None  # the stream registers itself on start
+    streams = FakeStreams()
+    codec = make_codec(remembered_state(), streams=streams, stream_url=STREAM_URL)
+    body = deliver(codec, "outbound_answer", {"callId": CALL_ID}).body.decode()
+    # Exactly the registry's token for this CallSid (not our call id).
+    assert body == twiml.stream(STREAM_URL, f"token-for-{OUTBOUND_SID}")
+    assert streams.tokens_asked == [OUTBOUND_SID]
+
+
+def test_row_outbound_calls_stream_whatever_the_inbound_rule_says():
+    streams = FakeStreams(admitting=False)
+    codec = make_codec(remembered_state(), streams=streams, stream_url=STREAM_URL)
+    body = deliver(codec, "outbound_answer", {"callId": CALL_ID}).body.decode()
+    assert body == twiml.stream(STREAM_URL, f"token-for-{OUTBOUND_SID}")
+    other = deliver(make_codec(streams=streams, stream_url=STREAM_URL), "outbound_answer",
+                    key=KEY + "other").body.decode()  # bare webhook, no callId
+    assert other == twiml.stream(STREAM_URL, f"token-for-{OUTBOUND_SID}")
+    assert streams.admits_asked == 0
+
+
+def test_row_streaming_follows_the_endpoints_at_each_webhook():
+    endpoints = FakeEndpoints(webhook_url=WEBHOOK, signed_url=WEBHOOK)
+    codec = make_codec(remembered_state(), endpoints=endpoints)
+    assert deliver(codec, "outbound_answer", {"callId": CALL_ID}).body.decode() == golden("idle")
+    endpoints.stream_url = STREAM_URL  # e.g. the public URL became known
+    again = deliver(codec, "outbound_answer", {"callId": CALL_ID}, key=KEY + "x")
+    assert again.body.decode() == twiml.stream(STREAM_URL, f"token-for-{OUTBOUND_SID}")
 
 
 def test_row_redirect_back_idles_when_streaming_is_off():
@@ -224,69 +288,81 @@ def test_row_redirect_back_idles_when_streaming_is_off():
 
 def test_row_call_url_with_a_terminal_status_gets_empty_twiml():
     body = form("outbound_answer").replace(b"CallStatus=in-progress", b"CallStatus=completed")
-    reply = deliver(make_codec(remembered_state(stream_url=STREAM_URL)), body,
+    reply = deliver(make_codec(remembered_state(), stream_url=STREAM_URL), body,
                     {"callId": CALL_ID})
     assert reply.body.decode() == golden("empty")
 
 
-def test_row_inbound_streams_when_a_slot_is_free():
-    state = TwilioState(stream_url=STREAM_URL)
-    reply = deliver(make_codec(state), "inbound_call")
-    assert reply.body.decode() == twiml.stream(STREAM_URL, state.stream_token(INBOUND_SID))
-    assert state.active_inbound_streams() == 0  # only the token is minted
+def test_row_inbound_streams_when_the_registry_admits_it():
+    state = TwilioState()
+    streams = FakeStreams(admitting=True)
+    reply = deliver(make_codec(state, streams=streams, stream_url=STREAM_URL), "inbound_call")
+    assert reply.body.decode() == twiml.stream(STREAM_URL, f"token-for-{INBOUND_SID}")
+    assert streams.tokens_asked == [INBOUND_SID]
+    assert streams.admits_asked == 1
     assert state.call_url(INBOUND_SID) == f"{WEBHOOK}?callId={INBOUND_SID}"
 
 
-def test_row_inbound_is_queued_when_every_inbound_stream_slot_is_taken():
-    state = TwilioState(stream_url=STREAM_URL)
-    state.register_stream("CA-first", "MZ-first", inbound=True)
-    reply = deliver(make_codec(state), "inbound_call")
+def test_row_inbound_is_queued_when_the_registry_admits_no_more_inbound_streams():
+    state = TwilioState()
+    streams = FakeStreams(admitting=False)
+    reply = deliver(make_codec(state, streams=streams, stream_url=STREAM_URL), "inbound_call")
     assert reply.body.decode() == golden("queue")
     assert [e.type for e in reply.events] == [EventType.INITIATED, EventType.ANSWERED]
+    assert streams.tokens_asked == []  # a queued caller gets no stream token
+    # Still remembered, so the REST client can update the call once it leaves the queue.
+    assert state.call_url(INBOUND_SID) == f"{WEBHOOK}?callId={INBOUND_SID}"
 
 
-def test_row_inbound_limit_is_configurable():
-    state = TwilioState(stream_url=STREAM_URL, max_inbound_streams=2)
-    state.register_stream("CA-first", "MZ-first", inbound=True)
-    state.register_stream("CA-outbound", "MZ-out", inbound=False)
-    assert b"<Stream" in deliver(make_codec(state), "inbound_call").body
-
-
-@pytest.mark.parametrize("first_ends", ["stream stops", "call completes"])
-def test_row_inbound_streams_again_after_the_first_stream_ends(first_ends):
-    first = OUTBOUND_SID  # any other CallSid with an inbound stream
-    state = TwilioState(stream_url=STREAM_URL)
-    codec = make_codec(state)
-    state.register_stream(first, "MZ-first", inbound=True)
+def test_row_inbound_streams_again_once_the_registry_admits_again():
+    streams = FakeStreams(admitting=False)
+    codec = make_codec(streams=streams, stream_url=STREAM_URL)
     assert deliver(codec, "inbound_call").body.decode() == golden("queue")
-    if first_ends == "stream stops":
-        assert state.unregister_stream(first, "MZ-first")
-    else:
-        deliver(codec, "status_completed", STATUS_QUERY, key=KEY + "done")
-    assert b"<Stream" in deliver(codec, "inbound_call", key=KEY + "again").body
+    streams.admitting = True  # the first inbound stream ended
+    again = deliver(codec, "inbound_call", key=KEY + "again").body.decode()
+    assert again == twiml.stream(STREAM_URL, f"token-for-{INBOUND_SID}")
+    assert streams.admits_asked == 2
 
 
 def test_row_inbound_idles_when_streaming_is_off():
     state = TwilioState()
-    reply = deliver(make_codec(state), "inbound_call")
+    streams = FakeStreams(admitting=False)  # the inbound rule only applies to streams
+    reply = deliver(make_codec(state, streams=streams), "inbound_call")
     call_url = f"{WEBHOOK}?callId={INBOUND_SID}"
     assert reply.body.decode() == twiml.idle(call_url)
     assert state.call_url(INBOUND_SID) == call_url
+    assert streams.tokens_asked == []
 
 
 def test_row_status_callback_gets_empty_twiml_and_a_terminal_one_forgets_the_call():
-    state = remembered_state(stream_url=STREAM_URL)
-    token = state.stream_token(OUTBOUND_SID)
+    state = remembered_state()
     state.set_pending_gather(OUTBOUND_SID, "turn-7")
-    state.register_stream(OUTBOUND_SID, "MZ1", inbound=False)
-    codec = make_codec(state)
+    said: list[str] = []
+    state.expect_say(OUTBOUND_SID, "say-1", lambda: said.append("say-1"))
+    streams = FakeStreams(live={OUTBOUND_SID})
+    codec = make_codec(state, streams=streams, stream_url=STREAM_URL)
     assert deliver(codec, "status_in_progress", STATUS_QUERY).body.decode() == golden("empty")
     assert state.call_url(OUTBOUND_SID) == CALL_URL
+    assert state.pending_gather(OUTBOUND_SID) == (True, "turn-7")
+    assert said == []
     assert deliver(codec, "status_no_answer", STATUS_QUERY).body.decode() == golden("empty")
     assert state.call_url(OUTBOUND_SID) is None
     assert state.pending_gather(OUTBOUND_SID) == (False, None)
-    assert state.stream_sid(OUTBOUND_SID) is None
-    assert not state.check_stream_token(OUTBOUND_SID, token)
+    assert said == ["say-1"]  # a speech waiter is released: nobody will hear the rest
+    assert streams.tokens_asked == []  # status callbacks never get stream TwiML
+
+
+def test_say_done_redirect_finishes_the_say_and_gets_the_call_url_reply():
+    state = remembered_state()
+    said: list[str] = []
+    state.expect_say(OUTBOUND_SID, "say-1", lambda: said.append("say-1"))
+    reply = deliver(make_codec(state), "outbound_answer", {"callId": CALL_ID, "sayDone": "say-1"})
+    assert said == ["say-1"]
+    assert [e.type for e in reply.events] == [EventType.ANSWERED]
+    assert reply.body.decode() == golden("idle")
+    deliver(make_codec(state), "outbound_answer", {"callId": CALL_ID, "sayDone": "say-1"},
+            key=KEY + "again")
+    assert said == ["say-1"]  # a repeated redirect finishes nothing twice
 
 
 def test_row_other_requests_stream_or_idle_only_when_in_progress():
@@ -295,18 +371,24 @@ def test_row_other_requests_stream_or_idle_only_when_in_progress():
     reply = deliver(make_codec(state), "outbound_answer")
     assert [(e.type, e.call_id) for e in reply.events] == [(EventType.ANSWERED, OUTBOUND_SID)]
     assert reply.body.decode() == twiml.idle(f"{WEBHOOK}?callId={OUTBOUND_SID}")
-    streaming = TwilioState(stream_url=STREAM_URL)
-    assert b"<Stream" in deliver(make_codec(streaming), "outbound_answer").body
+    streaming = deliver(make_codec(stream_url=STREAM_URL), "outbound_answer").body.decode()
+    assert streaming == twiml.stream(STREAM_URL, f"token-for-{OUTBOUND_SID}")
     ringing = form("outbound_answer").replace(b"CallStatus=in-progress", b"CallStatus=ringing")
     assert deliver(make_codec(), ringing).body.decode() == golden("empty")
 
 
 def test_call_url_is_derived_from_the_request_when_none_is_remembered():
     state = TwilioState()
-    deliver(make_codec(state, public_url=None), "outbound_answer", {"callId": CALL_ID},
-            url="https://edge.example.net/voice/webhook")
+    deliver(make_codec(state, endpoints=FakeEndpoints()), "outbound_answer",
+            {"callId": CALL_ID}, url="https://edge.example.net/voice/webhook")
     assert state.call_url(OUTBOUND_SID) == (
         f"https://edge.example.net/voice/webhook?callId={CALL_ID}")
+
+
+def test_call_url_is_derived_from_the_signed_url_when_the_endpoints_have_one():
+    state = TwilioState()
+    deliver(make_codec(state), "inbound_call", url="http://127.0.0.1:8080/voice/webhook")
+    assert state.call_url(INBOUND_SID) == f"{WEBHOOK}?callId={INBOUND_SID}"
 
 
 # -- dedupe keys -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Shared by the Twilio codec tests: recorded-shape fixtures and signed requests.
+"""Shared by the Twilio provider tests: recorded-shape fixtures, signed requests, and small
+fakes of the daemon's two read-only views (``providers.base.Endpoints`` and ``Streams``).
 
 Every signature here comes from the twilio SDK's ``RequestValidator`` (Twilio's own algorithm),
 never from the code under test.
@@ -6,6 +7,7 @@ never from the code under test.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -56,3 +58,38 @@ def request(url: str, body: bytes, *, signature: str | None = None,
     return WebhookRequest(method="POST", url=server_url, path=parts.path,
                           query=dict(parse_qsl(parts.query, keep_blank_values=True)),
                           headers=all_headers, body=body, remote_addr=remote_addr)
+
+
+@dataclass
+class FakeEndpoints:
+    """The daemon's endpoints as a provider reads them; a test may change them at any time
+    (a tunnel or ``expose`` does at run time)."""
+
+    webhook_url: str | None = None
+    signed_url: str | None = None
+    stream_url: str | None = None
+
+
+@dataclass
+class FakeStreams:
+    """The daemon's stream registry as a provider reads it, driven by the test.
+
+    ``token(sid)`` is ``"token-for-<sid>"`` (so a document carrying it names the call it was
+    minted for); ``live`` holds the CallSids with a live stream; ``admitting`` is what
+    ``admits_inbound()`` answers. Every question asked is recorded."""
+
+    live: set[str] = field(default_factory=set)
+    admitting: bool = True
+    tokens_asked: list[str] = field(default_factory=list)
+    admits_asked: int = 0
+
+    def token(self, provider_call_id: str) -> str:
+        self.tokens_asked.append(provider_call_id)
+        return f"token-for-{provider_call_id}"
+
+    def has_stream(self, provider_call_id: str) -> bool:
+        return provider_call_id in self.live
+
+    def admits_inbound(self) -> bool:
+        self.admits_asked += 1
+        return self.admitting

@@ -23,8 +23,9 @@ from voicecall_cli.core.config.fields import (
 )
 
 PROVIDERS = ("telnyx", "twilio", "plivo", "mock")
-# The carriers this build can run (the schema accepts all of PROVIDERS, as the plugin's does).
-# The start-up check (support.py) refuses the others; daemon.carriers must open exactly these.
+# The providers this build can run (the schema accepts all of PROVIDERS, as the plugin's does):
+# the registry line of each provider plug-in. The start-up check (support.py) refuses the
+# others; providers.registry loads ``voicecall_cli.providers.<name>`` for each of these.
 IMPLEMENTED_PROVIDERS = ("mock", "twilio")
 # responseModel's "<provider>/<model>" providers that can answer calls in this build.
 REPLY_MODEL_PROVIDERS = ("openai",)

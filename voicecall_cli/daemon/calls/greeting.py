@@ -29,19 +29,18 @@ NOTIFY_HANGUP = "notify-hangup"
 
 
 def on_answered(manager: CallManager, call: CallRecord) -> None:
-    """Start the max-duration timer and deliver the initial message, unless the carrier does
-    it itself (Twilio notify TwiML says it and hangs up) or a media stream will (the greeting
-    then plays when the stream starts, reference 2.6)."""
+    """Start the max-duration timer and deliver the initial message, unless the provider does
+    it itself (``native_notify``: Twilio's notify TwiML says it and hangs up) or a media stream
+    will (the greeting then plays when the stream starts, reference 2.6)."""
     start_max_duration_timer(manager, call)
     message = str(call.metadata.get("initialMessage") or "").strip()
     if not message:
         return
-    carrier = manager.carrier
-    if call.mode == "notify" and getattr(carrier, "delivers_notify_message", False):
+    if call.mode == "notify" and manager.provider.capabilities.native_notify:
         call.metadata.pop("initialMessage", None)
         manager.add_transcript(call, TranscriptEntry(manager.now_ms(), "bot", message))
         return
-    if call.mode != "notify" and getattr(carrier, "greets_on_stream_start", False):
+    if call.mode != "notify" and manager.speech.streams_calls:
         # Pending until the stream starts: speak/continue wait for it instead of racing it.
         manager.greeting_in_flight.setdefault(call.call_id, trio.Event())
         return
@@ -90,7 +89,7 @@ async def _speak_initial_message(manager: CallManager, call: CallRecord, message
     assert call.provider_call_id is not None
     try:
         manager.move(call, CallState.SPEAKING)
-        await manager.carrier.play(call.call_id, call.provider_call_id, message)
+        await manager.speech.speak(call.call_id, call.provider_call_id, message)
     except Exception as exc:
         log.warning("failed to speak the initial message of call %s: %s", call_id, exc)
         if not call.is_terminal:

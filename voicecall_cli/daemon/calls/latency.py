@@ -12,19 +12,26 @@ shows. Owned by the call manager; pure bookkeeping on its clock.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from voicecall_cli.core.call import CallRecord
 from voicecall_cli.protocol import events as ev
-
-if TYPE_CHECKING:
-    from voicecall_cli.daemon.calls.manager import CallManager
-
 
 MAX_SPEECH_TO_TRANSCRIPT_MS = 10_000
 
 
+class LatencyHost(Protocol):
+    """What the measurements need of their owner (the call manager)."""
+
+    calls: dict[str, CallRecord]
+
+    def now_ms(self) -> int: ...
+    def persist(self, call: CallRecord) -> None: ...
+    def publish(self, call: CallRecord | None, kind: str, data: dict[str, Any]) -> None: ...
+
+
 class TurnLatency:
-    def __init__(self, manager: CallManager) -> None:
+    def __init__(self, manager: LatencyHost) -> None:
         self.manager = manager
         self._turns: dict[str, dict[str, int]] = {}  # call id -> marks (ms since the transcript)
         self._started: dict[str, int] = {}

@@ -1,12 +1,14 @@
 """The call manager: owns every live call, executes the core's decisions, keeps the store true.
 
 Resource handling: :meth:`CallManager.run` opens the manager's nursery; every per-call task
-(timers, greetings, carrier requests started by events) lives there and is cancelled when the
-daemon shuts down. Calls themselves are not ended on shutdown: they are persisted and restored on
+(timers, greetings, provider requests started by events) lives there and is cancelled when the
+daemon shuts down. What runs on top of the manager (the greeting on answer, restore after a
+restart, the stale-call reaper) is wired in by :mod:`.service`; this module imports none of
+it. Calls themselves are not ended on shutdown: they are persisted and restored on
 the next start (reference 3.2).
 
 Every mutation of a call is persisted before the change is published on the bus, so a
-``kill -9`` at any moment loses no acknowledged state. Carrier operations run from control
+``kill -9`` at any moment loses no acknowledged state. Provider operations run from control
 requests (initiate, speak, continue, end) in the requester's task; an operation the requester
 abandons (client gone) is cancelled with it.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -32,11 +35,12 @@ from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls.latency import TurnLatency
 from voicecall_cli.daemon.calls.settings import CallSettings
+from voicecall_cli.daemon.calls.speech import SpeechRouter
 from voicecall_cli.daemon.calls.turns import TurnWaiter
 from voicecall_cli.daemon.clock import WallClock
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.protocol import events as ev
-from voicecall_cli.providers.base import CarrierClient
+from voicecall_cli.providers.base import Endpoints, Provider
 
 log = logging.getLogger("voicecall.calls")
 
@@ -44,16 +48,24 @@ REJECTED_ID_CAP = 10_000
 
 
 class CallManager:
-    """Active calls by id and by carrier id, their timers, waiters and greeting tasks."""
+    """Active calls by id and by provider call id, their timers, waiters and greeting tasks.
+
+    ``provider`` is the opened provider (its client places, ends and asks about calls);
+    ``speech`` routes speaking and listening (into media streams or through the provider; by
+    default always through the provider); ``endpoints`` says where the daemon is reachable.
+    """
 
     def __init__(self, settings: CallSettings, store: Store, bus: EventBus,
-                 carrier: CarrierClient, clock: WallClock) -> None:
+                 provider: Provider, clock: WallClock, *, endpoints: Endpoints,
+                 speech: SpeechRouter | None = None) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
-        self.carrier = carrier
+        self.provider = provider
+        self.client = provider.client
+        self.speech = speech or SpeechRouter(provider.client, provider.capabilities)
+        self.endpoints = endpoints
         self.clock = clock
-        self.webhook_url: str | None = None
         self.calls: dict[str, CallRecord] = {}
         self.by_provider_id: dict[str, str] = {}
         self.waiters: dict[str, TurnWaiter] = {}
@@ -71,27 +83,27 @@ class CallManager:
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None
         self.auto_responder: Any = None  # AutoResponder, when auto-responses are on
+        # What an answered call starts (the greeting; see service.new_call_manager).
+        self.on_answered: Callable[[CallRecord], None] = lambda call: None
         self.latency = TurnLatency(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[CallManager] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        """Restore persisted calls, start the reaper, then serve until cancelled."""
-        from voicecall_cli.daemon.calls.restore import restore_calls
-        from voicecall_cli.daemon.calls.timers import reap_stale_calls
-
+        """Hold the manager's nursery until cancelled; ready at once."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            self._restored = await restore_calls(self)
-            if self.settings.stale_call_reaper_s > 0:
-                nursery.start_soon(reap_stale_calls, self)
             task_status.started(self)
             await trio.sleep_forever()
 
-    def attach_webhook_url(self, url: str) -> None:
-        """Called once the webhook server listens; restored calls resume with the carrier."""
-        self.webhook_url = url
+    def adopt_restored(self, calls: list[CallRecord]) -> None:
+        """Calls restored from the store, to resume with the provider once the daemon's
+        endpoints are known (:meth:`resume_restored_calls`)."""
+        self._restored = list(calls)
+
+    def resume_restored_calls(self) -> None:
+        """Called once the webhook server listens: restored calls resume with the provider."""
         for call in self._restored:
             if not call.is_terminal and call.provider_call_id:
                 self.spawn(self._resume, call.call_id, call.provider_call_id)
@@ -99,9 +111,9 @@ class CallManager:
 
     async def _resume(self, call_id: str, provider_call_id: str) -> None:
         try:
-            await self.carrier.resume(call_id, provider_call_id, self.webhook_url or "")
+            await self.client.resume(call_id, provider_call_id)
         except Exception as exc:  # a failed resume leaves the call to its timers
-            log.warning("carrier could not resume call %s: %s", call_id, exc)
+            log.warning("provider could not resume call %s: %s", call_id, exc)
 
     def spawn(self, fn: Any, *args: Any) -> None:
         assert self._nursery is not None, "CallManager.run() is not running"
@@ -155,7 +167,7 @@ class CallManager:
             await changed.wait()
 
     def end_locally(self, call: CallRecord, reason: str) -> None:
-        """Finalize ``call`` with ``reason`` now (the carrier side is the caller's business)."""
+        """Finalize ``call`` with ``reason`` now (the provider side is the caller's business)."""
         previous = call.state
         if finalize(call, reason, self.now_ms()):
             self.persist_state(call, previous)
@@ -210,7 +222,7 @@ class CallManager:
             if call is not None and not call.is_terminal:
                 await fire(call)
 
-    # -- carrier events -----------------------------------------------------------------------
+    # -- provider events ----------------------------------------------------------------------
 
     def handle_events(self, events: list[NormalizedEvent]) -> None:
         """Feed verified webhook events in order; one bad event never stops the others.
@@ -223,8 +235,6 @@ class CallManager:
                     log.exception("failed to process %s event", event.type)
 
     def handle_event(self, event: NormalizedEvent) -> None:
-        from voicecall_cli.daemon.calls.greeting import on_answered
-
         now = self.now_ms()
         if self.store.has_processed_key(event.key):
             log.info("duplicate %s event ignored", event.type)
@@ -256,7 +266,7 @@ class CallManager:
             self.waiters.pop(call.call_id, None)
             waiter.resolve(outcome.resolve_waiter_with)
         if outcome.answered:
-            on_answered(self, call)
+            self.on_answered(call)
         if event.type is EventType.SPEECH and not outcome.token_mismatch:
             self._hand_over_speech(call, outcome)
 
@@ -292,9 +302,11 @@ class CallManager:
         self.register(call)
         self.persist(call)
         greeting = call.metadata.get("initialMessage")
-        prepare = getattr(self.carrier, "prepare_speech", None)
-        if prepare is not None and greeting and call.provider_call_id:
-            prepare(call.call_id, call.provider_call_id, str(greeting))
+        if greeting and call.provider_call_id:
+            self.speech.prepare(call.call_id, call.provider_call_id, str(greeting))
+        if (self.provider.capabilities.answer_inbound and call.direction == "inbound"
+                and call.provider_call_id):
+            self.spawn(self._answer, call.call_id, call.provider_call_id)
         self.publish(call, ev.CALL_CREATED, {
             "direction": call.direction, "from": call.from_number, "to": call.to_number,
             "mode": call.mode, "provider": call.provider})
@@ -312,9 +324,17 @@ class CallManager:
                                               "policy": self.settings.inbound_policy})
         self.spawn(self._hangup_rejected, event.call_id or pid, pid)
 
+    async def _answer(self, call_id: str, provider_call_id: str) -> None:
+        """Answer an accepted inbound call (providers that need it; the answer's webhook then
+        starts the greeting)."""
+        try:
+            await self.client.answer(call_id, provider_call_id)
+        except Exception as exc:
+            log.warning("answering inbound call %s failed: %s", call_id, exc)
+
     async def _hangup_rejected(self, call_id: str, provider_call_id: str) -> None:
         try:
-            await self.carrier.hangup(call_id, provider_call_id, CallState.HANGUP_BOT.value)
+            await self.client.hangup(call_id, provider_call_id, CallState.HANGUP_BOT.value)
         except Exception as exc:
             log.warning("hang-up of a rejected inbound call failed: %s", exc)
 
@@ -328,8 +348,8 @@ class CallManager:
     # -- ending -------------------------------------------------------------------------------
 
     async def hang_up(self, call: CallRecord, reason: str) -> None:
-        """Ask the carrier to hang up, then finalize with ``reason``. Concurrent requests for
-        one call share the first one's outcome; a carrier error propagates and the call stays
+        """Ask the provider to hang up, then finalize with ``reason``. Concurrent requests for
+        one call share the first one's outcome; a provider error propagates and the call stays
         live."""
         pending = self._ending.get(call.call_id)
         if pending is not None:
@@ -338,7 +358,8 @@ class CallManager:
         done = self._ending[call.call_id] = trio.Event()
         try:
             if call.provider_call_id:
-                await self.carrier.hangup(call.call_id, call.provider_call_id, reason)
+                self.speech.discard(call.provider_call_id)
+                await self.client.hangup(call.call_id, call.provider_call_id, reason)
             self.end_locally(call, reason)
         finally:
             del self._ending[call.call_id]

@@ -37,7 +37,7 @@ E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 GREETING_WAIT_S = 30.0  # a media stream that never starts must not hold a turn forever
 MIN_PREFIX = 4  # a call id prefix shorter than this is taken as a whole id
 DEFAULT_CALL_LIST = 20
-ANSWER_WAIT_MARGIN_S = 15.0  # beyond ringTimeoutMs: the carrier's no-answer report may lag
+ANSWER_WAIT_MARGIN_S = 15.0  # beyond ringTimeoutMs: the provider's no-answer report may lag
 
 
 def _failed(message: str) -> ApiError:
@@ -56,7 +56,7 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         raise _failed("fromNumber not configured")
     if req.from_ and not E164.match(req.from_):
         raise ApiError(ErrorCode.BAD_REQUEST, "from: Expected E.164 format, e.g. +15550001234")
-    if not m.webhook_url:
+    if not m.endpoints.webhook_url:
         raise _failed("Webhook URL not configured")
     outbound = sum(1 for c in m.calls.values() if c.direction == "outbound")
     if outbound + m.pending_initiations >= s.max_concurrent_calls:
@@ -75,9 +75,9 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         m.publish(call, ev.CALL_CREATED, {"direction": "outbound", "from": from_number,
                                           "to": to, "mode": mode, "provider": s.provider})
         try:
-            placed = await m.carrier.place_call(PlaceCallRequest(
-                call_id=call.call_id, from_number=from_number, to_number=to,
-                webhook_url=m.webhook_url, mode=mode, message=req.message))
+            placed = await m.client.place_call(PlaceCallRequest(
+                call_id=call.call_id, from_number=from_number, to_number=to, mode=mode,
+                message=req.message))
         except Exception as exc:
             m.store.journal_failed(call.call_id, str(exc))
             m.publish(call, ev.CALL_ERROR, {"message": str(exc)})
@@ -89,16 +89,15 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         m.by_provider_id[placed.provider_call_id] = call.call_id
         m.persist(call)
         m.publish(call, ev.CALL_DIALLED, {"providerCallId": placed.provider_call_id})
-        prepare = getattr(m.carrier, "prepare_speech", None)
-        if prepare is not None and mode == "conversation" and req.message:
-            prepare(call.call_id, placed.provider_call_id, req.message)
+        if mode == "conversation" and req.message:
+            m.speech.prepare(call.call_id, placed.provider_call_id, req.message)
     finally:
         m.pending_initiations -= 1
     return {"callId": call.call_id, "initiated": True}
 
 
 def resolve_call_id(m: CallManager, given: str) -> str:
-    """The call id ``given`` names: itself when a call (or carrier call id) has it, else the
+    """The call id ``given`` names: itself when a call (or provider call id) has it, else the
     one call whose id starts with it (at least :data:`MIN_PREFIX` characters, as the short
     ids of ``tail`` and ``status``); ``given`` unchanged when nothing matches.
 
@@ -116,7 +115,7 @@ def resolve_call_id(m: CallManager, given: str) -> str:
 
 
 def _stored_call(m: CallManager, call_id: str) -> dict[str, Any] | None:
-    """The stored record with this call id or carrier call id (ended calls live there)."""
+    """The stored record with this call id or provider call id (ended calls live there)."""
     return m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
 
 
@@ -137,11 +136,11 @@ def _connected_call(m: CallManager, call_id: str) -> CallRecord:
 
 async def _speak(m: CallManager, call: CallRecord, text: str,
                  say: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Speak ``text`` into the call (``say`` overrides the carrier action) and record it.
+    """Speak ``text`` into the call (``say`` overrides the plain speak) and record it.
 
     A call that still rings is waited for (up to ``ringTimeoutMs`` and a margin), and so is
     its greeting: what is said after ``call`` is heard after the call's first words, on every
-    carrier."""
+    provider."""
     pid = call.provider_call_id
     assert pid is not None
     if call.answered_at is None:
@@ -159,7 +158,7 @@ async def _speak(m: CallManager, call: CallRecord, text: str,
         raise _failed(f"Call ended: {call.end_reason}")
     m.move(call, CallState.SPEAKING)
     try:
-        await (say() if say is not None else m.carrier.play(call.call_id, pid, text))
+        await (say() if say is not None else m.speech.speak(call.call_id, pid, text))
     except Exception as exc:
         if not call.is_terminal:
             m.move(call, CallState.LISTENING)
@@ -204,7 +203,7 @@ async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
             # Best effort, as in the reference; shielded so a cancelled turn still stops.
             with trio.CancelScope(shield=True), trio.move_on_after(5), \
                     contextlib.suppress(Exception):
-                await m.carrier.stop_listening(call.call_id, call.provider_call_id)
+                await m.speech.stop_listening(call.call_id, call.provider_call_id)
     _record_turn(m, call, turn_started, listen_started)
     return {"success": True, "transcript": transcript}
 
@@ -213,21 +212,22 @@ async def _speak_then_listen(m: CallManager, call: CallRecord, text: str,
                              turn_token: str | None) -> int:
     """Say ``text``, then listen for the caller; returns when listening began (epoch ms).
 
-    A carrier with ``speak_and_listen`` does both in one step (Twilio without a stream: one
-    TwiML update, so the Gather does not cut the Say short); others play, then listen."""
+    A provider that can do both in one command does (Twilio without a stream: one TwiML
+    update, so the Gather does not cut the Say short); otherwise speak, then listen."""
     pid = call.provider_call_id
     assert pid is not None
-    combined = getattr(m.carrier, "speak_and_listen", None)
-    if combined is None:
-        await _speak(m, call, text)
+    combined = m.speech.one_command(pid)
+    if combined:
+        await _speak(m, call, text,
+                     lambda: m.speech.speak_and_listen(call.call_id, pid, text, turn_token))
     else:
-        await _speak(m, call, text, lambda: combined(call.call_id, pid, text, turn_token))
+        await _speak(m, call, text)
     if call.is_terminal:
         raise _failed(f"Call ended: {call.end_reason}")
     m.move(call, CallState.LISTENING)
     listen_started = m.now_ms()
-    if combined is None:
-        await m.carrier.start_listening(call.call_id, pid, turn_token)
+    if not combined:
+        await m.speech.start_listening(call.call_id, pid, turn_token)
     return listen_started
 
 

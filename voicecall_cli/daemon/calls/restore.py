@@ -1,10 +1,11 @@
 """Bringing live calls back after a restart (reference 3.2, with the 'L' rules).
 
-For every call the store still holds as live: no carrier id (the daemon died mid-dial) -> ended
-``failed``, never dialled again; older than ``maxDurationSeconds`` -> hung up, ``timeout``; the
-carrier says it ended -> ended with the carrier's outcome; otherwise (live, unknown, or the
-carrier could not be asked) it is restored, and an answered call's max-duration timer gets only
-its remaining time. Runs inside the call manager's nursery before the daemon reports ready.
+For every call the store still holds as live: no provider call id (the daemon died mid-dial) ->
+ended ``failed``, never dialled again; older than ``maxDurationSeconds`` -> hung up,
+``timeout``; the provider says it ended (its normalised status) -> ended with its end reason;
+otherwise (live, unknown, or the provider could not be asked) it is restored, and an answered
+call's max-duration timer gets only its remaining time. Runs inside the call manager's nursery
+before the daemon reports ready.
 """
 
 from __future__ import annotations
@@ -25,20 +26,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicecall.restore")
 
-_CARRIER_END_REASONS = {
-    "completed": "completed", "busy": "busy", "no-answer": "no-answer", "failed": "failed",
-    "canceled": "hangup-bot", "cancel": "hangup-bot", "timeout": "timeout",
-}
-
-
-async def _ask_carrier(m: CallManager, call: CallRecord,
+async def _ask_provider(m: CallManager, call: CallRecord,
                        answers: dict[str, ProviderCallStatus | None]) -> None:
     assert call.provider_call_id is not None
     try:
         with trio.fail_after(10):
-            answers[call.call_id] = await m.carrier.get_call_status(call.provider_call_id)
+            answers[call.call_id] = await m.client.get_call_status(call.provider_call_id)
     except Exception as exc:
-        log.info("carrier status unavailable for a restored call: %s", exc)
+        log.info("provider status unavailable for a restored call: %s", exc)
         answers[call.call_id] = None
 
 
@@ -60,13 +55,13 @@ async def restore_calls(m: CallManager) -> list[CallRecord]:
     answers: dict[str, ProviderCallStatus | None] = {}
     async with trio.open_nursery() as nursery:
         for call in to_ask:
-            nursery.start_soon(_ask_carrier, m, call, answers)
+            nursery.start_soon(_ask_provider, m, call, answers)
     kept: list[CallRecord] = []
     for call in to_ask:
         answer = answers.get(call.call_id)
         if answer is not None and answer.is_terminal:
-            reason = _CARRIER_END_REASONS.get(answer.status, "completed")
-            _end_restored(m, call, reason, f"carrier status {answer.status}")
+            _end_restored(m, call, answer.end_reason or "completed",
+                          f"provider status {answer.raw or answer.end_reason}")
             continue
         if call.answered_at is not None and now - call.answered_at >= max_ms:
             await _hang_up_expired(m, call)

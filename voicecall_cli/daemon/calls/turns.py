@@ -1,7 +1,7 @@
 """The one pending ``continue`` turn of a call: a waiter for the caller's final transcript.
 
 Owned by the call manager, one per call at most. The waiter is settled exactly once, by a
-transcript (``resolve``) or a failure (``fail``: the call ended, a carrier error); whoever
+transcript (``resolve``) or a failure (``fail``: the call ended, a provider error); whoever
 awaits :meth:`TurnWaiter.wait` gets the transcript or a :class:`TurnFailed`. Settling twice is
 a no-op, so a late event never raises.
 """

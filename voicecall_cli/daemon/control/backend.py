@@ -12,6 +12,7 @@ from voicecall_cli import __version__
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls import operations
 from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.protocol import (
     PROTOCOL_VERSION,
     ApiError,
@@ -29,14 +30,14 @@ from voicecall_cli.protocol import (
 class DaemonBackend:
     """Answers control requests from the call manager; ``stop_requested`` ends the daemon."""
 
-    def __init__(self, manager: CallManager, bus: EventBus, provider: str) -> None:
+    def __init__(self, manager: CallManager, bus: EventBus, provider: str,
+                 endpoints: DaemonEndpoints) -> None:
         self.manager = manager
         self.bus = bus
         self.provider = provider
+        self.endpoints = endpoints
         self.started = time.monotonic()
         self.stop_requested = trio.Event()
-        self.public_url: str | None = None
-        self.stream_url: str | None = None
 
     def health(self) -> dict[str, Any]:
         return {
@@ -46,9 +47,9 @@ class DaemonBackend:
             "pid": os.getpid(),
             "uptimeS": round(time.monotonic() - self.started, 3),
             "provider": self.provider,
-            "webhookUrl": self.manager.webhook_url,
-            "publicUrl": self.public_url,
-            "streamUrl": self.stream_url,
+            "webhookUrl": self.endpoints.webhook_url,
+            "publicUrl": self.endpoints.public_url,
+            "streamUrl": self.endpoints.stream_url,
             "activeCalls": len(self.manager.calls),
         }
 

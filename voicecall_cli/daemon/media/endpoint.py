@@ -1,7 +1,10 @@
-"""Twilio Media Streams: the websocket endpoint, its limits, and playback into each call.
+"""Media streams: the websocket endpoint, its limits, and playback into each call.
 
 :class:`MediaStreams` is an ASGI websocket app (``asgi``) mounted by the webhook server at
-``streaming.streamPath``. Per socket (reference sections 5.1 and 5.2):
+``streaming.streamPath``. Frames are read and written through the provider's
+:class:`~voicecall_cli.providers.media_codec.MediaCodec`; streams are kept in the daemon's
+:class:`~voicecall_cli.daemon.media.registry.StreamRegistry`. Per socket (reference sections
+5.1 and 5.2):
 
 * more than ``max_connections`` open sockets (counted from the upgrade request) -> HTTP 503
   "Too many media stream connections" before the upgrade, through the ASGI
@@ -10,14 +13,16 @@
   pending sockets, or ``max_pending_per_ip`` from one client IP -> close 1013 "Too many pending
   media stream connections"; no valid ``start`` within ``pre_start_timeout_s`` -> 1008 "Start
   timeout";
-* ``start``: no callSid -> 1008 "Missing callSid"; a token (``customParameters.token``, else
-  the upgrade URL's ``?token=``) that ``state.check_stream_token`` rejects -> 1008 "Unknown
-  call". Accepted: ``state.register_stream``, then ``on_start(call_sid, stream_sid)``;
-* ``media`` -> ``on_audio(call_sid, mu-law bytes)`` (dropped before ``start``); ``mark`` ->
-  completes a playback; ``stop`` or the socket closing -> ``state.unregister_stream``,
-  ``on_stop(call_sid, stream_sid)`` and, if that was the call's current stream, the disconnect
-  grace: ``on_disconnect_timeout(call_sid)`` after ``disconnect_grace_s`` unless a stream for
-  the call started again meanwhile. Malformed JSON is logged and the socket stays open.
+* stream started: no provider call id -> 1008 "Missing callSid"; a token (the start frame's,
+  else the upgrade URL's ``?token=``) that ``registry.check_token`` rejects, or a call that is
+  not live (``is_live_call``) -> 1008 "Unknown call". Accepted: the stream is added to the
+  registry, then ``on_start(call id, stream id)``;
+* audio -> ``on_audio(call id, mu-law bytes)`` (dropped before the start); a played mark ->
+  completes a playback; dtmf -> ``on_dtmf(call id, digits)``; stream stopped or the socket
+  closing -> removed from the registry, ``on_stop(call id, stream id)`` and, if that was the
+  call's current stream, the disconnect grace: ``on_disconnect_timeout(call id)`` after
+  ``disconnect_grace_s`` unless a stream for the call started again meanwhile. A malformed
+  frame is logged and the socket stays open.
 * more than ``send_buffer_limit`` bytes waiting to be sent -> 1013 "Backpressure: send buffer
   exceeded".
 
@@ -36,15 +41,23 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 import trio
 
-from voicecall_cli.daemon.media.connection import Connection, Stream
+from voicecall_cli.daemon.media.connection import Connection
 from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
+from voicecall_cli.daemon.media.registry import Stream, StreamRegistry
 from voicecall_cli.providers.audio import AudioSource
-from voicecall_cli.providers.twilio.media import Mark, Media, Start, Stop, decode
+from voicecall_cli.providers.media_codec import (
+    AudioIn,
+    DtmfIn,
+    MarkPlayed,
+    MediaCodec,
+    StreamStarted,
+    StreamStopped,
+)
 
 logger = logging.getLogger("voicecall.media")
 
@@ -56,35 +69,33 @@ TOO_MANY_CONNECTIONS = b"Too many media stream connections\n"
 SHUTTING_DOWN = b"Media stream handler is shutting down\n"
 TOO_MANY_PENDING = "Too many pending media stream connections"
 
-__all__ = ["MediaStreams", "PlaybackFailed", "StreamRegistry"]
-
-
-class StreamRegistry(Protocol):
-    """What the endpoint needs of :class:`~voicecall_cli.providers.twilio.state.TwilioState`."""
-
-    def check_stream_token(self, call_sid: str, token: str | None) -> bool: ...
-    def register_stream(self, call_sid: str, stream_sid: str, inbound: bool) -> None: ...
-    def unregister_stream(self, call_sid: str, stream_sid: str | None = None) -> bool: ...
+__all__ = ["MediaStreams", "PlaybackFailed"]
 
 
 class MediaStreams:
     """The media-stream endpoint and the playback into each started stream (module docstring).
 
-    ``is_inbound(call_sid)`` says whether a stream belongs to an inbound call (registered with
-    the state, which counts inbound streams for the hold queue); without it, streams count as
-    outbound. ``first_audio_timeout_s`` bounds the keep-alive silence before a source yields
-    audio; ``mark_timeout_s`` bounds the wait for Twilio's echo of the completion mark.
+    ``is_inbound(call id)`` says whether a stream belongs to an inbound call (the registry
+    counts inbound streams for the hold queue); without it, streams count as outbound.
+    ``is_live_call(call id)`` says whether the daemon has the call live: a stream for a call
+    that ended is refused like one with a bad token (tokens do not expire by themselves).
+    ``first_audio_timeout_s`` bounds the keep-alive silence before a source yields audio;
+    ``mark_timeout_s`` bounds the wait for the provider's echo of the completion mark.
     """
 
-    def __init__(self, *, state: StreamRegistry, max_connections: int, max_pending: int,
+    def __init__(self, *, registry: StreamRegistry, codec: MediaCodec, max_connections: int,
+                 max_pending: int,
                  max_pending_per_ip: int, pre_start_timeout_s: float,
                  on_start: Callable[[str, str], None], on_stop: Callable[[str, str], None],
                  on_audio: Callable[[str, bytes], None] | None = None,
+                 on_dtmf: Callable[[str, str], None] | None = None,
                  send_buffer_limit: int = 1 << 20, disconnect_grace_s: float = 2.0,
                  on_disconnect_timeout: Callable[[str], None] | None = None,
                  is_inbound: Callable[[str], bool] | None = None,
+                 is_live_call: Callable[[str], bool] | None = None,
                  first_audio_timeout_s: float = 8.0, mark_timeout_s: float = 10.0) -> None:
-        self._state = state
+        self._registry = registry
+        self._codec = codec
         self._max_connections = max_connections
         self._max_pending = max_pending
         self._max_pending_per_ip = max_pending_per_ip
@@ -92,17 +103,18 @@ class MediaStreams:
         self._on_start = on_start
         self._on_stop = on_stop
         self._on_audio = on_audio
+        self._on_dtmf = on_dtmf
         self._send_buffer_limit = send_buffer_limit
         self._disconnect_grace_s = disconnect_grace_s
         self._on_disconnect_timeout = on_disconnect_timeout
         self._is_inbound = is_inbound or (lambda _call_sid: False)
+        self._is_live_call = is_live_call or (lambda _call_sid: True)
         self._first_audio_timeout_s = first_audio_timeout_s
         self._mark_timeout_s = mark_timeout_s
         self._nursery: trio.Nursery | None = None
         self._open = 0  # sockets from the upgrade request until their ASGI call returns
         self._pending = 0
         self._pending_by_ip: Counter[str] = Counter()
-        self._streams: dict[str, Stream] = {}  # call_sid -> its current (newest) stream
         self._graces: dict[str, trio.CancelScope] = {}
 
     # -- the owner's side ----------------------------------------------------------------------
@@ -117,27 +129,28 @@ class MediaStreams:
         finally:
             self._nursery = None
 
-    async def play(self, call_sid: str, source: AudioSource) -> str:
+    async def play(self, provider_call_id: str, source: AudioSource) -> str:
         """Play ``source`` into the call's stream after what is already queued.
 
-        Returns "played" once Twilio echoed the completion mark, "interrupted" when
+        Returns "played" once the provider echoed the completion mark, "interrupted" when
         :meth:`clear` came first. Raises :class:`PlaybackFailed` (no stream, the source failed
         or produced no audio, the socket closed or refused the audio). Cancelling the call
         abandons the item (taken off the queue, or stopped at the next frame).
         """
-        stream = self._streams.get(call_sid)
+        stream = self._registry.current(provider_call_id)
         if stream is None:
-            raise PlaybackFailed(f"No media stream for call {call_sid}")
+            raise PlaybackFailed(f"No media stream for call {provider_call_id}")
         return await stream.playback.play(source)
 
-    def clear(self, call_sid: str) -> None:
-        """Barge-in: ``clear`` to Twilio, queued audio dropped, every playback "interrupted"."""
-        stream = self._streams.get(call_sid)
+    def clear(self, provider_call_id: str) -> None:
+        """Barge-in: ``clear`` to the provider, queued audio dropped, every playback
+        "interrupted"."""
+        stream = self._registry.current(provider_call_id)
         if stream is not None:
             stream.playback.clear()
 
-    def has_stream(self, call_sid: str) -> bool:
-        return call_sid in self._streams
+    def has_stream(self, provider_call_id: str) -> bool:
+        return self._registry.has_stream(provider_call_id)
 
     # -- the websocket endpoint ----------------------------------------------------------------
 
@@ -186,7 +199,10 @@ class MediaStreams:
                             "reason": SHUTTING_DOWN.decode().strip()})
 
     async def _serve(self, connection: Connection, receive: Receive) -> None:
-        """The socket's tasks: reader (here), writer and, once started, the player."""
+        """The socket's tasks: reader (here), writer and, once started, the player.
+
+        A failure of ours while serving one socket closes that socket (1011) and is logged;
+        it never reaches :meth:`run`, so no other call's stream is disturbed."""
         try:
             with connection.cancel_scope:
                 async with trio.open_nursery() as tasks:
@@ -195,6 +211,10 @@ class MediaStreams:
                     try:
                         with connection.read_scope:
                             await self._read(connection, receive)
+                    except Exception:
+                        logger.exception("media stream from %s failed; closing it",
+                                         connection.client_ip)
+                        connection.close(1011, "Internal error")
                     finally:
                         why = connection.outbox.failure  # set when we closed the socket
                         self._end_stream(connection, f"Telephony stream playback failed: {why}"
@@ -202,6 +222,8 @@ class MediaStreams:
                                                      "finished")
                         if connection.peer_gone:
                             connection.outbox.abandon("media stream closed by the peer")
+        except Exception:  # a task of this socket's (writer, player) failed: only it ends
+            logger.exception("media stream from %s failed", connection.client_ip)
         finally:
             self._release_pending(connection)
             connection.finished.set()
@@ -227,51 +249,54 @@ class MediaStreams:
             if not frame:
                 continue
             try:
-                event = decode(frame)
-            except ValueError as exc:
+                event = self._codec.decode(frame)
+            except (ValueError, RecursionError) as exc:
                 logger.warning("media stream message was malformed (%s); ignored", exc)
                 continue
             stream = connection.stream
-            if isinstance(event, Media):
+            if isinstance(event, AudioIn):
                 if stream is not None and self._on_audio is not None:
-                    self._notify(self._on_audio, stream.call_sid, event.payload)
-            elif isinstance(event, Mark):
+                    self._notify(self._on_audio, stream.provider_call_id, event.payload)
+            elif isinstance(event, MarkPlayed):
                 if stream is not None:
                     stream.playback.mark_echoed(event.name)
-            elif isinstance(event, Start):
+            elif isinstance(event, StreamStarted):
                 if stream is None and not self._start(connection, event):
                     return
-            elif isinstance(event, Stop) and stream is not None:
+            elif isinstance(event, DtmfIn):
+                if stream is not None and self._on_dtmf is not None:
+                    self._notify(self._on_dtmf, stream.provider_call_id, event.digits)
+            elif isinstance(event, StreamStopped) and stream is not None:
                 self._end_stream(connection, "Media stream stopped before playback finished")
                 connection.close(1000, "Stream stopped")
                 return
 
-    def _start(self, connection: Connection, event: Start) -> bool:
-        """Accept or refuse a ``start``; False when the socket is being closed."""
-        call_sid = event.call_sid
-        if not call_sid:
+    def _start(self, connection: Connection, event: StreamStarted) -> bool:
+        """Accept or refuse a stream start; False when the socket is being closed."""
+        call_id = event.provider_call_id
+        if not call_id:
             connection.close(1008, "Missing callSid")
             return False
-        token = event.custom_parameters.get("token") or connection.query_token
-        if not self._state.check_stream_token(call_sid, token):
+        token = event.token or connection.query_token
+        if not (self._registry.check_token(call_id, token) and self._is_live_call(call_id)):
             logger.warning("media stream from %s refused: unknown call or bad token",
                            connection.client_ip)
             connection.close(1008, "Unknown call")
             return False
         self._release_pending(connection)
-        grace = self._graces.pop(call_sid, None)
+        grace = self._graces.pop(call_id, None)
         if grace is not None:
             grace.cancel()
-        playback = Playback(connection.outbox, event.stream_sid,
+        playback = Playback(connection.outbox, self._codec, event.stream_id,
                             first_audio_timeout_s=self._first_audio_timeout_s,
                             mark_timeout_s=self._mark_timeout_s)
-        connection.stream = self._streams[call_sid] = Stream(call_sid, event.stream_sid, playback)
-        self._state.register_stream(call_sid, event.stream_sid,
-                                    inbound=self._is_inbound(call_sid))
+        connection.stream = Stream(call_id, event.stream_id, playback,
+                                   inbound=self._is_inbound(call_id))
+        self._registry.add(connection.stream)
         assert connection.tasks is not None
         connection.tasks.start_soon(playback.run)
-        logger.info("media stream %s started for call %s", event.stream_sid, call_sid)
-        self._notify(self._on_start, call_sid, event.stream_sid)
+        logger.info("media stream %s started for call %s", event.stream_id, call_id)
+        self._notify(self._on_start, call_id, event.stream_id)
         return True
 
     def _end_stream(self, connection: Connection, reason: str) -> None:
@@ -281,24 +306,24 @@ class MediaStreams:
             return
         stream.ended = True
         stream.playback.close(reason)
-        if self._streams.get(stream.call_sid) is stream:
-            del self._streams[stream.call_sid]
-        was_current = self._state.unregister_stream(stream.call_sid, stream.stream_sid)
-        logger.info("media stream %s for call %s ended", stream.stream_sid, stream.call_sid)
-        self._notify(self._on_stop, stream.call_sid, stream.stream_sid)
+        was_current = self._registry.remove(stream)
+        call_id = stream.provider_call_id
+        logger.info("media stream %s for call %s ended", stream.stream_id, call_id)
+        self._notify(self._on_stop, call_id, stream.stream_id)
         if was_current and self._on_disconnect_timeout is not None and self._nursery is not None:
-            grace = self._graces[stream.call_sid] = trio.CancelScope()
-            self._nursery.start_soon(self._grace, stream.call_sid, grace)
+            grace = self._graces[call_id] = trio.CancelScope()
+            self._nursery.start_soon(self._grace, call_id, grace)
 
-    async def _grace(self, call_sid: str, scope: trio.CancelScope) -> None:
+    async def _grace(self, provider_call_id: str, scope: trio.CancelScope) -> None:
         with scope:
             await trio.sleep(self._disconnect_grace_s)
-            if self._graces.get(call_sid) is scope:
-                del self._graces[call_sid]
-            if call_sid not in self._streams and self._on_disconnect_timeout is not None:
-                logger.info("call %s: no media stream %gs after disconnect", call_sid,
+            if self._graces.get(provider_call_id) is scope:
+                del self._graces[provider_call_id]
+            if (not self._registry.has_stream(provider_call_id)
+                    and self._on_disconnect_timeout is not None):
+                logger.info("call %s: no media stream %gs after disconnect", provider_call_id,
                             self._disconnect_grace_s)
-                self._notify(self._on_disconnect_timeout, call_sid)
+                self._notify(self._on_disconnect_timeout, provider_call_id)
 
     def _release_pending(self, connection: Connection) -> None:
         if connection.pending:

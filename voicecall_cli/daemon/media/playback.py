@@ -8,8 +8,8 @@ waits for its outcome. The player task (:meth:`Playback.run`) takes one item at 
 * the pacer sends one 160-byte mu-law frame per tick on an absolute schedule
   (``due = start + n * 20 ms``; it sleeps until due, so lateness never accumulates into drift).
   While the source has produced nothing yet (or falls behind) the frame is 0xFF silence, which
-  keeps Twilio's jitter buffer fed; the last audio frame is padded with silence;
-* after the last frame it sends a mark. The item is "played" only when Twilio echoes that mark
+  keeps the provider's jitter buffer fed; the last audio frame is padded with silence;
+* after the last frame it sends a mark. The item is "played" only when the provider echoes that mark
   (the audio before it has been heard); queued items follow without a gap, on the same schedule.
 
 ``clear`` (barge-in) sends ``clear``, drops the frames still queued for the socket and settles
@@ -34,10 +34,10 @@ from contextlib import aclosing, nullcontext, suppress
 
 import trio
 
-from voicecall_cli.daemon.media.connection import Outbox, SendFailed
+from voicecall_cli.daemon.media.outbox import Outbox, SendFailed
 from voicecall_cli.providers.audio import FRAME_BYTES, SILENCE_BYTE, SILENCE_FRAME, AudioSource
-from voicecall_cli.providers.base import CarrierError
-from voicecall_cli.providers.twilio.media import encode_clear, encode_mark, encode_media
+from voicecall_cli.providers.base import ProviderError
+from voicecall_cli.providers.media_codec import MediaCodec
 
 logger = logging.getLogger("voicecall.media")
 
@@ -45,7 +45,7 @@ FRAME_S = 0.020
 READ_AHEAD = 16000  # bytes of mu-law buffered ahead of the pacer: two seconds
 
 
-class PlaybackFailed(CarrierError):
+class PlaybackFailed(ProviderError):
     """Audio could not be played into the call; the message says why."""
 
 
@@ -91,10 +91,11 @@ class _Fill:
 class Playback:
     """The playback queue of one stream (see the module docstring)."""
 
-    def __init__(self, outbox: Outbox, stream_sid: str, *, first_audio_timeout_s: float,
-                 mark_timeout_s: float) -> None:
+    def __init__(self, outbox: Outbox, codec: MediaCodec, stream_id: str, *,
+                 first_audio_timeout_s: float, mark_timeout_s: float) -> None:
         self._outbox = outbox
-        self._stream_sid = stream_sid
+        self._codec = codec
+        self._stream_id = stream_id
         self._first_audio_timeout_s = first_audio_timeout_s
         self._mark_timeout_s = mark_timeout_s
         self._queue: deque[_Item] = deque()
@@ -107,7 +108,7 @@ class Playback:
         self._mark_numbers = itertools.count(1)
 
     async def play(self, source: AudioSource) -> str:
-        """Queue ``source`` and wait: "played" once Twilio echoed its mark, "interrupted" if a
+        """Queue ``source`` and wait: "played" once the provider echoed its mark, "interrupted" if a
         ``clear`` came first. Raises :class:`PlaybackFailed`."""
         if self._closed is not None:
             raise PlaybackFailed(self._closed)
@@ -134,12 +135,12 @@ class Playback:
         """Barge-in: send ``clear``, drop queued frames, settle every item "interrupted"."""
         self._outbox.drop_pending()
         with suppress(SendFailed):  # a closing socket has nothing left to clear
-            self._outbox.put(encode_clear(self._stream_sid), droppable=False)
+            self._outbox.put(self._codec.encode_clear(self._stream_id), droppable=False)
         self._settle_all(result="interrupted")
         self._next_due = -math.inf
 
     def mark_echoed(self, name: str) -> None:
-        """Twilio played everything up to mark ``name``; unknown names are ignored."""
+        """The provider played everything up to mark ``name``; unknown names are ignored."""
         item = self._awaiting.pop(name, None)
         if item is not None:
             item.settle("played")
@@ -200,7 +201,7 @@ class Playback:
         if failure is not None:
             raise failure
         item.mark = f"vc-{next(self._mark_numbers)}"
-        self._send(encode_mark(self._stream_sid, item.mark))
+        self._send(self._codec.encode_mark(self._stream_id, item.mark))
         self._awaiting[item.mark] = item
         item.wait_scope.deadline = trio.current_time() + self._mark_timeout_s
 
@@ -227,7 +228,7 @@ class Playback:
                     raise PlaybackFailed(f"Telephony TTS synthesis timed out after "
                                          f"{round(self._first_audio_timeout_s * 1000)}ms")
                 frame = SILENCE_FRAME
-            self._send(encode_media(self._stream_sid, frame))
+            self._send(self._codec.encode_audio(self._stream_id, frame))
             self._next_due = start + (n + 1) * FRAME_S
         if not fill.got_audio:
             raise PlaybackFailed("Telephony TTS produced no audio")

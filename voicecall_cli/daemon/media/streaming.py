@@ -1,11 +1,11 @@
-"""Twilio Media Streams, wired to the call manager.
+"""Media streams, wired to the call manager.
 
-:class:`StreamHooks` is what :class:`~voicecall_cli.daemon.media.MediaStreams` calls back; the
-carrier is opened before the manager exists, so the hooks are bound to it later
-(:meth:`StreamHooks.bind`). Until speech synthesis is configured (the speech issue), text spoken
-into a stream is rendered by :func:`offline_voice`: a soft tone as long as the words would take,
-so a call on the simulator carries real, paced audio with no API keys.
-"""
+:class:`StreamHooks` is what :class:`~voicecall_cli.daemon.media.endpoint.MediaStreams` calls back;
+the media side is opened before the manager exists, so the hooks are bound to it later
+(:meth:`StreamHooks.bind`). :class:`StreamSpeaker` is the speech router's stream player. Until
+speech synthesis is configured, text spoken into a stream is rendered by :func:`offline_voice`: a
+soft tone as long as the words would take, so a call on the simulator carries real, paced audio with
+no API keys."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
@@ -62,13 +61,6 @@ def offline_voice(text: str, on_first_byte: Callable[[], None] | None = None) ->
     """A 440 Hz tone lasting about as long as ``text`` takes to say (0.4 s to 15 s)."""
     seconds = min(15.0, max(0.4, len(text.split()) / WORDS_PER_SECOND))
     return tone_source(440.0, seconds, amplitude=3000)
-
-
-def stream_url(webhook_url: str, stream_path: str) -> str:
-    """``wss://<host of the webhook URL><stream path>`` (``ws://`` for an http webhook)."""
-    parts = urlsplit(webhook_url)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return urlunsplit((scheme, parts.netloc, stream_path, "", ""))
 
 
 class Transcriber(Protocol):
@@ -141,7 +133,7 @@ class PreparedSpeech:
 
 
 class StreamSpeaker:
-    """The Twilio client's ``StreamPlayer``: text becomes audio through ``voice`` and plays
+    """The speech router's ``StreamPlayer``: text becomes audio through ``voice`` and plays
     into the call's stream; the moment its first audio reaches the stream is reported to
     ``hooks`` (turn latency). :meth:`prepare` synthesises a call's first words while it rings,
     so the greeting plays the moment the stream starts."""
@@ -310,6 +302,10 @@ class StreamHooks:
         call = self._call(call_sid)
         if call is not None and self.manager is not None:
             self.manager.latency.audio_started(call.call_id)
+
+    def is_live_call(self, call_sid: str) -> bool:
+        call = self._call(call_sid)
+        return call is not None and not call.is_terminal
 
     def is_inbound(self, call_sid: str) -> bool:
         call = self._call(call_sid)

@@ -1,8 +1,8 @@
-"""The outbound dial journal: written before the carrier is asked to dial, so a restart never
+"""The outbound dial journal: written before the provider is asked to dial, so a restart never
 dials twice.
 
-An entry is begun (``dialling``) before the carrier is asked, then finished once: ``placed``
-with the carrier's call id, or ``failed`` with the reason (never retried). Entries still
+An entry is begun (``dialling``) before the provider is asked, then finished once: ``placed``
+with the provider's call id, or ``failed`` with the reason (never retried). Entries still
 ``dialling`` when the daemon starts are dials it died in the middle of
 (:meth:`Journal.journal_unfinished`); they are never pruned. Finished entries are bounded by
 ``retention.journal`` (plus one batch), the oldest going first.
@@ -32,7 +32,7 @@ class Journal(Connection):
             "SELECT count(*) FROM outbound_journal WHERE status != ?", (JOURNAL_DIALLING,))
 
     def journal_begin(self, call_id: str, to: str, from_: str, mode: str, at_ms: int) -> None:
-        """Record an outbound dial about to be attempted; call BEFORE asking the carrier.
+        """Record an outbound dial about to be attempted; call BEFORE asking the provider.
         A second begin for the same call raises :class:`StoreError` (it would dial twice)."""
         with self._transaction() as db:
             try:
@@ -44,7 +44,7 @@ class Journal(Connection):
                 raise StoreError(f"the outbound journal already has call {call_id}") from None
 
     def journal_placed(self, call_id: str, provider_call_id: str) -> None:
-        """The carrier accepted the dial and named the call ``provider_call_id``."""
+        """The provider accepted the dial and named the call ``provider_call_id``."""
         self._journal_finish(call_id, JOURNAL_PLACED, provider_call_id, None)
 
     def journal_failed(self, call_id: str, error: str) -> None:

@@ -3,7 +3,7 @@
 Four tables: call records (the ``CallRecord.to_dict()`` JSON plus indexed columns), the event log
 (whose ``INTEGER PRIMARY KEY AUTOINCREMENT`` is the stream ``cursor``, never reused, even after
 pruning), processed webhook keys (dedupe/replay across restarts) and the outbound journal (written
-before the carrier is asked to dial, so a restart never dials twice).
+before the provider is asked to dial, so a restart never dials twice).
 
 The schema version is the file's ``PRAGMA user_version``. :func:`prepare` creates the schema in
 an empty file, accepts a file at :data:`SCHEMA_VERSION` and refuses a newer one or a foreign

@@ -73,7 +73,7 @@ async def send_text(send: Send, status: int, text: str,
 
 
 class WebhookPipeline:
-    """ASGI callable serving one carrier's webhook path (the dispatcher routes to it).
+    """ASGI callable serving one provider's webhook path (the dispatcher routes to it).
 
     ``on_events`` is called synchronously, in the request's task, with the events of each
     non-replayed delivery that has any; it must not block (hand the events on, e.g. to a

@@ -2,7 +2,8 @@
 
 Routing, first match wins:
 
-* ``/voice/hold-music`` (any method): 200 ``text/xml`` hold TwiML, unauthenticated.
+* the provider's static pages (any method, unauthenticated; Twilio's ``/voice/hold-music``
+  hold TwiML): 200 with the page.
 * exactly the configured webhook path (after normalisation): the lean pipeline of
   :mod:`.pipeline` (reference section 6.1), served without any framework because Quart's
   per-request machinery would cost half the request budget (DESIGN section 8).
@@ -37,19 +38,13 @@ from voicecall_cli.daemon.web.pipeline import (
     normalise_path,
     send_response,
 )
-from voicecall_cli.providers.base import WebhookCodec
+from voicecall_cli.providers.base import StaticPage, WebhookCodec
 from voicecall_cli.providers.replay import ReplayCache
 
 logger = logging.getLogger("voicecall.web")
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-HOLD_MUSIC_PATH = "/voice/hold-music"
-HOLD_MUSIC_URL = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
-HOLD_MUSIC_TWIML = (
-    "<Response><Say>Please hold while we connect you.</Say>"
-    f'<Play loop="0">{HOLD_MUSIC_URL}</Play></Response>'
-).encode()
 
 
 @dataclass(frozen=True)
@@ -73,10 +68,13 @@ def create_app() -> QuartTrio:
 
 
 class WebDispatcher:
-    """ASGI entry point: hold music, the webhook pipeline, else the Quart app."""
+    """ASGI entry point: static pages, the webhook pipeline, else the Quart app."""
 
     def __init__(self, webhook_path: str, pipeline: WebhookPipeline, app: QuartTrio, *,
-                 stream_path: str | None = None, stream_app: ASGIApp | None = None) -> None:
+                 static_pages: tuple[StaticPage, ...] = (), stream_path: str | None = None,
+                 stream_app: ASGIApp | None = None) -> None:
+        self._pages = {page.path: ([(b"content-type", page.content_type.encode())], page.body)
+                       for page in static_pages}
         self._webhook_path = normalise_path(webhook_path)
         self._pipeline = pipeline
         self._app = app
@@ -90,9 +88,9 @@ class WebDispatcher:
             return
         if scope["type"] == "http":
             path = scope["path"]
-            if path == HOLD_MUSIC_PATH:
-                await send_response(send, 200, [(b"content-type", b"text/xml")],
-                                    HOLD_MUSIC_TWIML)
+            page = self._pages.get(path)
+            if page is not None:
+                await send_response(send, 200, *page)
                 return
             if normalise_path(path) == self._webhook_path:
                 await self._pipeline(scope, receive, send)
@@ -136,7 +134,8 @@ async def serve_webhooks(
         codec=codec, on_events=on_events, replay=replay, clock_ms=clock_ms,
         skip_signature_verification=skip_signature_verification, body_timeout_s=body_timeout_s,
         max_body=max_body, max_in_flight_per_ip=max_in_flight_per_ip)
-    dispatcher = WebDispatcher(webhook_path, pipeline, create_app(), stream_path=stream_path,
+    dispatcher = WebDispatcher(webhook_path, pipeline, create_app(),
+                               static_pages=codec.static_pages, stream_path=stream_path,
                                stream_app=stream_app)
     config = Config()
     config.bind = [f"fd://{_bound_socket(bind, port).detach()}"]  # hypercorn owns it from here

@@ -101,7 +101,6 @@ class CalleeState:
 
     call_id: str
     provider_call_id: str
-    webhook_url: str | None = None
     replies_given: int = 0
     ended_reason: str | None = None  # set once the call ended (either side hung up)
     played: list[str] = field(default_factory=list)
@@ -124,11 +123,11 @@ class CalleeState:
         """What the carrier says about this call (reference 3.2 for ids that look stale)."""
         lowered = self.provider_call_id.lower()
         if any(marker in lowered for marker in _STALE_MARKERS):
-            return ProviderCallStatus(status="completed", is_terminal=True)
+            return ProviderCallStatus("ended", "completed", raw="completed")
         if self.ended_reason is not None:
-            status = self.ended_reason if self.ended_reason in OUTCOME_END_REASONS else "completed"
-            return ProviderCallStatus(status=status, is_terminal=True)
-        return ProviderCallStatus(status="in-progress", is_terminal=False)
+            reason = OUTCOME_END_REASONS.get(self.ended_reason, "completed")
+            return ProviderCallStatus("ended", reason, raw=self.ended_reason)
+        return ProviderCallStatus("live", raw="in-progress")
 
 
 def call_id_from_provider_id(provider_call_id: str) -> str:

@@ -1,7 +1,7 @@
 """The mock carrier: a simulated callee that talks to the daemon through its own webhook path.
 
-No outside network: every event the callee produces is a mock webhook POSTed (with httpx) to
-the webhook URL the daemon gave when placing the call, so the daemon's real webhook pipeline
+No outside network: every event the callee produces is a mock webhook POSTed (with httpx) to the
+daemon's webhook URL (read from its endpoints at each POST), so the daemon's real webhook pipeline
 (replay cache, parsing, event processing) runs for mock calls too. What the callee does next is
 decided by the pure script in :mod:`.callee`; this module only sleeps and POSTs.
 
@@ -11,7 +11,7 @@ and closes the client. Callee state is per provider call id and created lazily b
 so a restarted daemon keeps driving calls it restored (see :meth:`MockCarrier.resume`).
 
 Error handling: a failed POST is retried a few times with a short backoff, then logged; it never
-raises into the daemon. Methods that must POST raise :class:`CarrierError` only when no webhook
+raises into the daemon. Methods that must POST raise :class:`ProviderError` only when no webhook
 URL is known for the call.
 """
 
@@ -30,10 +30,12 @@ import trio
 
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.providers.base import (
-    CarrierError,
+    Endpoints,
     PlaceCallRequest,
     PlacedCall,
     ProviderCallStatus,
+    ProviderClient,
+    ProviderError,
 )
 from voicecall_cli.providers.mock.callee import (
     CalleeState,
@@ -63,35 +65,35 @@ class _CalleeCall:
     last_reply: trio.Event | None = None
 
 
-class MockCarrier:
-    """:class:`~voicecall_cli.providers.base.CarrierClient` for the ``mock`` provider.
+class MockCarrier(ProviderClient):
+    """The ``mock`` provider's client: the simulated callee.
 
     Create it with :func:`open_mock_carrier`; its methods return at once and the callee's
-    events follow as webhooks, like a real carrier's.
+    events follow as webhooks to ``endpoints.webhook_url``, like a real carrier's.
     """
 
     name = "mock"
 
     def __init__(self, settings: MockSettings, *, nursery: trio.Nursery, http: httpx.AsyncClient,
-                 clock_ms: Callable[[], int]) -> None:
+                 clock_ms: Callable[[], int], endpoints: Endpoints) -> None:
         self.settings = settings
         self._nursery = nursery
         self._http = http
         self._clock_ms = clock_ms
+        self._endpoints = endpoints
         self._calls: dict[str, _CalleeCall] = {}
-        self._last_webhook_url: str | None = None
 
     def callee(self, provider_call_id: str) -> CalleeState:
         """The callee's view of a call (replies given, texts played, how it ended)."""
         return self._call(provider_call_id, None).state
 
-    async def resume(self, call_id: str, provider_call_id: str, webhook_url: str) -> None:
-        """Adopt a call placed before a daemon restart so its events reach ``webhook_url``."""
-        self._call(provider_call_id, call_id, webhook_url or None)
+    async def resume(self, call_id: str, provider_call_id: str) -> None:
+        """Adopt a call placed before a daemon restart so its events reach the daemon."""
+        self._call(provider_call_id, call_id)
 
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
         provider_call_id = f"mock-{request.call_id}"
-        call = self._call(provider_call_id, request.call_id, request.webhook_url or None)
+        call = self._call(provider_call_id, request.call_id)
         self._start(call, self._ring_then_answer, call)
         return PlacedCall(provider_call_id=provider_call_id)
 
@@ -101,7 +103,8 @@ class MockCarrier:
             self._require_webhook_url(call)
             self._end(call, reason)
 
-    async def play(self, call_id: str, provider_call_id: str, text: str) -> None:
+    async def speak(self, call_id: str, provider_call_id: str, text: str) -> None:
+        """The callee hears ``text`` at once."""
         self._call(provider_call_id, call_id).state.played.append(text)
 
     async def start_listening(self, call_id: str, provider_call_id: str,
@@ -164,24 +167,18 @@ class MockCarrier:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _call(self, provider_call_id: str, call_id: str | None,
-              webhook_url: str | None = None) -> _CalleeCall:
-        if webhook_url is not None:
-            self._last_webhook_url = webhook_url
+    def _call(self, provider_call_id: str, call_id: str | None) -> _CalleeCall:
         call = self._calls.get(provider_call_id)
         if call is None:
             state = CalleeState(call_id=call_id or call_id_from_provider_id(provider_call_id),
-                                provider_call_id=provider_call_id,
-                                webhook_url=webhook_url or self._last_webhook_url)
+                                provider_call_id=provider_call_id)
             call = self._calls[provider_call_id] = _CalleeCall(state)
-        elif webhook_url is not None:
-            call.state.webhook_url = webhook_url
         return call
 
     def _require_webhook_url(self, call: _CalleeCall) -> None:
-        if call.state.webhook_url is None:
-            raise CarrierError(f"mock carrier: no webhook URL known for call "
-                               f"{call.state.call_id}; place or resume it first")
+        if self._endpoints.webhook_url is None:
+            raise ProviderError(f"mock carrier: no webhook URL known for call "
+                                f"{call.state.call_id}; the daemon is not listening yet")
 
     def _start(self, call: _CalleeCall, action: Callable[..., Any], *args: Any) -> None:
         """Run ``action(*args)`` in the nursery under a scope that :meth:`_end` cancels."""
@@ -200,7 +197,8 @@ class MockCarrier:
     async def _post(self, call: _CalleeCall, event_type: EventType, **fields: Any) -> None:
         """POST one event (``fields`` are :class:`NormalizedEvent` attributes) with retries."""
         state = call.state
-        if state.webhook_url is None:
+        webhook_url = self._endpoints.webhook_url
+        if webhook_url is None:
             logger.warning("mock callee: no webhook URL for call %s; %s not sent",
                            state.call_id, event_type.value)
             return
@@ -216,7 +214,7 @@ class MockCarrier:
                 await trio.sleep(POST_BACKOFF_S * 2 ** (attempt - 1))
             try:
                 response = await self._http.post(
-                    state.webhook_url, content=body,
+                    webhook_url, content=body,
                     headers={"content-type": "application/json"})
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
@@ -231,7 +229,7 @@ class MockCarrier:
 
 
 @asynccontextmanager
-async def open_mock_carrier(settings: Mapping[str, Any], *,
+async def open_mock_carrier(settings: Mapping[str, Any], *, endpoints: Endpoints,
                             clock_ms: Callable[[], int]) -> AsyncIterator[MockCarrier]:
     """Open the mock carrier for the config's ``mock`` block (camelCase keys, all optional).
 
@@ -242,6 +240,7 @@ async def open_mock_carrier(settings: Mapping[str, Any], *,
     async with (httpx.AsyncClient(timeout=POST_TIMEOUT_S, trust_env=False) as http,
                 trio.open_nursery() as nursery):
         try:
-            yield MockCarrier(mock_settings, nursery=nursery, http=http, clock_ms=clock_ms)
+            yield MockCarrier(mock_settings, nursery=nursery, http=http, clock_ms=clock_ms,
+                              endpoints=endpoints)
         finally:
             nursery.cancel_scope.cancel()

@@ -20,7 +20,12 @@ from typing import Any
 
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.core.states import END_REASONS
-from voicecall_cli.providers.base import Verification, WebhookReply, WebhookRequest
+from voicecall_cli.providers.base import (
+    StaticPage,
+    Verification,
+    WebhookReply,
+    WebhookRequest,
+)
 
 _EVENT_TYPES = {t.value: t for t in EventType}
 _END_REASONS = {str(r) for r in END_REASONS}
@@ -63,6 +68,7 @@ class MockWebhookCodec:
     """Verify and parse mock webhooks. Stateless; one instance serves any number of requests."""
 
     name = "mock"
+    static_pages: tuple[StaticPage, ...] = ()
 
     def has_auth_headers(self, headers: Mapping[str, str]) -> bool:
         return True  # the mock carrier signs nothing

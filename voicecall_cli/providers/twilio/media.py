@@ -1,7 +1,7 @@
 """Twilio Media Streams wire format: a pure codec (reference section 5.2).
 
 Twilio sends JSON text frames whose ``event`` is ``connected``, ``start``, ``media``, ``mark``,
-``stop`` (and ``dtmf``, which nothing here needs). :func:`decode` turns one frame into a typed
+``stop`` and ``dtmf``. :func:`decode` turns one frame into a typed
 event; the ``encode_*`` functions write the frames we send on a bidirectional stream:
 ``media`` (base64 mu-law 8 kHz), ``mark`` (Twilio echoes it once the audio before it has been
 played) and ``clear`` (Twilio drops the audio it has buffered).
@@ -16,6 +16,8 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from voicecall_cli.providers import media_codec as codec
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,13 @@ class Stop:
     call_sid: str | None = None
 
 
-MediaEvent = Connected | Start | Media | Mark | Stop
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    stream_sid: str | None
+    digit: str
+
+
+MediaEvent = Connected | Start | Media | Mark | Stop | Dtmf
 
 
 def decode(frame: str | bytes) -> MediaEvent | None:
@@ -86,6 +94,11 @@ def decode(frame: str | bytes) -> MediaEvent | None:
     if event == "stop":
         return Stop(stream_sid, _optional_str(_object(message, "stop", required=False),
                                               "callSid"))
+    if event == "dtmf":
+        digit = _object(message, "dtmf").get("digit")
+        if not isinstance(digit, str):
+            raise ValueError("dtmf without a digit")
+        return Dtmf(stream_sid, digit)
     if event == "connected":
         return Connected(_optional_str(message, "protocol"), _optional_str(message, "version"))
     return None
@@ -166,3 +179,36 @@ def _optional_int(message: dict[str, Any], key: str) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+class TwilioMediaCodec:
+    """Twilio Media Streams as a :class:`~voicecall_cli.providers.media_codec.MediaCodec`.
+
+    The stream id is the ``streamSid``, the provider call id the ``CallSid``, and the stream
+    token travels in ``start.customParameters.token``."""
+
+    name = "twilio"
+
+    def decode(self, frame: str | bytes) -> codec.MediaEvent | None:
+        event = decode(frame)
+        if isinstance(event, Media):
+            return codec.AudioIn(event.payload)
+        if isinstance(event, Mark):
+            return codec.MarkPlayed(event.name)
+        if isinstance(event, Start):
+            return codec.StreamStarted(event.stream_sid, event.call_sid,
+                                       event.custom_parameters.get("token"))
+        if isinstance(event, Stop):
+            return codec.StreamStopped()
+        if isinstance(event, Dtmf):
+            return codec.DtmfIn(event.digit)
+        return None
+
+    def encode_audio(self, stream_id: str, mulaw: bytes) -> str:
+        return encode_media(stream_id, mulaw)
+
+    def encode_mark(self, stream_id: str, name: str) -> str:
+        return encode_mark(stream_id, name)
+
+    def encode_clear(self, stream_id: str) -> str:
+        return encode_clear(stream_id)

@@ -1,17 +1,17 @@
 """The Twilio REST client: places, steers and ends calls through the Programmable Voice API.
 
 Requests go to ``{api_base_url}/2010-04-01/Accounts/{AccountSid}/...`` with HTTP Basic auth
-``AccountSid:AuthToken`` and form bodies (list values repeat their key). Speech without a media
-stream is a TwiML update of the live call (``Twiml=`` built by :mod:`.twiml`); with a media
-stream it is played through the :class:`StreamPlayer` (the daemon's media streams), never mixed.
-What is remembered per call lives in the shared :class:`TwilioState`.
+``AccountSid:AuthToken`` and form bodies (list values repeat their key). Speech is a TwiML
+update of the live call (``Twiml=`` built by :mod:`.twiml`); the daemon sends speech for calls
+with a live media stream into the stream instead, never through this client. What is
+remembered per call lives in the shared :class:`TwilioState`.
 
 Resource handling: :func:`open_twilio_client` owns one ``httpx.AsyncClient`` and closes it on
 exit. A request cancelled from outside is abandoned at once (its connection is dropped).
 
 Error handling: every request is bounded by ``request_timeout_s`` in total. Non-2xx answers
-raise :class:`CarrierError` ``"Twilio API error: <status> <body, at most 200 chars>"``; network
-errors and timeouts raise :class:`CarrierError` too. Messages never contain the auth token or
+raise :class:`ProviderError` ``"Twilio API error: <status> <body, at most 200 chars>"``; network
+errors and timeouts raise :class:`ProviderError` too. Messages never contain the auth token or
 the Basic credentials (both are masked should a server echo them back), and this module never
 logs request headers.
 """
@@ -23,17 +23,19 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import trio
 
 from voicecall_cli.providers.base import (
-    CarrierError,
+    Endpoints,
     PlaceCallRequest,
     PlacedCall,
     ProviderCallStatus,
+    ProviderClient,
+    ProviderError,
 )
 from voicecall_cli.providers.twilio import twiml
 from voicecall_cli.providers.twilio.state import TwilioState
@@ -42,20 +44,14 @@ logger = logging.getLogger("voicecall.providers.twilio")
 
 API_VERSION = "2010-04-01"
 STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
-TERMINAL_STATUSES = frozenset({"completed", "failed", "busy", "no-answer", "canceled"})
+# Terminal CallStatus -> our end reason (reference 4.1); every other status is live.
+END_REASONS = {"completed": "completed", "failed": "failed", "busy": "busy",
+               "no-answer": "no-answer", "canceled": "hangup-bot"}
 ERROR_BODY_LIMIT = 200
-STREAM_TTS_UNAVAILABLE = ("Telephony TTS unavailable while media stream is active; "
-                          "refusing TwiML fallback")
 MISSING_CALL_URL = "Missing webhook URL for this call (provider state not initialized)"
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 Form = Mapping[str, str | Sequence[str]]
-
-
-class StreamPlayer(Protocol):
-    """Plays text into a call's media stream (implemented by the daemon's media streams)."""
-
-    async def play_text(self, call_sid: str, text: str) -> None: ...
 
 
 def with_query(url: str, **params: str) -> str:
@@ -66,7 +62,7 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(pairs)))
 
 
-# How long play() waits for Twilio to finish a <Say> (generous: ~15 chars/s speech).
+# How long speak() waits for Twilio to finish a <Say> (generous: ~15 chars/s speech).
 SAY_BASE_WAIT_S = 5.0
 SAY_S_PER_CHAR = 0.12
 
@@ -75,50 +71,37 @@ class _NotFound(Exception):
     """The API answered 404 to a request that tolerates it."""
 
 
-class TwilioClient:
-    """:class:`~voicecall_cli.providers.base.CarrierClient` for Twilio.
+class TwilioClient(ProviderClient):
+    """Twilio's :class:`~voicecall_cli.providers.base.ProviderClient`.
 
     Create it with :func:`open_twilio_client`. Methods return once Twilio accepted the request
-    (``play`` once Twilio finished saying the text); what the call does next arrives as
-    webhooks.
+    (``speak`` once Twilio finished saying the text); what the call does next arrives as
+    webhooks. A notify call's TwiML says the message and hangs up by itself (reference 2.6,
+    porting note 8).
     """
 
     name = "twilio"
-    # A notify call's TwiML says the message and hangs up (reference 2.6, porting note 8).
-    delivers_notify_message = True
-
-    @property
-    def greets_on_stream_start(self) -> bool:
-        """With Media Streams on, a conversation greeting plays when the stream starts."""
-        return self.state.stream_url is not None
 
     def __init__(self, *, http: httpx.AsyncClient, account_sid: str, auth_token: str,
-                 state: TwilioState, voice: str, language: str,
-                 stream_player: StreamPlayer | None, ring_timeout_s: int,
-                 request_timeout_s: float) -> None:
+                 state: TwilioState, endpoints: Endpoints, voice: str, language: str,
+                 ring_timeout_s: int, request_timeout_s: float) -> None:
         self._http = http
         self._calls_path = f"/{API_VERSION}/Accounts/{quote(account_sid, safe='')}/Calls"
         basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._secrets = tuple(s for s in (auth_token, basic) if s)
         self.state = state
+        self.endpoints = endpoints
         self.voice = voice
         self.language = language
-        self.stream_player = stream_player
         self.ring_timeout_s = ring_timeout_s
         self.request_timeout_s = request_timeout_s
 
-    # -- CarrierClient --------------------------------------------------------------------------
-
-    def prepare_speech(self, call_id: str, provider_call_id: str, text: str) -> None:
-        """Start synthesising the call's first words now (while it rings), when they will be
-        spoken into a media stream."""
-        prepare = getattr(self.stream_player, "prepare", None)
-        if prepare is not None and self.state.stream_url is not None:
-            prepare(provider_call_id, text)
+    # -- ProviderClient ----------------------------------------------------------------------
 
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
-        call_url = with_query(request.webhook_url, callId=request.call_id)
-        status_url = with_query(request.webhook_url, callId=request.call_id, type="status")
+        webhook_url = self._webhook_url()
+        call_url = with_query(webhook_url, callId=request.call_id)
+        status_url = with_query(webhook_url, callId=request.call_id, type="status")
         if request.mode == "notify" and request.message:
             self.state.store_notify_twiml(
                 request.call_id, twiml.notify(request.message, self.voice, self.language))
@@ -129,28 +112,25 @@ class TwilioClient:
         }
         try:
             body = await self._request("POST", f"{self._calls_path}.json", form)
-        except CarrierError:
+        except ProviderError:
             self.state.take_notify_twiml(request.call_id)
             raise
         sid = body.get("sid") if isinstance(body, dict) else None
         if not isinstance(sid, str) or not sid:
-            raise CarrierError("Twilio API error: the call was created without a sid")
+            raise ProviderError("Twilio API error: the call was created without a sid")
         self.state.remember_call(request.call_id, sid, call_url)
         status = "queued" if body.get("status") == "queued" else "initiated"
         return PlacedCall(provider_call_id=sid, status=status)
 
     async def hangup(self, call_id: str, provider_call_id: str, reason: str) -> None:
-        discard = getattr(self.stream_player, "discard", None)
-        if discard is not None:
-            discard(provider_call_id)
         with suppress(_NotFound):  # the call is already gone: nothing to hang up
             await self._request("POST", self._call_path(provider_call_id),
                                 {"Status": "completed"}, allow_not_found=True)
         self.state.forget(provider_call_id)
 
-    async def play(self, call_id: str, provider_call_id: str, text: str) -> None:
-        if await self._played_through_stream(provider_call_id, text):
-            return
+    async def speak(self, call_id: str, provider_call_id: str, text: str) -> None:
+        """A ``<Say>`` whose Redirect comes back to us: returns when Twilio follows it (the
+        speech was heard), or after a generous estimate of the speech's length."""
         call_url = self._require_call_url(provider_call_id)
         token = uuid.uuid4().hex
         finished = trio.Event()
@@ -168,49 +148,44 @@ class TwilioClient:
     async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
                                turn_token: str | None) -> None:
         """Speak ``text`` and listen for the reply in one TwiML update (``<Gather>`` holding
-        ``<Say>``). With a media stream the text is played through it and the stream's own
-        speech recognition listens."""
-        if await self._played_through_stream(provider_call_id, text):
-            return
+        ``<Say>``), so listening never cuts the prompt short."""
         await self._gather(provider_call_id, prompt=text, turn_token=turn_token)
 
     async def start_listening(self, call_id: str, provider_call_id: str,
                               turn_token: str | None) -> None:
-        if self.state.stream_sid(provider_call_id) is not None:
-            return  # the media stream's speech recognition is always listening
         await self._gather(provider_call_id, prompt=None, turn_token=turn_token)
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         self.state.clear_pending_gather(provider_call_id)
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
-        """Reference 3.2: 404 is terminal ``not-found``; any other failure is unknown."""
+        """Reference 3.2: 404 is an ended call (``completed``); any other failure is
+        unknown."""
         try:
             body = await self._request("GET", self._call_path(provider_call_id),
                                        allow_not_found=True)
         except _NotFound:
-            return ProviderCallStatus(status="not-found", is_terminal=True)
-        except CarrierError as exc:
+            return ProviderCallStatus("ended", "completed", raw="not-found")
+        except ProviderError as exc:
             logger.warning("twilio: status of call %s unknown: %s", provider_call_id, exc)
-            return ProviderCallStatus(status="error", is_terminal=False, is_unknown=True)
+            return ProviderCallStatus("unknown", raw="error")
         raw = body.get("status") if isinstance(body, dict) else None
         status = str(raw or "").strip().lower() or "unknown"
-        return ProviderCallStatus(status=status, is_terminal=status in TERMINAL_STATUSES)
+        if status in END_REASONS:
+            return ProviderCallStatus("ended", END_REASONS[status], raw=status)
+        return ProviderCallStatus("live", raw=status)
 
-    async def resume(self, call_id: str, provider_call_id: str, webhook_url: str) -> None:
+    async def resume(self, call_id: str, provider_call_id: str) -> None:
         self.state.remember_call(call_id, provider_call_id,
-                                 with_query(webhook_url, callId=call_id))
+                                 with_query(self._webhook_url(), callId=call_id))
 
     # -- helpers --------------------------------------------------------------------------------
 
-    async def _played_through_stream(self, call_sid: str, text: str) -> bool:
-        """Play via the media stream when one is registered; False when there is none."""
-        if self.state.stream_sid(call_sid) is None:
-            return False
-        if self.stream_player is None:
-            raise CarrierError(STREAM_TTS_UNAVAILABLE)
-        await self.stream_player.play_text(call_sid, text)
-        return True
+    def _webhook_url(self) -> str:
+        url = self.endpoints.webhook_url
+        if not url:
+            raise ProviderError("Webhook URL not configured")
+        return url
 
     async def _gather(self, call_sid: str, *, prompt: str | None,
                       turn_token: str | None) -> None:
@@ -228,7 +203,7 @@ class TwilioClient:
     def _require_call_url(self, call_sid: str) -> str:
         call_url = self.state.call_url(call_sid)
         if call_url is None:
-            raise CarrierError(MISSING_CALL_URL)
+            raise ProviderError(MISSING_CALL_URL)
         return call_url
 
     async def _update_twiml(self, call_sid: str, document: str) -> None:
@@ -241,7 +216,7 @@ class TwilioClient:
                        allow_not_found: bool = False) -> Any:
         """One API request; returns the JSON body (None for 204 or an empty body).
 
-        Raises :class:`_NotFound` on 404 when ``allow_not_found``, else :class:`CarrierError`.
+        Raises :class:`_NotFound` on 404 when ``allow_not_found``, else :class:`ProviderError`.
         """
         content = urlencode(list(_form_pairs(form)), doseq=False) if form is not None else None
         headers = {"content-type": "application/x-www-form-urlencoded"} if form is not None else {}
@@ -251,21 +226,21 @@ class TwilioClient:
                 response = await self._http.request(method, path, content=content,
                                                      headers=headers)
             except httpx.HTTPError as exc:
-                raise CarrierError(self._mask(
+                raise ProviderError(self._mask(
                     f"Twilio API request failed: {type(exc).__name__}: {exc}")) from None
         if response is None:
-            raise CarrierError(f"Twilio API request timed out after {self.request_timeout_s:g}s")
+            raise ProviderError(f"Twilio API request timed out after {self.request_timeout_s:g}s")
         if response.status_code == 404 and allow_not_found:
             raise _NotFound
         if not response.is_success:
             text = " ".join(response.text.split())[:ERROR_BODY_LIMIT]
-            raise CarrierError(self._mask(f"Twilio API error: {response.status_code} {text}"))
+            raise ProviderError(self._mask(f"Twilio API error: {response.status_code} {text}"))
         if response.status_code == 204 or not response.content.strip():
             return None
         try:
             return response.json()
         except ValueError:
-            raise CarrierError("Twilio API error: the response is not JSON") from None
+            raise ProviderError("Twilio API error: the response is not JSON") from None
 
     def _mask(self, message: str) -> str:
         for secret in self._secrets:
@@ -285,9 +260,8 @@ def _form_pairs(form: Form | None) -> list[tuple[str, str]]:
 
 @asynccontextmanager
 async def open_twilio_client(*, account_sid: str, auth_token: str, api_base_url: str,
-                             state: TwilioState, voice: str, language: str = "en-US",
-                             stream_player: StreamPlayer | None = None,
-                             ring_timeout_s: int = 30,
+                             state: TwilioState, endpoints: Endpoints, voice: str,
+                             language: str = "en-US", ring_timeout_s: int = 30,
                              request_timeout_s: float = 15.0) -> AsyncIterator[TwilioClient]:
     """Open a :class:`TwilioClient` for ``api_base_url`` (``https://api.twilio.com`` in
     production, a simulator's ``base_url`` in tests). ``voice`` is the ``<Say>`` voice
@@ -300,6 +274,6 @@ async def open_twilio_client(*, account_sid: str, auth_token: str, api_base_url:
                                  timeout=request_timeout_s, trust_env=not loopback,
                                  headers={"accept": "application/json"}) as http:
         yield TwilioClient(http=http, account_sid=account_sid, auth_token=auth_token,
-                           state=state, voice=voice, language=language,
-                           stream_player=stream_player, ring_timeout_s=ring_timeout_s,
+                           state=state, endpoints=endpoints, voice=voice, language=language,
+                           ring_timeout_s=ring_timeout_s,
                            request_timeout_s=request_timeout_s)

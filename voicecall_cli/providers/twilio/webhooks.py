@@ -7,8 +7,10 @@ one) to the URLs we gave it: the call's ``Url`` and TwiML redirects (``?callId=<
 phone number's voice URL for inbound calls (no query).
 
 :class:`TwilioWebhookCodec` is pure apart from the shared :class:`TwilioState` it reads and
-updates (stored notify TwiML served once, listening turns, stream tokens, calls forgotten when
-they end). It never reads the environment or a clock: the time comes in as ``now_ms``.
+updates (stored notify TwiML served once, listening turns, calls forgotten when they end) and
+the daemon's views it reads (its endpoints: the signed and stream URLs; its stream registry:
+stream tokens and whether an inbound caller may stream now). It never reads the environment or
+a clock: the time comes in as ``now_ms``.
 
 Which TwiML a webhook gets (first matching row):
 
@@ -21,8 +23,9 @@ request                                   reply
 ``callId`` query (Url, redirect back)     terminal status: empty; a turn listening: Gather
                                           again; stored notify TwiML (once); other notify
                                           calls: empty; streaming: stream; else idle
-``Direction=inbound`` (first webhook)     ``call.initiated`` + ``call.answered``; every inbound
-                                          stream slot taken: queue; streaming: stream; else idle
+``Direction=inbound`` (first webhook)     ``call.initiated`` + ``call.answered``; the daemon
+                                          admits no more inbound streams: queue; streaming:
+                                          stream; else idle
 anything else                             events by ``CallStatus``; in progress: stream or
                                           idle; else empty
 ========================================  ======================================================
@@ -39,13 +42,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from voicecall_cli.core.events import EventType, NormalizedEvent
-from voicecall_cli.providers.base import Verification, WebhookReply, WebhookRequest
-from voicecall_cli.providers.signatures import (
-    WebhookSecurity,
-    reconstruct_public_url,
-    verify_twilio,
+from voicecall_cli.providers.base import (
+    Endpoints,
+    StaticPage,
+    Streams,
+    Verification,
+    WebhookReply,
+    WebhookRequest,
 )
+from voicecall_cli.providers.signatures import WebhookSecurity, reconstruct_public_url
 from voicecall_cli.providers.twilio import twiml
+from voicecall_cli.providers.twilio.signature import verify_twilio
 from voicecall_cli.providers.twilio.state import TwilioState
 
 DEFAULT_CONFIDENCE = 0.9
@@ -82,36 +89,33 @@ class _Delivery:
 class TwilioWebhookCodec:
     """Verify and parse Twilio voice webhooks (implements ``providers.base.WebhookCodec``).
 
-    ``public_url`` is the configured ``publicUrl`` (None to reconstruct the URL from the
-    request); ``ngrok_loopback_bypass`` is the effective flag (see
+    ``endpoints.signed_url`` is the URL Twilio signed (None: reconstruct it from the request);
+    ``ngrok_loopback_bypass`` is the effective flag (see
     ``signatures.ngrok_loopback_bypass_effective``); ``voice`` is the ``<Say>`` voice (see
     ``voices.polly_voice``) used when a Gather is re-issued.
     """
 
     name = "twilio"
+    static_pages = (StaticPage(twiml.HOLD_MUSIC_PATH, "text/xml", twiml.hold_music().encode()),)
 
-    def __init__(self, auth_token: str, state: TwilioState, *, public_url: str | None,
-                 security: WebhookSecurity, ngrok_loopback_bypass: bool, voice: str,
-                 language: str = "en-US") -> None:
+    def __init__(self, auth_token: str, state: TwilioState, *, endpoints: Endpoints,
+                 streams: Streams, security: WebhookSecurity, ngrok_loopback_bypass: bool,
+                 voice: str, language: str = "en-US") -> None:
         self._auth_token = auth_token
         self._state = state
-        self._public_url = public_url
+        self._endpoints = endpoints
+        self._streams = streams
         self._security = security
         self._ngrok_loopback_bypass = ngrok_loopback_bypass
         self._voice = voice
         self._language = language
-
-    def use_public_url(self, public_url: str) -> None:
-        """Verify against ``public_url`` from now on: the daemon calls this once its webhook
-        server listens, with the URL it gave Twilio, when none was configured."""
-        self._public_url = public_url
 
     def has_auth_headers(self, headers: Mapping[str, str]) -> bool:
         return bool(headers.get("x-twilio-signature"))
 
     def verify(self, request: WebhookRequest, now_ms: int) -> Verification:
         result = verify_twilio(request, self._auth_token, self._security,
-                               public_url=self._public_url,
+                               public_url=self._endpoints.signed_url,
                                ngrok_loopback_bypass=self._ngrok_loopback_bypass)
         return Verification(ok=result.ok, key=result.key, reason=result.reason)
 
@@ -174,17 +178,17 @@ class TwilioWebhookCodec:
         return self._stream_or_idle(request, delivery)
 
     def _inbound_reply(self, request: WebhookRequest, delivery: _Delivery) -> str:
-        state = self._state
         self._call_url(request, delivery)  # remembered, so the REST client can update the call
-        if state.stream_url and state.active_inbound_streams() >= state.max_inbound_streams:
+        if self._endpoints.stream_url and not self._streams.admits_inbound():
             return twiml.queue()
         return self._stream_or_idle(request, delivery)
 
     def _stream_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
-        """Stream TwiML when streaming is on (the token is minted here; the stream registers
-        itself on its ``start``), else keep the call up and come back."""
-        if self._state.stream_url:
-            return twiml.stream(self._state.stream_url, self._state.stream_token(delivery.call_sid))
+        """Stream TwiML when streaming is on (the daemon's token for this call; the stream
+        registers itself on its ``start``), else keep the call up and come back."""
+        stream_url = self._endpoints.stream_url
+        if stream_url:
+            return twiml.stream(stream_url, self._streams.token(delivery.call_sid))
         return twiml.idle(self._call_url(request, delivery))
 
     def _call_url(self, request: WebhookRequest, delivery: _Delivery) -> str:
@@ -193,7 +197,7 @@ class TwilioWebhookCodec:
         call_url = self._state.call_url(delivery.call_sid)
         if call_url is None:
             public = reconstruct_public_url(
-                request, self._security, public_url=self._public_url,
+                request, self._security, public_url=self._endpoints.signed_url,
                 trust_loopback_forwarding=self._ngrok_loopback_bypass)
             parts = urlsplit(public)._replace(query=urlencode({"callId": delivery.call_id}))
             call_url = urlunsplit(parts)

@@ -1,0 +1,46 @@
+"""The call manager and what runs on top of it, put together: the greeting on answer, restore of
+the calls a previous run left live, and the stale-call reaper.
+
+:func:`new_call_manager` builds a wired manager; :func:`run_calls` runs it: it starts the
+manager's nursery, restores persisted calls (before reporting ready, so no request sees a
+half-restored daemon) and starts the reaper. Cancelling it cancels every per-call task.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import trio
+
+from voicecall_cli.daemon.bus import EventBus
+from voicecall_cli.daemon.calls.greeting import on_answered
+from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.restore import restore_calls
+from voicecall_cli.daemon.calls.settings import CallSettings
+from voicecall_cli.daemon.calls.speech import SpeechRouter
+from voicecall_cli.daemon.calls.timers import reap_stale_calls
+from voicecall_cli.daemon.clock import WallClock
+from voicecall_cli.daemon.store import Store
+from voicecall_cli.providers.base import Endpoints, Provider
+
+
+def new_call_manager(settings: CallSettings, store: Store, bus: EventBus, provider: Provider,
+                     clock: WallClock, *, endpoints: Endpoints,
+                     speech: SpeechRouter | None = None) -> CallManager:
+    """A :class:`CallManager` whose answered calls are greeted (reference 2.6)."""
+    manager = CallManager(settings, store, bus, provider, clock, endpoints=endpoints,
+                          speech=speech)
+    manager.on_answered = partial(on_answered, manager)
+    return manager
+
+
+async def run_calls(manager: CallManager, *,
+                    task_status: trio.TaskStatus[CallManager] = trio.TASK_STATUS_IGNORED
+                    ) -> None:
+    """Run ``manager`` (see the module docstring) until cancelled."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(manager.run)
+        manager.adopt_restored(await restore_calls(manager))
+        if manager.settings.stale_call_reaper_s > 0:
+            nursery.start_soon(reap_stale_calls, manager)
+        task_status.started(manager)

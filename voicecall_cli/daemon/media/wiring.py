@@ -1,0 +1,113 @@
+"""Opening the daemon's media side for a provider that streams: the endpoint, its hooks into
+the calls, the transcriber of each stream and the voice that speaks into it.
+
+:func:`open_media` is an async context manager; it yields None when streaming is off or the
+provider has no media codec. What it opens (the TTS HTTP client) closes on exit; the endpoint's
+tasks run in the nursery of whoever calls :meth:`MediaStreams.run`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from voicecall_cli.daemon.media.endpoint import MediaStreams
+from voicecall_cli.daemon.media.registry import StreamRegistry
+from voicecall_cli.daemon.media.streaming import (
+    StreamHooks,
+    StreamSpeaker,
+    TranscriberFactory,
+    Voice,
+    offline_voice,
+    synthesized_voice,
+)
+from voicecall_cli.providers.base import Provider
+
+log = logging.getLogger("voicecall.media")
+
+
+@dataclass
+class Media:
+    """The opened media side: the websocket endpoint, its hooks and the stream speaker."""
+
+    endpoint: MediaStreams
+    hooks: StreamHooks
+    speaker: StreamSpeaker
+
+
+def streams_media(config: Any, provider_has_media: bool) -> bool:
+    """Whether calls stream: ``streaming.enabled`` and a provider with a media codec."""
+    return provider_has_media and bool(config.get("streaming.enabled"))
+
+
+@asynccontextmanager
+async def open_media(config: Any, provider: Provider,
+                     registry: StreamRegistry) -> AsyncIterator[Media | None]:
+    if provider.media is None or not streams_media(config, provider.capabilities.media):
+        yield None
+        return
+    hooks = StreamHooks(transcriber_factory(config))
+    endpoint = MediaStreams(
+        registry=registry, codec=provider.media,
+        max_connections=int(config.get("streaming.maxConnections")),
+        max_pending=int(config.get("streaming.maxPendingConnections")),
+        max_pending_per_ip=int(config.get("streaming.maxPendingConnectionsPerIp")),
+        pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
+        on_start=hooks.on_start, on_stop=hooks.on_stop, on_audio=hooks.on_audio,
+        on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound,
+        is_live_call=hooks.is_live_call)
+    async with open_voice(config) as voice:
+        yield Media(endpoint, hooks, StreamSpeaker(endpoint, voice, hooks))
+
+
+def transcriber_factory(config: Any) -> TranscriberFactory | None:
+    """How a stream's caller audio becomes transcripts, per ``streaming.sttProvider``."""
+    if config.get("streaming.sttProvider") == "scripted":
+        from voicecall_cli.daemon.media.scripted_stt import ScriptedTranscriber
+
+        transcripts = list(config.get("streaming.scriptedTranscripts") or [])
+        silence_ms = int(config.get("streaming.silenceDurationMs"))
+
+        def scripted(on_partial, on_final, on_speech_started, on_speech_stopped):
+            return ScriptedTranscriber(transcripts=transcripts, on_partial=on_partial,
+                                       on_final=on_final, on_speech_started=on_speech_started,
+                                       on_speech_stopped=on_speech_stopped,
+                                       silence_ms=silence_ms)
+        return scripted
+    api_key = config.get("streaming.openaiApiKey")
+    if not api_key:  # the config check's start-up warning says so
+        return None
+    from voicecall_cli.speech.stt_openai import RealtimeTranscriber
+
+    def realtime(on_partial, on_final, on_speech_started, on_speech_stopped):
+        return RealtimeTranscriber(
+            on_speech_stopped=on_speech_stopped,
+            api_key=api_key, model=config.get("streaming.sttModel"),
+            vad_threshold=float(config.get("streaming.vadThreshold")),
+            silence_duration_ms=int(config.get("streaming.silenceDurationMs")),
+            url=config.get("streaming.openaiRealtimeUrl"), on_partial=on_partial,
+            on_final=on_final, on_speech_started=on_speech_started)
+    return realtime
+
+
+@asynccontextmanager
+async def open_voice(config: Any) -> AsyncIterator[Voice]:
+    """How text becomes call audio: the configured TTS (its HTTP client is closed on exit),
+    else the offline tone voice, with the reason logged once."""
+    import httpx
+
+    from voicecall_cli.speech.tts import make_synthesizer, tts_unavailable_reason
+
+    tts = config.get("tts")
+    timeout_s = int((tts or {}).get("timeoutMs") or 8000) / 1000
+    async with httpx.AsyncClient() as http:
+        synthesizer = make_synthesizer(tts, http=http, timeout_s=timeout_s)
+        if synthesizer is None:
+            log.warning("calls speak with a placeholder tone: %s", tts_unavailable_reason(tts))
+            yield offline_voice
+        else:
+            yield lambda text, on_first_byte=None: synthesized_voice(synthesizer, text,
+                                                                     on_first_byte)

@@ -1,0 +1,87 @@
+"""Twilio's webhook signature: ``X-Twilio-Signature`` checked with the twilio SDK
+(reference 6.3). Pure: the request and the configuration in, a verdict out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+from twilio.request_validator import RequestValidator
+
+from voicecall_cli.providers.base import WebhookRequest
+from voicecall_cli.providers.signatures import (
+    NGROK_FREE_TIER_DOMAINS,
+    WebhookSecurity,
+    reconstruct_public_url,
+    url_variants,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioVerification:
+    """The outcome of :func:`verify_twilio`.
+
+    ``url`` is the URL whose signature matched, or (on failure) the primary URL that was
+    expected to match; ``key`` identifies this exact delivery for the replay cache and is set
+    only when ``ok``.
+    """
+
+    ok: bool
+    url: str
+    reason: str | None = None
+    key: str | None = None
+    is_ngrok_free_tier: bool = False
+
+
+def verify_twilio(request: WebhookRequest, auth_token: str, security: WebhookSecurity, *,
+                  public_url: str | None, ngrok_loopback_bypass: bool) -> TwilioVerification:
+    """Check ``X-Twilio-Signature`` (HMAC-SHA1 of URL + sorted form parameters).
+
+    The primary URL is :func:`reconstruct_public_url`'s (``ngrok_loopback_bypass`` is the
+    *effective* flag, see :func:`ngrok_loopback_bypass_effective`); when it does not match,
+    the same URL without a port, with ``public_url``'s port and with the ``Host`` header's
+    port are tried, since Twilio signs the URL exactly as it was configured.
+    """
+    primary = reconstruct_public_url(request, security, public_url=public_url,
+                                     trust_loopback_forwarding=ngrok_loopback_bypass)
+    free_tier = any(domain in primary for domain in NGROK_FREE_TIER_DOMAINS)
+    signature = request.headers.get("x-twilio-signature", "").strip()
+    if not signature:
+        return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
+                                  reason="Missing X-Twilio-Signature header")
+    pairs = form_pairs(request.body)
+    params = _FormParams(pairs)
+    validator = RequestValidator(auth_token)
+    for url in url_variants(primary, public_url, request.headers.get("host", "")):
+        expected = validator.compute_signature(url, params)
+        if hmac.compare_digest(expected.encode(), signature.encode()):
+            return TwilioVerification(ok=True, url=url, key=_request_key(url, pairs, signature),
+                                      is_ngrok_free_tier=free_tier)
+    return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
+                              reason=f"Invalid signature for URL: {primary}")
+
+
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """The form body's parameters, leniently (signature checks only; parsers are strict)."""
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+class _FormParams(dict[str, list[str]]):
+    """Form parameters as the SDK's ``compute_signature`` reads repeated names (``getlist``)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        super().__init__()
+        for name, value in pairs:
+            self.setdefault(name, []).append(value)
+
+    def getlist(self, name: str) -> list[str]:
+        return self[name]
+
+
+def _request_key(url: str, pairs: Sequence[tuple[str, str]], signature: str) -> str:
+    canonical = urlencode(sorted(pairs))
+    material = f"{url}\n{canonical}\n{signature}".encode()
+    return "twilio:req:" + hashlib.sha256(material).hexdigest()
