@@ -76,15 +76,16 @@ def pooled(streams: list[list[float]], window: tuple[float, float]) -> dict[str,
 
 async def serve(count: int, seconds: float, freeze_gc: bool) -> None:
     from voicecall_cli.daemon.media.endpoint import MediaStreams
+    from voicecall_cli.daemon.media.registry import StreamRegistry
     from voicecall_cli.daemon.web.server import serve_webhooks
     from voicecall_cli.providers.audio import tone_source
     from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
     from voicecall_cli.providers.replay import ReplayCache
-    from voicecall_cli.providers.twilio.state import TwilioState
+    from voicecall_cli.providers.twilio.media import TwilioMediaCodec
 
     gc_pauses = watch_gc()
-    state = TwilioState()
-    tokens = {call_sid(i): state.stream_token(call_sid(i)) for i in range(count)}
+    registry = StreamRegistry()
+    tokens = {call_sid(i): registry.token(call_sid(i)) for i in range(count)}
     sent: list[list[float]] = []
     inbound = [0]
 
@@ -105,7 +106,8 @@ async def serve(count: int, seconds: float, freeze_gc: bool) -> None:
 
     async with trio.open_nursery() as nursery:
         streams = MediaStreams(
-            state=state, max_connections=count + 16, max_pending=count + 16,
+            registry=registry, codec=TwilioMediaCodec(), max_connections=count + 16,
+            max_pending=count + 16,
             max_pending_per_ip=count + 16, pre_start_timeout_s=30,
             on_start=lambda sid, _stream: nursery.start_soon(_quiet, play(sid)),
             on_stop=lambda *_: None,
