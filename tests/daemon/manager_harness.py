@@ -27,6 +27,7 @@ from voicecall_cli.providers.base import (
     Provider,
     ProviderCallStatus,
     ProviderClient,
+    ProviderError,
 )
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 
@@ -36,6 +37,7 @@ class RecordingCarrier(ProviderClient):
     name: str = "mock"
     log: list[tuple] = field(default_factory=list)
     fail_hangup: bool = False
+    fail_listen: bool = False
     statuses: dict[str, ProviderCallStatus] = field(default_factory=dict)
     capabilities: Capabilities = field(default_factory=Capabilities)
 
@@ -54,6 +56,8 @@ class RecordingCarrier(ProviderClient):
     async def start_listening(self, call_id: str, provider_call_id: str,
                               turn_token: str | None) -> None:
         self.log.append(("listen", call_id, turn_token))
+        if self.fail_listen:
+            raise ProviderError("twilio API error: 400 cannot listen")
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         self.log.append(("stop-listening", call_id))

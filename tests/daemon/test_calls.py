@@ -110,6 +110,19 @@ async def test_continue_times_out(tmp_path, autojump_clock, env_nursery) -> None
     assert call_id not in env.manager.waiters
 
 
+async def test_continue_reports_a_provider_that_cannot_listen(tmp_path, autojump_clock,
+                                                            env_nursery) -> None:
+    env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)
+    call_id = await answered_call(env)
+    env.carrier.fail_listen = True
+    with pytest.raises(ApiError) as err:
+        await operations.continue_call(env.manager,
+                                       ContinueRequest(callId=call_id, message="Hi?"))
+    assert err.value.code is ErrorCode.OPERATION_FAILED
+    assert err.value.message == "twilio API error: 400 cannot listen"
+    assert call_id not in env.manager.waiters
+
+
 async def test_continue_fails_when_the_caller_hangs_up(tmp_path, autojump_clock,
                                                        env_nursery) -> None:
     env = await open_env_factory(tmp_path)(CONVERSATION, nursery=env_nursery)

@@ -18,7 +18,7 @@ import trio
 from voicecall_cli.core.events import EventType
 from voicecall_cli.daemon.web.server import serve_webhooks
 from voicecall_cli.providers.base import PlaceCallRequest, ProviderError
-from voicecall_cli.providers.mock import MockWebhookCodec, open_mock_carrier
+from voicecall_cli.providers.mock import MockWebhookCodec, open_mock_client
 from voicecall_cli.providers.replay import ReplayCache
 
 FAST = {"ringDelayMs": 10, "answerDelayMs": 10, "replyDelayMs": 20,
@@ -60,7 +60,7 @@ class Endpoints:
 @asynccontextmanager
 async def mock_call(settings: dict, call_id: str = "c1"):
     """Place one call; yields (carrier, provider call id, event channel)."""
-    async with webhook_events() as (url, events), open_mock_carrier(
+    async with webhook_events() as (url, events), open_mock_client(
             settings, endpoints=Endpoints(url), clock_ms=clock_ms) as carrier:
         placed = await carrier.place_call(PlaceCallRequest(
             call_id=call_id, from_number="+15550000000", to_number="+15551234567",
@@ -191,7 +191,7 @@ async def test_speech_is_recorded():
 
 async def test_restarted_daemon_resumes_a_call_it_did_not_place():
     with trio.fail_after(10):
-        async with webhook_events() as (url, events), open_mock_carrier(
+        async with webhook_events() as (url, events), open_mock_client(
                 FAST, endpoints=Endpoints(url), clock_ms=clock_ms) as carrier:
             await carrier.resume("c9", "mock-c9")
             await carrier.start_listening("c9", "mock-c9", "turn-1")
@@ -204,7 +204,7 @@ async def test_restarted_daemon_resumes_a_call_it_did_not_place():
 
 
 async def test_status_of_unknown_calls_follows_the_provider_id():
-    async with open_mock_carrier({}, endpoints=Endpoints(), clock_ms=clock_ms) as carrier:
+    async with open_mock_client({}, endpoints=Endpoints(), clock_ms=clock_ms) as carrier:
         stale = await carrier.get_call_status("mock-STALE-call")
         live = await carrier.get_call_status("mock-abc")
     assert (stale.state, stale.end_reason) == ("ended", "completed")
@@ -212,7 +212,7 @@ async def test_status_of_unknown_calls_follows_the_provider_id():
 
 
 async def test_listening_while_the_daemon_has_no_webhook_url_is_a_provider_error():
-    async with open_mock_carrier({}, endpoints=Endpoints(), clock_ms=clock_ms) as carrier:
+    async with open_mock_client({}, endpoints=Endpoints(), clock_ms=clock_ms) as carrier:
         with pytest.raises(ProviderError, match="no webhook URL"):
             await carrier.start_listening("c1", "mock-c1", None)
 
@@ -222,7 +222,7 @@ async def test_undeliverable_webhooks_are_retried_then_logged(caplog):
     with socket_that_refuses() as port:
         with trio.fail_after(10):
             endpoints = Endpoints(f"http://127.0.0.1:{port}/voice/webhook")
-            async with open_mock_carrier(FAST, endpoints=endpoints, clock_ms=clock_ms) as carrier:
+            async with open_mock_client(FAST, endpoints=endpoints, clock_ms=clock_ms) as carrier:
                 await carrier.place_call(PlaceCallRequest(
                     call_id="c1", from_number="+1", to_number="+2", mode="notify"))
                 while "call.answered for call c1 was not delivered" not in caplog.text:
@@ -233,7 +233,7 @@ async def test_undeliverable_webhooks_are_retried_then_logged(caplog):
 async def test_leaving_the_context_cancels_pending_callee_actions():
     with trio.fail_after(2):
         async with webhook_events() as (url, events):
-            async with open_mock_carrier({"ringDelayMs": 60_000}, endpoints=Endpoints(url),
+            async with open_mock_client({"ringDelayMs": 60_000}, endpoints=Endpoints(url),
                                          clock_ms=clock_ms) as c:
                 await c.place_call(PlaceCallRequest(
                     call_id="c1", from_number="+1", to_number="+2", mode="notify"))

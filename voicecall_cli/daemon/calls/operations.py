@@ -227,7 +227,10 @@ async def _speak_then_listen(m: CallManager, call: CallRecord, text: str,
     m.move(call, CallState.LISTENING)
     listen_started = m.now_ms()
     if not combined:
-        await m.speech.start_listening(call.call_id, pid, turn_token)
+        try:
+            await m.speech.start_listening(call.call_id, pid, turn_token)
+        except Exception as exc:  # the provider refused: a failed operation, as for speak
+            raise _failed(str(exc) or "listening failed") from None
     return listen_started
 
 

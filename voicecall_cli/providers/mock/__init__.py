@@ -1,7 +1,7 @@
 """The ``mock`` provider: no carrier, a simulated callee that drives the daemon's webhook path.
 
-:class:`MockWebhookCodec` parses mock webhooks (pure); :func:`open_mock_carrier` opens the
-:class:`MockCarrier` whose callee POSTs them. ``PROVIDER`` is the plug-in spec the daemon opens.
+:class:`MockWebhookCodec` parses mock webhooks (pure); :func:`open_mock_client` opens the
+:class:`MockClient` whose callee POSTs them. ``PROVIDER`` is the plug-in spec the daemon opens.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from voicecall_cli.providers.base import (
     Streams,
 )
 from voicecall_cli.providers.mock.callee import MockSettings
-from voicecall_cli.providers.mock.rest import MockCarrier, open_mock_carrier
+from voicecall_cli.providers.mock.rest import MockClient, open_mock_client
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec, encode_mock_event
 
 CAPABILITIES = Capabilities()
@@ -32,12 +32,12 @@ def _wall_clock_ms() -> int:
 @asynccontextmanager
 async def _open(config: ProviderConfig, endpoints: Endpoints,
                 streams: Streams) -> AsyncIterator[Provider]:
-    async with open_mock_carrier(config.get("mock") or {}, endpoints=endpoints,
+    async with open_mock_client(config.get("mock") or {}, endpoints=endpoints,
                                  clock_ms=_wall_clock_ms) as client:
         yield Provider("mock", client, MockWebhookCodec(), CAPABILITIES)
 
 
 PROVIDER = ProviderSpec("mock", CAPABILITIES, _open)
 
-__all__ = ["PROVIDER", "MockCarrier", "MockSettings", "MockWebhookCodec", "encode_mock_event",
-           "open_mock_carrier"]
+__all__ = ["PROVIDER", "MockClient", "MockSettings", "MockWebhookCodec", "encode_mock_event",
+           "open_mock_client"]

@@ -5,10 +5,10 @@ daemon's webhook URL (read from its endpoints at each POST), so the daemon's rea
 (replay cache, parsing, event processing) runs for mock calls too. What the callee does next is
 decided by the pure script in :mod:`.callee`; this module only sleeps and POSTs.
 
-Resource handling: :func:`open_mock_carrier` owns one httpx client and one trio nursery for all
+Resource handling: :func:`open_mock_client` owns one httpx client and one trio nursery for all
 callee tasks; leaving the context cancels every pending callee action (nothing more is POSTed)
 and closes the client. Callee state is per provider call id and created lazily by any method,
-so a restarted daemon keeps driving calls it restored (see :meth:`MockCarrier.resume`).
+so a restarted daemon keeps driving calls it restored (see :meth:`MockClient.resume`).
 
 Error handling: a failed POST is retried a few times with a short backoff, then logged; it never
 raises into the daemon. Methods that must POST raise :class:`ProviderError` only when no webhook
@@ -65,10 +65,10 @@ class _CalleeCall:
     last_reply: trio.Event | None = None
 
 
-class MockCarrier(ProviderClient):
+class MockClient(ProviderClient):
     """The ``mock`` provider's client: the simulated callee.
 
-    Create it with :func:`open_mock_carrier`; its methods return at once and the callee's
+    Create it with :func:`open_mock_client`; its methods return at once and the callee's
     events follow as webhooks to ``endpoints.webhook_url``, like a real carrier's.
     """
 
@@ -229,8 +229,8 @@ class MockCarrier(ProviderClient):
 
 
 @asynccontextmanager
-async def open_mock_carrier(settings: Mapping[str, Any], *, endpoints: Endpoints,
-                            clock_ms: Callable[[], int]) -> AsyncIterator[MockCarrier]:
+async def open_mock_client(settings: Mapping[str, Any], *, endpoints: Endpoints,
+                            clock_ms: Callable[[], int]) -> AsyncIterator[MockClient]:
     """Open the mock carrier for the config's ``mock`` block (camelCase keys, all optional).
 
     Raises ``ValueError`` naming the key for a bad setting. On exit, pending callee actions are
@@ -240,7 +240,7 @@ async def open_mock_carrier(settings: Mapping[str, Any], *, endpoints: Endpoints
     async with (httpx.AsyncClient(timeout=POST_TIMEOUT_S, trust_env=False) as http,
                 trio.open_nursery() as nursery):
         try:
-            yield MockCarrier(mock_settings, nursery=nursery, http=http, clock_ms=clock_ms,
+            yield MockClient(mock_settings, nursery=nursery, http=http, clock_ms=clock_ms,
                               endpoints=endpoints)
         finally:
             nursery.cancel_scope.cancel()
