@@ -331,3 +331,14 @@ async def test_caller_speech_barges_in_and_clears_playback(carrier) -> None:
             assert late == []  # nothing more of that utterance after the clear
             assert len(caller.frames) - before < 5 * 50  # far short of its 12 s
             assert heard["endedAt"] is None
+
+
+def test_the_harness_agrees_with_what_the_provider_declares(carrier) -> None:
+    """The suite runs the media tests exactly for providers that declare media streams, and
+    every provider this build runs has a harness."""
+    from tests.conformance.carriers import HARNESSES
+    from voicecall_cli.core.config import IMPLEMENTED_PROVIDERS
+    from voicecall_cli.providers import registry
+
+    assert carrier.media == registry.load(carrier.name).capabilities.media
+    assert sorted(h.name for h in HARNESSES) == sorted(IMPLEMENTED_PROVIDERS)
