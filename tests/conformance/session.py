@@ -23,6 +23,7 @@ import trio
 
 from tests.conformance.harness import CalleePlan, CarrierHarness
 from tests.e2e.conftest import Daemon, unix_http
+from voicecall_cli.core.config.merge import deep_merge
 
 OUR_NUMBER = "+15550009999"
 CALLEE = "+15550001111"
@@ -55,16 +56,6 @@ def common_config(provider: str, store: Path, *, media: bool) -> dict[str, Any]:
                                "scriptedTranscripts": list(HEARD_OVER_STREAM),
                                "silenceDurationMs": 300}
     return config
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 @dataclass

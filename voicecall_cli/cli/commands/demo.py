@@ -60,16 +60,6 @@ def _config(carrier: str, root: Path) -> dict[str, Any]:
     }
 
 
-def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over`` deep-merged into it (tables merge, other values replace)."""
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
 class EventViewer(threading.Thread):
     """Shows the daemon's event stream until the daemon closes it (or the demo ends)."""
 
@@ -182,7 +172,9 @@ def command(carrier: str, as_json: bool) -> None:
     try:
         if carrier != "mock":
             simulator, where = _start_simulator(carrier, root)
-            config = _merged(config, where["config"])
+            from voicecall_cli.core.config.merge import deep_merge
+
+            config = deep_merge(config, where["config"])
             note(f"{where['displayName']} simulator pid {where['pid']} at {where['baseUrl']}")
         config_path.write_text(json.dumps(config, indent=2) + "\n")
         argv = [sys.executable, "-m", "voicecall_cli.daemon", "run", "--config", str(config_path),
