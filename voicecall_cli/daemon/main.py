@@ -19,7 +19,6 @@ from typing import Any
 import trio
 
 from voicecall_cli import __version__
-from voicecall_cli.core.config import normalize_url_path
 from voicecall_cli.core.config.exposure import reconstructs_public_url
 from voicecall_cli.daemon import sdnotify
 from voicecall_cli.daemon.bus import EventBus
@@ -33,7 +32,7 @@ from voicecall_cli.daemon.control.backend import DaemonBackend
 from voicecall_cli.daemon.control.server import serve_control
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.media.registry import StreamRegistry
-from voicecall_cli.daemon.media.wiring import open_media, streams_media
+from voicecall_cli.daemon.media.wiring import open_media
 from voicecall_cli.daemon.startup import webhook_bind_error
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.daemon.web.server import serve_webhooks
@@ -69,10 +68,8 @@ async def run_daemon(config: Any, socket_path: Path, *,
     """Serve until asked to stop. ``config`` is a validated ``VoiceCallConfig``."""
     clock = WallClock()
     spec = registry.load(config.provider)
-    endpoints = DaemonEndpoints(
-        public_url=config.get("publicUrl"), reconstructs=reconstructs_public_url(config.data),
-        stream_path=(normalize_url_path(config.get("streaming.streamPath"))
-                     if streams_media(config, spec.capabilities.media) else None))
+    endpoints = DaemonEndpoints(public_url=config.get("publicUrl"),
+                                reconstructs=reconstructs_public_url(config.data))
     streams = StreamRegistry(max_inbound_streams=int(config.get("streaming.maxInboundStreams")))
     with Store.open(config.store_dir) as store:
         manager: CallManager | None = None
@@ -93,6 +90,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                     auto_responder.manager = manager
                 await nursery.start(run_calls, manager)
                 if media is not None:
+                    endpoints.stream_path = media.path
                     media.hooks.bind(manager, media.endpoint)
                     await nursery.start(media.endpoint.run)
                 try:
@@ -103,7 +101,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                         replay=ReplayCache(), clock_ms=clock.now_ms,
                         skip_signature_verification=bool(
                             config.get("skipSignatureVerification")),
-                        stream_path=endpoints.stream_path if media is not None else None,
+                        stream_path=media.path if media is not None else None,
                         stream_app=media.endpoint.asgi if media is not None else None))
                 except OSError as exc:
                     raise webhook_bind_error(exc, config.serve_bind, config.serve_port

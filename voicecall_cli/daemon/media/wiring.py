@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from voicecall_cli.core.config import normalize_url_path
 from voicecall_cli.daemon.media.endpoint import MediaStreams
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.streaming import (
@@ -31,22 +32,20 @@ log = logging.getLogger("voicecall.media")
 
 @dataclass
 class Media:
-    """The opened media side: the websocket endpoint, its hooks and the stream speaker."""
+    """The opened media side: the websocket endpoint (served at ``path``), its hooks and the
+    stream speaker."""
 
+    path: str
     endpoint: MediaStreams
     hooks: StreamHooks
     speaker: StreamSpeaker
 
 
-def streams_media(config: Any, provider_has_media: bool) -> bool:
-    """Whether calls stream: ``streaming.enabled`` and a provider with a media codec."""
-    return provider_has_media and bool(config.get("streaming.enabled"))
-
-
 @asynccontextmanager
 async def open_media(config: Any, provider: Provider,
                      registry: StreamRegistry) -> AsyncIterator[Media | None]:
-    if provider.media is None or not streams_media(config, provider.capabilities.media):
+    """Calls stream when ``streaming.enabled`` and the provider has a media codec."""
+    if provider.media is None or not config.get("streaming.enabled"):
         yield None
         return
     hooks = StreamHooks(transcriber_factory(config))
@@ -60,7 +59,8 @@ async def open_media(config: Any, provider: Provider,
         on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound,
         is_live_call=hooks.is_live_call)
     async with open_voice(config) as voice:
-        yield Media(endpoint, hooks, StreamSpeaker(endpoint, voice, hooks))
+        yield Media(normalize_url_path(config.get("streaming.streamPath")), endpoint, hooks,
+                    StreamSpeaker(endpoint, voice, hooks))
 
 
 def transcriber_factory(config: Any) -> TranscriberFactory | None:

@@ -21,6 +21,7 @@ from voicecall_cli.providers.base import (
     ProviderSpec,
     Streams,
 )
+from voicecall_cli.providers.signatures import WebhookSecurity, ngrok_loopback_bypass_effective
 from voicecall_cli.providers.twilio.state import TwilioState
 from voicecall_cli.providers.twilio.voices import polly_voice
 from voicecall_cli.providers.twilio.webhooks import TwilioWebhookCodec
@@ -33,10 +34,6 @@ async def _open(config: ProviderConfig, endpoints: Endpoints,
                 streams: Streams) -> AsyncIterator[Provider]:
     """Twilio's state, webhook codec, media codec and REST client (whose HTTP client closes
     on exit)."""
-    from voicecall_cli.providers.signatures import (
-        WebhookSecurity,
-        ngrok_loopback_bypass_effective,
-    )
     from voicecall_cli.providers.twilio.media import TwilioMediaCodec
     from voicecall_cli.providers.twilio.rest import open_twilio_client
 
