@@ -48,6 +48,7 @@ class WalkieCodec:
     """
 
     name = "walkie"
+    token_header = None
 
     def decode(self, frame: str | bytes) -> MediaEvent | None:
         message = json.loads(frame)  # a JSONDecodeError is a ValueError

@@ -17,18 +17,31 @@ class StreamStarted:
     """The stream is up for ``provider_call_id`` (None when the frame left it out).
 
     ``token`` is the one the stream presented in its start frame, if any (the daemon also
-    accepts the upgrade URL's ``?token=``)."""
+    accepts one presented before: the upgrade URL's ``?token=``, the codec's
+    ``token_header``, a :class:`StreamCredential` frame). ``token_subject`` is the id the
+    token was minted for when that is not the provider call id (Telnyx's is minted at dial
+    time, before the call has one: our call id, which the start frame echoes)."""
 
     stream_id: str
     provider_call_id: str | None
     token: str | None = None
+    token_subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCredential:
+    """A frame before the start presented the stream's token."""
+
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
 class AudioIn:
-    """Caller audio: mu-law bytes."""
+    """Caller audio: mu-law bytes. ``sequence`` orders the frames of a provider that may
+    deliver them out of order (the daemon puts them back in order); None: in order."""
 
     payload: bytes
+    sequence: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +61,17 @@ class StreamStopped:
     """The provider ended the stream (the socket may stay open a moment longer)."""
 
 
-MediaEvent = StreamStarted | AudioIn | MarkPlayed | DtmfIn | StreamStopped
+MediaEvent = StreamStarted | StreamCredential | AudioIn | MarkPlayed | DtmfIn | StreamStopped
 
 
 class MediaCodec(Protocol):
-    """One provider's media-stream frames (see the module docstring)."""
+    """One provider's media-stream frames (see the module docstring).
+
+    ``token_header``: the upgrade request header (lower-case) in which the provider presents
+    the stream's token, or None."""
 
     name: str
+    token_header: str | None
 
     def decode(self, frame: str | bytes) -> MediaEvent | None:
         """One frame -> its event; None for a frame the daemon does not act on.

@@ -14,6 +14,7 @@ import trio
 
 from voicecall_cli.daemon.media.outbox import Outbox
 from voicecall_cli.daemon.media.registry import Stream
+from voicecall_cli.daemon.media.reorder import FrameOrder
 
 
 @dataclass(eq=False)
@@ -28,10 +29,11 @@ class Connection:
     send: InitVar[Callable[[dict[str, Any]], Awaitable[None]]]
     send_buffer_limit: InitVar[int]
     start_deadline: float
-    query_token: str | None = None
+    presented_token: str | None = None  # before the start: header, ?token=, credential frame
     pending: bool = True
     peer_gone: bool = False
     stream: Stream | None = None
+    order: FrameOrder | None = None  # caller audio reordering, for codecs that number frames
     tasks: trio.Nursery | None = None
     cancel_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     read_scope: trio.CancelScope = field(default_factory=trio.CancelScope)

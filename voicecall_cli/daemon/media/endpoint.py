@@ -14,10 +14,13 @@
   media stream connections"; no valid ``start`` within ``pre_start_timeout_s`` -> 1008 "Start
   timeout";
 * stream started: no provider call id -> 1008 "Missing callSid"; a token (the start frame's,
-  else the upgrade URL's ``?token=``) that ``registry.check_token`` rejects, or a call that is
-  not live (``is_live_call``) -> 1008 "Unknown call". Accepted: the stream is added to the
-  registry, then ``on_start(call id, stream id)``;
-* audio -> ``on_audio(call id, mu-law bytes)`` (dropped before the start); a played mark ->
+  else the one presented before it: a credential frame, the codec's ``token_header`` on the
+  upgrade request, the upgrade URL's ``?token=``) that ``registry.check_token`` rejects for
+  the start's token subject (by default the provider call id), or a call that is not live
+  (``is_live_call``) -> 1008 "Unknown call". Accepted: the stream is added to the registry,
+  then ``on_start(call id, stream id)``;
+* audio -> ``on_audio(call id, mu-law bytes)`` (dropped before the start; frames that carry a
+  sequence number are put back in order first, see :mod:`.reorder`); a played mark ->
   completes a playback; dtmf -> ``on_dtmf(call id, digits)``; stream stopped or the socket
   closing -> removed from the registry, ``on_stop(call id, stream id)`` and, if that was the
   call's current stream, the disconnect grace: ``on_disconnect_timeout(call id)`` after
@@ -49,12 +52,14 @@ import trio
 from voicecall_cli.daemon.media.connection import Connection
 from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
 from voicecall_cli.daemon.media.registry import Stream, StreamRegistry
+from voicecall_cli.daemon.media.reorder import FrameOrder
 from voicecall_cli.providers.audio import AudioSource
 from voicecall_cli.providers.media_codec import (
     AudioIn,
     DtmfIn,
     MarkPlayed,
     MediaCodec,
+    StreamCredential,
     StreamStarted,
     StreamStopped,
 )
@@ -179,7 +184,7 @@ class MediaStreams:
             connection = Connection(
                 client_ip=client_ip, send=send, send_buffer_limit=self._send_buffer_limit,
                 start_deadline=trio.current_time() + self._pre_start_timeout_s,
-                query_token=_query_token(scope))
+                presented_token=_presented_token(scope, self._codec.token_header))
             self._pending += 1
             self._pending_by_ip[client_ip] += 1
             await send({"type": "websocket.accept"})
@@ -256,7 +261,10 @@ class MediaStreams:
             stream = connection.stream
             if isinstance(event, AudioIn):
                 if stream is not None and self._on_audio is not None:
-                    self._notify(self._on_audio, stream.provider_call_id, event.payload)
+                    if event.sequence is None:
+                        self._notify(self._on_audio, stream.provider_call_id, event.payload)
+                    else:
+                        self._audio_in_order(connection, stream, event.sequence, event.payload)
             elif isinstance(event, MarkPlayed):
                 if stream is not None:
                     stream.playback.mark_echoed(event.name)
@@ -266,7 +274,13 @@ class MediaStreams:
             elif isinstance(event, DtmfIn):
                 if stream is not None and self._on_dtmf is not None:
                     self._notify(self._on_dtmf, stream.provider_call_id, event.digits)
+            elif isinstance(event, StreamCredential):
+                if stream is None:
+                    connection.presented_token = event.token
             elif isinstance(event, StreamStopped) and stream is not None:
+                if connection.order is not None and self._on_audio is not None:
+                    for payload in connection.order.drain():
+                        self._notify(self._on_audio, stream.provider_call_id, payload)
                 self._end_stream(connection, "Media stream stopped before playback finished")
                 connection.close(1000, "Stream stopped")
                 return
@@ -277,8 +291,9 @@ class MediaStreams:
         if not call_id:
             connection.close(1008, "Missing callSid")
             return False
-        token = event.token or connection.query_token
-        if not (self._registry.check_token(call_id, token) and self._is_live_call(call_id)):
+        token = event.token or connection.presented_token
+        subject = event.token_subject or call_id
+        if not (self._registry.check_token(subject, token) and self._is_live_call(call_id)):
             logger.warning("media stream from %s refused: unknown call or bad token",
                            connection.client_ip)
             connection.close(1008, "Unknown call")
@@ -298,6 +313,15 @@ class MediaStreams:
         logger.info("media stream %s started for call %s", event.stream_id, call_id)
         self._notify(self._on_start, call_id, event.stream_id)
         return True
+
+    def _audio_in_order(self, connection: Connection, stream: Stream, sequence: int,
+                        payload: bytes) -> None:
+        order = connection.order
+        if order is None:
+            order = connection.order = FrameOrder()
+        assert self._on_audio is not None
+        for due in order.push(sequence, payload):
+            self._notify(self._on_audio, stream.provider_call_id, due)
 
     def _end_stream(self, connection: Connection, reason: str) -> None:
         """The stream stopped or its socket closed (idempotent): unregister, notify, grace."""
@@ -353,7 +377,13 @@ async def _refuse(scope: Scope, send: Send, body: bytes) -> None:
         await send({"type": "websocket.close", "code": 1013})
 
 
-def _query_token(scope: Scope) -> str | None:
+def _presented_token(scope: Scope, header: str | None) -> str | None:
+    """The token the upgrade request presents: in the codec's header, else ``?token=``."""
+    if header is not None:
+        wanted = header.encode("latin-1")
+        for name, value in scope.get("headers") or ():
+            if name.lower() == wanted and value:
+                return value.decode("latin-1")
     query = scope.get("query_string") or b""
     values = parse_qs(query.decode("latin-1")).get("token")
     return values[0] if values else None

@@ -188,6 +188,7 @@ class TwilioMediaCodec:
     token travels in ``start.customParameters.token``."""
 
     name = "twilio"
+    token_header = None
 
     def decode(self, frame: str | bytes) -> codec.MediaEvent | None:
         event = decode(frame)
