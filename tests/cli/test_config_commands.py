@@ -190,20 +190,20 @@ TWILIO_TOML = ('provider = "twilio"\nfromNumber = "+15550001234"\n'
 
 
 async def test_validate_refuses_a_carrier_this_build_lacks_naming_the_key(env: Env) -> None:
-    path = env.root / "telnyx.toml"
-    path.write_text('provider = "telnyx"\nfromNumber = "+15550001234"\n'
+    path = env.root / "plivo.toml"
+    path.write_text('provider = "plivo"\nfromNumber = "+15550001234"\n'
                     'publicUrl = "https://voice.example.com/voice/webhook"\n'
-                    f'[telnyx]\napiKey = "{SECRET}"\nconnectionId = "c"\npublicKey = "p"\n')
+                    f'[plivo]\nauthId = "MA1"\nauthToken = "{SECRET}"\n')
     result = await run_cli("--config", str(path), "config", "validate")
     assert result.exit_code == 78 and result.stdout == ""
-    assert result.stderr == (f'voicecall: provider: "telnyx" is not available in this build '
-                             f"yet (available: mock, twilio) (in {path})\n")
+    assert result.stderr == (f'voicecall: provider: "plivo" is not available in this build '
+                             f"yet (available: mock, twilio, telnyx) (in {path})\n")
     as_json = await run_cli("--config", str(path), "config", "validate", "--json")
     assert as_json.exit_code == 78
     assert json.loads(as_json.stdout) == {
         "ok": False, "path": str(path), "warnings": [],
-        "issues": [{"path": "provider", "message": '"telnyx" is not available in this build '
-                                                   "yet (available: mock, twilio)"}]}
+        "issues": [{"path": "provider", "message": '"plivo" is not available in this build '
+                                                   "yet (available: mock, twilio, telnyx)"}]}
 
 
 async def test_validate_refuses_twilio_without_a_public_url(env: Env) -> None:

@@ -112,6 +112,38 @@ class CarrierHarness:
         raise NotImplementedError
 
 
+class SimulatedCarrier(CarrierHarness):
+    """A carrier played by one of our simulators, which keep ``calls`` (by provider call id,
+    each with ``hangups`` and ``spoken``) and ``requests`` (every REST request): what the
+    observations that read them have in common."""
+
+    sim: Any = None
+
+    def hangups(self, provider_call_id: str) -> int:
+        call = self.sim.calls.get(provider_call_id)
+        return 0 if call is None else call.hangups
+
+    def heard(self, provider_call_id: str) -> list[str] | None:
+        call = self.sim.calls.get(provider_call_id)
+        return [] if call is None else list(call.spoken)
+
+    def activity(self) -> int:
+        return len(self.sim.requests)
+
+    def status_queries(self, provider_call_id: str) -> int | None:
+        return sum(1 for r in self.sim.requests
+                   if r.method == "GET" and self.is_status_path(r.path, provider_call_id))
+
+    def dials(self) -> int:
+        return sum(1 for r in self.sim.requests if r.method == "POST" and self.is_dial_path(r.path))
+
+    def is_status_path(self, path: str, provider_call_id: str) -> bool:
+        raise NotImplementedError
+
+    def is_dial_path(self, path: str) -> bool:
+        raise NotImplementedError
+
+
 class MediaCaller:
     """The carrier's end of a media stream, as the tests see it.
 

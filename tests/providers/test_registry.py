@@ -18,6 +18,11 @@ fromNumber = "+15550009999"
 accountSid = "AC00000000000000000000000000000000"
 authToken = "registry-test-token"
 apiBaseUrl = "http://127.0.0.1:9"
+[telnyx]
+apiKey = "KEYregistrytest"
+connectionId = "1234567890"
+publicKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+apiBaseUrl = "http://127.0.0.1:9"
 """
 
 
@@ -38,5 +43,5 @@ async def test_every_provider_opens_into_the_declared_shape(name: str) -> None:
 
 
 def test_an_unknown_provider_names_the_available_ones() -> None:
-    with pytest.raises(LookupError, match=r"'telnyx' is not available.*mock, twilio"):
-        registry.load("telnyx")
+    with pytest.raises(LookupError, match=r"'plivo' is not available.*mock, twilio, telnyx"):
+        registry.load("plivo")

@@ -1,19 +1,18 @@
 """The Twilio media-stream simulator against an independent websocket server (trio-websocket's
-own server), plus its statistics and audio loading."""
+own server, see :mod:`tests.simulator.websocket_peer`), plus its statistics and audio
+loading."""
 
 from __future__ import annotations
 
 import base64
 import json
 import wave
-from contextlib import asynccontextmanager
-from functools import partial
 
 import numpy as np
 import pytest
 import trio
-import trio_websocket
 
+from tests.simulator.websocket_peer import websocket_server
 from voicecall_cli.providers.audio import mulaw_encode, sine_pcm16
 from voicecall_cli.simulator.twilio.media import (
     Tone,
@@ -23,46 +22,6 @@ from voicecall_cli.simulator.twilio.media import (
 )
 
 CALL = "CA0123456789abcdef0123456789abcdef"
-
-
-class Peer:
-    """What the server side saw: every message with its arrival time; ``ws`` to talk back."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[float, dict]] = []
-        self.ws: trio_websocket.WebSocketConnection | None = None
-        self.connected = trio.Event()
-        self.changed = trio.Event()
-
-    async def wait_for(self, predicate) -> None:
-        while not predicate(self.received):
-            await self.changed.wait()
-
-    def events(self) -> list[str]:
-        return [m["event"] for _, m in self.received]
-
-
-@asynccontextmanager
-async def websocket_server():
-    peer = Peer()
-
-    async def handler(request: trio_websocket.WebSocketRequest) -> None:
-        peer.ws = await request.accept()
-        peer.connected.set()
-        try:
-            while True:
-                message = json.loads(await peer.ws.get_message())
-                peer.received.append((trio.current_time(), message))
-                peer.changed.set()
-                peer.changed = trio.Event()
-        except trio_websocket.ConnectionClosed:
-            pass
-
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(partial(trio_websocket.serve_websocket, handler,
-                                             "127.0.0.1", 0, ssl_context=None))
-        yield f"ws://127.0.0.1:{server.port}/voice/stream", peer
-        nursery.cancel_scope.cancel()
 
 
 def media(payload: bytes) -> str:

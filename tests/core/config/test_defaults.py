@@ -39,7 +39,7 @@ EXPECTED_DEFAULTS = {
     "responseModel": "openai/gpt-4o-mini", "responseBaseUrl": "https://api.openai.com/v1",
     "responseTimeoutMs": 30000,
     "twilio": {"apiBaseUrl": "https://api.twilio.com"},
-    "telnyx": {"apiBaseUrl": "https://api.telnyx.com"},
+    "telnyx": {"apiBaseUrl": "https://api.telnyx.com", "voice": "female", "language": "en-US"},
     "plivo": {"apiBaseUrl": "https://api.plivo.com"},
     "mock": {
         "ringDelayMs": 200, "answerDelayMs": 400, "outcome": "answer",

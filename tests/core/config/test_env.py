@@ -8,7 +8,7 @@ from .util import errors_of, from_obj
 
 TWILIO_ENV = {"TWILIO_ACCOUNT_SID": "ACenv", "TWILIO_AUTH_TOKEN": "env-token"}
 TELNYX_ENV = {"TELNYX_API_KEY": "KEYenv", "TELNYX_CONNECTION_ID": "conn-env",
-              "TELNYX_PUBLIC_KEY": "pub-env"}
+              "TELNYX_PUBLIC_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
 PLIVO_ENV = {"PLIVO_AUTH_ID": "MAenv", "PLIVO_AUTH_TOKEN": "env-token"}
 
 

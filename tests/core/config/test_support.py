@@ -38,12 +38,13 @@ def test_a_complete_mock_or_twilio_config_starts():
 
 @pytest.mark.parametrize("provider", sorted(set(PROVIDERS) - set(IMPLEMENTED_PROVIDERS)))
 def test_a_carrier_this_build_lacks_is_refused_at_the_provider_key(provider):
-    credentials = {"telnyx": {"apiKey": "k", "connectionId": "c", "publicKey": "p"},
+    credentials = {"telnyx": {"apiKey": "k", "connectionId": "c",
+                              "publicKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
                    "plivo": {"authId": "MA1", "authToken": "t"}}[provider]
     obj = {"provider": provider, "fromNumber": "+15550001234", provider: credentials,
            "publicUrl": PUBLIC_URL}
     assert issues_of(obj) == {"provider": (
-        f'"{provider}" is not available in this build yet (available: mock, twilio)')}
+        f'"{provider}" is not available in this build yet (available: mock, twilio, telnyx)')}
     with pytest.raises(ConfigError) as info:
         check_startup(from_obj(obj))
     assert info.value.path == "provider"
@@ -194,4 +195,4 @@ def test_chat_tts_keys_from_messages_tts_are_openclaws_and_not_named():
 
 def test_streaming_on_the_mock_carrier_has_no_effect():
     assert from_obj({"streaming": {"enabled": True}}).warnings == [
-        'streaming.enabled has no effect with provider "mock": media streams are Twilio\'s']
+        'streaming.enabled has no effect with provider "mock": media streams are the carriers\'']

@@ -154,7 +154,8 @@ def test_allow_from_entries_are_checked_one_by_one():
 def test_each_configured_carrier_validates():
     assert from_obj(TWILIO_OK).provider == "twilio"
     assert from_obj({"provider": "telnyx", "fromNumber": "+15550001234",
-                     "telnyx": {"apiKey": "k", "connectionId": "c", "publicKey": "p"}})
+                     "telnyx": {"apiKey": "k", "connectionId": "c",
+                                "publicKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}})
     assert from_obj({"provider": "plivo", "fromNumber": "+15550001234",
                      "plivo": {"authId": "MA1", "authToken": "t"}})
 
@@ -165,7 +166,7 @@ def test_each_configured_carrier_validates():
     ({"provider": "twilio", "fromNumber": "+15550001234", "twilio": {"accountSid": "AC1"}},
      {"twilio.authToken": "twilio.authToken is required (or set TWILIO_AUTH_TOKEN env)"}),
     ({"provider": "telnyx", "fromNumber": "+15550001234",
-      "telnyx": {"connectionId": "c", "publicKey": "p"}},
+      "telnyx": {"connectionId": "c", "publicKey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}},
      {"telnyx.apiKey": "telnyx.apiKey is required (or set TELNYX_API_KEY env)"}),
     ({"provider": "telnyx", "fromNumber": "+15550001234",
       "telnyx": {"apiKey": "k", "connectionId": "c"}},
@@ -276,3 +277,10 @@ def test_streaming_without_an_openai_key_warns():
 
 def test_edge_tts_warns_that_calls_ignore_it():
     assert any('tts.provider "edge"' in w for w in from_obj({"tts": {"provider": "edge"}}).warnings)
+
+
+def test_a_telnyx_public_key_that_is_not_one_is_refused_with_where_to_find_it():
+    problems = errors_of({"provider": "telnyx", "fromNumber": "+15550001234",
+                          "telnyx": {"apiKey": "k", "connectionId": "c",
+                                     "publicKey": "KEY0123456789ABCDEF"}})
+    assert "Mission Control" in problems["telnyx.publicKey"]

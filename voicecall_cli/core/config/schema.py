@@ -26,7 +26,7 @@ PROVIDERS = ("telnyx", "twilio", "plivo", "mock")
 # The providers this build can run (the schema accepts all of PROVIDERS, as the plugin's does):
 # the registry line of each provider plug-in. The start-up check (support.py) refuses the
 # others; providers.registry loads ``voicecall_cli.providers.<name>`` for each of these.
-IMPLEMENTED_PROVIDERS = ("mock", "twilio")
+IMPLEMENTED_PROVIDERS = ("mock", "twilio", "telnyx")
 # responseModel's "<provider>/<model>" providers that can answer calls in this build.
 REPLY_MODEL_PROVIDERS = ("openai",)
 MOCK_FROM_NUMBER = "+15550000000"
@@ -118,6 +118,8 @@ CONFIG_SCHEMA = Obj({
         "connectionId": Str(),
         "publicKey": Str(secret=True),
         "apiBaseUrl": Url("https://api.telnyx.com"),
+        "voice": Str("female"),  # Telnyx speak voice when no media stream speaks
+        "language": Str("en-US"),
     }),
     "twilio": Obj({
         "accountSid": Str(secret=True),

@@ -111,7 +111,7 @@ replyDelayMs = 300
 # [telnyx]                        # provider = "telnyx"
 # apiKey = "KEYxxxxxxxx"          # or TELNYX_API_KEY
 # connectionId = "1234567890"     # or TELNYX_CONNECTION_ID
-# publicKey = "base64..."         # or TELNYX_PUBLIC_KEY (webhook signature key)
+# publicKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="  # TELNYX_PUBLIC_KEY; Ed25519, base64
 # apiBaseUrl = "https://api.telnyx.com"
 
 # [plivo]                         # provider = "plivo"

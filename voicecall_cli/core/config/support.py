@@ -93,5 +93,5 @@ def unused_setting_warnings(data: Mapping[str, Any], written: Mapping[str, Any],
     streaming = data.get("streaming") or {}
     if data.get("provider") == "mock" and streaming.get("enabled"):
         warnings.append(f'{key("streaming.enabled")} has no effect with provider "mock": media '
-                        "streams are Twilio's")
+                        "streams are the carriers'")
     return warnings

@@ -11,7 +11,9 @@ Wrong or missing credentials, or an AccountSid in the path that is not the authe
 of each operation live behind :class:`CallOperations` (the
 :class:`~voicecall_cli.simulator.twilio.simulator.TwilioSimulator` implements it); they raise
 :class:`ApiFailure` for a Twilio error response. Every request is recorded (method, path, form).
-This module imports nothing of the simulator's, so the simulator depends on it and not back.
+This module imports nothing of the simulator's, so the simulator depends on it and not back;
+the ASGI plumbing (lifespan, the capped body, sending the response) is
+:mod:`voicecall_cli.simulator.serving`'s.
 
 Resource handling: holds no resources; hypercorn (owned by the simulator) owns the sockets.
 """
@@ -22,16 +24,18 @@ import base64
 import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
+# Scope, Receive, Send and MAX_BODY lived here before they were shared; still importable.
+from voicecall_cli.simulator.serving import MAX_BODY as MAX_BODY
+from voicecall_cli.simulator.serving import Receive as Receive
+from voicecall_cli.simulator.serving import Request, Response, RestApp
+from voicecall_cli.simulator.serving import Scope as Scope
+from voicecall_cli.simulator.serving import Send as Send
 
-MAX_BODY = 1 << 20
 _CALLS = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls"
                     r"(?:/(?P<sid>[^/]+))?\.json$")
 
@@ -94,9 +98,9 @@ class CallOperations(Protocol):
     def update_call(self, call_sid: str, form: Mapping[str, list[str]]) -> dict[str, Any]: ...
 
 
-class FakeTwilioApi:
+class FakeTwilioApi(RestApp):
     """ASGI callable for the fake REST API, bound to one :class:`CallOperations` (the
-    simulator)."""
+    simulator); the ASGI plumbing is :class:`~voicecall_cli.simulator.serving.RestApp`'s."""
 
     def __init__(self, simulator: CallOperations, *, account_sid: str, auth_token: str) -> None:
         self._sim = simulator
@@ -105,34 +109,24 @@ class FakeTwilioApi:
             f"{account_sid}:{auth_token}".encode()).decode()
         self.injected: list[InjectedFailure] = []
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        method: str = scope["method"]
-        path: str = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        body = await _read_body(receive)
+    def respond(self, request: Request) -> Response:
+        method, path, body = request.method, request.path, request.body
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True) if body else {}
         match = _CALLS.match(path)
-        authorized = hmac.compare_digest(headers.get("authorization", ""), self._expected_auth)
+        authorized = hmac.compare_digest(request.headers.get("authorization", ""),
+                                         self._expected_auth)
         if authorized and match and match["account"] != self._account_sid:
             authorized = False
         if not authorized:
             failure = ApiFailure(401, 20003, "Authenticate",
                                  {"detail": "Your AccountSid or AuthToken was incorrect."})
-            status, payload, content_type = 401, json.dumps(failure.body()), "application/json"
-            extra = [(b"www-authenticate", b'Basic realm="Twilio API"')]
+            response = Response(401, json.dumps(failure.body()), "application/json",
+                                ((b"www-authenticate", b'Basic realm="Twilio API"'),))
         else:
-            extra = []
-            status, payload, content_type = self._serve(method, path, match, form)
-        self._sim.requests.append(RecordedRequest(method, path, form, authorized, status))
-        response_headers = [(b"content-type", content_type.encode()),
-                            (b"content-length", str(len(payload.encode())).encode()), *extra]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload.encode()})
+            response = Response(*self._serve(method, path, match, form))
+        self._sim.requests.append(RecordedRequest(method, path, form, authorized,
+                                                  response.status))
+        return response
 
     def _serve(self, method: str, path: str, match: re.Match[str] | None,
                form: dict[str, list[str]]) -> tuple[int, str, str]:
@@ -152,29 +146,3 @@ class FakeTwilioApi:
             raise ApiFailure(405, 20004, "Method not allowed")
         except ApiFailure as failure:
             return failure.status, json.dumps(failure.body()), "application/json"
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= MAX_BODY:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -10,9 +10,10 @@ verbs are recorded in ``unsupported_verbs`` and skipped. Running out of verbs en
 on Twilio. Redirects and Gather actions are always POSTed.
 
 Resource handling: every task of a call runs in the simulator's nursery under its own cancel
-scope; :meth:`CallRunner.end` cancels them all, then sends the final status callback in a task
-of its own (so it is not cancelled with the call). A REST update cancels only the running TwiML
-program and starts the new one.
+scope (a :class:`~voicecall_cli.simulator.tasks.CallTasks`); :meth:`CallRunner.end` cancels them
+all, then sends the final status callback in a task of its own (so it is not cancelled with the
+call). A REST update cancels only the running TwiML program and starts the new one. While the
+callee streams audio, its voice is :func:`~voicecall_cli.simulator.caller.talk_on_stream`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import urljoin
 
 import trio
 
+from voicecall_cli.simulator.tasks import CallTasks
 from voicecall_cli.simulator.twilio.call import CalleeScript, SimCall, StreamRequest
 from voicecall_cli.simulator.twilio.webhooks import WebhookSender, call_params, rfc2822
 
@@ -72,7 +74,7 @@ class CallRunner:
         self._nursery = nursery
         self._clock_ms = clock_ms
         self._on_change = on_change
-        self._scopes: set[trio.CancelScope] = set()
+        self._tasks = CallTasks(nursery, ended=lambda: call.ended)
         self._program: trio.CancelScope | None = None
         self._stream_done = trio.Event()
         self._sequence = 0
@@ -81,7 +83,7 @@ class CallRunner:
 
     def start_outbound(self, twiml: str | None = None) -> None:
         """Ring the callee; once answered, run ``twiml`` if given, else fetch the call's Url."""
-        self._spawn(self._outbound, twiml)
+        self._tasks.spawn(self._outbound, twiml)
 
     def start_inbound(self) -> None:
         self._set_status("ringing")
@@ -105,8 +107,7 @@ class CallRunner:
             return
         self.call.ended_ms = self._clock_ms()
         self._set_status(status)
-        for scope in list(self._scopes):
-            scope.cancel()
+        self._tasks.cancel_all()
         self._program = None
         self._nursery.start_soon(self._status_callback, "completed")
 
@@ -169,7 +170,7 @@ class CallRunner:
     def _replace_program(self, first: _Fetch | _Document) -> None:
         if self._program is not None:
             self._program.cancel()
-        self._program = self._spawn(self._run_program, first)
+        self._program = self._tasks.spawn(self._run_program, first)
 
     async def _run_program(self, step: _Fetch | _Document | None) -> None:
         while step is not None:
@@ -208,7 +209,7 @@ class CallRunner:
         for verb in root:
             if self.call.status == "ringing" and verb.tag != "Reject":
                 self._mark_answered()  # an inbound call is answered by its first real verb
-                self._spawn(self._status_callback, "answered")
+                self._tasks.spawn(self._status_callback, "answered")
             outcome = await self._run_verb(verb, doc.base_url)
             if outcome is _DONE:
                 return None
@@ -279,7 +280,7 @@ class CallRunner:
         self._on_change()
         limit = self.script.hangup_after_replies
         if limit is not None and len(self.call.replies) >= limit:
-            self._spawn(self._hang_up_later)
+            self._tasks.spawn(self._hang_up_later)
 
     async def _hang_up_later(self) -> None:
         await trio.sleep(self.script.reply_delay_s)
@@ -305,28 +306,15 @@ class CallRunner:
 
     async def _talk_over_stream(self, request: StreamRequest) -> None:
         """Be the caller on the media stream (see ``CalleeScript.stream_audio``)."""
-        from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
+        from voicecall_cli.simulator.caller import talk_on_stream
+        from voicecall_cli.simulator.twilio.media import open_twilio_media_stream
 
-        silence = b"\xff" * 160
         try:
             async with open_twilio_media_stream(request.url, call_sid=self.call.sid,
                                                 token=request.token) as stream:
-                marks_seen, reply_due = 0, None
-                start, n = trio.current_time(), 0
-                while not stream.closed.is_set():
-                    if len(stream.marks_echoed) > marks_seen:
-                        marks_seen = len(stream.marks_echoed)
-                        if marks_seen > 1 and len(self.call.replies) < len(self.script.replies):
-                            reply_due = trio.current_time() + self.script.reply_delay_s
-                    if reply_due is not None and trio.current_time() >= reply_due:
-                        reply_due = None
-                        await stream.send_audio(Tone(300.0, self.script.reply_seconds))
-                        self._give_reply(self.script.replies[len(self.call.replies)])
-                        start, n = trio.current_time(), 0
-                        continue
-                    await stream.send_audio(silence)
-                    n += 1
-                    await trio.sleep_until(start + n * 0.02)
+                await talk_on_stream(stream, self.script, given=self.call.replies,
+                                     give_reply=self._give_reply,
+                                     send_silence=stream.send_audio)
         except Exception as exc:  # the daemon closed or refused the stream
             self.call.errors.append(f"media stream: {exc!r}")
         finally:
@@ -337,20 +325,3 @@ class CallRunner:
     def _error(self, message: str) -> None:
         self.call.errors.append(message)
         self._on_change()
-
-    def _spawn(self, action: Callable[..., Any], *args: Any) -> trio.CancelScope:
-        """Run ``action(*args)`` in the nursery under a scope that :meth:`end` cancels."""
-        scope = trio.CancelScope()
-        if self.call.ended:
-            scope.cancel()
-        self._scopes.add(scope)
-
-        async def run() -> None:
-            try:
-                with scope:
-                    await action(*args)
-            finally:
-                self._scopes.discard(scope)
-
-        self._nursery.start_soon(run)
-        return scope

@@ -11,26 +11,24 @@ running TwiML or end the call; the end posts the ``completed`` status callback. 
 to loopback URLs (or through the ``forward`` map; see :mod:`.webhooks`).
 
 Resource handling: the context manager owns the listening socket, hypercorn, one httpx client
-and a nursery holding every call's tasks. Leaving it cancels all of them: calls stop where they
-are and no further webhook is sent.
+and a nursery holding every call's tasks (through
+:func:`~voicecall_cli.simulator.serving.serve_simulator`). Leaving it cancels all of them: calls
+stop where they are and no further webhook is sent.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import httpx
-import hypercorn.trio
 import trio
-from hypercorn.config import Config
 
+from voicecall_cli.simulator.serving import serve_simulator
 from voicecall_cli.simulator.twilio.api import (
     ApiFailure,
     FakeTwilioApi,
@@ -280,30 +278,9 @@ async def run_twilio_simulator(*, account_sid: str, auth_token: str, host: str =
     failure raises ``OSError`` before anything is yielded. On exit every call task, the server
     and the HTTP client are closed; pending webhooks are abandoned.
     """
-    async with (httpx.AsyncClient(trust_env=False) as http, trio.open_nursery() as nursery):
-        simulator = TwilioSimulator(account_sid=account_sid, auth_token=auth_token,
-                                    callee=callee, nursery=nursery, http=http,
-                                    clock_ms=clock_ms, forward=forward)
-        config = Config()
-        config.bind = [f"fd://{_bound_socket(host, port).detach()}"]
-        config.accesslog = None
-        config.errorlog = logger
-        config.include_server_header = False
-        binds = await nursery.start(partial(hypercorn.trio.serve, simulator.api, config,
-                                            mode="asgi"))
-        simulator.base_url = binds[0].rstrip("/")
-        try:
-            yield simulator
-        finally:
-            nursery.cancel_scope.cancel()
+    def build(nursery: trio.Nursery, http: httpx.AsyncClient) -> TwilioSimulator:
+        return TwilioSimulator(account_sid=account_sid, auth_token=auth_token, callee=callee,
+                               nursery=nursery, http=http, clock_ms=clock_ms, forward=forward)
 
-
-def _bound_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host.strip("[]"), port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    async with serve_simulator(build, host=host, port=port, logger=logger) as simulator:
+        yield simulator

@@ -7,8 +7,9 @@ over the URL Twilio was given (query included) and the form parameters, in the
 Only loopback URLs are called. A URL on another host is delivered only when ``forward`` maps
 its origin (``https://voice.example.com``) to a loopback origin (``http://127.0.0.1:8443``), as a
 tunnel would: the request is signed with the public URL, sent to the loopback one, and carries
-the public host in ``Host`` and ``X-Forwarded-Host`` plus ``X-Forwarded-Proto``. Any other URL
-is refused and recorded as a failed delivery; nothing leaves the machine.
+the public host in ``Host`` and ``X-Forwarded-Host`` plus ``X-Forwarded-Proto`` (the routing is
+:class:`~voicecall_cli.simulator.routing.WebhookRouter`'s). Any other URL is refused and
+recorded as a failed delivery; nothing leaves the machine.
 
 Error handling: :meth:`WebhookSender.post` never raises for HTTP or network trouble; the
 returned :class:`WebhookDelivery` carries the status code or the error text.
@@ -17,15 +18,15 @@ returned :class:`WebhookDelivery` carries the status code or the error text.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from twilio.request_validator import RequestValidator
 
+from voicecall_cli.simulator.routing import WebhookRouter
+from voicecall_cli.simulator.routing import is_loopback_host as is_loopback_host  # its old home
 from voicecall_cli.simulator.twilio.call import WebhookDelivery
 
 API_VERSION = "2010-04-01"
@@ -38,22 +39,6 @@ def rfc2822(ms: int) -> str:
     return email.utils.format_datetime(datetime.fromtimestamp(ms / 1000, UTC))
 
 
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 class WebhookSender:
     """Signs and POSTs webhooks with a shared httpx client (owned by the caller)."""
 
@@ -61,11 +46,7 @@ class WebhookSender:
                  forward: Mapping[str, str] | None = None) -> None:
         self._http = http
         self._validator = RequestValidator(auth_token)
-        self._forward = {origin.rstrip("/").lower(): target.rstrip("/")
-                         for origin, target in (forward or {}).items()}
-        for target in self._forward.values():
-            if not is_loopback_host(urlsplit(target).hostname):
-                raise ValueError(f"forward target must be a loopback origin: {target}")
+        self._router = WebhookRouter(forward)
 
     def signature(self, url: str, params: Mapping[str, str]) -> str:
         return self._validator.compute_signature(url, dict(params))
@@ -73,7 +54,7 @@ class WebhookSender:
     async def post(self, url: str, params: Mapping[str, str]) -> WebhookDelivery:
         """POST ``params`` to ``url`` signed for ``url``; the response is read in full."""
         params = dict(params)
-        target, extra_headers = self._route(url)
+        target, extra_headers = self._router.route(url)
         if target is None:
             return WebhookDelivery(url, params, None,
                                    error="refused: not a loopback URL and not forwarded")
@@ -90,19 +71,6 @@ class WebhookSender:
         except httpx.HTTPError as exc:
             return WebhookDelivery(url, params, None, error=f"{type(exc).__name__}: {exc}")
         return WebhookDelivery(url, params, response.status_code, body=response.text)
-
-    def _route(self, url: str) -> tuple[str | None, dict[str, str]]:
-        """Where to deliver ``url`` and which tunnel headers to add (None: refuse)."""
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https") and is_loopback_host(parts.hostname):
-            return url, {}
-        target_origin = self._forward.get(_origin(url))
-        if target_origin is None:
-            return None, {}
-        target = urlsplit(target_origin)
-        delivered = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
-        return delivered, {"host": parts.netloc, "x-forwarded-host": parts.netloc,
-                           "x-forwarded-proto": parts.scheme}
 
 
 def call_params(*, account_sid: str, call_sid: str, status: str, direction: str,

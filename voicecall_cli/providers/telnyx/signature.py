@@ -1,0 +1,90 @@
+"""Telnyx's webhook signature: Ed25519 over ``"{telnyx-timestamp}|{raw body}"`` with the
+account's public key (reference 6.4), checked with ``cryptography``. Pure: the request, the key
+and the time in, a verdict out.
+
+The order of the checks is part of the contract: the headers, then the key, then the timestamp
+(more than :data:`TOLERANCE_S` away from now is refused *before* any signature work, so an old
+capture costs us nothing), then the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+
+from voicecall_cli.providers.base import WebhookRequest
+
+SIGNATURE_HEADER = "telnyx-signature-ed25519"
+TIMESTAMP_HEADER = "telnyx-timestamp"
+TOLERANCE_S = 300
+MISSING_KEY = "Missing telnyx.publicKey (configure to verify webhooks)"
+KEY_FORMATS = "base64 of the raw 32-byte key, base64 DER (SubjectPublicKeyInfo) or PEM"
+
+
+@dataclass(frozen=True, slots=True)
+class TelnyxVerification:
+    """``key`` (set only when ``ok``) identifies this exact delivery for the replay cache."""
+
+    ok: bool
+    reason: str | None = None
+    key: str | None = None
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """The account public key as Mission Control shows it (base64 of 32 raw bytes), or base64
+    DER SPKI, or PEM. Raises ``ValueError`` naming the accepted forms."""
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = load_pem_public_key(text.encode())
+        else:
+            raw = _b64decode(text)
+            key = (Ed25519PublicKey.from_public_bytes(raw) if len(raw) == 32
+                   else load_der_public_key(raw))
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(f"telnyx.publicKey is not an Ed25519 public key ({KEY_FORMATS})"
+                         ) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"telnyx.publicKey is not an Ed25519 public key ({KEY_FORMATS})")
+    return key
+
+
+def verify_telnyx(request: WebhookRequest, public_key: Ed25519PublicKey | None,
+                  now_ms: int) -> TelnyxVerification:
+    """Check the delivery's Ed25519 signature (see the module docstring for the order)."""
+    signature_text = request.headers.get(SIGNATURE_HEADER, "").strip()
+    timestamp_text = request.headers.get(TIMESTAMP_HEADER, "").strip()
+    if not signature_text or not timestamp_text:
+        return TelnyxVerification(False, "Missing signature or timestamp header")
+    if public_key is None:
+        return TelnyxVerification(False, MISSING_KEY)
+    if not timestamp_text.isascii() or not timestamp_text.isdigit() or len(timestamp_text) > 12:
+        return TelnyxVerification(False, "Invalid timestamp header")
+    skew_s = now_ms / 1000 - int(timestamp_text)
+    if skew_s > TOLERANCE_S:
+        return TelnyxVerification(False, "Timestamp too old")
+    if skew_s < -TOLERANCE_S:
+        return TelnyxVerification(False, "Timestamp is in the future")
+    try:
+        signature = _b64decode(signature_text)
+        public_key.verify(signature, timestamp_text.encode() + b"|" + request.body)
+    except (ValueError, InvalidSignature):
+        return TelnyxVerification(False, "Invalid signature")
+    material = f"{timestamp_text}\n{signature_text}\n".encode() + request.body
+    return TelnyxVerification(True, key="telnyx:" + hashlib.sha256(material).hexdigest())
+
+
+def _b64decode(text: str) -> bytes:
+    """Standard or URL-safe base64, padding optional. Raises ``ValueError``."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64: {exc}") from None
