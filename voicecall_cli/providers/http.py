@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import trio
@@ -56,14 +56,20 @@ class RestApi:
 
     async def request(self, method: str, path: str, *, json: Any = None,
                       form: list[tuple[str, str]] | None = None) -> Any:
-        """One request; returns the JSON body (None for 204 or an empty body).
+        """One request with a JSON body, or a form body (``form`` pairs, a repeated name sent
+        once per value); returns the JSON answer (None for 204 or an empty body).
 
         Raises :class:`ApiError` for a non-2xx answer (404 included: callers decide what an
         unknown resource means), a network error, a timeout or a body that is not JSON."""
+        content = headers = None
+        if form is not None:
+            content = urlencode(form)
+            headers = {"content-type": "application/x-www-form-urlencoded"}
         response: httpx.Response | None = None
         with trio.move_on_after(self.timeout_s):
             try:
-                response = await self._http.request(method, path, json=json, data=form)
+                response = await self._http.request(method, path, json=json, content=content,
+                                                     headers=headers)
             except httpx.HTTPError as exc:
                 raise ApiError(self.mask(f"{self._label} API request failed: "
                                          f"{type(exc).__name__}: {exc}")) from None

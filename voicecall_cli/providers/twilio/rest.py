@@ -9,11 +9,12 @@ remembered per call lives in the shared :class:`TwilioState`.
 Resource handling: :func:`open_twilio_client` owns one ``httpx.AsyncClient`` and closes it on
 exit. A request cancelled from outside is abandoned at once (its connection is dropped).
 
-Error handling: every request is bounded by ``request_timeout_s`` in total. Non-2xx answers
-raise :class:`ProviderError` ``"Twilio API error: <status> <body, at most 200 chars>"``; network
-errors and timeouts raise :class:`ProviderError` too. Messages never contain the auth token or
-the Basic credentials (both are masked should a server echo them back), and this module never
-logs request headers.
+Error handling is the shared REST caller's (:mod:`voicecall_cli.providers.http`): every
+request is bounded by ``request_timeout_s`` in total; non-2xx answers raise ``"Twilio API
+error: <status> <body, at most 200 chars>"``, network errors and timeouts raise too, all as
+:class:`~voicecall_cli.providers.http.ApiError` (a :class:`ProviderError`). Messages never
+contain the auth token or the Basic credentials (both are masked should a server echo them
+back), and this module never logs request headers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import base64
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -37,6 +38,7 @@ from voicecall_cli.providers.base import (
     ProviderClient,
     ProviderError,
 )
+from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
 from voicecall_cli.providers.twilio import twiml
 from voicecall_cli.providers.twilio.state import TwilioState
 
@@ -47,9 +49,7 @@ STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
 # Terminal CallStatus -> our end reason (reference 4.1); every other status is live.
 END_REASONS = {"completed": "completed", "failed": "failed", "busy": "busy",
                "no-answer": "no-answer", "canceled": "hangup-bot"}
-ERROR_BODY_LIMIT = 200
 MISSING_CALL_URL = "Missing webhook URL for this call (provider state not initialized)"
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 Form = Mapping[str, str | Sequence[str]]
 
@@ -67,10 +67,6 @@ SAY_BASE_WAIT_S = 5.0
 SAY_S_PER_CHAR = 0.12
 
 
-class _NotFound(Exception):
-    """The API answered 404 to a request that tolerates it."""
-
-
 class TwilioClient(ProviderClient):
     """Twilio's :class:`~voicecall_cli.providers.base.ProviderClient`.
 
@@ -85,16 +81,15 @@ class TwilioClient(ProviderClient):
     def __init__(self, *, http: httpx.AsyncClient, account_sid: str, auth_token: str,
                  state: TwilioState, endpoints: Endpoints, voice: str, language: str,
                  ring_timeout_s: int, request_timeout_s: float) -> None:
-        self._http = http
         self._calls_path = f"/{API_VERSION}/Accounts/{quote(account_sid, safe='')}/Calls"
         basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
-        self._secrets = tuple(s for s in (auth_token, basic) if s)
+        self._api = RestApi(http, label="Twilio", secrets=(auth_token, basic),
+                            timeout_s=request_timeout_s)
         self.state = state
         self.endpoints = endpoints
         self.voice = voice
         self.language = language
         self.ring_timeout_s = ring_timeout_s
-        self.request_timeout_s = request_timeout_s
 
     # -- ProviderClient ----------------------------------------------------------------------
 
@@ -123,9 +118,12 @@ class TwilioClient(ProviderClient):
         return PlacedCall(provider_call_id=sid, status=status)
 
     async def hangup(self, call_id: str, provider_call_id: str, reason: str) -> None:
-        with suppress(_NotFound):  # the call is already gone: nothing to hang up
+        try:
             await self._request("POST", self._call_path(provider_call_id),
-                                {"Status": "completed"}, allow_not_found=True)
+                                {"Status": "completed"})
+        except ApiError as exc:
+            if exc.status != 404:  # 404: the call is already gone, nothing to hang up
+                raise
         self.state.forget(provider_call_id)
 
     async def speak(self, call_id: str, provider_call_id: str, text: str) -> None:
@@ -162,11 +160,10 @@ class TwilioClient(ProviderClient):
         """Reference 3.2: 404 is an ended call (``completed``); any other failure is
         unknown."""
         try:
-            body = await self._request("GET", self._call_path(provider_call_id),
-                                       allow_not_found=True)
-        except _NotFound:
-            return ProviderCallStatus("ended", "completed", raw="not-found")
-        except ProviderError as exc:
+            body = await self._request("GET", self._call_path(provider_call_id))
+        except ApiError as exc:
+            if exc.status == 404:
+                return ProviderCallStatus("ended", "completed", raw="not-found")
             logger.warning("twilio: status of call %s unknown: %s", provider_call_id, exc)
             return ProviderCallStatus("unknown", raw="error")
         raw = body.get("status") if isinstance(body, dict) else None
@@ -212,40 +209,11 @@ class TwilioClient(ProviderClient):
     def _call_path(self, call_sid: str) -> str:
         return f"{self._calls_path}/{quote(call_sid, safe='')}.json"
 
-    async def _request(self, method: str, path: str, form: Form | None = None, *,
-                       allow_not_found: bool = False) -> Any:
-        """One API request; returns the JSON body (None for 204 or an empty body).
-
-        Raises :class:`_NotFound` on 404 when ``allow_not_found``, else :class:`ProviderError`.
-        """
-        content = urlencode(list(_form_pairs(form)), doseq=False) if form is not None else None
-        headers = {"content-type": "application/x-www-form-urlencoded"} if form is not None else {}
-        response: httpx.Response | None = None
-        with trio.move_on_after(self.request_timeout_s):
-            try:
-                response = await self._http.request(method, path, content=content,
-                                                     headers=headers)
-            except httpx.HTTPError as exc:
-                raise ProviderError(self._mask(
-                    f"Twilio API request failed: {type(exc).__name__}: {exc}")) from None
-        if response is None:
-            raise ProviderError(f"Twilio API request timed out after {self.request_timeout_s:g}s")
-        if response.status_code == 404 and allow_not_found:
-            raise _NotFound
-        if not response.is_success:
-            text = " ".join(response.text.split())[:ERROR_BODY_LIMIT]
-            raise ProviderError(self._mask(f"Twilio API error: {response.status_code} {text}"))
-        if response.status_code == 204 or not response.content.strip():
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise ProviderError("Twilio API error: the response is not JSON") from None
-
-    def _mask(self, message: str) -> str:
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        return message
+    async def _request(self, method: str, path: str, form: Form | None = None) -> Any:
+        """One API request with a form body; the JSON answer (None when empty). Raises
+        :class:`~voicecall_cli.providers.http.ApiError`."""
+        return await self._api.request(method, path,
+                                       form=_form_pairs(form) if form is not None else None)
 
 
 def _form_pairs(form: Form | None) -> list[tuple[str, str]]:
@@ -269,9 +237,9 @@ async def open_twilio_client(*, account_sid: str, auth_token: str, api_base_url:
     on exit. Proxy settings from the environment apply except for a loopback ``api_base_url``.
     """
     base_url = api_base_url.rstrip("/")
-    loopback = (urlsplit(base_url).hostname or "") in _LOOPBACK_HOSTS
     async with httpx.AsyncClient(base_url=base_url, auth=httpx.BasicAuth(account_sid, auth_token),
-                                 timeout=request_timeout_s, trust_env=not loopback,
+                                 timeout=request_timeout_s,
+                                 trust_env=not is_loopback_url(base_url),
                                  headers={"accept": "application/json"}) as http:
         yield TwilioClient(http=http, account_sid=account_sid, auth_token=auth_token,
                            state=state, endpoints=endpoints, voice=voice, language=language,
