@@ -17,7 +17,7 @@ from tests.providers.telnyx.util import (
     request,
     signed_headers,
 )
-from voicecall_cli.core.config.validate import looks_like_ed25519_public_key
+from voicecall_cli.core.keys import looks_like_ed25519_public_key
 from voicecall_cli.providers.telnyx.signature import (
     MISSING_KEY,
     TOLERANCE_S,

@@ -6,14 +6,13 @@ All issues are collected in one :class:`Checker`; nothing stops at the first pro
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from voicecall_cli.core.config.env import ENV_HINTS
 from voicecall_cli.core.config.fields import Checker
 from voicecall_cli.core.config.schema import ALL_PATHS, CONFIG_SCHEMA
+from voicecall_cli.core.keys import looks_like_ed25519_public_key
 
 REQUIRED_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
     "telnyx": ("telnyx.apiKey", "telnyx.connectionId", "telnyx.publicKey"),
@@ -70,26 +69,6 @@ def check_provider(data: Mapping[str, Any], checker: Checker) -> None:
             f"{checker.full('telnyx.publicKey')} is not an Ed25519 public key: paste the "
             "public key from Telnyx Mission Control (Keys & Credentials > Public Key), base64 "
             "of 32 bytes"))
-
-
-# An Ed25519 SubjectPublicKeyInfo in DER is this 12-byte prefix and the 32-byte key.
-_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
-
-
-def looks_like_ed25519_public_key(text: str) -> bool:
-    """Whether ``text`` has the shape of an Ed25519 public key: base64 (or base64url) of the
-    raw 32 bytes or of its DER SubjectPublicKeyInfo, or that DER in PEM armour."""
-    text = text.strip()
-    if text.startswith("-----BEGIN PUBLIC KEY-----") and text.endswith(
-            "-----END PUBLIC KEY-----"):
-        text = "".join(text.splitlines()[1:-1])
-    cleaned = text.replace("-", "+").replace("_", "/")
-    cleaned += "=" * (-len(cleaned) % 4)
-    try:
-        raw = base64.b64decode(cleaned, validate=True)
-    except binascii.Error:
-        return False
-    return len(raw) == 32 or (len(raw) == 44 and raw.startswith(_ED25519_SPKI_PREFIX))
 
 
 def _require(checker: Checker, path: str, suffix: str) -> None:

@@ -9,15 +9,13 @@ capture costs us nothing), then the signature.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
+from voicecall_cli.core.keys import decode_base64, ed25519_public_key_bytes
 from voicecall_cli.providers.base import WebhookRequest
 
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
@@ -38,21 +36,13 @@ class TelnyxVerification:
 
 def load_public_key(text: str) -> Ed25519PublicKey:
     """The account public key as Mission Control shows it (base64 of 32 raw bytes), or base64
-    DER SPKI, or PEM. Raises ``ValueError`` naming the accepted forms."""
-    text = text.strip()
+    DER SPKI, or PEM: the forms ``config validate`` accepts (:mod:`voicecall_cli.core.keys`).
+    Raises ``ValueError`` naming them."""
     try:
-        if text.startswith("-----BEGIN"):
-            key = load_pem_public_key(text.encode())
-        else:
-            raw = _b64decode(text)
-            key = (Ed25519PublicKey.from_public_bytes(raw) if len(raw) == 32
-                   else load_der_public_key(raw))
-    except (ValueError, UnsupportedAlgorithm):
+        return Ed25519PublicKey.from_public_bytes(ed25519_public_key_bytes(text))
+    except ValueError:
         raise ValueError(f"telnyx.publicKey is not an Ed25519 public key ({KEY_FORMATS})"
                          ) from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"telnyx.publicKey is not an Ed25519 public key ({KEY_FORMATS})")
-    return key
 
 
 def verify_telnyx(request: WebhookRequest, public_key: Ed25519PublicKey | None,
@@ -72,19 +62,9 @@ def verify_telnyx(request: WebhookRequest, public_key: Ed25519PublicKey | None,
     if skew_s < -TOLERANCE_S:
         return TelnyxVerification(False, "Timestamp is in the future")
     try:
-        signature = _b64decode(signature_text)
+        signature = decode_base64(signature_text)
         public_key.verify(signature, timestamp_text.encode() + b"|" + request.body)
     except (ValueError, InvalidSignature):
         return TelnyxVerification(False, "Invalid signature")
     material = f"{timestamp_text}\n{signature_text}\n".encode() + request.body
     return TelnyxVerification(True, key="telnyx:" + hashlib.sha256(material).hexdigest())
-
-
-def _b64decode(text: str) -> bytes:
-    """Standard or URL-safe base64, padding optional. Raises ``ValueError``."""
-    cleaned = text.strip().replace("-", "+").replace("_", "/")
-    cleaned += "=" * (-len(cleaned) % 4)
-    try:
-        return base64.b64decode(cleaned, validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"not base64: {exc}") from None
