@@ -77,7 +77,8 @@ class RestApi:
             raise ApiError(f"{self._label} API request timed out after {self.timeout_s:g}s")
         body = _json_or_none(response)
         if not response.is_success:
-            text = " ".join(response.text.split())[:ERROR_BODY_LIMIT]
+            # Masked before it is cut: a secret straddling the cut would otherwise survive.
+            text = self.mask(" ".join(response.text.split()))[:ERROR_BODY_LIMIT]
             raise ApiError(self.mask(f"{self._label} API error: {response.status_code} {text}"),
                            response.status_code, _error_codes(body))
         if response.status_code == 204 or not response.content.strip():

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 import trio
@@ -41,6 +41,7 @@ from voicecall_cli.providers.base import (
 from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
 from voicecall_cli.providers.twilio import twiml
 from voicecall_cli.providers.twilio.state import TwilioState
+from voicecall_cli.providers.urls import with_query
 
 logger = logging.getLogger("voicecall.providers.twilio")
 
@@ -52,14 +53,6 @@ END_REASONS = {"completed": "completed", "failed": "failed", "busy": "busy",
 MISSING_CALL_URL = "Missing webhook URL for this call (provider state not initialized)"
 
 Form = Mapping[str, str | Sequence[str]]
-
-
-def with_query(url: str, **params: str) -> str:
-    """``url`` with ``params`` added to (or replacing those in) its query string."""
-    parts = urlsplit(url)
-    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    pairs.extend(params.items())
-    return urlunsplit(parts._replace(query=urlencode(pairs)))
 
 
 # How long speak() waits for Twilio to finish a <Say> (generous: ~15 chars/s speech).

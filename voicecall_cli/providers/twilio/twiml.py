@@ -11,9 +11,9 @@ and the webhook decides what comes next. Without it Twilio hangs up at the end o
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 from twilio.twiml.voice_response import VoiceResponse
+
+from voicecall_cli.providers.urls import with_query
 
 HOLD_MUSIC_PATH = "/voice/hold-music"
 HOLD_QUEUE = "hold-queue"
@@ -99,8 +99,4 @@ def hold_music() -> str:
 def with_turn_token(url: str, turn_token: str) -> str:
     """``url`` with its ``turnToken`` query parameter set to ``turn_token`` (added or replaced;
     the other parameters keep their order)."""
-    parts = urlsplit(url)
-    pairs = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
-             if name != "turnToken"]
-    pairs.append(("turnToken", turn_token))
-    return urlunsplit(parts._replace(query=urlencode(pairs)))
+    return with_query(url, turnToken=turn_token)
