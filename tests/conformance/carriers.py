@@ -23,11 +23,13 @@ for this carrier only, so it fails loudly once the bug is fixed.
 from __future__ import annotations
 
 from tests.conformance.carrier_mock import MockHarness
+from tests.conformance.carrier_plivo import PlivoHarness
 from tests.conformance.carrier_telnyx import TelnyxHarness
 from tests.conformance.carrier_twilio import TwilioHarness
 from tests.conformance.harness import CalleePlan, CarrierHarness, Delivery, MediaCaller
 
 __all__ = ["HARNESSES", "CalleePlan", "CarrierHarness", "Delivery", "MediaCaller",
-           "MockHarness", "TelnyxHarness", "TwilioHarness"]
+           "MockHarness", "PlivoHarness", "TelnyxHarness", "TwilioHarness"]
 
-HARNESSES: list[type[CarrierHarness]] = [MockHarness, TwilioHarness, TelnyxHarness]
+HARNESSES: list[type[CarrierHarness]] = [MockHarness, TwilioHarness, TelnyxHarness,
+                                         PlivoHarness]

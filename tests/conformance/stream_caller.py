@@ -13,6 +13,15 @@ from tests.conformance.harness import MediaCaller
 from voicecall_cli.simulator.media import Tone
 
 MULAW_SILENCE = b"\xff" * 160  # one 20 ms frame
+# The app's marks and clears in each carrier's framing: Twilio and Telnyx ``mark``
+# (``mark.name``) and ``clear``; Plivo ``checkpoint`` (``name``) and ``clearAudio``.
+MARK_EVENTS = frozenset({"mark", "checkpoint"})
+CLEAR_EVENTS = frozenset({"clear", "clearAudio"})
+
+
+def mark_name(message: dict[str, Any]) -> str:
+    mark = message.get("mark")
+    return str(mark["name"] if isinstance(mark, dict) else message["name"])
 
 
 @dataclass
@@ -45,14 +54,15 @@ class StreamCaller(MediaCaller):
                 while self._seen < len(self.stream.messages):
                     _at, message = self.stream.messages[self._seen]
                     self._seen += 1
-                    if message.get("event") == "mark":
-                        name = message["mark"]["name"]
+                    event = message.get("event")
+                    if event in MARK_EVENTS:
+                        name = mark_name(message)
                         self.marks_received.append(name)
                         if self.hold_marks:
                             self._held.append(name)
                         else:
                             await self._ack(name)
-                    elif message.get("event") == "clear":
+                    elif event in CLEAR_EVENTS:
                         await self.release_marks(keep_holding=self.hold_marks)
         except trio_websocket.ConnectionClosed:
             return

@@ -15,11 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import trio
 
 VOICECALL = [sys.executable, "-m", "voicecall_cli"]
 
@@ -153,6 +155,37 @@ class Daemon:
 
     def call_state(self, call_id: str) -> dict:
         return self.cli_json("status", "--call-id", call_id)["call"]
+
+
+@asynccontextmanager
+async def carrier_daemon(config_text: Callable[[Path], str], prefix: str,
+                         ) -> AsyncIterator[Daemon]:
+    """A started daemon (from a trio test) whose config is ``config_text(store)``; stopped and
+    its directory removed on exit. For the carrier e2e tests, inside their simulator."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    config = root / "config.toml"
+    config.write_text(config_text(root / "state"))
+    daemon = Daemon(root=root, config=config, socket=root / "control.sock")
+    try:
+        await trio.to_thread.run_sync(daemon.start)
+        yield daemon
+    finally:
+        await trio.to_thread.run_sync(daemon.stop)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def cli_json(daemon: Daemon, *args: str) -> dict:
+    """``voicecall ARGS --json`` against the daemon, from a trio test."""
+    return await trio.to_thread.run_sync(lambda: daemon.cli_json(*args, timeout=30))
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    """Poll ``predicate`` until it holds; AssertionError naming ``what`` after ``timeout``."""
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.03)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def make_daemon(max_duration: int = 300, extra: str = "") -> Daemon:

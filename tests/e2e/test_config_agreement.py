@@ -22,9 +22,8 @@ TWILIO = ('provider = "twilio"\nfromNumber = "+15550001234"\n'
           f'[twilio]\naccountSid = "AC{"0" * 32}"\nauthToken = "{SECRET}"\n')
 
 REFUSED = {
-    "a carrier this build lacks": (
+    "plivo with no public URL": (
         'provider = "plivo"\nfromNumber = "+15550001234"\n'
-        'publicUrl = "https://voice.example.com/voice/webhook"\n'
         f'[plivo]\nauthId = "MA123"\nauthToken = "{SECRET}"\n'),
     "twilio with no public URL": TWILIO + '[tunnel]\nprovider = "ngrok"\n',
     "an auto-reply model this build cannot call": 'responseModel = "anthropic/claude"\n',

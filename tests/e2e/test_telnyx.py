@@ -6,8 +6,6 @@ caller audio that arrives out of order on the media stream."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +14,7 @@ import trio
 
 from voicecall_cli.simulator.telnyx.simulator import CalleeScript, run_telnyx_simulator
 
-from .conftest import Daemon
+from .conftest import Daemon, carrier_daemon, cli_json, until
 
 API_KEY = "KEYe2e0123456789"
 CONNECTION = "1494404757140276705"
@@ -56,32 +54,15 @@ async def telnyx_daemon(callee: CalleeScript, extra: str = "",
                         ) -> AsyncIterator[tuple[Daemon, object]]:
     async with run_telnyx_simulator(api_key=API_KEY, connection_id=CONNECTION,
                                     callee=callee) as sim:
-        root = Path(tempfile.mkdtemp(prefix="vctx", dir="/tmp"))
-        config = root / "config.toml"
-        config.write_text(CONFIG.format(store=root / "state", greeting=GREETING, key=API_KEY,
-                                        connection=CONNECTION, public=sim.public_key,
-                                        api=sim.base_url) + extra)
-        daemon = Daemon(root=root, config=config, socket=root / "control.sock")
-        try:
-            await trio.to_thread.run_sync(daemon.start)
+        def config(store: Path) -> str:
+            return CONFIG.format(store=store, greeting=GREETING, key=API_KEY,
+                                 connection=CONNECTION, public=sim.public_key,
+                                 api=sim.base_url) + extra
+
+        async with carrier_daemon(config, "vctx") as daemon:
             sim.connection_webhook_url = (await trio.to_thread.run_sync(daemon.health)
                                           )["webhookUrl"]
             yield daemon, sim
-        finally:
-            await trio.to_thread.run_sync(daemon.stop)
-            shutil.rmtree(root, ignore_errors=True)
-
-
-async def cli_json(daemon: Daemon, *args: str) -> dict:
-    return await trio.to_thread.run_sync(lambda: daemon.cli_json(*args, timeout=30))
-
-
-async def until(predicate, what: str, timeout: float = 15) -> None:
-    with trio.move_on_after(timeout):
-        while not predicate():
-            await trio.sleep(0.03)
-        return
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_a_call_answered_delivered_twice_is_greeted_once() -> None:

@@ -7,8 +7,6 @@ signs every webhook with twilio's RequestValidator and runs the TwiML the daemon
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +16,7 @@ import trio
 
 from voicecall_cli.simulator.twilio.simulator import CalleeScript, run_twilio_simulator
 
-from .conftest import Daemon
+from .conftest import Daemon, carrier_daemon, cli_json
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "e2e-auth-token-0123456789abcdef"
@@ -55,23 +53,13 @@ async def twilio_daemon(callee: CalleeScript | None = None, *, extra_config: str
     callee = callee or CalleeScript(replies=["Ten works for me.", "Nothing else, thanks."])
     async with run_twilio_simulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
                                     callee=callee) as sim:
-        root = Path(tempfile.mkdtemp(prefix="vctw", dir="/tmp"))
-        config = root / "config.toml"
-        config.write_text(CONFIG.format(store=root / "state", allowed=ALLOWED, sid=ACCOUNT_SID,
-                                        token=AUTH_TOKEN, api=sim.base_url, policy=policy,
-                                        top=top_config)
-                          + extra_config)
-        daemon = Daemon(root=root, config=config, socket=root / "control.sock")
-        try:
-            await trio.to_thread.run_sync(daemon.start)
+        def config(store: Path) -> str:
+            return CONFIG.format(store=store, allowed=ALLOWED, sid=ACCOUNT_SID,
+                                 token=AUTH_TOKEN, api=sim.base_url, policy=policy,
+                                 top=top_config) + extra_config
+
+        async with carrier_daemon(config, "vctw") as daemon:
             yield daemon, sim
-        finally:
-            await trio.to_thread.run_sync(daemon.stop)
-            shutil.rmtree(root, ignore_errors=True)
-
-
-async def cli_json(daemon: Daemon, *args: str) -> dict:
-    return await trio.to_thread.run_sync(lambda: daemon.cli_json(*args))
 
 
 async def call_state(daemon: Daemon, call_id: str) -> dict:

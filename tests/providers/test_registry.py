@@ -23,6 +23,10 @@ apiKey = "KEYregistrytest"
 connectionId = "1234567890"
 publicKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 apiBaseUrl = "http://127.0.0.1:9"
+[plivo]
+authId = "MAREGISTRYTEST000000"
+authToken = "registry-test-token"
+apiBaseUrl = "http://127.0.0.1:9"
 """
 
 
@@ -43,5 +47,6 @@ async def test_every_provider_opens_into_the_declared_shape(name: str) -> None:
 
 
 def test_an_unknown_provider_names_the_available_ones() -> None:
-    with pytest.raises(LookupError, match=r"'plivo' is not available.*mock, twilio, telnyx"):
-        registry.load("plivo")
+    with pytest.raises(LookupError,
+                       match=r"'vonage' is not available.*mock, twilio, telnyx, plivo"):
+        registry.load("vonage")

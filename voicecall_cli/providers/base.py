@@ -91,6 +91,11 @@ class Streams(Protocol):
         """Whether an inbound call may start a stream now (``streaming.maxInboundStreams``);
         when not, the provider puts the caller on hold."""
 
+    def end(self, provider_call_id: str, stream_id: str | None = None) -> None:
+        """The provider reported, out of band, that the call's stream (``stream_id``, or
+        whichever it has) is over (Plivo's StopStream callback): the daemon ends it as if its
+        socket had closed. Nothing happens for a call without that stream."""
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:

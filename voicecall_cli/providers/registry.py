@@ -1,6 +1,6 @@
 """Which providers exist: a name maps to its package, which exports ``PROVIDER``.
 
-The names are the configuration's ``IMPLEMENTED_PROVIDERS`` (core, so that ``config validate``
+The names are the configuration's ``IMPLEMENTED_PROVIDERS`` (core, so that the configuration
 knows them without importing any provider); each maps to ``voicecall_cli.providers.<name>``.
 Adding a provider is its package plus its name there. The daemon opens
 ``load(config.provider)`` and never imports a provider package by name.

@@ -1,4 +1,5 @@
-"""The simulated caller's voice on an open media stream, shared by the carriers' call runners.
+"""The simulated caller's voice on an open media stream, shared by the carriers' call runners
+(and the checks of their scripted callees, :func:`check_callee_script`).
 
 :func:`talk_on_stream` sends silence at real-time pace (one 20 ms frame every 20 ms, on an
 absolute schedule) and answers each bot utterance but the first (the greeting) with a burst
@@ -26,6 +27,16 @@ from voicecall_cli.simulator.media import FRAME_S, CarrierMediaStream, Tone
 
 SILENCE = b"\xff" * 160  # 20 ms of mu-law silence
 REPLY_TONE_HZ = 300.0
+ANSWERS = (True, "busy", "no-answer", "failed")  # how a scripted callee may answer a dial
+
+
+def check_callee_script(answer: object, hangup_after_replies: int | None) -> None:
+    """The checks every carrier's ``CalleeScript`` makes when it is built; raises
+    ``ValueError`` naming the bad field."""
+    if answer not in ANSWERS:
+        raise ValueError("answer must be True, 'busy', 'no-answer' or 'failed'")
+    if hangup_after_replies is not None and hangup_after_replies < 1:
+        raise ValueError("hangup_after_replies must be at least 1 (or None)")
 
 
 class CallerScript(Protocol):

@@ -16,6 +16,7 @@ from typing import Any
 SIMULATORS: dict[str, str] = {
     "twilio": "voicecall_cli.simulator.twilio",
     "telnyx": "voicecall_cli.simulator.telnyx",
+    "plivo": "voicecall_cli.simulator.plivo",
 }
 
 

@@ -43,12 +43,13 @@ MAX_BODY = 1 << 20  # bytes of a request body kept; the rest is read and dropped
 @dataclass(frozen=True, slots=True)
 class Request:
     """One HTTP request as :class:`RestApp` read it: header names lower-cased (latin-1), the
-    body cut at :data:`MAX_BODY`."""
+    body cut at :data:`MAX_BODY`, ``query`` the raw query string (latin-1)."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,8 @@ class RestApp:
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request = Request(scope["method"], scope["path"], headers, await read_body(receive))
+        request = Request(scope["method"], scope["path"], headers, await read_body(receive),
+                          scope.get("query_string", b"").decode("latin-1"))
         response = self.respond(request)
         encoded = response.body.encode()
         await send({"type": "http.response.start", "status": response.status,

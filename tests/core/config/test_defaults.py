@@ -40,7 +40,7 @@ EXPECTED_DEFAULTS = {
     "responseTimeoutMs": 30000,
     "twilio": {"apiBaseUrl": "https://api.twilio.com"},
     "telnyx": {"apiBaseUrl": "https://api.telnyx.com", "voice": "female", "language": "en-US"},
-    "plivo": {"apiBaseUrl": "https://api.plivo.com"},
+    "plivo": {"apiBaseUrl": "https://api.plivo.com", "voice": "WOMAN", "language": "en-US"},
     "mock": {
         "ringDelayMs": 200, "answerDelayMs": 400, "outcome": "answer",
         "replies": ["Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!"],

@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from voicecall_cli.core.config.model import normalize_url_path
-from voicecall_cli.core.config.schema import IMPLEMENTED_PROVIDERS
 from voicecall_cli.core.config.validate import lookup
 
 KeyName = Callable[[str], str]
@@ -77,8 +76,7 @@ def reconstructs_public_url(data: Mapping[str, Any]) -> bool:
 
 def _needs_exposure(data: Mapping[str, Any]) -> bool:
     provider = data.get("provider")
-    return (provider != "mock" and provider in IMPLEMENTED_PROVIDERS
-            and not data.get("publicUrl") and not carrier_is_local(data))
+    return provider != "mock" and not data.get("publicUrl") and not carrier_is_local(data)
 
 
 def public_url_error(data: Mapping[str, Any], key: KeyName) -> str | None:

@@ -23,10 +23,9 @@ from voicecall_cli.core.config.fields import (
 )
 
 PROVIDERS = ("telnyx", "twilio", "plivo", "mock")
-# The providers this build can run (the schema accepts all of PROVIDERS, as the plugin's does):
-# the registry line of each provider plug-in. The start-up check (support.py) refuses the
-# others; providers.registry loads ``voicecall_cli.providers.<name>`` for each of these.
-IMPLEMENTED_PROVIDERS = ("mock", "twilio", "telnyx")
+# The providers this build runs, in registry order (every one of PROVIDERS): the registry line
+# of each provider plug-in; providers.registry loads ``voicecall_cli.providers.<name>`` for each.
+IMPLEMENTED_PROVIDERS = ("mock", "twilio", "telnyx", "plivo")
 # responseModel's "<provider>/<model>" providers that can answer calls in this build.
 REPLY_MODEL_PROVIDERS = ("openai",)
 MOCK_FROM_NUMBER = "+15550000000"
@@ -130,6 +129,8 @@ CONFIG_SCHEMA = Obj({
         "authId": Str(secret=True),
         "authToken": Str(secret=True),
         "apiBaseUrl": Url("https://api.plivo.com"),
+        "voice": Str("WOMAN"),  # Plivo <Speak> voice when no media stream speaks
+        "language": Str("en-US"),
     }),
     "fromNumber": Phone(),
     "toNumber": Phone(),

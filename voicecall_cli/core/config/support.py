@@ -2,9 +2,9 @@
 
 :func:`check_startup` is the one check that ``voicecall daemon run`` makes before it starts
 anything and that ``voicecall config validate`` makes after loading, so that validate says ok
-exactly when the daemon starts: voice calls switched off, a carrier this build lacks, a carrier
-that cannot reach the webhook (see :mod:`.exposure`), an auto-reply model provider this build
-cannot call. The loader has already checked the schema and the carrier credentials.
+exactly when the daemon starts: voice calls switched off, a carrier that cannot reach the
+webhook (see :mod:`.exposure`), an auto-reply model provider this build cannot call. The
+loader has already checked the schema and the carrier credentials.
 
 :func:`unused_setting_warnings` names settings the schema accepts (they are the plugin's) but
 that nothing in the daemon reads; the loader adds them to ``VoiceCallConfig.warnings``, which
@@ -19,7 +19,7 @@ from typing import Any
 from voicecall_cli.core.config.errors import ConfigError, ConfigIssue
 from voicecall_cli.core.config.exposure import KeyName, public_url_error
 from voicecall_cli.core.config.model import DISABLED_MESSAGE, VoiceCallConfig
-from voicecall_cli.core.config.schema import IMPLEMENTED_PROVIDERS, REPLY_MODEL_PROVIDERS
+from voicecall_cli.core.config.schema import REPLY_MODEL_PROVIDERS
 
 DEFAULT_REPLY_MODEL = "openai/gpt-4o-mini"
 # tts keys of OpenClaw's chat TTS that calls do not use (written in the voice-call tts block).
@@ -32,11 +32,6 @@ def startup_issues(config: VoiceCallConfig) -> list[ConfigIssue]:
     if config.disabled_path is not None:
         return [ConfigIssue(config.disabled_path, DISABLED_MESSAGE)]
     issues = []
-    provider = config.provider
-    if provider not in IMPLEMENTED_PROVIDERS:
-        issues.append(ConfigIssue(config.key("provider"), (
-            f'"{provider}" is not available in this build yet (available: '
-            f"{', '.join(IMPLEMENTED_PROVIDERS)})")))
     unreachable = public_url_error(config.data, config.key)
     if unreachable:
         issues.append(ConfigIssue(config.key("publicUrl"), unreachable))

@@ -278,11 +278,7 @@ class MediaStreams:
                 if stream is None:
                     connection.presented_token = event.token
             elif isinstance(event, StreamStopped) and stream is not None:
-                if connection.order is not None and self._on_audio is not None:
-                    for payload in connection.order.drain():
-                        self._notify(self._on_audio, stream.provider_call_id, payload)
-                self._end_stream(connection, "Media stream stopped before playback finished")
-                connection.close(1000, "Stream stopped")
+                self._stopped(connection, stream)
                 return
 
     def _start(self, connection: Connection, event: StreamStarted) -> bool:
@@ -305,14 +301,24 @@ class MediaStreams:
         playback = Playback(connection.outbox, self._codec, event.stream_id,
                             first_audio_timeout_s=self._first_audio_timeout_s,
                             mark_timeout_s=self._mark_timeout_s)
-        connection.stream = Stream(call_id, event.stream_id, playback,
-                                   inbound=self._is_inbound(call_id))
+        stream = connection.stream = Stream(call_id, event.stream_id, playback,
+                                            inbound=self._is_inbound(call_id))
+        stream.stop = lambda: self._stopped(connection, stream)
         self._registry.add(connection.stream)
         assert connection.tasks is not None
         connection.tasks.start_soon(playback.run)
         logger.info("media stream %s started for call %s", event.stream_id, call_id)
         self._notify(self._on_start, call_id, event.stream_id)
         return True
+
+    def _stopped(self, connection: Connection, stream: Stream) -> None:
+        """The provider ended the stream (a stop frame, or its out-of-band report): the
+        caller's last frames go on, the stream ends and the socket is closed."""
+        if connection.order is not None and self._on_audio is not None:
+            for payload in connection.order.drain():
+                self._notify(self._on_audio, stream.provider_call_id, payload)
+        self._end_stream(connection, "Media stream stopped before playback finished")
+        connection.close(1000, "Stream stopped")
 
     def _audio_in_order(self, connection: Connection, stream: Stream, sequence: int,
                         payload: bytes) -> None:

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ class Stream:
     playback: Playback
     inbound: bool = False
     ended: bool = False
+    stop: Callable[[], None] | None = None  # ends it and closes its socket (the endpoint's)
 
 
 class StreamRegistry:
@@ -58,6 +60,13 @@ class StreamRegistry:
     def admits_inbound(self) -> bool:
         inbound = sum(1 for stream in self._streams.values() if stream.inbound)
         return inbound < self.max_inbound_streams
+
+    def end(self, provider_call_id: str, stream_id: str | None = None) -> None:
+        stream = self._streams.get(provider_call_id)
+        if stream is None or stream.stop is None or stream.ended:
+            return
+        if stream_id is None or stream_id == stream.stream_id:
+            stream.stop()
 
     # -- the endpoint's side ---------------------------------------------------------------------
 

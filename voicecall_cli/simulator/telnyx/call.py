@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from voicecall_cli.simulator.caller import check_callee_script
+
 DEFAULT_REPLIES = ("Hello, this is the simulated callee.", "Yes, that works for me.",
                    "Thank you, goodbye.")
 
@@ -68,10 +70,7 @@ class CalleeScript:
     reorder_every: int | None = 50
 
     def __post_init__(self) -> None:
-        if self.answer not in (True, "busy", "no-answer", "failed"):
-            raise ValueError("answer must be True, 'busy', 'no-answer' or 'failed'")
-        if self.hangup_after_replies is not None and self.hangup_after_replies < 1:
-            raise ValueError("hangup_after_replies must be at least 1 (or None)")
+        check_callee_script(self.answer, self.hangup_after_replies)
         if self.reorder_every is not None and self.reorder_every < 2:
             raise ValueError("reorder_every must be at least 2 (or None)")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from voicecall_cli.simulator.caller import check_callee_script
+
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 DEFAULT_REPLIES = ("Hello, this is the simulated callee.", "Yes, that works for me.",
                    "Thank you, goodbye.")
@@ -49,10 +51,7 @@ class CalleeScript:
     reply_seconds: float = 1.2
 
     def __post_init__(self) -> None:
-        if self.answer not in (True, "busy", "no-answer", "failed"):
-            raise ValueError("answer must be True, 'busy', 'no-answer' or 'failed'")
-        if self.hangup_after_replies is not None and self.hangup_after_replies < 1:
-            raise ValueError("hangup_after_replies must be at least 1 (or None)")
+        check_callee_script(self.answer, self.hangup_after_replies)
 
 
 @dataclass(frozen=True, slots=True)

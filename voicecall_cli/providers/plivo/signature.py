@@ -1,0 +1,137 @@
+"""Plivo's webhook signatures, checked with the plivo SDK's own functions (reference 6.5).
+
+Plivo signs every request to the app twice: ``X-Plivo-Signature-V3`` (with
+``X-Plivo-Signature-V3-Nonce``) covers the URL, its query and, for a POST, the form parameters;
+the legacy ``X-Plivo-Signature-V2`` (with its nonce) covers only the URL without its query.
+V3 is checked when present; V2 only when V3 is absent (a fallback for old accounts, and weaker:
+the body is not covered). Which URL Plivo signed is the one it was told to call:
+:func:`~voicecall_cli.providers.signatures.reconstruct_public_url`, with the same port variants
+Twilio needs.
+
+The V3 canonical form and HMAC are the SDK's (``construct_post_url``/``construct_get_url``,
+``get_signature_v3``); the comparison is ours, in constant time (the SDK's validators compare
+with ``==``/``in``).
+
+Pure: the request and the configuration in, a verdict out. The request key that identifies one
+delivery (for the replay cache and event dedupe) is derived from exactly what the signature
+covers plus the nonce, so a copy that differs only in what the signature ignores (a repeated
+form field Plivo's canonical form folds, header whitespace) is still recognised as a replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
+
+from voicecall_cli.providers.base import WebhookRequest
+from voicecall_cli.providers.signatures import (
+    WebhookSecurity,
+    reconstruct_public_url,
+    url_variants,
+)
+
+V3_HEADER = "x-plivo-signature-v3"
+V3_NONCE_HEADER = "x-plivo-signature-v3-nonce"
+V2_HEADER = "x-plivo-signature-v2"
+V2_NONCE_HEADER = "x-plivo-signature-v2-nonce"
+MISSING_HEADERS = "Missing Plivo signature headers (V3 or V2)"
+
+
+@dataclass(frozen=True, slots=True)
+class PlivoVerification:
+    """The outcome of :func:`verify_plivo`: ``version`` ("v3"/"v2") and ``key`` when ``ok``;
+    ``url`` is the URL that matched, or the primary URL that was expected to."""
+
+    ok: bool
+    url: str
+    reason: str | None = None
+    key: str | None = None
+    version: str | None = None
+
+
+def has_signature_headers(headers: Mapping[str, str]) -> bool:
+    """Pre-auth gate: a V3 signature and nonce, or a V2 signature and nonce."""
+    return bool((headers.get(V3_HEADER) and headers.get(V3_NONCE_HEADER))
+                or (headers.get(V2_HEADER) and headers.get(V2_NONCE_HEADER)))
+
+
+def verify_plivo(request: WebhookRequest, auth_token: str, security: WebhookSecurity, *,
+                 public_url: str | None) -> PlivoVerification:
+    """Check the request's Plivo signature (V3, else V2) against each URL Plivo may have
+    signed. A body that is not form data fails (it cannot be what Plivo signed)."""
+    primary = reconstruct_public_url(request, security, public_url=public_url)
+    if request.method not in ("GET", "POST"):
+        return PlivoVerification(False, primary, f"Plivo never signs a {request.method}")
+    headers = request.headers
+    urls = url_variants(primary, public_url, headers.get("host", ""))
+    v3, v3_nonce = headers.get(V3_HEADER, ""), headers.get(V3_NONCE_HEADER, "")
+    if v3.strip() and v3_nonce:
+        try:
+            params = form_params(request.body) if request.method == "POST" else {}
+        except ValueError as exc:
+            return PlivoVerification(False, primary, f"Body is not form data: {exc}")
+        # Any of several comma-separated signatures may match (spaces after commas allowed).
+        presented = [part.strip().encode() for part in v3.split(",") if part.strip()]
+        for url in urls:
+            signed = _signed_base(request.method, url, params)
+            expected = get_signature_v3(auth_token.encode(), signed, v3_nonce.encode())
+            if any(hmac.compare_digest(expected, candidate) for candidate in presented):
+                return PlivoVerification(True, url, key=_key("v3", signed, v3_nonce),
+                                         version="v3")
+        return PlivoVerification(False, primary, f"Invalid V3 signature for URL: {primary}")
+    v2, v2_nonce = headers.get(V2_HEADER, "").strip(), headers.get(V2_NONCE_HEADER, "")
+    if v2 and v2_nonce:
+        for url in urls:
+            base = _without_query(url)
+            if hmac.compare_digest(_v2_signature(auth_token, base, v2_nonce), v2.encode()):
+                return PlivoVerification(True, url, key=_key("v2", base, v2_nonce),
+                                         version="v2")
+        return PlivoVerification(False, primary, f"Invalid V2 signature for URL: {primary}")
+    return PlivoVerification(False, primary, MISSING_HEADERS)
+
+
+def form_params(body: bytes) -> dict[str, list[str]]:
+    """A form body as Plivo's signature sees it: each name with all its values. Raises
+    ``ValueError`` for a body that is not UTF-8 form data."""
+    try:
+        text = body.decode("utf-8")
+        return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text),
+                        errors="strict")
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ValueError(str(exc)) from None
+
+
+def _copy(params: dict[str, list[str]]) -> dict[str, list[str] | str]:
+    """The SDK's canonical form takes single values as strings and mutates what it is given."""
+    return {name: values[0] if len(values) == 1 else list(values)
+            for name, values in params.items()}
+
+
+def _signed_base(method: str, url: str, params: dict[str, list[str]]) -> str:
+    """The exact string the V3 signature covers, before the nonce."""
+    if method == "GET":
+        return construct_get_url(url, {}).decode("utf-8")
+    return construct_post_url(url, _copy(params)).decode("utf-8")
+
+
+def _v2_signature(auth_token: str, base: str, nonce: str) -> bytes:
+    """V2: base64(HMAC-SHA256(auth token, URL without query + nonce)); the SDK only has a
+    non-constant-time validator for it (the tests check this against it)."""
+    digest = hmac.new(auth_token.encode(), (base + nonce).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest)
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _key(version: str, signed: str, nonce: str) -> str:
+    material = f"{signed}\n{nonce}".encode("utf-8", "surrogatepass")
+    return f"plivo:{version}:" + hashlib.sha256(material).hexdigest()
