@@ -173,6 +173,7 @@ def main(carrier_factory: Callable[[], Carrier], description: str | None) -> Non
     ap.add_argument("-n", type=int, nargs="+", default=[20, 50])
     ap.add_argument("-d", type=float, default=20.0, help="seconds each call streams")
     args = ap.parse_args()
+    args.voicecall = str(Path(args.voicecall).resolve())  # before the chdir below
     sys.path.insert(0, args.shared_bench)
     os.chdir(args.shared_bench)
     import media_load  # the shared driver's receiving side and statistics
