@@ -11,6 +11,7 @@ from tests.providers.plivo.util import CALL_ID, STREAM_SECRET, STREAM_URL, call_
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.providers.plivo import xml
 from voicecall_cli.providers.plivo.media import token_for_xml
+from voicecall_cli.simulator.plivo.xml import validate_document
 
 REDIRECT = call_url({"callId": CALL_ID, "flow": "redirect"})
 ACTION = call_url({"callId": CALL_ID, "flow": "getinput", "turnToken": "turn-1"})
@@ -144,3 +145,27 @@ def test_text_is_escaped_or_cleaned_so_every_document_parses(text: str, said: st
         [element] = list(speech)
         assert element.text == said
         assert len(list(element)) == 0  # text, never markup
+
+
+HOSTILE = "Tom & Jerry <say> \"hi\"\x0c\x0b\x00 \ud800 ok"
+
+
+@pytest.mark.parametrize("name", ["empty", "keep_alive", "notify", "speak", "listen",
+                                  "listen_with_prompt", "stream", "hold", "hold_again"])
+def test_every_document_keeps_plivos_element_rules(name: str) -> None:
+    """What the daemon serves passes the Plivo simulator's rule check (attribute ranges,
+    the stream URL as element text, extraHeaders alphanumeric), hostile text included."""
+    token = token_for_xml(StreamRegistry(secret=STREAM_SECRET).token(CALL_ID))
+    documents = {
+        "empty": lambda: xml.empty(),
+        "keep_alive": lambda: xml.keep_alive(REDIRECT),
+        "notify": lambda: xml.notify(HOSTILE),
+        "speak": lambda: xml.speak(HOSTILE, REDIRECT),
+        "listen": lambda: xml.listen(ACTION, REDIRECT),
+        "listen_with_prompt": lambda: xml.listen(ACTION, REDIRECT, prompt=HOSTILE),
+        "stream": lambda: xml.stream(STREAM_URL, token, status_url=STATUS,
+                                     redirect_url=REDIRECT),
+        "hold": lambda: xml.hold(HOLD, first=True),
+        "hold_again": lambda: xml.hold(HOLD, first=False),
+    }
+    assert validate_document(documents[name]()) == []
