@@ -27,10 +27,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import secrets
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -41,6 +39,7 @@ from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_
 
 from voicecall_cli.simulator.plivo.call import WebhookDelivery
 from voicecall_cli.simulator.routing import WebhookRouter
+from voicecall_cli.simulator.tasks import SerialQueue
 
 USER_AGENT = "PlivoHTTP/1.0"
 WEBHOOK_TIMEOUT_S = 10.0
@@ -168,29 +167,20 @@ class Outbox:
     def __init__(self, sender: WebhookSender, nursery: trio.Nursery,
                  record: Callable[[WebhookDelivery], None]) -> None:
         self._sender = sender
-        self._nursery = nursery
         self._record = record
-        self._send, self._receive = trio.open_memory_channel[_Note](math.inf)
-        self._abandoned = False
+        self._queue = SerialQueue[_Note](nursery, self._deliver)
 
     def start(self) -> None:
-        self._nursery.start_soon(self._run)
+        self._queue.start()
 
     def emit(self, kind: str, url: str, method: str, params: Mapping[str, str]) -> None:
-        with suppress(trio.ClosedResourceError):
-            self._send.send_nowait(_Note(kind, url, method, dict(params)))
+        self._queue.put(_Note(kind, url, method, dict(params)))
 
     def close(self) -> None:
-        self._send.close()
+        self._queue.close()
 
     def abandon(self) -> None:
-        self._abandoned = True
-        self._send.close()
+        self._queue.abandon()
 
-    async def _run(self) -> None:
-        async with self._receive:
-            async for note in self._receive:
-                if self._abandoned:
-                    return
-                self._record(await self._sender.deliver(note.kind, note.url, note.method,
-                                                        note.params))
+    async def _deliver(self, note: _Note) -> None:
+        self._record(await self._sender.deliver(note.kind, note.url, note.method, note.params))

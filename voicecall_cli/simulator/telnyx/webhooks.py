@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from voicecall_cli.simulator.routing import WebhookRouter
+from voicecall_cli.simulator.tasks import SerialQueue
 from voicecall_cli.simulator.telnyx.call import WebhookDelivery
 
 USER_AGENT = "telnyx-webhooks"
@@ -160,33 +159,25 @@ class EventOutbox:
         self._policy = policy
         self._nursery = nursery
         self._record = record
-        self._send, self._receive = trio.open_memory_channel[_Event](math.inf)
-        self._abandoned = False
+        self._queue = SerialQueue[_Event](nursery, self._deliver_in_turn)
 
     def start(self) -> None:
-        self._nursery.start_soon(self._run)
+        self._queue.start()
 
     def emit(self, event_type: str, payload: dict[str, Any], *, occurred_at: str,
              url: str | None) -> None:
-        with suppress(trio.ClosedResourceError):
-            self._send.send_nowait(_Event(event_type, str(uuid.uuid4()), occurred_at,
-                                          payload, url))
+        self._queue.put(_Event(event_type, str(uuid.uuid4()), occurred_at, payload, url))
 
     def close(self) -> None:
-        self._send.close()
+        self._queue.close()
 
     def abandon(self) -> None:
-        self._abandoned = True
-        self._send.close()
+        self._queue.abandon()
 
-    async def _run(self) -> None:
-        async with self._receive:
-            async for event in self._receive:
-                if self._abandoned:
-                    return
-                await self._deliver(event)
-                if event.event_type in self._policy.duplicate_events and not self._abandoned:
-                    await self._deliver(event)
+    async def _deliver_in_turn(self, event: _Event) -> None:
+        await self._deliver(event)
+        if event.event_type in self._policy.duplicate_events and not self._queue.abandoned:
+            await self._deliver(event)
 
     async def _deliver(self, event: _Event, attempt: int = 1) -> None:
         delivery = await self._sender.deliver(
@@ -199,5 +190,5 @@ class EventOutbox:
 
     async def _retry(self, event: _Event) -> None:
         await trio.sleep(self._policy.retry_delay_s)
-        if not self._abandoned:
+        if not self._queue.abandoned:
             await self._deliver(event, attempt=2)
