@@ -1,5 +1,5 @@
 """The simulated caller's voice on an open media stream, shared by the carriers' call runners
-(and the checks of their scripted callees, :func:`check_callee_script`).
+(and what every carrier's scripted callee has in common, :class:`ScriptedCallee`).
 
 :func:`talk_on_stream` sends silence at real-time pace (one 20 ms frame every 20 ms, on an
 absolute schedule) and answers each bot utterance but the first (the greeting) with a burst
@@ -19,7 +19,8 @@ closed stream means.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 import trio
 
@@ -27,16 +28,45 @@ from voicecall_cli.simulator.media import FRAME_S, CarrierMediaStream, Tone
 
 SILENCE = b"\xff" * 160  # 20 ms of mu-law silence
 REPLY_TONE_HZ = 300.0
-ANSWERS = (True, "busy", "no-answer", "failed")  # how a scripted callee may answer a dial
+DEFAULT_REPLIES = ("Hello, this is the simulated callee.", "Yes, that works for me.",
+                   "Thank you, goodbye.")
+
+Answer = bool | Literal["busy", "no-answer", "failed"]
 
 
-def check_callee_script(answer: object, hangup_after_replies: int | None) -> None:
-    """The checks every carrier's ``CalleeScript`` makes when it is built; raises
-    ``ValueError`` naming the bad field."""
-    if answer not in ANSWERS:
-        raise ValueError("answer must be True, 'busy', 'no-answer' or 'failed'")
-    if hangup_after_replies is not None and hangup_after_replies < 1:
-        raise ValueError("hangup_after_replies must be at least 1 (or None)")
+@dataclass(slots=True)
+class ScriptedCallee:
+    """What the simulated person on the other end does on every carrier; each carrier's
+    ``CalleeScript`` subclasses it, adds its own fields and says what they mean there. Times
+    are seconds (real clock).
+
+    ``answer``: ``True`` picks up ``ring_delay_s + answer_delay_s`` after the dial; ``"busy"``,
+    ``"no-answer"`` or ``"failed"`` end the call that way at that moment instead. ``replies``:
+    said in turn, ``reply_delay_s`` after the prompt they answer (``confidence`` is the
+    recognition score the carrier reports); after ``hangup_after_replies`` of them the callee
+    hangs up. ``say_seconds_per_char``: how long the carrier's own text-to-speech takes per
+    character. ``stream_audio``: on a media stream, be the caller (silence at real-time pace,
+    a tone of ``reply_seconds`` for each bot utterance but the greeting; see
+    :func:`talk_on_stream`). Raises ``ValueError`` for an ``answer`` or
+    ``hangup_after_replies`` that cannot be.
+    """
+
+    replies: list[str] = field(default_factory=lambda: list(DEFAULT_REPLIES))
+    reply_delay_s: float = 0.05
+    answer: Answer = True
+    ring_delay_s: float = 0.02
+    answer_delay_s: float = 0.05
+    say_seconds_per_char: float = 0.0005
+    hangup_after_replies: int | None = None
+    confidence: float = 0.92
+    stream_audio: bool = False
+    reply_seconds: float = 1.2
+
+    def __post_init__(self) -> None:
+        if self.answer not in (True, "busy", "no-answer", "failed"):
+            raise ValueError("answer must be True, 'busy', 'no-answer' or 'failed'")
+        if self.hangup_after_replies is not None and self.hangup_after_replies < 1:
+            raise ValueError("hangup_after_replies must be at least 1 (or None)")
 
 
 class CallerScript(Protocol):

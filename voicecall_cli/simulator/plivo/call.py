@@ -15,14 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from voicecall_cli.simulator.caller import check_callee_script
+from voicecall_cli.simulator.caller import ScriptedCallee
 
-DEFAULT_REPLIES = ("Hello, this is the simulated callee.", "Yes, that works for me.",
-                   "Thank you, goodbye.")
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "cancel", "timeout"})
 LIVE_STATUSES = frozenset({"ringing", "in-progress"})
-
-Answer = bool | Literal["busy", "no-answer", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +60,7 @@ CALL_STATES = {"completed": "ANSWER", "busy": "BUSY", "no-answer": "NO_ANSWER",
 
 
 @dataclass(slots=True)
-class CalleeScript:
+class CalleeScript(ScriptedCallee):
     """What the simulated person on the other end does. Times are seconds (real clock).
 
     * ``answer``: ``True`` picks up ``ring_delay_s`` (queued -> ringing) plus ``answer_delay_s``
@@ -84,22 +80,10 @@ class CalleeScript:
       greeting), ``reply_delay_s`` after its checkpoint came back as ``playedStream``.
     """
 
-    replies: list[str] = field(default_factory=lambda: list(DEFAULT_REPLIES))
-    reply_delay_s: float = 0.05
-    answer: Answer = True
-    ring_delay_s: float = 0.02
-    answer_delay_s: float = 0.05
-    say_seconds_per_char: float = 0.0005
-    play_seconds: float = 0.02
-    hangup_after_replies: int | None = None
-    hangup_after_s: float | None = None
     confidence: float = 0.91
+    play_seconds: float = 0.02
+    hangup_after_s: float | None = None
     barge_in: bool = False
-    stream_audio: bool = False
-    reply_seconds: float = 1.2
-
-    def __post_init__(self) -> None:
-        check_callee_script(self.answer, self.hangup_after_replies)
 
 
 @dataclass(frozen=True, slots=True)

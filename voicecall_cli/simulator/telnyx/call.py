@@ -16,12 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from voicecall_cli.simulator.caller import check_callee_script
-
-DEFAULT_REPLIES = ("Hello, this is the simulated callee.", "Yes, that works for me.",
-                   "Thank you, goodbye.")
-
-Answer = bool | Literal["busy", "no-answer", "failed"]
+from voicecall_cli.simulator.caller import ScriptedCallee
 
 # hangup_cause -> sip_hangup_cause in call.hangup ("unspecified" where no SIP response ends it).
 SIP_HANGUP_CAUSES: dict[str, str] = {
@@ -35,7 +30,7 @@ SIP_HANGUP_CAUSES: dict[str, str] = {
 
 
 @dataclass(slots=True)
-class CalleeScript:
+class CalleeScript(ScriptedCallee):
     """What the simulated person on the other end does. Times are seconds (real clock).
 
     * ``answer``: ``True`` picks up after ``ring_delay_s + answer_delay_s`` (a pick-up later than
@@ -56,21 +51,11 @@ class CalleeScript:
       frames every that many frames, as Telnyx does not guarantee frame order (None: never).
     """
 
-    replies: list[str] = field(default_factory=lambda: list(DEFAULT_REPLIES))
-    reply_delay_s: float = 0.05
-    answer: Answer = True
-    ring_delay_s: float = 0.02
-    answer_delay_s: float = 0.05
-    say_seconds_per_char: float = 0.0005
-    hangup_after_replies: int | None = None
-    confidence: float = 0.92
     partials: bool = True
-    stream_audio: bool = False
-    reply_seconds: float = 1.2
     reorder_every: int | None = 50
 
     def __post_init__(self) -> None:
-        check_callee_script(self.answer, self.hangup_after_replies)
+        ScriptedCallee.__post_init__(self)
         if self.reorder_every is not None and self.reorder_every < 2:
             raise ValueError("reorder_every must be at least 2 (or None)")
 

@@ -10,19 +10,14 @@ writes them; nothing else should.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-from voicecall_cli.simulator.caller import check_callee_script
+from voicecall_cli.simulator.caller import ScriptedCallee
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-DEFAULT_REPLIES = ("Hello, this is the simulated callee.", "Yes, that works for me.",
-                   "Thank you, goodbye.")
-
-Answer = bool | Literal["busy", "no-answer", "failed"]
 
 
 @dataclass(slots=True)
-class CalleeScript:
+class CalleeScript(ScriptedCallee):
     """What the simulated person on the other end does. Times are seconds (real clock).
 
     * ``answer``: ``True`` picks up after ``ring_delay_s + answer_delay_s`` (a pick-up later than
@@ -34,24 +29,12 @@ class CalleeScript:
     * ``hangup_after_replies``: after that many replies the callee hangs up, ``reply_delay_s``
       after the last one was delivered.
     * ``say_seconds_per_char``: how long a ``<Say>`` takes to speak, per character.
+    * ``stream_audio``: over a ``<Connect><Stream>``, connect as Twilio's media client, send
+      silence at Twilio's pace, and answer each bot utterance but the first (the greeting)
+      with a burst of speech (a tone of ``reply_seconds``) ``reply_delay_s`` after its mark
+      came back.
     """
 
-    replies: list[str] = field(default_factory=lambda: list(DEFAULT_REPLIES))
-    reply_delay_s: float = 0.05
-    answer: Answer = True
-    ring_delay_s: float = 0.02
-    answer_delay_s: float = 0.05
-    say_seconds_per_char: float = 0.0005
-    hangup_after_replies: int | None = None
-    confidence: float = 0.92
-    # Over a <Connect><Stream>: connect as Twilio's media client, send silence at Twilio's
-    # pace, and answer each bot utterance but the first (the greeting) with a burst of speech
-    # (a tone of reply_seconds) reply_delay_s after its mark came back.
-    stream_audio: bool = False
-    reply_seconds: float = 1.2
-
-    def __post_init__(self) -> None:
-        check_callee_script(self.answer, self.hangup_after_replies)
 
 
 @dataclass(frozen=True, slots=True)
