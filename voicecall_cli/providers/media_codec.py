@@ -8,8 +8,11 @@ playback. Audio is always G.711 mu-law, 8 kHz, mono.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +89,42 @@ class MediaCodec(Protocol):
 
     def encode_clear(self, stream_id: str) -> str:
         """A text frame asking the provider to drop the audio it has buffered (barge-in)."""
+
+
+# -- what the JSON framings (Twilio, Telnyx, Plivo) read alike --------------------------------
+
+
+def json_message(frame: str | bytes, carrier: str) -> dict[str, Any]:
+    """A frame as a JSON object with a string ``event``. Raises ``ValueError`` for anything
+    else, a frame nested too deep to parse included."""
+    try:
+        message = json.loads(frame)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+        raise ValueError(f"not a {carrier} media stream message (no event)")
+    return message
+
+
+def object_field(message: dict[str, Any], key: str, *, required: bool = True
+                 ) -> dict[str, Any]:
+    """``message[key]``, which must be an object ({} for an absent one when not
+    ``required``); raises ``ValueError`` naming the event and the key."""
+    value = message.get(key)
+    if isinstance(value, dict):
+        return value
+    if value is None and not required:
+        return {}
+    raise ValueError(f"{message['event']} without a {key} object")
+
+
+def payload_audio(media: dict[str, Any]) -> bytes:
+    """The audio of a ``media`` object's base64 ``payload``; raises ``ValueError`` when it is
+    missing or not base64."""
+    payload = media.get("payload")
+    if not isinstance(payload, str):
+        raise ValueError("media without a payload")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise ValueError("media payload is not base64") from None

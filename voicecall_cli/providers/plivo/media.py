@@ -22,7 +22,6 @@ audio before it has played, our marks) and ``clearAudio`` (``streamId``).
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from typing import Any
@@ -77,12 +76,7 @@ class PlivoMediaCodec:
     def decode(self, frame: str | bytes) -> codec.MediaEvent | None:
         """Raises ``ValueError`` for a frame that is not a JSON object with a string
         ``event`` or whose fields have the wrong shape."""
-        try:
-            message = json.loads(frame)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(message, dict) or not isinstance(message.get("event"), str):
-            raise ValueError("not a Plivo stream message (no event)")
+        message = codec.json_message(frame, "Plivo")
         event = message["event"]
         if event == "media":
             return _media(message)
@@ -94,7 +88,7 @@ class PlivoMediaCodec:
         if event == "start":
             return _start(message)
         if event == "dtmf":
-            digit = _object(message, "dtmf").get("digit")
+            digit = codec.object_field(message, "dtmf").get("digit")
             if not isinstance(digit, str) or not digit:
                 raise ValueError("dtmf without a digit")
             return codec.DtmfIn(digit)
@@ -117,20 +111,14 @@ class PlivoMediaCodec:
 
 
 def _media(message: dict[str, Any]) -> codec.AudioIn | None:
-    media = _object(message, "media")
+    media = codec.object_field(message, "media")
     if media.get("track", "inbound") != "inbound":
         return None  # our own audio on a both-tracks stream: not the caller
-    payload = media.get("payload")
-    if not isinstance(payload, str):
-        raise ValueError("media without a payload")
-    try:
-        return codec.AudioIn(base64.b64decode(payload, validate=True))
-    except binascii.Error:
-        raise ValueError("media payload is not base64") from None
+    return codec.AudioIn(codec.payload_audio(media))
 
 
 def _start(message: dict[str, Any]) -> codec.StreamStarted:
-    start = _object(message, "start")
+    start = codec.object_field(message, "start")
     stream_id = start.get("streamId") or message.get("streamId")
     if not isinstance(stream_id, str) or not stream_id:
         raise ValueError("start without a streamId")
@@ -140,10 +128,3 @@ def _start(message: dict[str, Any]) -> codec.StreamStarted:
     presented = extra_headers(message.get("extra_headers")).get("token")
     token = token_from_xml(presented) if presented else None
     return codec.StreamStarted(stream_id, call_uuid or None, token)
-
-
-def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
-    value = message.get(key)
-    if not isinstance(value, dict):
-        raise ValueError(f"{message['event']} without a {key} object")
-    return value

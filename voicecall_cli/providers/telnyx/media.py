@@ -22,7 +22,6 @@ We send (bidirectional ``rtp`` mode) ``{"event":"media","media":{"payload":..}}`
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
@@ -42,26 +41,21 @@ class TelnyxMediaCodec:
     def decode(self, frame: str | bytes) -> codec.MediaEvent | None:
         """Raises ``ValueError`` for a frame that is not a JSON object with a string ``event``
         or whose fields have the wrong shape."""
-        try:
-            message = json.loads(frame)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(message, dict) or not isinstance(message.get("event"), str):
-            raise ValueError("not a Telnyx media stream message (no event)")
+        message = codec.json_message(frame, "Telnyx")
         event = message["event"]
         if event == "media":
             return _media(message)
         if event == "start":
             return _start(message)
         if event == "mark":
-            name = _object(message, "mark").get("name")
+            name = codec.object_field(message, "mark").get("name")
             if not isinstance(name, str):
                 raise ValueError("mark without a name")
             return codec.MarkPlayed(name)
         if event == "stop":
             return codec.StreamStopped()
         if event == "dtmf":
-            digit = _object(message, "dtmf").get("digit")
+            digit = codec.object_field(message, "dtmf").get("digit")
             if not isinstance(digit, str) or not digit:
                 raise ValueError("dtmf without a digit")
             return codec.DtmfIn(digit)
@@ -82,16 +76,10 @@ class TelnyxMediaCodec:
 
 
 def _media(message: dict[str, Any]) -> codec.AudioIn | None:
-    media = _object(message, "media")
+    media = codec.object_field(message, "media")
     if media.get("track", "inbound") not in ("inbound", "inbound_track"):
         return None  # our own audio echoed on a both_tracks stream: not the caller
-    payload = media.get("payload")
-    if not isinstance(payload, str):
-        raise ValueError("media without a payload")
-    try:
-        audio = base64.b64decode(payload, validate=True)
-    except binascii.Error:
-        raise ValueError("media payload is not base64") from None
+    audio = codec.payload_audio(media)
     sequence = _counter(media.get("chunk"))
     if sequence is None:
         sequence = _counter(message.get("sequence_number"))
@@ -99,7 +87,7 @@ def _media(message: dict[str, Any]) -> codec.AudioIn | None:
 
 
 def _start(message: dict[str, Any]) -> codec.StreamStarted:
-    start = _object(message, "start")
+    start = codec.object_field(message, "start")
     stream_id = message.get("stream_id") or start.get("stream_id")
     if not isinstance(stream_id, str) or not stream_id:
         raise ValueError("start without a stream_id")
@@ -108,13 +96,6 @@ def _start(message: dict[str, Any]) -> codec.StreamStarted:
         raise ValueError("start.call_control_id is not a string")
     call_id, _turn = decode_client_state(start.get("client_state"))
     return codec.StreamStarted(stream_id, call_control_id or None, token_subject=call_id)
-
-
-def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
-    value = message.get(key)
-    if not isinstance(value, dict):
-        raise ValueError(f"{message['event']} without a {key} object")
-    return value
 
 
 def _counter(value: object) -> int | None:

@@ -12,7 +12,6 @@ No I/O and no clock: bytes and strings in, values out.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,12 +72,7 @@ def decode(frame: str | bytes) -> MediaEvent | None:
     fields have the wrong shape (a ``start`` without ``streamSid``, a ``media`` without a base64
     payload, a ``mark`` without a name).
     """
-    try:
-        message = json.loads(frame)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
-        raise ValueError("not a Twilio media stream message (no event)")
+    message = codec.json_message(frame, "Twilio")
     event = message["event"]
     stream_sid = _optional_str(message, "streamSid")
     if event == "media":
@@ -86,16 +80,16 @@ def decode(frame: str | bytes) -> MediaEvent | None:
     if event == "start":
         return _start(message, stream_sid)
     if event == "mark":
-        mark = _object(message, "mark")
+        mark = codec.object_field(message, "mark")
         name = mark.get("name")
         if not isinstance(name, str):
             raise ValueError("mark without a name")
         return Mark(stream_sid, name)
     if event == "stop":
-        return Stop(stream_sid, _optional_str(_object(message, "stop", required=False),
+        return Stop(stream_sid, _optional_str(codec.object_field(message, "stop", required=False),
                                               "callSid"))
     if event == "dtmf":
-        digit = _object(message, "dtmf").get("digit")
+        digit = codec.object_field(message, "dtmf").get("digit")
         if not isinstance(digit, str):
             raise ValueError("dtmf without a digit")
         return Dtmf(stream_sid, digit)
@@ -121,20 +115,13 @@ def encode_clear(stream_sid: str) -> str:
 
 
 def _media(message: dict[str, Any], stream_sid: str | None) -> Media:
-    media = _object(message, "media")
-    payload = media.get("payload")
-    if not isinstance(payload, str):
-        raise ValueError("media without a payload")
-    try:
-        audio = base64.b64decode(payload, validate=True)
-    except binascii.Error:
-        raise ValueError("media payload is not base64") from None
-    return Media(stream_sid, audio, _optional_str(media, "track"), _optional_int(media, "chunk"),
-                 _optional_int(media, "timestamp"))
+    media = codec.object_field(message, "media")
+    return Media(stream_sid, codec.payload_audio(media), _optional_str(media, "track"),
+                 _optional_int(media, "chunk"), _optional_int(media, "timestamp"))
 
 
 def _start(message: dict[str, Any], stream_sid: str | None) -> Start:
-    start = _object(message, "start")
+    start = codec.object_field(message, "start")
     stream_sid = stream_sid or _optional_str(start, "streamSid")
     if not stream_sid:
         raise ValueError("start without a streamSid")
@@ -152,15 +139,6 @@ def _start(message: dict[str, Any], stream_sid: str | None) -> Start:
         tracks=tuple(t for t in tracks if isinstance(t, str)) if isinstance(tracks, list) else (),
         media_format=media_format if isinstance(media_format, dict) else {},
     )
-
-
-def _object(message: dict[str, Any], key: str, *, required: bool = True) -> dict[str, Any]:
-    value = message.get(key)
-    if isinstance(value, dict):
-        return value
-    if value is None and not required:
-        return {}
-    raise ValueError(f"{message['event']} without a {key} object")
 
 
 def _optional_str(message: dict[str, Any], key: str) -> str | None:
