@@ -13,15 +13,6 @@ from tests.conformance.harness import MediaCaller
 from voicecall_cli.simulator.media import Tone
 
 MULAW_SILENCE = b"\xff" * 160  # one 20 ms frame
-# The app's marks and clears in each carrier's framing: Twilio and Telnyx ``mark``
-# (``mark.name``) and ``clear``; Plivo ``checkpoint`` (``name``) and ``clearAudio``.
-MARK_EVENTS = frozenset({"mark", "checkpoint"})
-CLEAR_EVENTS = frozenset({"clear", "clearAudio"})
-
-
-def mark_name(message: dict[str, Any]) -> str:
-    mark = message.get("mark")
-    return str(mark["name"] if isinstance(mark, dict) else message["name"])
 
 
 @dataclass
@@ -52,17 +43,15 @@ class StreamCaller(MediaCaller):
             while True:
                 await self.stream.wait_for(lambda s: len(s.messages) > self._seen)
                 while self._seen < len(self.stream.messages):
-                    _at, message = self.stream.messages[self._seen]
+                    kind, name = self.stream.kinds[self._seen]  # in the carrier's framing
                     self._seen += 1
-                    event = message.get("event")
-                    if event in MARK_EVENTS:
-                        name = mark_name(message)
+                    if kind == "mark":
                         self.marks_received.append(name)
                         if self.hold_marks:
                             self._held.append(name)
                         else:
                             await self._ack(name)
-                    elif event in CLEAR_EVENTS:
+                    elif kind == "clear":
                         await self.release_marks(keep_holding=self.hold_marks)
         except trio_websocket.ConnectionClosed:
             return

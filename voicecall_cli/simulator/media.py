@@ -134,7 +134,8 @@ FrameKind = Literal["media", "mark", "clear", "other"]
 class CarrierMediaStream:
     """One connected stream, the carrier's side (see the module docstring).
 
-    Recorded: ``messages`` (every frame received, as (arrival time, decoded JSON)), ``media``
+    Recorded: ``messages`` (every frame received, as (arrival time, decoded JSON)) and
+    ``kinds`` (what :meth:`classify` made of each, in the same order), ``media``
     (received audio frames that were played), ``dropped`` (received audio the carrier did not
     play, see ``plays_audio``), ``marks_echoed`` (mark names echoed back, in order), ``clears``
     (arrival times of ``clear``), ``errors`` (what the carrier would log) and, once the app
@@ -149,6 +150,7 @@ class CarrierMediaStream:
     def __init__(self, ws: trio_websocket.WebSocketConnection, nursery: trio.Nursery, *,
                  echo_marks: bool) -> None:
         self.messages: list[tuple[float, dict[str, Any]]] = []
+        self.kinds: list[tuple[FrameKind, Any]] = []  # classify() of each of messages
         self.media: list[ReceivedMedia] = []
         self.dropped: list[ReceivedMedia] = []
         self.marks_echoed: list[str] = []
@@ -240,8 +242,9 @@ class CarrierMediaStream:
                 text = await self._ws.get_message()
                 now = trio.current_time()
                 message = json.loads(text)
-                self.messages.append((now, message))
                 kind, value = self.classify(message)
+                self.messages.append((now, message))
+                self.kinds.append((kind, value))
                 if kind == "media":
                     self._receive_audio(ReceivedMedia(now, value))
                 elif kind == "mark" and self._echo_marks:
