@@ -41,7 +41,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from carrier_media import Carrier, main, stream_call
+from carrier_media import Carrier, main, post_webhook, stream_call
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 
 AUTH_ID = "MABENCHBENCHBENCH000"
@@ -63,19 +63,10 @@ async def post_answer(url: str, call_uuid: str, index: int) -> tuple[int, str]:
     nonce = secrets.token_hex(10)
     signature = get_signature_v3(AUTH_TOKEN.encode(), construct_post_url(url, dict(params))
                                  .decode(), nonce.encode()).decode()
-    body = urlencode(params).encode()
-    target = urlsplit(url)
-    head = (f"POST {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"X-Plivo-Signature-V3: {signature}\r\nX-Plivo-Signature-V3-Nonce: {nonce}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-    reader, writer = await asyncio.open_connection(target.hostname, target.port)
-    try:
-        writer.write(head.encode() + body)
-        raw = await reader.read()
-    finally:
-        writer.close()
-    return int(raw[9:12]), raw.split(b"\r\n\r\n", 1)[1].decode()
+    status, reply = await post_webhook(url, {
+        "Content-Type": "application/x-www-form-urlencoded", "X-Plivo-Signature-V3": signature,
+        "X-Plivo-Signature-V3-Nonce": nonce}, urlencode(params).encode())
+    return status, reply.decode()
 
 
 class PlivoSocket:

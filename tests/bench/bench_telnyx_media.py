@@ -39,7 +39,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from carrier_media import FRAME_S, Carrier, main, stream_call
+from carrier_media import FRAME_S, Carrier, main, post_webhook, stream_call
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -80,20 +80,12 @@ def event(event_type: str, call_control_id: str, index: int, client_state: str |
 
 
 async def post_event(url: str, body: bytes) -> int:
-    target = urlsplit(url)
     timestamp = str(int(time.time()))
     signature = base64.b64encode(KEY.sign(timestamp.encode() + b"|" + body)).decode()
-    head = (f"POST {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\n"
-            f"Content-Type: application/json\r\ntelnyx-timestamp: {timestamp}\r\n"
-            f"telnyx-signature-ed25519: {signature}\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n")
-    reader, writer = await asyncio.open_connection(target.hostname, target.port)
-    try:
-        writer.write(head.encode() + body)
-        raw = await reader.read()
-    finally:
-        writer.close()
-    return int(raw[9:12])
+    status, _ = await post_webhook(url, {
+        "Content-Type": "application/json", "telnyx-timestamp": timestamp,
+        "telnyx-signature-ed25519": signature}, body)
+    return status
 
 
 def telnyx_run_call(rest: FakeTelnyxRest, media_load):

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[2]
 GREETING = "This is a long greeting that keeps the daemon speaking for the whole call. " * 40
@@ -78,6 +79,23 @@ async def stream_call(call: Any, media_load: Any, ws: Any, receiving: Any, frame
     await receiver
     for handle, _ in call.pending_marks:
         handle.cancel()
+
+
+async def post_webhook(url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    """One POST of ``body`` to the daemon's ``url`` on its own connection, as a carrier sends
+    a webhook; (status, response body)."""
+    target = urlsplit(url)
+    path = f"{target.path}?{target.query}" if target.query else target.path
+    lines = [f"POST {path} HTTP/1.1", f"Host: {target.netloc}",
+             *(f"{name}: {value}" for name, value in headers.items()),
+             f"Content-Length: {len(body)}", "Connection: close"]
+    reader, writer = await asyncio.open_connection(target.hostname, target.port)
+    try:
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        raw = await reader.read()
+    finally:
+        writer.close()
+    return int(raw[9:12]), raw.split(b"\r\n\r\n", 1)[1]
 
 
 async def serve_rest(handler: RestHandler, reader: asyncio.StreamReader,
