@@ -15,12 +15,12 @@ runs on trio's MockClock, so pacing is checked against trio's clock exactly.
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import trio
 import trio.testing
 
+from tests.daemon.asgi_socket import AsgiWebsocket
 from voicecall_cli.daemon.media.endpoint import MediaStreams, PlaybackFailed
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.providers.audio import SILENCE_FRAME, mulaw_encode, sine_pcm16, tone_source
@@ -84,33 +84,16 @@ class WalkieCodec:
         return json.dumps({"t": "flush", "chan": stream_id})
 
 
-class WalkieSocket:
+class WalkieSocket(AsgiWebsocket):
     """One websocket between ``MediaStreams.asgi`` and a peer speaking the walkie format."""
 
     def __init__(self, *, echo_checkpoints: bool = True) -> None:
-        self._to_app, self._app_inbox = trio.open_memory_channel(math.inf)
-        self.scope = {"type": "websocket", "path": "/walkie/media", "query_string": b"",
-                      "client": ("198.51.100.9", 41000), "headers": [],
-                      "extensions": {"websocket.http.response": {}}}
+        super().__init__(client_ip="198.51.100.9", path="/walkie/media")
         self.echo_checkpoints = echo_checkpoints
-        self.frames: list[tuple[float, dict]] = []  # (trio time, decoded frame) the app sent
-        self.close: tuple[int, str] | None = None
-        self._to_app.send_nowait({"type": "websocket.connect"})
 
-    async def receive(self) -> dict:
-        return await self._app_inbox.receive()
-
-    async def send(self, message: dict) -> None:
-        if message["type"] == "websocket.close":
-            self.close = (message["code"], message.get("reason", ""))
-        elif message["type"] == "websocket.send":
-            frame = json.loads(message["text"])
-            self.frames.append((trio.current_time(), frame))
-            if frame["t"] == "ckpt" and self.echo_checkpoints:
-                self.push({"t": "done", "id": frame["id"]})
-
-    def push(self, message: dict) -> None:
-        self._to_app.send_nowait({"type": "websocket.receive", "text": json.dumps(message)})
+    def on_frame(self, frame: dict) -> None:
+        if frame["t"] == "ckpt" and self.echo_checkpoints:
+            self.push({"t": "done", "id": frame["id"]})
 
     def hello(self, token: str | None, call: str = CALL) -> None:
         self.push({"t": "hello", "call": call, "sid": STREAM, "key": token})
@@ -152,12 +135,6 @@ class Walkie:
         await trio.testing.wait_all_tasks_blocked()
         assert self.starts == [(CALL, STREAM)] and sock.close is None
         return sock
-
-
-@pytest.fixture
-def clock() -> trio.testing.MockClock:
-    """Every test here takes this clock (pytest-trio runs a test on a Clock argument)."""
-    return trio.testing.MockClock(autojump_threshold=0)
 
 
 @pytest.fixture

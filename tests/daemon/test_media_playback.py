@@ -14,6 +14,7 @@ import math
 import pytest
 import trio
 
+from tests.daemon.asgi_socket import AsgiWebsocket
 from voicecall_cli.daemon.media.endpoint import MediaStreams, PlaybackFailed
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.streaming import StreamHooks, StreamSpeaker
@@ -24,41 +25,16 @@ CALL = "CA0123456789abcdef0123456789abcdef"
 FRAME_S = 0.020
 
 
-class FakeSocket:
+class FakeSocket(AsgiWebsocket):
     """One websocket between ``MediaStreams.asgi`` and a Twilio-like peer."""
 
     def __init__(self, *, client_ip: str = "203.0.113.5", echo_marks: bool = True) -> None:
-        self._to_app, self._app_inbox = trio.open_memory_channel(math.inf)
-        self.scope = {"type": "websocket", "path": "/voice/stream", "query_string": b"",
-                      "client": (client_ip, 40000), "headers": [],
-                      "extensions": {"websocket.http.response": {}}}
+        super().__init__(client_ip=client_ip)
         self.echo_marks = echo_marks
-        self.frames: list[tuple[float, dict]] = []  # decoded text frames the app sent
-        self.accepted = False
-        self.close: tuple[int, str] | None = None
-        self.closed = trio.Event()
-        self.stall: trio.Event | None = None  # while set, send() blocks (a peer not reading)
-        self._to_app.send_nowait({"type": "websocket.connect"})
 
-    async def receive(self) -> dict:
-        return await self._app_inbox.receive()
-
-    async def send(self, message: dict) -> None:
-        if self.stall is not None:
-            await self.stall.wait()
-        if message["type"] == "websocket.accept":
-            self.accepted = True
-        elif message["type"] == "websocket.close":
-            self.close = (message["code"], message.get("reason", ""))
-            self.closed.set()
-        elif message["type"] == "websocket.send":
-            frame = json.loads(message["text"])
-            self.frames.append((trio.current_time(), frame))
-            if frame["event"] == "mark" and self.echo_marks:
-                self.echo(frame["mark"]["name"])
-
-    def push(self, message: dict) -> None:
-        self._to_app.send_nowait({"type": "websocket.receive", "text": json.dumps(message)})
+    def on_frame(self, frame: dict) -> None:
+        if frame["event"] == "mark" and self.echo_marks:
+            self.echo(frame["mark"]["name"])
 
     def start(self, call_sid: str | None, token: str | None, stream_sid: str = "MZ1") -> None:
         start = {"streamSid": stream_sid, "accountSid": "AC1", "tracks": ["inbound"],
@@ -119,12 +95,6 @@ class Harness:
         await trio.testing.wait_all_tasks_blocked()
         assert self.streams.has_stream(CALL)
         return sock
-
-
-@pytest.fixture
-def clock() -> trio.testing.MockClock:
-    """Every test here runs on this clock (pytest-trio uses a Clock argument of the test)."""
-    return trio.testing.MockClock(autojump_threshold=0)
 
 
 @pytest.fixture

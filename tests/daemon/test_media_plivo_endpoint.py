@@ -6,13 +6,12 @@ the provider reports over out of band (Plivo's StopStream callback, through the 
 from __future__ import annotations
 
 import base64
-import json
-import math
 
 import pytest
 import trio
 import trio.testing
 
+from tests.daemon.asgi_socket import AsgiWebsocket
 from voicecall_cli.daemon.media.endpoint import MediaStreams
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.providers.plivo.media import PlivoMediaCodec, token_for_xml
@@ -21,29 +20,11 @@ CALL_UUID = "4c1f1f4e-5d7c-4d1e-9a0b-3c2d1e0f9a8b"
 STREAM = "8a2f1c0e-1111-2222-3333-444455556666"
 
 
-class Socket:
+class Socket(AsgiWebsocket):
     """One websocket into ``MediaStreams.asgi`` from Plivo's side."""
 
     def __init__(self) -> None:
-        self._to_app, self._inbox = trio.open_memory_channel(math.inf)
-        self.scope = {"type": "websocket", "path": "/voice/stream", "query_string": b"",
-                      "client": ("198.51.100.30", 40000), "headers": [],
-                      "extensions": {"websocket.http.response": {}}}
-        self.close: tuple[int, str] | None = None
-        self.sent: list[dict] = []
-        self._to_app.send_nowait({"type": "websocket.connect"})
-
-    async def receive(self) -> dict:
-        return await self._inbox.receive()
-
-    async def send(self, message: dict) -> None:
-        if message["type"] == "websocket.close":
-            self.close = (message["code"], message.get("reason", ""))
-        elif message["type"] == "websocket.send":
-            self.sent.append(json.loads(message["text"]))
-
-    def push(self, message: dict) -> None:
-        self._to_app.send_nowait({"type": "websocket.receive", "text": json.dumps(message)})
+        super().__init__(client_ip="198.51.100.30")
 
     def start(self, extra_headers: str) -> None:
         self.push({"event": "start", "sequenceNumber": 1, "start": {
@@ -81,11 +62,6 @@ class Endpoint:
         self.nursery.start_soon(self.streams.asgi, sock.scope, sock.receive, sock.send)
         await trio.testing.wait_all_tasks_blocked()
         return sock
-
-
-@pytest.fixture
-def clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
 
 
 @pytest.fixture

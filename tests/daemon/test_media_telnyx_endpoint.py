@@ -5,13 +5,12 @@ back in order before it reaches the transcriber (``on_audio``)."""
 from __future__ import annotations
 
 import base64
-import json
-import math
 
 import pytest
 import trio
 import trio.testing
 
+from tests.daemon.asgi_socket import AsgiWebsocket
 from voicecall_cli.daemon.media.endpoint import MediaStreams
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.providers.telnyx.media import TOKEN_HEADER, TelnyxMediaCodec
@@ -22,27 +21,12 @@ PID = "v3:call-control-7"
 STREAM = "stream-1"
 
 
-class Socket:
+class Socket(AsgiWebsocket):
     """One websocket into ``MediaStreams.asgi`` from Telnyx's side."""
 
     def __init__(self, header_token: str | None) -> None:
-        self._to_app, self._inbox = trio.open_memory_channel(math.inf)
-        headers = [(TOKEN_HEADER.encode(), header_token.encode())] if header_token else []
-        self.scope = {"type": "websocket", "path": "/voice/stream", "query_string": b"",
-                      "client": ("198.51.100.20", 40000), "headers": headers,
-                      "extensions": {"websocket.http.response": {}}}
-        self.close: tuple[int, str] | None = None
-        self._to_app.send_nowait({"type": "websocket.connect"})
-
-    async def receive(self) -> dict:
-        return await self._inbox.receive()
-
-    async def send(self, message: dict) -> None:
-        if message["type"] == "websocket.close":
-            self.close = (message["code"], message.get("reason", ""))
-
-    def push(self, message: dict) -> None:
-        self._to_app.send_nowait({"type": "websocket.receive", "text": json.dumps(message)})
+        super().__init__(client_ip="198.51.100.20", headers=[
+            (TOKEN_HEADER.encode(), header_token.encode())] if header_token else [])
 
     def start(self, client_state: str | None = encode_client_state(CALL_ID)) -> None:
         self.push({"event": "start", "sequence_number": "1", "stream_id": STREAM,
@@ -74,11 +58,6 @@ class Endpoint:
         self.nursery.start_soon(self.streams.asgi, sock.scope, sock.receive, sock.send)
         await trio.testing.wait_all_tasks_blocked()
         return sock
-
-
-@pytest.fixture
-def clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
 
 
 @pytest.fixture
