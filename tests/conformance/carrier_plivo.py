@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -39,20 +39,9 @@ class PlivoHarness(SimulatedCarrier):
     media = True
     ends_calls_offline = True
 
-    def __init__(self) -> None:
-        self.sim: Any = None
-        self.plan: CalleePlan | None = None
-        self.webhook_url = ""
-
-    @asynccontextmanager
-    async def running(self, plan: CalleePlan) -> AsyncIterator[None]:
-        self.plan = plan
-        callee = CalleeScript(replies=list(plan.replies), ring_delay_s=0.02,
-                              answer_delay_s=0.05, reply_delay_s=0.05)
-        async with run_plivo_simulator(auth_id=PLIVO_AUTH_ID, auth_token=PLIVO_TOKEN,
-                                       callee=callee) as sim:
-            self.sim = sim
-            yield
+    def simulate(self, replies: list[str]) -> AbstractAsyncContextManager[Any]:
+        return run_plivo_simulator(auth_id=PLIVO_AUTH_ID, auth_token=PLIVO_TOKEN,
+                                   callee=CalleeScript(replies=replies, **self.CALLEE_TIMINGS))
 
     def config(self, plan: CalleePlan) -> dict[str, Any]:
         return {"plivo": {"authId": PLIVO_AUTH_ID, "authToken": PLIVO_TOKEN,

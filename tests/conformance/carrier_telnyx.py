@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import trio
@@ -44,20 +44,13 @@ class TelnyxHarness(SimulatedCarrier):
     ends_calls_offline = True
 
     def __init__(self) -> None:
-        self.sim: Any = None
-        self.plan: CalleePlan | None = None
-        self.webhook_url = ""
+        super().__init__()
         self.key = Ed25519PrivateKey.generate()
 
-    @asynccontextmanager
-    async def running(self, plan: CalleePlan) -> AsyncIterator[None]:
-        self.plan = plan
-        callee = CalleeScript(replies=list(plan.replies), ring_delay_s=0.02,
-                              answer_delay_s=0.05, reply_delay_s=0.05)
-        async with run_telnyx_simulator(api_key=TELNYX_API_KEY, connection_id=TELNYX_CONNECTION,
-                                        signing_key=self.key, callee=callee) as sim:
-            self.sim = sim
-            yield
+    def simulate(self, replies: list[str]) -> AbstractAsyncContextManager[Any]:
+        return run_telnyx_simulator(
+            api_key=TELNYX_API_KEY, connection_id=TELNYX_CONNECTION, signing_key=self.key,
+            callee=CalleeScript(replies=replies, **self.CALLEE_TIMINGS))
 
     def config(self, plan: CalleePlan) -> dict[str, Any]:
         return {"telnyx": {"apiKey": TELNYX_API_KEY, "connectionId": TELNYX_CONNECTION,

@@ -6,7 +6,8 @@ a harness.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -115,9 +116,29 @@ class CarrierHarness:
 class SimulatedCarrier(CarrierHarness):
     """A carrier played by one of our simulators, which keep ``calls`` (by provider call id,
     each with ``hangups`` and ``spoken``) and ``requests`` (every REST request): what the
-    observations that read them have in common."""
+    observations that read them have in common, and how the simulator runs: a subclass says
+    how to start its own (:meth:`simulate`) with the suite's callee timings."""
 
-    sim: Any = None
+    # The simulated callee's timings for every carrier (seconds): quick, but in order.
+    CALLEE_TIMINGS: ClassVar[Mapping[str, float]] = {
+        "ring_delay_s": 0.02, "answer_delay_s": 0.05, "reply_delay_s": 0.05}
+
+    def __init__(self) -> None:
+        self.sim: Any = None
+        self.plan: CalleePlan | None = None
+        self.webhook_url = ""
+
+    @asynccontextmanager
+    async def running(self, plan: CalleePlan) -> AsyncIterator[None]:
+        self.plan = plan
+        async with self.simulate(list(plan.replies)) as sim:
+            self.sim = sim
+            yield
+
+    def simulate(self, replies: list[str]) -> AbstractAsyncContextManager[Any]:
+        """The carrier's simulator (an async context manager yielding it) with a callee that
+        says ``replies`` on :data:`CALLEE_TIMINGS`."""
+        raise NotImplementedError
 
     def hangups(self, provider_call_id: str) -> int:
         call = self.sim.calls.get(provider_call_id)
