@@ -126,6 +126,20 @@ def test_public_url_takes_the_request_path_and_query():
     assert result.ok and result.url == signed_url
 
 
+def test_public_url_mounted_at_another_path_is_verified_at_the_public_path():
+    """Tailscale mounts the webhook at ``tailscale.path``/``expose --path`` and forwards to
+    ``serve.path``: Twilio signed the public path, the daemon sees its own."""
+    signed_url = "https://node.tail1.ts.net/hook?callId=abc"
+    req = signed(signed_url, "http://127.0.0.1:3334/voice/webhook?callId=abc")
+    result = verify(req, public_url="https://node.tail1.ts.net/hook")
+    assert result.ok and result.url == signed_url
+    assert not verify(req, public_url="https://node.tail1.ts.net/other").ok
+    bare_host = verify(signed("https://voice.example.com/voice/webhook?callId=abc",
+                              "http://127.0.0.1:3334/voice/webhook?callId=abc"),
+                       public_url="https://voice.example.com")
+    assert bare_host.ok  # a public URL without a path takes the request's
+
+
 def test_trusted_proxy_forwarded_host_is_used():
     public = "https://voice.example.com" + PATH
     req = signed(public, "http://localhost:3334" + PATH, remote_addr=PROXY,

@@ -103,17 +103,20 @@ def reconstruct_public_url(request: WebhookRequest, security: WebhookSecurity, *
                            trust_loopback_forwarding: bool = False) -> str:
     """The URL the carrier requested: ``<scheme>://<host><path>?<query>``.
 
-    With ``public_url`` configured: its scheme, host and port with the request's path and
-    query. Otherwise the scheme is ``https`` unless a trusted ``X-Forwarded-Proto`` says
-    ``http``; the host is the first acceptable trusted forwarded host (valid, and in
-    ``allowed_hosts`` when that is set), else the ``Host`` header, else the request URL's host;
-    the port is dropped.
+    With ``public_url`` configured: its scheme, host, port and path (the request's path when
+    it has none) with the request's query: the carrier called the public URL, and a tunnel or
+    proxy may mount the webhook at another path than the daemon's (``tailscale.path``,
+    ``expose --path``). Otherwise the scheme is ``https`` unless a trusted
+    ``X-Forwarded-Proto`` says ``http``; the host is the first acceptable trusted forwarded
+    host (valid, and in ``allowed_hosts`` when that is set), else the ``Host`` header, else the
+    request URL's host; the port is dropped.
     """
     requested = urlsplit(request.url)
     path = requested.path or "/"
     if public_url:
         base = urlsplit(public_url)
-        return urlunsplit((base.scheme, base.netloc, path, requested.query, ""))
+        public_path = base.path if base.path not in ("", "/") else path
+        return urlunsplit((base.scheme, base.netloc, public_path, requested.query, ""))
     trusted = forwarding_trusted(request, security,
                                  trust_loopback_forwarding=trust_loopback_forwarding)
     scheme = "https"
