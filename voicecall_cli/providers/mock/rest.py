@@ -37,6 +37,7 @@ from voicecall_cli.providers.base import (
     ProviderClient,
     ProviderError,
 )
+from voicecall_cli.providers.http import is_loopback_url
 from voicecall_cli.providers.mock.callee import (
     CalleeState,
     MockSettings,
@@ -75,10 +76,12 @@ class MockClient(ProviderClient):
     name = "mock"
 
     def __init__(self, settings: MockSettings, *, nursery: trio.Nursery, http: httpx.AsyncClient,
-                 clock_ms: Callable[[], int], endpoints: Endpoints) -> None:
+                 clock_ms: Callable[[], int], endpoints: Endpoints,
+                 public_http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self._nursery = nursery
-        self._http = http
+        self._http = http  # for the daemon's own (loopback) URL: no proxy
+        self._public_http = public_http or http  # for a public URL: the environment's proxy
         self._clock_ms = clock_ms
         self._endpoints = endpoints
         self._calls: dict[str, _CalleeCall] = {}
@@ -213,7 +216,8 @@ class MockClient(ProviderClient):
             if attempt:
                 await trio.sleep(POST_BACKOFF_S * 2 ** (attempt - 1))
             try:
-                response = await self._http.post(
+                http = self._http if is_loopback_url(webhook_url) else self._public_http
+                response = await http.post(
                     webhook_url, content=body,
                     headers={"content-type": "application/json"})
             except httpx.HTTPError as exc:
@@ -237,10 +241,13 @@ async def open_mock_client(settings: Mapping[str, Any], *, endpoints: Endpoints,
     cancelled and the HTTP client is closed.
     """
     mock_settings = MockSettings.from_config(settings)
+    # The daemon's own URL is reached directly; a public one (a tunnel, `expose`) like any
+    # carrier reaches it, through the environment's proxy settings.
     async with (httpx.AsyncClient(timeout=POST_TIMEOUT_S, trust_env=False) as http,
+                httpx.AsyncClient(timeout=POST_TIMEOUT_S) as public_http,
                 trio.open_nursery() as nursery):
         try:
             yield MockClient(mock_settings, nursery=nursery, http=http, clock_ms=clock_ms,
-                              endpoints=endpoints)
+                              endpoints=endpoints, public_http=public_http)
         finally:
             nursery.cancel_scope.cancel()
