@@ -230,7 +230,7 @@ async def test_validate_accepts_a_trusted_proxy_with_a_named_warning(env: Env) -
     assert [w.split(":")[0] for w in as_json["warnings"]] == ["publicUrl is unset"]
 
 
-MOCK_WITH_UNBUILT_SETTINGS = """\
+MOCK_WITH_IGNORED_SETTINGS = """\
 provider = "mock"
 silenceTimeoutMs = 900
 [tunnel]
@@ -242,12 +242,12 @@ mode = "funnel"
 
 async def test_settings_not_acted_on_are_warnings_in_validate_and_show(env: Env) -> None:
     path = env.root / "mock.toml"
-    path.write_text(MOCK_WITH_UNBUILT_SETTINGS)
+    path.write_text(MOCK_WITH_IGNORED_SETTINGS)
     result = await run_cli("--config", str(path), "config", "validate")
     assert result.exit_code == 0 and result.stdout == f"ok: {path}\n"
     warned = [line.removeprefix("voicecall: warning: ").split(" ")[0]
               for line in result.stderr.splitlines()]
-    assert warned == ["tunnel.provider", "tailscale.mode", "silenceTimeoutMs"]
+    assert warned == ["tailscale.mode", "silenceTimeoutMs"]  # tunnel.provider wins
     report = json.loads((await run_cli("--config", str(path), "config", "validate",
                                        "--json")).stdout)
     assert [w.split(" ")[0] for w in report["warnings"]] == warned
@@ -258,7 +258,7 @@ async def test_settings_not_acted_on_are_warnings_in_validate_and_show(env: Env)
 
 async def test_show_says_when_the_daemon_will_not_start(env: Env) -> None:
     path = env.root / "twilio.toml"
-    path.write_text(TWILIO_TOML + '[tunnel]\nprovider = "ngrok"\n')
+    path.write_text(TWILIO_TOML + '[tunnel]\nngrokDomain = "voice.example.com"\n')
     shown = await run_cli("--config", str(path), "config", "show")
     assert shown.exit_code == 0 and "[twilio]" in shown.stdout
     assert "voicecall: warning: the daemon will not start: publicUrl: publicUrl is required" \
@@ -267,7 +267,8 @@ async def test_show_says_when_the_daemon_will_not_start(env: Env) -> None:
     validated = await run_cli("--config", str(path), "config", "validate")
     assert validated.exit_code == 78
     lines = validated.stderr.splitlines()
-    assert lines[0].startswith('voicecall: warning: tunnel.provider "ngrok" is not implemented')
+    assert lines[0] == ('voicecall: warning: tunnel.ngrokDomain is not used: tunnel.provider '
+                        'is not "ngrok"')
     assert lines[1].startswith("voicecall: publicUrl: ")
     assert SECRET not in shown.output + validated.output
 

@@ -28,6 +28,8 @@ RPC_COMMANDS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("status",): (["status", "c1"], "voicecall.status"),
     ("calls",): (["calls", "--state", "ended"], "voicecall.calls"),
     ("daemon", "stop"): (["daemon", "stop"], "daemon.stop"),
+    ("expose",): (["expose", "--mode", "serve"], "voicecall.expose"),
+    ("smoke",): (["smoke", "--to", "+15550001111", "--yes"], "voicecall.initiate"),
 }
 # Commands that need a running daemon but send no RPC of their own.
 DAEMON_COMMANDS: dict[tuple[str, ...], list[str]] = {
@@ -44,7 +46,10 @@ LOCAL_FAILURES: dict[tuple[str, ...], tuple[list[str], int, str]] = {
     ("daemon", "logs"): (["daemon", "logs", "-n", "zero"], 2, "usage"),
     ("daemon", "start"): (["daemon", "start", "--timeout", "-1"], 2, "usage"),
     ("daemon", "restart"): (["daemon", "restart", "--timeout", "-1"], 2, "usage"),
+    ("doctor",): (["doctor"], 1, "operation_failed"),
 }
+# Commands whose --json report is the document even when they fail.
+REPORTS = {("config", "validate"), ("doctor",)}
 HEALTH = {"ok": True, "version": "0.1.0", "protocol": 1, "pid": 1, "uptimeS": 5,
           "provider": "mock", "activeCalls": 0}
 DAEMON_ERRORS = [ErrorCode.CALL_NOT_FOUND, ErrorCode.TIMEOUT, ErrorCode.CONFLICT,
@@ -123,7 +128,8 @@ async def test_local_failures_are_one_json_document(env: Env, command: tuple[str
     result = await run_cli("--config", str(broken), *argv, "--json")
     assert result.exit_code == exit_code, result.output
     document = json.loads(result.stdout)
-    if command == ("config", "validate"):  # its report is the document, an error beside it
-        assert document["ok"] is False and document["issues"]
+    if command in REPORTS:  # the report is the document, an error beside it
+        assert document["ok"] is False
+        assert document.get("issues") or document.get("checks")
     else:
         assert the_error(result.stdout)["code"] == code

@@ -82,6 +82,7 @@ class Daemon:
     socket: Path
     proc: subprocess.Popen | None = None
     log: Path = field(init=False)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. a fake tool first on PATH
 
     def __post_init__(self) -> None:
         self.log = self.root / "daemon.log"
@@ -91,7 +92,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [*VOICECALL, "--socket", str(self.socket), "--config", str(self.config),
                  "daemon", "run"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                env=daemon_env())
+                env={**daemon_env(), **self.extra_env})
         if wait:
             self.wait_ready()
         return self.proc

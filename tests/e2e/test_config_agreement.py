@@ -25,7 +25,7 @@ REFUSED = {
     "plivo with no public URL": (
         'provider = "plivo"\nfromNumber = "+15550001234"\n'
         f'[plivo]\nauthId = "MA123"\nauthToken = "{SECRET}"\n'),
-    "twilio with no public URL": TWILIO + '[tunnel]\nprovider = "ngrok"\n',
+    "twilio with no public URL": TWILIO + '[tunnel]\nprovider = "none"\n',
     "an auto-reply model this build cannot call": 'responseModel = "anthropic/claude"\n',
     "voice calls switched off": "enabled = false\n",
 }
@@ -65,12 +65,15 @@ def test_what_validate_refuses_the_daemon_refuses_with_the_same_message(root, ca
 
 
 def test_what_validate_accepts_with_warnings_the_daemon_runs_and_logs(daemon_factory):
-    daemon = daemon_factory(extra='[tunnel]\nprovider = "ngrok"\n[tailscale]\nmode = "funnel"\n')
+    daemon = daemon_factory(extra=f'[tunnel]\nngrokAuthToken = "{SECRET}"\n'
+                                  'ngrokDomain = "voice.example.com"\n')
     code, report = validate(daemon.config)
     assert code == 0 and report["ok"] is True
-    assert [w.split(" ")[0] for w in report["warnings"]] == ["tunnel.provider", "tailscale.mode"]
+    assert [w.split(" ")[0] for w in report["warnings"]] == ["tunnel.ngrokAuthToken",
+                                                             "tunnel.ngrokDomain"]
     daemon.start()
     log = daemon.log.read_text()
     for warning in report["warnings"]:
         assert f"WARNING voicecall.config: {warning}" in log
     assert os.path.exists(daemon.socket)
+    assert SECRET not in log

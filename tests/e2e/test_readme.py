@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.fakes.edge import run_edge
+from tests.fakes.tailscale import install_fake_tailscale
 from voicecall_cli.simulator.twilio.simulator import CalleeScript, run_twilio_simulator
 
 from .conftest import daemon_env
@@ -180,10 +182,19 @@ async def test_the_readme_runs_in_order_as_written(sandbox: Sandbox) -> None:
     public = tomllib.loads(twilio_toml.text)["publicUrl"]
     origin = re.match(r"^https?://[^/]+", public)[0]
     callee = CalleeScript(replies=["Ten works for me."])
+    # The internet, for the Exposure section: `tailscale` on PATH (a fake that keeps its serve
+    # config in a file) and a public edge that terminates TLS for the public hosts and forwards
+    # to the daemon's port, reached through HTTPS_PROXY as any proxy is.
+    tailscale = install_fake_tailscale(sandbox.root / "bin", sandbox.root / "tailscale")
+    sandbox.env["PATH"] = f"{sandbox.root / 'bin'}{os.pathsep}{sandbox.env['PATH']}"
+    public_hosts = [origin.split("://", 1)[1], tailscale.dns_name]
     with trio.fail_after(400):
         async with run_twilio_simulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
                                         callee=callee,
-                                        forward={origin: f"http://127.0.0.1:{port}"}) as sim:
+                                        forward={origin: f"http://127.0.0.1:{port}"}) as sim, \
+                run_edge(sandbox.root, public_hosts) as edge:
+            edge.routes.update(dict.fromkeys(public_hosts, port))
+            sandbox.env.update(edge.env())
             checked = []
             for b in blocks_run_in_order():
                 if b.section == "Twilio":
@@ -238,12 +249,28 @@ def check_media_streams(proc: subprocess.CompletedProcess[str]) -> None:
     assert "ended (hangup-bot)" in proc.stdout + proc.stderr
 
 
+def check_exposure(proc: subprocess.CompletedProcess[str]) -> None:
+    out = proc.stdout
+    lines = out.splitlines()
+    assert lines[0] == "https://voicebox.tail4c2a9.ts.net/voice/webhook", out
+    assert "public url    https://voicebox.tail4c2a9.ts.net/voice/webhook" in out
+    assert "tunnel        tailscale-funnel (up)" in out
+    checks = [line.split()[:2] for line in lines if line.split()[:1] in (
+        ["ok"], ["warn"], ["fail"], ["skip"])]
+    assert ["ok", "webhook-probe"] in checks and ["ok", "tunnel"] in checks, out
+    assert not [check for check in checks if check[0] == "fail"], out
+    assert "https://voice.example.com/voice/webhook" in lines  # off: back to publicUrl
+    assert "would call +15555550123 through twilio" in out
+    assert "nothing was dialled" in proc.stderr
+
+
 CHECKS = {
     "Using it": check_using_it,
     "Scripts and agents": check_scripts,
     "Configuration": check_configuration,
     "Twilio": check_twilio,
     "Media Streams": check_media_streams,
+    "Exposure: tunnels, `expose`, `doctor` and `smoke`": check_exposure,
 }
 
 

@@ -282,14 +282,25 @@ def health_panel(health: Mapping[str, Any]) -> TitledBox:
         ("pid", str(health.get("pid", "?"))),
         ("uptime", duration(0, uptime * 1000) if isinstance(uptime, int | float) else "-"),
         ("provider", str(health.get("provider") or "-")),
-        ("webhook", str(health.get("webhookUrl") or "-")),
+        ("listening", str(health.get("localUrl") or "-")),
         ("public url", str(health.get("publicUrl") or "-")),
         ("stream", str(health.get("streamUrl") or "-")),
+        ("tunnel", _tunnel_text(health.get("exposure"))),
         ("active calls", str(health.get("activeCalls", 0))),
     ]
     ok = health.get("ok", True)
     title = Text("daemon running" if ok else "daemon unhealthy", style="green" if ok else "red")
     return TitledBox(title, facts_grid(rows))
+
+
+def _tunnel_text(exposure: Any) -> str:
+    if not isinstance(exposure, Mapping) or not exposure.get("tunnel"):
+        return "-"
+    state = str(exposure.get("state") or "?")
+    text = f"{exposure['tunnel']} ({state})"
+    if exposure.get("error"):
+        text += f": {exposure['error']}"
+    return text
 
 
 # -- printing -------------------------------------------------------------------------------

@@ -60,6 +60,13 @@ def _summary(event: Mapping[str, Any]) -> str:
                 f"provider {d.get('provider', '?')}, webhook {d.get('webhookUrl', '-')}")
     if kind == "daemon.stopping":
         return "daemon stopping"
+    if kind == "daemon.exposed":
+        mode = d.get("mode", "?")
+        where = d.get("publicUrl") or d.get("webhookUrl") or "-"
+        return (f"exposure {mode}: carriers are given {where}"
+                + (f", streams {d['streamUrl']}" if d.get("streamUrl") else ""))
+    if kind == "daemon.tunnel_down":
+        return f"tunnel {d.get('tunnel', '?')} down: {d.get('error', '?')}"
     return json.dumps(dict(d), separators=(",", ":"), ensure_ascii=False)
 
 
@@ -81,7 +88,7 @@ def event_line(event: Mapping[str, Any], *, full_id: bool = False) -> Text:
 
 def _event_style(event: Mapping[str, Any]) -> str:
     kind = str(event.get("type", ""))
-    if kind in ("call.error", "call.rejected"):
+    if kind in ("call.error", "call.rejected", "daemon.tunnel_down"):
         return "red"
     if kind == "call.transcript":
         return "cyan"

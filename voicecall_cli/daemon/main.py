@@ -1,10 +1,12 @@
 """The daemon's root nursery: start order, readiness, signals, clean shutdown (DESIGN 5).
 
 Start order: store, event bus, provider (and its media side), call manager, webhook server,
-control socket; the
-socket appears only once the daemon can serve, then ``READY=1`` goes to systemd. SIGTERM,
-SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting, cancel every service, close the bus
-and the store (calls stay persisted and are restored on the next start), return normally.
+tunnel (the :class:`Exposure`), control socket; the socket appears only once the daemon can
+serve, then ``READY=1`` goes to systemd. A tunnel that cannot start fails the start (exit 1,
+one line saying why). SIGTERM, SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting,
+cancel every service (the tunnel removes its routes before the webhook server closes), close
+the bus and the store (calls stay persisted and are restored on the next start), return
+normally.
 """
 
 from __future__ import annotations
@@ -30,12 +32,17 @@ from voicecall_cli.daemon.calls.speech import SpeechRouter
 from voicecall_cli.daemon.clock import WallClock
 from voicecall_cli.daemon.control.backend import DaemonBackend
 from voicecall_cli.daemon.control.server import serve_control
+from voicecall_cli.daemon.doctor import DoctorContext
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.wiring import open_media
-from voicecall_cli.daemon.startup import webhook_bind_error
+from voicecall_cli.daemon.startup import StartupError, webhook_bind_error
 from voicecall_cli.daemon.store import Store
-from voicecall_cli.daemon.web.server import serve_webhooks
+from voicecall_cli.daemon.tunnels.base import TunnelError
+from voicecall_cli.daemon.tunnels.exposure import Exposure, ExposureSettings
+from voicecall_cli.daemon.tunnels.factory import tunnel_factory
+from voicecall_cli.daemon.web.diagnostics import WebhookDiagnostics
+from voicecall_cli.daemon.web.server import WebhookServerInfo, serve_webhooks
 from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers import registry
 from voicecall_cli.providers.replay import ReplayCache
@@ -93,45 +100,89 @@ async def run_daemon(config: Any, socket_path: Path, *,
                     endpoints.stream_path = media.path
                     media.hooks.bind(manager, media.endpoint)
                     await nursery.start(media.endpoint.run)
-                try:
-                    info = await nursery.start(partial(
-                        serve_webhooks, bind=config.serve_bind, port=config.serve_port,
-                        path=config.serve_path, codec=provider.webhooks,
-                        on_events=manager.handle_events,
-                        replay=ReplayCache(), clock_ms=clock.now_ms,
-                        skip_signature_verification=bool(
-                            config.get("skipSignatureVerification")),
-                        stream_path=media.path if media is not None else None,
-                        stream_app=media.endpoint.asgi if media is not None else None))
-                except OSError as exc:
-                    raise webhook_bind_error(exc, config.serve_bind, config.serve_port
-                                             ) from None
+                diagnostics = WebhookDiagnostics()
+                info = await _start_webhooks(nursery, config, provider, manager, media,
+                                             diagnostics, clock)
                 endpoints.local_url = info.url
-                manager.resume_restored_calls()
-                backend = DaemonBackend(manager, bus, config.provider, endpoints)
-                await nursery.start(serve_control, socket_path, backend)
-                await nursery.start(_signals, backend.stop_requested)
-                interval = sdnotify.watchdog_interval_s()
-                if interval:
-                    nursery.start_soon(_watchdog, interval)
-                bus.publish(None, ev.DAEMON_STARTED, {"pid": backend.health()["pid"],
-                                                      "version": __version__,
-                                                      "provider": config.provider,
-                                                      "webhookUrl": info.url})
-                # Start-up's objects (imports, config, apps) live as long as the daemon: keep
-                # the collector from rescanning them; its 30-60 ms pauses cost media streams
-                # their 20 ms pacing at ~100 streams a core (tests/bench/bench_media_streams.py).
-                gc.freeze()
-                sdnotify.notify(f"READY=1\nSTATUS=serving {info.url}")
-                log.info("voicecall daemon ready: webhooks at %s, control socket %s",
-                         info.url, socket_path)
-                task_status.started(backend)
-                await backend.stop_requested.wait()
-                sdnotify.notify("STOPPING=1")
-                bus.publish(None, ev.DAEMON_STOPPING, {})
-                bus.close()  # event streams deliver what they hold, then end cleanly
-                with trio.move_on_after(STREAM_DRAIN_S):
-                    await bus.wait_readers_done()
+                exposure = Exposure(
+                    ExposureSettings.from_config(config, endpoints.stream_path), endpoints,
+                    tunnel_factory(config), lambda kind, data: bus.publish(None, kind, data))
+                try:
+                    await nursery.start(exposure.run, config.serve_bind, info.port)
+                except TunnelError as exc:
+                    raise _tunnel_startup_error(exposure, exc) from None
+                try:
+                    manager.resume_restored_calls()
+                    backend = DaemonBackend(manager, bus, config.provider, endpoints,
+                                            exposure=exposure, doctor=DoctorContext(
+                                                config, endpoints, exposure, diagnostics,
+                                                provider.webhooks))
+                    await _serve_until_stopped(nursery, backend, socket_path, info,
+                                               task_status)
+                finally:
+                    # The tunnel goes before the webhook server it forwards to (its routes
+                    # removed), also when a later start step failed.
+                    with trio.CancelScope(shield=True):
+                        await exposure.stop()
                 nursery.cancel_scope.cancel()
         finally:
             bus.close()
+
+
+async def _start_webhooks(nursery: trio.Nursery, config: Any, provider: Any,
+                          manager: CallManager, media: Any, diagnostics: WebhookDiagnostics,
+                          clock: WallClock) -> WebhookServerInfo:
+    """The webhook server (and the media streams' websocket path) in ``nursery``."""
+    try:
+        return await nursery.start(partial(
+            serve_webhooks, bind=config.serve_bind, port=config.serve_port,
+            path=config.serve_path, codec=provider.webhooks, on_events=manager.handle_events,
+            replay=ReplayCache(), clock_ms=clock.now_ms,
+            skip_signature_verification=bool(config.get("skipSignatureVerification")),
+            stream_path=media.path if media is not None else None,
+            stream_app=media.endpoint.asgi if media is not None else None,
+            diagnostics=diagnostics))
+    except OSError as exc:
+        raise webhook_bind_error(exc, config.serve_bind, config.serve_port) from None
+
+
+async def _serve_until_stopped(nursery: trio.Nursery, backend: DaemonBackend,
+                               socket_path: Path, info: WebhookServerInfo,
+                               task_status: trio.TaskStatus[DaemonBackend]) -> None:
+    """Open the control socket, say READY, serve until ``daemon.stop`` or a signal, then
+    drain the event streams."""
+    bus, endpoints = backend.bus, backend.endpoints
+    await nursery.start(serve_control, socket_path, backend)
+    await nursery.start(_signals, backend.stop_requested)
+    interval = sdnotify.watchdog_interval_s()
+    if interval:
+        nursery.start_soon(_watchdog, interval)
+    bus.publish(None, ev.DAEMON_STARTED, {"pid": backend.health()["pid"],
+                                          "version": __version__,
+                                          "provider": backend.provider,
+                                          "webhookUrl": endpoints.webhook_url,
+                                          "localUrl": info.url})
+    # Start-up's objects (imports, config, apps) live as long as the daemon: keep
+    # the collector from rescanning them; its 30-60 ms pauses cost media streams
+    # their 20 ms pacing at ~100 streams a core (tests/bench/bench_media_streams.py).
+    gc.freeze()
+    sdnotify.notify(f"READY=1\nSTATUS=serving {endpoints.webhook_url}")
+    log.info("voicecall daemon ready: webhooks at %s, control socket %s",
+             endpoints.webhook_url, socket_path)
+    task_status.started(backend)
+    await backend.stop_requested.wait()
+    sdnotify.notify("STOPPING=1")
+    bus.publish(None, ev.DAEMON_STOPPING, {})
+    bus.close()  # event streams deliver what they hold, then end cleanly
+    with trio.move_on_after(STREAM_DRAIN_S):
+        await bus.wait_readers_done()
+
+
+def _tunnel_startup_error(exposure: Exposure, exc: TunnelError) -> StartupError:
+    """The configured tunnel did not start: exit 1 (systemd retries: the network or tailscaled
+    may come up), naming the setting."""
+    settings = exposure.settings
+    hint = exc.hint or {}
+    link = f" (enable it: {hint['enableUrl']})" if hint.get("enableUrl") else ""
+    return StartupError(f'{settings.tunnel_key} "{settings.tunnel_setting}": the tunnel did '
+                        f"not start: {exc}{link}", exit_code=1)

@@ -36,5 +36,9 @@ CALL_RESTORED = "call.restored"  # {state}: kept after a daemon restart
 CALL_STREAM = "call.stream"  # {event: started|stopped, streamSid}: the carrier's media stream
 DAEMON_STARTED = "daemon.started"  # {pid, version, provider, webhookUrl}
 DAEMON_STOPPING = "daemon.stopping"  # {}
+# {mode: funnel|serve|off|ngrok, tunnel, localUrl, publicUrl, webhookUrl, streamUrl}: where
+# carriers reach the daemon now (at start with a tunnel, and after each ``expose``)
+DAEMON_EXPOSED = "daemon.exposed"
+DAEMON_TUNNEL_DOWN = "daemon.tunnel_down"  # {tunnel, error}: a running tunnel died
 
 SINCE_ALL = "all"

@@ -152,6 +152,40 @@ class CallsRequest(Request):
             raise ApiError(ErrorCode.BAD_REQUEST, "since must be epoch milliseconds")
 
 
+EXPOSE_MODES = ("funnel", "serve", "off")
+
+
+@dataclass(frozen=True)
+class ExposeRequest(Request):
+    """``voicecall.expose``: put the running daemon behind Tailscale ``serve`` or ``funnel``
+    (the webhook at ``path``, default ``serve.path``; the stream path beside it), or ``off``.
+
+    -> ``{"ok", "mode", "path", "localUrl", "publicUrl", "streamUrl"}``, plus ``"error"`` and
+    ``"hint"`` (``{"note", "enableUrl"}``) when ``ok`` is false (the previous exposure stays).
+    """
+
+    METHOD: ClassVar[str] = "voicecall.expose"
+    mode: str
+    path: str | None = None
+
+    def check(self) -> None:
+        if self.mode not in EXPOSE_MODES:
+            raise ApiError(ErrorCode.BAD_REQUEST, "mode must be 'funnel', 'serve' or 'off'")
+        if self.path is not None and (not self.path.startswith("/") or len(self.path) > 200
+                                      or any(c.isspace() or c in "?#" for c in self.path)):
+            raise ApiError(ErrorCode.BAD_REQUEST,
+                           "path must start with / and hold no spaces, ? or #")
+
+
+@dataclass(frozen=True)
+class DoctorRequest(Request):
+    """``daemon.doctor`` -> ``{"checks": [{"name", "status", "summary", "fix"?}, ...]}``: the
+    daemon's own readiness checks (status ``ok``, ``warn``, ``fail`` or ``skip``); see
+    ``voicecall doctor``."""
+
+    METHOD: ClassVar[str] = "daemon.doctor"
+
+
 @dataclass(frozen=True)
 class StopRequest(Request):
     """``daemon.stop`` -> ``{"ok": true}``, then the daemon shuts down cleanly."""
@@ -162,5 +196,5 @@ class StopRequest(Request):
 REQUESTS: dict[str, type[Request]] = {
     cls.METHOD: cls
     for cls in (InitiateRequest, ContinueRequest, SpeakRequest, EndRequest, StatusRequest,
-                CallsRequest, StopRequest)
+                CallsRequest, ExposeRequest, DoctorRequest, StopRequest)
 }

@@ -62,6 +62,8 @@ class Endpoints(Protocol):
 
     ``webhook_url``: the URL the provider is told to send webhooks to (the public URL when
     there is one, else the local one); None until the webhook server listens.
+    ``local_url``: where the webhook server listens on this machine (``http://host:port/path``);
+    None until it listens.
     ``signed_url``: the URL a provider that signs URLs signed, or None when it must be
     reconstructed from each request (trusted forwarding headers).
     ``stream_url``: the ``wss://`` (or ``ws://``) URL of the media-stream endpoint; None when
@@ -70,6 +72,9 @@ class Endpoints(Protocol):
 
     @property
     def webhook_url(self) -> str | None: ...
+
+    @property
+    def local_url(self) -> str | None: ...
 
     @property
     def signed_url(self) -> str | None: ...
@@ -112,11 +117,14 @@ class WebhookRequest:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """Outcome of :meth:`WebhookCodec.verify`: a request key when ok, else a reason."""
+    """Outcome of :meth:`WebhookCodec.verify`: a request key when ok, else a reason.
+    ``url``: the URL the signature was checked against, for providers that sign URLs
+    (``doctor`` shows it beside the URL the request names)."""
 
     ok: bool
     key: str | None = None
     reason: str | None = None
+    url: str | None = None
 
 
 @dataclass(slots=True)
@@ -154,6 +162,11 @@ class WebhookCodec(Protocol):
 
         Raises ``ValueError`` for a malformed body (the server answers 400).
         """
+
+    def sign_probe(self, url: str, body: bytes) -> dict[str, str] | None:
+        """Headers that make a POST of the form ``body`` to ``url`` pass :meth:`verify` as
+        the carrier's own request would (``doctor`` probes its public URL with it), or None
+        when only the carrier can sign (a private key we do not hold)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,11 +70,13 @@ def test_the_unreachable_url_follows_serve():
     assert "`ngrok http 4000`" in message["publicUrl"]
 
 
-def test_a_configured_tunnel_does_not_count_as_a_public_url_yet():
-    message = issues_of({**TWILIO_OK, "tunnel": {"provider": "ngrok"},
-                         "tailscale": {"mode": "funnel"}})["publicUrl"]
-    assert message.endswith('; tunnel.provider "ngrok" and tailscale.mode "funnel" cannot '
-                            "provide it: not implemented yet")
+def test_a_configured_tunnel_gives_the_public_url():
+    for tunnel in ({"tunnel": {"provider": "ngrok"}}, {"tailscale": {"mode": "funnel"}},
+                   {"tunnel": {"provider": "tailscale-serve"}}):
+        assert issues_of({**TWILIO_OK, **tunnel}) == {}
+    assert "publicUrl" in issues_of({**TWILIO_OK, "tunnel": {"provider": "none"}})
+    message = issues_of(TWILIO_OK)["publicUrl"]
+    assert 'tunnel.provider "ngrok" or "tailscale-funnel"' in message
 
 
 def test_a_carrier_on_this_machine_reaches_the_local_url():
@@ -137,19 +139,22 @@ def test_openclaw_files_name_the_full_key_path():
     assert issue.message.startswith("plugins.entries.voice-call.config.publicUrl is required")
 
 
-# ---- accepted but not acted on ---------------------------------------------------------------
+# ---- set but not acted on as written --------------------------------------------------------
 
-def test_tunnels_and_tailscale_are_named_as_not_implemented():
+def test_public_url_wins_over_a_tunnel():
     config = from_obj({**TWILIO_PUBLIC, "tunnel": {"provider": "tailscale-funnel"},
                        "tailscale": {"mode": "serve"}})
-    assert startup_issues(config) == []  # publicUrl is set: the daemon starts
+    assert startup_issues(config) == []
     assert config.warnings == [
-        'tunnel.provider "tailscale-funnel" is not implemented yet: the daemon starts no '
-        "tunnel. Expose serve.port yourself (e.g. `tailscale funnel 3334`) and set publicUrl "
-        "to its public URL",
-        'tailscale.mode "serve" is not implemented yet: the daemon starts no tunnel. Expose '
-        "serve.port yourself (e.g. `tailscale serve 3334`) and set publicUrl to its public URL",
-    ]
+        "tunnel.provider is ignored: publicUrl is set, and the daemon starts no tunnel when "
+        "it is"]
+
+
+def test_tunnel_provider_wins_over_the_legacy_tailscale_block():
+    config = from_obj({**TWILIO_OK, "tunnel": {"provider": "ngrok"},
+                       "tailscale": {"mode": "serve"}})
+    assert config.warnings == [
+        'tailscale.mode "serve" is ignored: tunnel.provider "ngrok" starts the tunnel']
 
 
 def test_the_off_values_of_tunnel_and_tailscale_earn_no_warning():
@@ -158,10 +163,12 @@ def test_the_off_values_of_tunnel_and_tailscale_earn_no_warning():
     assert config.warnings == []
 
 
-def test_ngrok_keys_written_in_the_file_are_named_but_not_from_the_environment():
+def test_ngrok_keys_without_ngrok_are_named_but_not_from_the_environment():
     written = from_obj({"tunnel": {"ngrokDomain": "voice.example.com"}})
     assert written.warnings == [
-        "tunnel.ngrokDomain is not used: tunnels are not implemented yet"]
+        'tunnel.ngrokDomain is not used: tunnel.provider is not "ngrok"']
+    with_ngrok = from_obj({"tunnel": {"provider": "ngrok", "ngrokDomain": "voice.example.com"}})
+    assert with_ngrok.warnings == []
     from_env = from_obj({}, {**HOME_ENV, "NGROK_AUTHTOKEN": "2abc", "NGROK_DOMAIN": "x.io"})
     assert from_env.warnings == []
 

@@ -68,6 +68,7 @@ class FakeEndpoints:
     webhook_url: str | None = None
     signed_url: str | None = None
     stream_url: str | None = None
+    local_url: str | None = None
 
 
 @dataclass

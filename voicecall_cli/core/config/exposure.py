@@ -10,8 +10,9 @@ Behind a trusted reverse proxy (``webhookSecurity.allowedHosts`` or
 ``trustForwardingHeaders``, with ``trustedProxyIPs``) inbound webhooks are checked against the
 forwarded host, so a number whose console webhook points at the proxy works without
 ``publicUrl``; outbound calls and media streams still hand the carrier the daemon's own URL.
-That setup is a warning; no public URL at all is an error. Tunnels (``tunnel.*``, the legacy
-``tailscale`` block) are accepted but not implemented yet: the daemon starts none.
+That setup is a warning; no public URL at all is an error. A tunnel (``tunnel.provider``, or
+the legacy ``tailscale`` block) gives the daemon its public URL at start, unless ``publicUrl``
+is set, which wins.
 
 Pure functions on validated data (``written`` is the voice-call config as the file had it,
 before defaults and environment fallbacks); ``key`` names a path in messages.
@@ -29,13 +30,6 @@ from voicecall_cli.core.config.validate import lookup
 
 KeyName = Callable[[str], str]
 CARRIER_NAMES = {"twilio": "Twilio", "telnyx": "Telnyx", "plivo": "Plivo"}
-TUNNEL_COMMANDS = {
-    "ngrok": "ngrok http {port}",
-    "tailscale-serve": "tailscale serve {port}",
-    "tailscale-funnel": "tailscale funnel {port}",
-    "serve": "tailscale serve {port}",
-    "funnel": "tailscale funnel {port}",
-}
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -74,9 +68,24 @@ def reconstructs_public_url(data: Mapping[str, Any]) -> bool:
                 and lookup(data, "webhookSecurity.trustedProxyIPs"))
 
 
+def tunnel_setting(data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (key, value) of the tunnel the daemon will start, or None: ``tunnel.provider``,
+    else the legacy ``tailscale.mode``; none at all when ``publicUrl`` is set."""
+    if data.get("publicUrl"):
+        return None
+    provider = lookup(data, "tunnel.provider")
+    if provider not in (None, "none"):
+        return "tunnel.provider", provider
+    mode = lookup(data, "tailscale.mode")
+    if mode not in (None, "off"):
+        return "tailscale.mode", mode
+    return None
+
+
 def _needs_exposure(data: Mapping[str, Any]) -> bool:
     provider = data.get("provider")
-    return provider != "mock" and not data.get("publicUrl") and not carrier_is_local(data)
+    return (provider != "mock" and not data.get("publicUrl") and not carrier_is_local(data)
+            and tunnel_setting(data) is None)
 
 
 def public_url_error(data: Mapping[str, Any], key: KeyName) -> str | None:
@@ -86,26 +95,20 @@ def public_url_error(data: Mapping[str, Any], key: KeyName) -> str | None:
     provider = data["provider"]
     carrier = CARRIER_NAMES.get(provider, provider)
     port = lookup(data, "serve.port")
-    message = (
+    return (
         f'{key("publicUrl")} is required with provider "{provider}": {carrier} cannot reach '
         f"the daemon's own webhook URL {local_webhook_url(data)}. Set {key('publicUrl')} to "
         f"the public https URL that forwards to {key('serve.port')} (e.g. run `ngrok http "
-        f"{port or 3334}` and use its URL + {lookup(data, 'serve.path')}), or, behind a "
-        f"reverse proxy, set {key('webhookSecurity.allowedHosts')} and "
+        f"{port or 3334}` and use its URL + {lookup(data, 'serve.path')}), or let the daemon "
+        f'start a tunnel ({key("tunnel.provider")} "ngrok" or "tailscale-funnel"), or, '
+        f"behind a reverse proxy, set {key('webhookSecurity.allowedHosts')} and "
         f"{key('webhookSecurity.trustedProxyIPs')} (inbound calls only)")
-    unbuilt = [f'{key(path)} "{value}"' for path, value, off in (
-        ("tunnel.provider", lookup(data, "tunnel.provider"), "none"),
-        ("tailscale.mode", lookup(data, "tailscale.mode"), "off")) if value not in (None, off)]
-    if unbuilt:
-        message += f"; {' and '.join(unbuilt)} cannot provide it: not implemented yet"
-    return message
 
 
 def exposure_warnings(data: Mapping[str, Any], written: Mapping[str, Any],
                       key: KeyName) -> list[str]:
-    """Warnings for exposure settings that are accepted but not (fully) acted on."""
+    """Warnings for exposure settings that are set but will not act as written."""
     warnings = []
-    port = lookup(data, "serve.port") or 3334
     if _needs_exposure(data) and reconstructs_public_url(data):
         streams = " and media streams" if lookup(data, "streaming.enabled") else ""
         warnings.append(
@@ -113,27 +116,24 @@ def exposure_warnings(data: Mapping[str, Any], written: Mapping[str, Any],
             f"checked against their forwarded host, but outbound calls{streams} give the "
             f"carrier the daemon's own URL {local_webhook_url(data)}, which it cannot reach; "
             f"set {key('publicUrl')} for them")
-    tunnel = lookup(data, "tunnel.provider")
-    if tunnel not in (None, "none"):
-        warnings.append(_not_built(key("tunnel.provider"), tunnel, port, key))
-    else:
-        written_tunnel = written.get("tunnel") if isinstance(written.get("tunnel"), dict) else {}
-        warnings += [f"{key('tunnel.' + name)} is not used: tunnels are not implemented yet"
-                     for name in ("ngrokAuthToken", "ngrokDomain") if name in written_tunnel]
+    provider = lookup(data, "tunnel.provider")
     mode = lookup(data, "tailscale.mode")
-    if mode not in (None, "off"):
-        warnings.append(_not_built(key("tailscale.mode"), mode, port, key))
+    tunnel_set = provider not in (None, "none")
+    if data.get("publicUrl") and (tunnel_set or mode not in (None, "off")):
+        named = key("tunnel.provider") if tunnel_set else key("tailscale.mode")
+        warnings.append(f"{named} is ignored: {key('publicUrl')} is set, and the daemon starts "
+                        "no tunnel when it is")
+    elif tunnel_set and mode not in (None, "off"):
+        warnings.append(f'{key("tailscale.mode")} "{mode}" is ignored: '
+                        f'{key("tunnel.provider")} "{provider}" starts the tunnel')
+    written_tunnel = written.get("tunnel") if isinstance(written.get("tunnel"), dict) else {}
+    if provider != "ngrok":
+        warnings += [f'{key("tunnel." + name)} is not used: {key("tunnel.provider")} is not '
+                     '"ngrok"' for name in ("ngrokAuthToken", "ngrokDomain")
+                     if name in written_tunnel]
     if data.get("provider") != "mock":
         warnings += _proxy_trust_warnings(data, key)
     return warnings
-
-
-def _not_built(path: str, value: str, port: int, key: KeyName) -> str:
-    command = TUNNEL_COMMANDS.get(value, "").format(port=port)
-    example = f" (e.g. `{command}`)" if command else ""
-    return (f'{path} "{value}" is not implemented yet: the daemon starts no tunnel. Expose '
-            f"{key('serve.port')} yourself{example} and set {key('publicUrl')} to its public "
-            "URL")
 
 
 def _proxy_trust_warnings(data: Mapping[str, Any], key: KeyName) -> list[str]:

@@ -74,16 +74,15 @@ allowedHosts = []                 # hosts accepted from forwarding headers
 trustForwardingHeaders = false
 trustedProxyIPs = []              # forwarding headers are trusted only from these addresses
 
-[tunnel]                          # tunnels and [tailscale]: accepted, NOT implemented yet;
-                                  # run ngrok/tailscale yourself and set publicUrl
+[tunnel]                          # the daemon starts it and takes its URL (publicUrl wins)
 provider = "none"                 # "none" | "ngrok" | "tailscale-serve" | "tailscale-funnel"
-# ngrokAuthToken = "..."          # or NGROK_AUTHTOKEN
+# ngrokAuthToken = "..."          # or NGROK_AUTHTOKEN (ngrok SDK: pip install 'voicecall[ngrok]')
 # ngrokDomain = "voice.example.com"
 allowNgrokFreeTierLoopbackBypass = false
 
-[tailscale]
+[tailscale]                       # the seed's older way to say tunnel.provider "tailscale-*"
 mode = "off"                      # "off" | "serve" | "funnel"
-path = "/voice/webhook"
+path = "/voice/webhook"           # where the webhook is mounted publicly
 
 [mock]                            # the mock provider's simulated callee
 ringDelayMs = 200

@@ -12,14 +12,18 @@ from voicecall_cli import __version__
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls import operations
 from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.doctor import DoctorContext, run_checks
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
+from voicecall_cli.daemon.tunnels.exposure import Exposure
 from voicecall_cli.protocol import (
     PROTOCOL_VERSION,
     ApiError,
     CallsRequest,
     ContinueRequest,
+    DoctorRequest,
     EndRequest,
     ErrorCode,
+    ExposeRequest,
     InitiateRequest,
     Request,
     SpeakRequest,
@@ -31,11 +35,14 @@ class DaemonBackend:
     """Answers control requests from the call manager; ``stop_requested`` ends the daemon."""
 
     def __init__(self, manager: CallManager, bus: EventBus, provider: str,
-                 endpoints: DaemonEndpoints) -> None:
+                 endpoints: DaemonEndpoints, *, exposure: Exposure | None = None,
+                 doctor: DoctorContext | None = None) -> None:
         self.manager = manager
         self.bus = bus
         self.provider = provider
         self.endpoints = endpoints
+        self.exposure = exposure
+        self.doctor = doctor
         self.started = time.monotonic()
         self.stop_requested = trio.Event()
 
@@ -47,9 +54,12 @@ class DaemonBackend:
             "pid": os.getpid(),
             "uptimeS": round(time.monotonic() - self.started, 3),
             "provider": self.provider,
+            "localUrl": self.endpoints.local_url,
             "webhookUrl": self.endpoints.webhook_url,
             "publicUrl": self.endpoints.public_url,
             "streamUrl": self.endpoints.stream_url,
+            "exposure": self.exposure.describe() if self.exposure else {"tunnel": None,
+                                                                         "state": "none"},
             "activeCalls": len(self.manager.calls),
         }
 
@@ -67,6 +77,14 @@ class DaemonBackend:
             return operations.status(m, request)
         if isinstance(request, CallsRequest):
             return operations.calls(m, request)
+        if isinstance(request, ExposeRequest):
+            if self.exposure is None:
+                raise ApiError(ErrorCode.OPERATION_FAILED, "this daemon cannot change exposure")
+            return await self.exposure.expose(request.mode, request.path)
+        if isinstance(request, DoctorRequest):
+            if self.doctor is None:
+                raise ApiError(ErrorCode.OPERATION_FAILED, "this daemon has no doctor")
+            return {"checks": [check.to_json() for check in await run_checks(self.doctor)]}
         raise ApiError(ErrorCode.NOT_FOUND, f"unknown method {request.METHOD}")
 
     def subscribe(self, since: int | str | None, call_id: str | None) -> Any:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 import trio
 
 from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.daemon.web.diagnostics import PROBE_REPLY, WebhookDiagnostics
 from voicecall_cli.providers.base import WebhookCodec, WebhookReply, WebhookRequest
 from voicecall_cli.providers.replay import ReplayCache
 
@@ -77,14 +78,17 @@ class WebhookPipeline:
 
     ``on_events`` is called synchronously, in the request's task, with the events of each
     non-replayed delivery that has any; it must not block (hand the events on, e.g. to a
-    memory channel).
+    memory channel). ``diagnostics`` (shared with ``doctor``) remembers the last rejected
+    webhook and answers ``doctor``'s probes once their signature is verified.
     """
 
     def __init__(self, *, codec: WebhookCodec, on_events: Callable[[list[NormalizedEvent]], None],
                  replay: ReplayCache, clock_ms: Callable[[], int],
                  skip_signature_verification: bool, body_timeout_s: float, max_body: int,
-                 max_in_flight_per_ip: int) -> None:
+                 max_in_flight_per_ip: int,
+                 diagnostics: WebhookDiagnostics | None = None) -> None:
         self._codec = codec
+        self._diagnostics = diagnostics or WebhookDiagnostics()
         self._on_events = on_events
         self._replay = replay
         self._replies: dict[str, WebhookReply] = {}  # newest REPLY_CACHE_SIZE first replies
@@ -118,6 +122,8 @@ class WebhookPipeline:
         headers = _header_map(scope["headers"])
         if not self._skip_signature and not self._codec.has_auth_headers(headers):
             logger.warning("webhook rejected: missing %s signature headers", self._codec.name)
+            self._note_rejection(scope, headers, f"missing {self._codec.name} signature "
+                                 "headers", None)
             raise _Reject(401, "Unauthorized")
         client = scope.get("client")
         remote_addr = client[0] if client else None
@@ -166,9 +172,15 @@ class WebhookPipeline:
         else:
             verification = self._codec.verify(request, now_ms)
             if not verification.ok or not verification.key:
-                logger.warning("webhook rejected: %s", verification.reason or "no request key")
+                reason = verification.reason or "no request key"
+                logger.warning("webhook rejected: %s", reason)
+                self._note_rejection(scope, headers, reason, verification.url)
                 raise _Reject(401, "Unauthorized")
             key = verification.key
+        probe = self._diagnostics.probe_nonce(headers)
+        if probe is not None:  # doctor's own request, verified: answer it and do nothing else
+            self._diagnostics.answer_probe(probe, request.path)
+            return WebhookReply(body=PROBE_REPLY)
         is_replay = self._replay.seen(key, now_ms)
         if is_replay and key in self._replies:
             # The same answer as the first delivery got, and nothing else happens: parsing
@@ -196,6 +208,15 @@ class WebhookPipeline:
         return reply
 
 
+    def _note_rejection(self, scope: Scope, headers: dict[str, str], reason: str,
+                        verified_url: str | None) -> None:
+        client = scope.get("client")
+        self._diagnostics.note_rejection(
+            at_ms=self._clock_ms(), reason=reason, url=_request_url(scope, headers),
+            path=scope["path"], headers=headers, verified_url=verified_url,
+            remote_addr=client[0] if client else None)
+
+
 def _header_map(raw_headers: Headers) -> dict[str, str]:
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw_headers:
@@ -205,13 +226,18 @@ def _header_map(raw_headers: Headers) -> dict[str, str]:
     return headers
 
 
-def _webhook_request(scope: Scope, headers: dict[str, str], body: bytes,
-                     remote_addr: str | None) -> WebhookRequest:
+def _request_url(scope: Scope, headers: dict[str, str]) -> str:
+    """``http://<Host header or localhost><raw path>[?<query>]``."""
     raw_path = scope.get("raw_path") or scope["path"].encode()
     query_string = scope.get("query_string", b"").decode("latin-1")
     url = f"http://{headers.get('host') or 'localhost'}{raw_path.decode('latin-1')}"
-    if query_string:
-        url += "?" + query_string
+    return f"{url}?{query_string}" if query_string else url
+
+
+def _webhook_request(scope: Scope, headers: dict[str, str], body: bytes,
+                     remote_addr: str | None) -> WebhookRequest:
+    url = _request_url(scope, headers)
+    query_string = scope.get("query_string", b"").decode("latin-1")
     query = dict(parse_qsl(query_string, keep_blank_values=True))
     return WebhookRequest(method=scope["method"], url=url, path=scope["path"], query=query,
                           headers=headers, body=body, remote_addr=remote_addr)

@@ -30,6 +30,7 @@ from hypercorn.config import Config
 from quart_trio import QuartTrio
 
 from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.daemon.web.diagnostics import PROBE_HEADER, PROBE_REPLY, WebhookDiagnostics
 from voicecall_cli.daemon.web.pipeline import (
     Receive,
     Scope,
@@ -72,7 +73,8 @@ class WebDispatcher:
 
     def __init__(self, webhook_path: str, pipeline: WebhookPipeline, app: QuartTrio, *,
                  static_pages: tuple[StaticPage, ...] = (), stream_path: str | None = None,
-                 stream_app: ASGIApp | None = None) -> None:
+                 stream_app: ASGIApp | None = None,
+                 diagnostics: WebhookDiagnostics | None = None) -> None:
         self._pages = {page.path: ([(b"content-type", page.content_type.encode())], page.body)
                        for page in static_pages}
         self._webhook_path = normalise_path(webhook_path)
@@ -80,6 +82,7 @@ class WebDispatcher:
         self._app = app
         self._stream_path = stream_path if stream_app is not None else None
         self._stream_app = stream_app
+        self._diagnostics = diagnostics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "websocket" and self._stream_app is not None
@@ -95,7 +98,22 @@ class WebDispatcher:
             if normalise_path(path) == self._webhook_path:
                 await self._pipeline(scope, receive, send)
                 return
+            if path == self._stream_path and self._answers_probe(scope):
+                await send_response(send, 200, [], PROBE_REPLY)
+                return
         await self._app(scope, receive, send)
+
+    def _answers_probe(self, scope: Scope) -> bool:
+        """A ``doctor`` probe of the stream path (its nonce must be one doctor just made)."""
+        if self._diagnostics is None:
+            return False
+        for name, value in scope["headers"]:
+            if name.lower() == PROBE_HEADER.encode():
+                nonce = self._diagnostics.probe_nonce({PROBE_HEADER: value.decode("latin-1")})
+                if nonce is not None:
+                    self._diagnostics.answer_probe(nonce, scope["path"])
+                    return True
+        return False
 
 
 async def serve_webhooks(
@@ -113,6 +131,7 @@ async def serve_webhooks(
     max_in_flight_per_ip: int = 8,
     stream_path: str | None = None,
     stream_app: ASGIApp | None = None,
+    diagnostics: WebhookDiagnostics | None = None,
     task_status: trio.TaskStatus[WebhookServerInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve webhooks for ``codec`` on ``bind:port`` until cancelled.
@@ -123,7 +142,8 @@ async def serve_webhooks(
     ``<codec>:skip:sha256(method, url, body)``, so exact duplicates are still replays.
 
     With ``stream_app``, websocket upgrades whose path equals ``stream_path`` go to it (the
-    media streams); other upgrades are refused as before.
+    media streams); other upgrades are refused as before. ``diagnostics`` (shared with
+    ``doctor``) remembers rejected webhooks and answers ``doctor``'s probes.
 
     Error handling: a bind failure (address in use, bad host) raises ``OSError`` before
     readiness is reported. Per-request errors never escape: they become HTTP status codes.
@@ -133,10 +153,10 @@ async def serve_webhooks(
     pipeline = WebhookPipeline(
         codec=codec, on_events=on_events, replay=replay, clock_ms=clock_ms,
         skip_signature_verification=skip_signature_verification, body_timeout_s=body_timeout_s,
-        max_body=max_body, max_in_flight_per_ip=max_in_flight_per_ip)
+        max_body=max_body, max_in_flight_per_ip=max_in_flight_per_ip, diagnostics=diagnostics)
     dispatcher = WebDispatcher(webhook_path, pipeline, create_app(),
                                static_pages=codec.static_pages, stream_path=stream_path,
-                               stream_app=stream_app)
+                               stream_app=stream_app, diagnostics=diagnostics)
     config = Config()
     config.bind = [f"fd://{_bound_socket(bind, port).detach()}"]  # hypercorn owns it from here
     config.accesslog = None

@@ -76,6 +76,9 @@ class MockWebhookCodec:
     def verify(self, request: WebhookRequest, now_ms: int) -> Verification:
         return Verification(ok=True, key=mock_request_key(request.body))
 
+    def sign_probe(self, url: str, body: bytes) -> dict[str, str] | None:
+        return {}  # the mock carrier signs nothing
+
     def parse(self, request: WebhookRequest, key: str, now_ms: int) -> WebhookReply:
         """Events of the body (entries without a known ``type`` or a ``callId`` are skipped).
 

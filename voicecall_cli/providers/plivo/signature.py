@@ -96,6 +96,14 @@ def verify_plivo(request: WebhookRequest, auth_token: str, security: WebhookSecu
     return PlivoVerification(False, primary, MISSING_HEADERS)
 
 
+def sign_v3(auth_token: str, url: str, body: bytes, nonce: str) -> dict[str, str]:
+    """The V3 headers Plivo would send with a POST of the form ``body`` to ``url`` (the
+    SDK's own signing function over the SDK's canonical string)."""
+    signed = _signed_base("POST", url, form_params(body))
+    signature = get_signature_v3(auth_token.encode(), signed, nonce.encode())
+    return {V3_HEADER: signature.decode(), V3_NONCE_HEADER: nonce}
+
+
 def form_params(body: bytes) -> dict[str, list[str]]:
     """A form body as Plivo's signature sees it: each name with all its values. Raises
     ``ValueError`` for a body that is not UTF-8 form data."""

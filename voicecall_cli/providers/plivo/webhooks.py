@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from voicecall_cli.providers.plivo.media import token_for_xml
 from voicecall_cli.providers.plivo.signature import (
     form_params,
     has_signature_headers,
+    sign_v3,
     verify_plivo,
 )
 from voicecall_cli.providers.plivo.state import PlivoState
@@ -107,7 +109,10 @@ class PlivoWebhookCodec:
     def verify(self, request: WebhookRequest, now_ms: int) -> Verification:
         result = verify_plivo(request, self._auth_token, self._security,
                               public_url=self._endpoints.signed_url)
-        return Verification(ok=result.ok, key=result.key, reason=result.reason)
+        return Verification(ok=result.ok, key=result.key, reason=result.reason, url=result.url)
+
+    def sign_probe(self, url: str, body: bytes) -> dict[str, str] | None:
+        return sign_v3(self._auth_token, url, body, secrets.token_hex(10))
 
     def parse(self, request: WebhookRequest, key: str, now_ms: int) -> WebhookReply:
         """Events and the XML reply for one delivery (``key`` empty: a fallback key).

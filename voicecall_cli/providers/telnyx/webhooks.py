@@ -98,6 +98,9 @@ class TelnyxWebhookCodec:
         result = verify_telnyx(request, self._public_key, now_ms)
         return Verification(ok=result.ok, key=result.key, reason=result.reason)
 
+    def sign_probe(self, url: str, body: bytes) -> dict[str, str] | None:
+        return None  # Telnyx signs with its private key; we hold only the public one
+
     def parse(self, request: WebhookRequest, key: str, now_ms: int) -> WebhookReply:
         """Events for one delivery. Raises ``ValueError`` when the body is not JSON; a JSON
         body without ``data.event_type`` or a call id is acknowledged with no events."""

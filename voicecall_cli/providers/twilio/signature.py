@@ -64,6 +64,13 @@ def verify_twilio(request: WebhookRequest, auth_token: str, security: WebhookSec
                               reason=f"Invalid signature for URL: {primary}")
 
 
+def sign_twilio(auth_token: str, url: str, body: bytes) -> dict[str, str]:
+    """The ``X-Twilio-Signature`` header Twilio would send with a POST of the form ``body``
+    to ``url`` (the SDK's own ``compute_signature``)."""
+    params = _FormParams(form_pairs(body))
+    return {"x-twilio-signature": RequestValidator(auth_token).compute_signature(url, params)}
+
+
 def form_pairs(body: bytes) -> list[tuple[str, str]]:
     """The form body's parameters, leniently (signature checks only; parsers are strict)."""
     return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)

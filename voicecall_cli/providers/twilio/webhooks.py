@@ -52,7 +52,7 @@ from voicecall_cli.providers.base import (
 )
 from voicecall_cli.providers.signatures import WebhookSecurity, reconstruct_public_url
 from voicecall_cli.providers.twilio import twiml
-from voicecall_cli.providers.twilio.signature import verify_twilio
+from voicecall_cli.providers.twilio.signature import sign_twilio, verify_twilio
 from voicecall_cli.providers.twilio.state import TwilioState
 
 DEFAULT_CONFIDENCE = 0.9
@@ -117,7 +117,10 @@ class TwilioWebhookCodec:
         result = verify_twilio(request, self._auth_token, self._security,
                                public_url=self._endpoints.signed_url,
                                ngrok_loopback_bypass=self._ngrok_loopback_bypass)
-        return Verification(ok=result.ok, key=result.key, reason=result.reason)
+        return Verification(ok=result.ok, key=result.key, reason=result.reason, url=result.url)
+
+    def sign_probe(self, url: str, body: bytes) -> dict[str, str] | None:
+        return sign_twilio(self._auth_token, url, body)
 
     def parse(self, request: WebhookRequest, key: str, now_ms: int) -> WebhookReply:
         """Events and the TwiML reply for one delivery (``key`` empty: a fallback key).
