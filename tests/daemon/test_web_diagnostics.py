@@ -46,6 +46,7 @@ async def test_a_probe_with_a_bad_signature_is_rejected_and_remembered_as_ours()
             assert rejected.reason == "bad signature"
             assert rejected.requested_url == "https://voice.example.com/voice/webhook?callId=…"
             assert rejected.to_json()["probe"] is True
+            assert diagnostics.last_foreign is None and diagnostics.foreign_count == 0
 
 
 async def test_an_unissued_probe_header_is_an_ordinary_request():
@@ -78,7 +79,8 @@ async def test_missing_signature_headers_are_remembered_too():
             assert reply.status_code == 401
     rejected = diagnostics.last_rejected
     assert rejected is not None and rejected.reason == "missing signed signature headers"
-    assert rejected.verified_url is None and diagnostics.rejected_count == 1
+    assert rejected.verified_url is None and diagnostics.foreign_count == 1
+    assert diagnostics.last_foreign is rejected
 
 
 def test_redact_url_keeps_names_and_drops_values_and_user_info():

@@ -103,8 +103,7 @@ async def _probe_webhook(ctx: DoctorContext, http: httpx.AsyncClient, url: str) 
         return Check(name, FAIL, f"{url} did not answer: {_error_text(exc)}",
                      "check that the tunnel or proxy forwards to this daemon "
                      f"({ctx.endpoints.local_url})")
-    path = _local_webhook_path(ctx)
-    answered = ctx.diagnostics.probe_answered(nonce, path)
+    answered = ctx.diagnostics.probe_answered(nonce, ctx.config.serve_path)
     rejected = ctx.diagnostics.last_rejected
     ours = rejected is not None and rejected.probe == nonce
     ctx.diagnostics.forget_probe(nonce)
@@ -195,29 +194,20 @@ async def _clock(ctx: DoctorContext, http: httpx.AsyncClient) -> Check:
 
 def _rejections_check(diagnostics: WebhookDiagnostics) -> Check:
     name = "rejected-webhooks"
-    rejected = diagnostics.last_rejected
-    if rejected is None or rejected.probe is not None:
-        return Check(name, OK, "no webhook has been rejected since the daemon started"
-                     if diagnostics.rejected_count == 0 else
-                     "only doctor's own probes were rejected")
+    rejected = diagnostics.last_foreign
+    if rejected is None:
+        return Check(name, OK, "no webhook has been rejected since the daemon started")
     ago = max(0, round(time.time() - rejected.at_ms / 1000))
     verified = f"; we checked it against {rejected.verified_url}" if rejected.verified_url \
         else ""
     return Check(name, WARN,
-                 f"{diagnostics.rejected_count} rejected; the last, {ago} s ago from "
+                 f"{diagnostics.foreign_count} rejected; the last, {ago} s ago from "
                  f"{rejected.remote_addr or 'an unknown address'}: {rejected.reason}. It "
                  f"names {rejected.requested_url}{verified}",
                  "if these are your carrier's webhooks, set publicUrl to the URL it calls "
                  "(behind a proxy: webhookSecurity.allowedHosts and trustedProxyIPs)")
 
 
-def _local_webhook_path(ctx: DoctorContext) -> str:
-    return ctx.config.serve_path
-
-
 def _error_text(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return text[:200]
-
-
-__all__ = ["FAIL", "OK", "SKIP", "WARN", "DoctorContext", "run_checks"]

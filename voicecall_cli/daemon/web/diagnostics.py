@@ -73,8 +73,9 @@ class WebhookDiagnostics:
     """The webhook server's memory for ``doctor`` (see the module doc)."""
 
     def __init__(self) -> None:
-        self.last_rejected: RejectedWebhook | None = None
-        self.rejected_count = 0
+        self.last_rejected: RejectedWebhook | None = None  # the newest, doctor's probes included
+        self.last_foreign: RejectedWebhook | None = None  # the newest that was not a probe
+        self.foreign_count = 0  # rejections that were not doctor's probes
         self._probes: dict[str, set[str]] = {}  # nonce -> paths where it arrived answered
 
     # -------------------------------------------------------------- probes
@@ -113,13 +114,16 @@ class WebhookDiagnostics:
         forwarded = {name: headers[name] for name in (
             "host", "x-forwarded-proto", "x-forwarded-host", "x-original-host",
             "ngrok-forwarded-host", "x-forwarded-port") if name in headers}
-        self.rejected_count += 1
-        self.last_rejected = RejectedWebhook(
+        rejected = RejectedWebhook(
             at_ms=at_ms, reason=redact_text(reason)[:300],
             requested_url=redact_url(_requested_url(url, path, headers)),
             verified_url=redact_url(verified_url) if verified_url else None,
             remote_addr=remote_addr, forwarded={k: v[:200] for k, v in forwarded.items()},
             probe=self.probe_nonce(headers))
+        self.last_rejected = rejected
+        if rejected.probe is None:
+            self.last_foreign = rejected
+            self.foreign_count += 1
 
 
 def _requested_url(url: str, path: str, headers: dict[str, str]) -> str:
