@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from voicecall_cli.core.config import normalize_url_path
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.tunnels.base import Route, Tunnel, TunnelError, TunnelTarget
 from voicecall_cli.protocol import events as ev
@@ -64,7 +65,7 @@ class ExposureSettings:
         elif tunnel != "none":
             kind = tunnel
         elif legacy != "off":
-            kind, public_path = f"tailscale-{legacy}", _normal_path(config.get("tailscale.path"))
+            kind, public_path = f"tailscale-{legacy}", _public_path(config.get("tailscale.path"))
             key, setting = "tailscale.mode", legacy
         return cls(webhook_path=config.serve_path, stream_path=stream_path, tunnel_kind=kind,
                    webhook_public_path=public_path or config.serve_path,
@@ -151,7 +152,7 @@ class Exposure:
             raise ValueError(f"mode must be one of {', '.join(EXPOSE_MODES)}")
         async with self._lock:
             current = self._running
-            public_path = _normal_path(path) or (
+            public_path = _public_path(path) or (
                 current.public_path if current is not None and
                 current.tunnel.kind.startswith("tailscale") else self.settings.webhook_path)
             if mode == "off":
@@ -283,8 +284,7 @@ def _mode_of(kind: str) -> str:
     return kind.removeprefix("tailscale-")
 
 
-def _normal_path(path: str | None) -> str | None:
-    if not path or not path.strip():
-        return None
-    stripped = path.strip().rstrip("/")
-    return stripped if stripped.startswith("/") else "/" + (stripped or "")
+
+def _public_path(path: str | None) -> str | None:
+    """``path`` as served (:func:`normalize_url_path`), or None when it is unset or blank."""
+    return normalize_url_path(path) if path and path.strip() else None

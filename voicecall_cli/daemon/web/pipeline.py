@@ -39,14 +39,6 @@ Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 
 
-def normalise_path(path: str) -> str:
-    """Leading ``/`` added, trailing ``/`` removed, empty means ``/`` (reference 6.1 step 3)."""
-    stripped = path.strip().rstrip("/")
-    if not stripped:
-        return "/"
-    return stripped if stripped.startswith("/") else "/" + stripped
-
-
 class _Reject(Exception):
     """Answer the request now with ``status`` and a plain-text ``text`` body."""
 

@@ -29,6 +29,7 @@ import trio
 from hypercorn.config import Config
 from quart_trio import QuartTrio
 
+from voicecall_cli.core.config import normalize_url_path
 from voicecall_cli.core.events import NormalizedEvent
 from voicecall_cli.daemon.web.diagnostics import PROBE_HEADER, PROBE_REPLY, WebhookDiagnostics
 from voicecall_cli.daemon.web.pipeline import (
@@ -36,7 +37,6 @@ from voicecall_cli.daemon.web.pipeline import (
     Scope,
     Send,
     WebhookPipeline,
-    normalise_path,
     send_response,
 )
 from voicecall_cli.providers.base import StaticPage, WebhookCodec
@@ -77,7 +77,7 @@ class WebDispatcher:
                  diagnostics: WebhookDiagnostics | None = None) -> None:
         self._pages = {page.path: ([(b"content-type", page.content_type.encode())], page.body)
                        for page in static_pages}
-        self._webhook_path = normalise_path(webhook_path)
+        self._webhook_path = normalize_url_path(webhook_path)
         self._pipeline = pipeline
         self._app = app
         self._stream_path = stream_path if stream_app is not None else None
@@ -95,7 +95,7 @@ class WebDispatcher:
             if page is not None:
                 await send_response(send, 200, *page)
                 return
-            if normalise_path(path) == self._webhook_path:
+            if normalize_url_path(path) == self._webhook_path:
                 await self._pipeline(scope, receive, send)
                 return
             if path == self._stream_path and self._answers_probe(scope):
@@ -149,7 +149,7 @@ async def serve_webhooks(
     readiness is reported. Per-request errors never escape: they become HTTP status codes.
     Cancellation closes everything and returns (no graceful drain).
     """
-    webhook_path = normalise_path(path)
+    webhook_path = normalize_url_path(path)
     pipeline = WebhookPipeline(
         codec=codec, on_events=on_events, replay=replay, clock_ms=clock_ms,
         skip_signature_verification=skip_signature_verification, body_timeout_s=body_timeout_s,
