@@ -4,6 +4,8 @@ its URLs redacted; a probe header nobody issued changes nothing."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import httpx
 import trio
 
@@ -21,12 +23,13 @@ async def test_a_verified_probe_is_answered_without_events_or_parsing():
     with trio.fail_after(10):
         async with webhook_server(codec=SignedCodec(), diagnostics=diagnostics) as (info, got), \
                 httpx.AsyncClient() as http:
-            nonce = diagnostics.new_probe()
-            reply = await http.post(url_for(info, PATH), content=b"VoicecallProbe=1", headers={
-                PROBE_HEADER: nonce, "x-test-signature": "good"})
-            assert (reply.status_code, reply.content) == (200, PROBE_REPLY)
-            assert diagnostics.probe_answered(nonce, PATH)
+            with diagnostics.probing() as nonce:
+                reply = await http.post(url_for(info, PATH), content=b"VoicecallProbe=1",
+                                        headers={PROBE_HEADER: nonce, "x-test-signature": "good"})
+                assert (reply.status_code, reply.content) == (200, PROBE_REPLY)
+                assert diagnostics.probe_answered(nonce, PATH)
             assert got == [] and diagnostics.last_rejected is None
+            assert diagnostics.probe_nonce({PROBE_HEADER: nonce}) is None  # over with the block
 
 
 async def test_a_probe_with_a_bad_signature_is_rejected_and_remembered_as_ours():
@@ -34,13 +37,13 @@ async def test_a_probe_with_a_bad_signature_is_rejected_and_remembered_as_ours()
     with trio.fail_after(10):
         async with webhook_server(codec=SignedCodec(), diagnostics=diagnostics) as (info, _), \
                 httpx.AsyncClient() as http:
-            nonce = diagnostics.new_probe()
-            reply = await http.post(url_for(info, PATH) + "?callId=c-secret", content=b"x=1",
-                                    headers={PROBE_HEADER: nonce, "x-test-signature": "bad",
-                                             "host": "voice.example.com",
-                                             "x-forwarded-proto": "https"})
-            assert reply.status_code == 401
-            assert not diagnostics.probe_answered(nonce, PATH)
+            with diagnostics.probing() as nonce:
+                reply = await http.post(url_for(info, PATH) + "?callId=c-secret", content=b"x=1",
+                                        headers={PROBE_HEADER: nonce, "x-test-signature": "bad",
+                                                 "host": "voice.example.com",
+                                                 "x-forwarded-proto": "https"})
+                assert reply.status_code == 401
+                assert not diagnostics.probe_answered(nonce, PATH)
             rejected = diagnostics.last_rejected
             assert rejected is not None and rejected.probe == nonce
             assert rejected.reason == "bad signature"
@@ -63,11 +66,11 @@ async def test_an_unissued_probe_header_is_an_ordinary_request():
             stream = await http.get(url_for(info, "/voice/stream"),
                                     headers={PROBE_HEADER: "guessed"})
             assert stream.status_code == 404
-            nonce = diagnostics.new_probe()
-            answered = await http.get(url_for(info, "/voice/stream"),
-                                      headers={PROBE_HEADER: nonce})
-            assert (answered.status_code, answered.content) == (200, PROBE_REPLY)
-            assert diagnostics.probe_answered(nonce, "/voice/stream")
+            with diagnostics.probing() as nonce:
+                answered = await http.get(url_for(info, "/voice/stream"),
+                                          headers={PROBE_HEADER: nonce})
+                assert (answered.status_code, answered.content) == (200, PROBE_REPLY)
+                assert diagnostics.probe_answered(nonce, "/voice/stream")
 
 
 async def test_missing_signature_headers_are_remembered_too():
@@ -91,6 +94,7 @@ def test_redact_url_keeps_names_and_drops_values_and_user_info():
 
 def test_probes_are_bounded():
     diagnostics = WebhookDiagnostics()
-    nonces = [diagnostics.new_probe() for _ in range(40)]
-    assert diagnostics.probe_nonce({PROBE_HEADER: nonces[0]}) is None
-    assert diagnostics.probe_nonce({PROBE_HEADER: nonces[-1]}) == nonces[-1]
+    with ExitStack() as stack:
+        nonces = [stack.enter_context(diagnostics.probing()) for _ in range(40)]
+        assert diagnostics.probe_nonce({PROBE_HEADER: nonces[0]}) is None
+        assert diagnostics.probe_nonce({PROBE_HEADER: nonces[-1]}) == nonces[-1]

@@ -93,20 +93,18 @@ def _tunnel_check(exposure: dict[str, Any], config: Any) -> Check:
 async def _probe_webhook(ctx: DoctorContext, http: httpx.AsyncClient, url: str) -> Check:
     name = "webhook-probe"
     signing = ctx.codec.sign_probe(url, PROBE_BODY)
-    nonce = ctx.diagnostics.new_probe()
-    headers = {PROBE_HEADER: nonce, "content-type": "application/x-www-form-urlencoded",
-               **(signing or {})}
-    try:
-        response = await http.post(url, content=PROBE_BODY, headers=headers)
-    except httpx.HTTPError as exc:
-        ctx.diagnostics.forget_probe(nonce)
-        return Check(name, FAIL, f"{url} did not answer: {_error_text(exc)}",
-                     "check that the tunnel or proxy forwards to this daemon "
-                     f"({ctx.endpoints.local_url})")
-    answered = ctx.diagnostics.probe_answered(nonce, ctx.config.serve_path)
+    with ctx.diagnostics.probing() as nonce:
+        headers = {PROBE_HEADER: nonce, "content-type": "application/x-www-form-urlencoded",
+                   **(signing or {})}
+        try:
+            response = await http.post(url, content=PROBE_BODY, headers=headers)
+        except httpx.HTTPError as exc:
+            return Check(name, FAIL, f"{url} did not answer: {_error_text(exc)}",
+                         "check that the tunnel or proxy forwards to this daemon "
+                         f"({ctx.endpoints.local_url})")
+        answered = ctx.diagnostics.probe_answered(nonce, ctx.config.serve_path)
     rejected = ctx.diagnostics.last_rejected
     ours = rejected is not None and rejected.probe == nonce
-    ctx.diagnostics.forget_probe(nonce)
     if answered and response.content == PROBE_REPLY:
         return Check(name, OK, f"a signed request to {url} reached this daemon and passed "
                                "its signature check")
@@ -135,15 +133,13 @@ async def _probe_stream(ctx: DoctorContext, http: httpx.AsyncClient,
     if route_check.status in (SKIP, FAIL) or stream_url is None:
         return route_check
     url = "http" + stream_url.removeprefix("ws")  # wss://h/p -> https://h/p
-    nonce = ctx.diagnostics.new_probe()
-    try:
-        response = await http.get(url, headers={PROBE_HEADER: nonce})
-    except httpx.HTTPError as exc:
-        ctx.diagnostics.forget_probe(nonce)
-        return Check(name, FAIL, f"{url} did not answer: {_error_text(exc)}",
-                     "expose the stream path too (streaming.streamPath)")
-    answered = ctx.diagnostics.probe_answered(nonce, ctx.config.get("streaming.streamPath"))
-    ctx.diagnostics.forget_probe(nonce)
+    with ctx.diagnostics.probing() as nonce:
+        try:
+            response = await http.get(url, headers={PROBE_HEADER: nonce})
+        except httpx.HTTPError as exc:
+            return Check(name, FAIL, f"{url} did not answer: {_error_text(exc)}",
+                         "expose the stream path too (streaming.streamPath)")
+        answered = ctx.diagnostics.probe_answered(nonce, ctx.config.get("streaming.streamPath"))
     if answered and response.content == PROBE_REPLY:
         return Check(name, OK, f"media streams reach this daemon at {stream_url}")
     return Check(name, FAIL, f"{url} answered HTTP {response.status_code}, but not from this "

@@ -6,8 +6,8 @@ notes rejections and answers verified probes) and the dispatcher (which answers 
 stream path). It holds a few strings, never a body, a secret or a query value: URLs are kept
 with their query values replaced by ``…``.
 
-A probe is a request carrying ``X-Voicecall-Probe: <nonce>`` for a nonce that ``doctor`` made a
-moment before (:meth:`WebhookDiagnostics.new_probe`). On the webhook path it is answered only
+A probe is a request carrying ``X-Voicecall-Probe: <nonce>`` for a nonce that ``doctor`` is
+probing with (:meth:`WebhookDiagnostics.probing`). On the webhook path it is answered only
 after its signature is verified, and then without parsing or events; a probe that is rejected
 is remembered like any rejected webhook, with its nonce, so ``doctor`` can tell "reached us but
 the signature failed" from "never reached us".
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -80,27 +82,32 @@ class WebhookDiagnostics:
 
     # -------------------------------------------------------------- probes
 
-    def new_probe(self) -> str:
-        """A fresh nonce for one probe run; the oldest is forgotten past :data:`MAX_PROBES`."""
+    @contextmanager
+    def probing(self) -> Iterator[str]:
+        """A fresh nonce for one probe, known to the server until the block ends; the oldest
+        is forgotten past :data:`MAX_PROBES`."""
         nonce = secrets.token_urlsafe(18)
         self._probes[nonce] = set()
         while len(self._probes) > MAX_PROBES:
             del self._probes[next(iter(self._probes))]
-        return nonce
-
-    def forget_probe(self, nonce: str) -> None:
-        self._probes.pop(nonce, None)
+        try:
+            yield nonce
+        finally:
+            self._probes.pop(nonce, None)
 
     def probe_nonce(self, headers: dict[str, str]) -> str | None:
         """The request's probe nonce when it is one of ours, else None."""
         nonce = headers.get(PROBE_HEADER)
         return nonce if nonce is not None and nonce in self._probes else None
 
-    def answer_probe(self, nonce: str, path: str) -> None:
-        """Note that a probe reached ``path`` and was answered."""
+    def answer_probe(self, nonce: str, path: str) -> bool:
+        """Note that a probe reached ``path`` and is answered; False (nothing noted) when
+        ``nonce`` is not one doctor is probing with."""
         paths = self._probes.get(nonce)
-        if paths is not None:
-            paths.add(path)
+        if paths is None:
+            return False
+        paths.add(path)
+        return True
 
     def probe_answered(self, nonce: str, path: str) -> bool:
         return path in self._probes.get(nonce, ())

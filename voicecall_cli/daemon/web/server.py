@@ -109,10 +109,7 @@ class WebDispatcher:
             return False
         for name, value in scope["headers"]:
             if name.lower() == PROBE_HEADER.encode():
-                nonce = self._diagnostics.probe_nonce({PROBE_HEADER: value.decode("latin-1")})
-                if nonce is not None:
-                    self._diagnostics.answer_probe(nonce, scope["path"])
-                    return True
+                return self._diagnostics.answer_probe(value.decode("latin-1"), scope["path"])
         return False
 
 
