@@ -24,6 +24,7 @@ from typing import Any
 import trio
 
 from voicecall_cli.core.config import normalize_url_path
+from voicecall_cli.core.config.exposure import tunnel_setting
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.tunnels.base import Route, Tunnel, TunnelError, TunnelTarget
 from voicecall_cli.protocol import events as ev
@@ -56,21 +57,17 @@ class ExposureSettings:
 
     @classmethod
     def from_config(cls, config: Any, stream_path: str | None) -> ExposureSettings:
-        public_url = config.get("publicUrl") or None
-        tunnel = config.get("tunnel.provider") or "none"
-        legacy = config.get("tailscale.mode") or "off"
-        kind, public_path, key, setting = None, config.serve_path, "tunnel.provider", tunnel
-        if public_url:
-            kind = None
-        elif tunnel != "none":
-            kind = tunnel
-        elif legacy != "off":
-            kind, public_path = f"tailscale-{legacy}", _public_path(config.get("tailscale.path"))
-            key, setting = "tailscale.mode", legacy
+        chosen = tunnel_setting(config.data)  # the rule `config validate` applies
+        kind, public_path, key, setting = None, config.serve_path, "tunnel.provider", "none"
+        if chosen is not None:
+            key, setting = chosen
+            kind = f"tailscale-{setting}" if key == "tailscale.mode" else setting
+            if key == "tailscale.mode":
+                public_path = _public_path(config.get("tailscale.path")) or public_path
         return cls(webhook_path=config.serve_path, stream_path=stream_path, tunnel_kind=kind,
-                   webhook_public_path=public_path or config.serve_path,
-                   configured_public_url=public_url, tunnel_key=key, tunnel_setting=setting)
-
+                   webhook_public_path=public_path,
+                   configured_public_url=config.get("publicUrl") or None, tunnel_key=key,
+                   tunnel_setting=setting)
 
 @dataclass(slots=True)
 class _Running:
