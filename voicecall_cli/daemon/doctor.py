@@ -182,8 +182,9 @@ async def _clock(ctx: DoctorContext, http: httpx.AsyncClient) -> Check:
     if theirs is None:
         return clock_check(provider=provider, skew_s=None, source=source,
                            error="its answer had no Date header")
-    # Date has one-second resolution: compare with the middle of the round trip.
-    skew = (sent + received) / 2 - theirs
+    # Date is cut to the whole second: their clock read theirs..theirs+1 somewhere in the
+    # round trip, so compare the middle of the two.
+    skew = (sent + received) / 2 - (theirs + 0.5)
     return clock_check(provider=provider, skew_s=skew if abs(skew) > 1.0 else 0.0,
                        source=source)
 
