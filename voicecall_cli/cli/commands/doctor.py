@@ -20,9 +20,6 @@ from voicecall_cli.cli.output import emit_json, emit_text, json_option
 from voicecall_cli.protocol import ApiError, DoctorRequest, ErrorCode
 
 DOCTOR_TIMEOUT_S = 45.0  # the daemon's probes are bounded at 8 s each
-CREDENTIAL_KEYS = {"twilio": ("accountSid", "authToken"), "telnyx": ("apiKey", "connectionId",
-                                                                       "publicKey"),
-                   "plivo": ("authId", "authToken")}
 
 
 @click.command("doctor")
@@ -64,6 +61,7 @@ def _check(name: str, status: str, summary: str, fix: str | None = None) -> dict
 def _config_checks(obj: CliContext) -> tuple[list[dict[str, Any]], str | None]:
     """The file's checks, and the provider it names (None when it does not load)."""
     from voicecall_cli.core.config import ConfigError, load_config, startup_issues
+    from voicecall_cli.core.config.validate import REQUIRED_CREDENTIALS
 
     path = obj.config_path
     try:
@@ -85,12 +83,12 @@ def _config_checks(obj: CliContext) -> tuple[list[dict[str, Any]], str | None]:
                      f"{source}: " + "; ".join(map(str, issues)) if issues else
                      f"{source} is valid (provider {config.provider})",
                      "fix the keys named, then `voicecall config validate`" if issues else None)]
-    keys = CREDENTIAL_KEYS.get(config.provider)
-    if keys is None:
+    paths = REQUIRED_CREDENTIALS.get(config.provider)
+    if paths is None:
         checks.append(_check("credentials", "skip", "the mock carrier needs none"))
     else:
-        named = ", ".join(f"{config.provider}.{key}" for key in keys)
-        checks.append(_check("credentials", "ok", f"{named} are set (file or environment)"))
+        checks.append(_check("credentials", "ok",
+                             f"{', '.join(paths)} are set (file or environment)"))
     return checks, config.provider
 
 
@@ -100,10 +98,12 @@ def _issues_text(path: Any, issues: list[Any]) -> str:
 
 
 def _split_issues(issues: list[Any]) -> tuple[list[Any], list[Any]]:
-    credential = [issue for issue in issues
-                  if any(f"{provider}." in issue.path for provider in CREDENTIAL_KEYS)
-                  and any(key in issue.path for keys in CREDENTIAL_KEYS.values()
-                          for key in keys)]
+    """(the missing-credential issues, the others): the loader's own list of what each
+    carrier requires decides (an OpenClaw file prefixes the key paths)."""
+    from voicecall_cli.core.config.validate import REQUIRED_CREDENTIALS
+
+    required = tuple(path for paths in REQUIRED_CREDENTIALS.values() for path in paths)
+    credential = [issue for issue in issues if issue.path.endswith(required)]
     return credential, [issue for issue in issues if issue not in credential]
 
 
