@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from tests.fakes.edge import read_head
+
 
 @asynccontextmanager
 async def run_api_clock(offset_s: float = 0.0) -> AsyncIterator[str]:
@@ -19,13 +21,8 @@ async def run_api_clock(offset_s: float = 0.0) -> AsyncIterator[str]:
 
     async def handle(stream: trio.SocketStream) -> None:
         async with stream:
-            data = b""
-            with trio.move_on_after(5):
-                while b"\r\n\r\n" not in data:
-                    chunk = await stream.receive_some(4096)
-                    if not chunk:
-                        return
-                    data += chunk
+            if await read_head(stream) is None:
+                return
             date = email.utils.formatdate(time.time() + offset_s, usegmt=True)
             await stream.send_all(
                 f"HTTP/1.1 401 Unauthorized\r\nDate: {date}\r\nContent-Length: 0\r\n"

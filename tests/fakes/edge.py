@@ -61,7 +61,7 @@ def _handler(edge: Edge, context: ssl.SSLContext
              ) -> Callable[[trio.SocketStream], object]:
     async def handle(client: trio.SocketStream) -> None:
         async with client:
-            head = await _read_head(client)
+            head = await read_head(client)
             if head is None:
                 return
             request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
@@ -86,7 +86,9 @@ def _handler(edge: Edge, context: ssl.SSLContext
     return handle
 
 
-async def _read_head(stream: trio.SocketStream) -> bytes | None:
+async def read_head(stream: trio.SocketStream) -> bytes | None:
+    """An HTTP request's head (up to the blank line, at most :data:`MAX_HEAD` bytes read),
+    or None when the peer closes or takes over 10 s."""
     data = b""
     with trio.move_on_after(10):
         while b"\r\n\r\n" not in data and len(data) < MAX_HEAD:
