@@ -62,8 +62,6 @@ class Endpoints(Protocol):
 
     ``webhook_url``: the URL the provider is told to send webhooks to (the public URL when
     there is one, else the local one); None until the webhook server listens.
-    ``local_url``: where the webhook server listens on this machine (``http://host:port/path``);
-    None until it listens.
     ``signed_url``: the URL a provider that signs URLs signed, or None when it must be
     reconstructed from each request (trusted forwarding headers).
     ``stream_url``: the ``wss://`` (or ``ws://``) URL of the media-stream endpoint; None when
@@ -72,9 +70,6 @@ class Endpoints(Protocol):
 
     @property
     def webhook_url(self) -> str | None: ...
-
-    @property
-    def local_url(self) -> str | None: ...
 
     @property
     def signed_url(self) -> str | None: ...

@@ -68,7 +68,6 @@ class FakeEndpoints:
     webhook_url: str | None = None
     signed_url: str | None = None
     stream_url: str | None = None
-    local_url: str | None = None
 
 
 @dataclass
