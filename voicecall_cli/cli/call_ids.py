@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from voicecall_cli.cli.client import ControlClient
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError
+from voicecall_cli.client import ControlClient
 from voicecall_cli.protocol import ApiError, StatusRequest
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from voicecall_cli.cli.client import DEFAULT_TIMEOUT_S, ControlClient
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
+from voicecall_cli.client import DEFAULT_TIMEOUT_S, ControlClient
 from voicecall_cli.protocol import (
     CONFIG_ENV,
     SOCKET_ENV,

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voicecall_cli.cli.client import ControlClient
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
+from voicecall_cli.client import ControlClient
 from voicecall_cli.protocol import ApiError, ErrorCode, default_state_dir, open_private_append
 
 DAEMON_MODULE = "voicecall_cli.daemon"

@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     CONFLICT = 6
     DAEMON_NOT_RUNNING = 7
     PROTOCOL_MISMATCH = 8
+    REFUSED = 9
     CONFIG_ERROR = 78
     INTERRUPTED = 130
     BROKEN_PIPE = 141
@@ -42,6 +43,8 @@ EXIT_STATUS_DOC: dict[ExitCode, str] = {
         "The daemon is not running (start it with voicecall daemon start)."
     ),
     ExitCode.PROTOCOL_MISMATCH: "The CLI and the daemon do not speak the same control protocol.",
+    ExitCode.REFUSED: ("An outbound safety rail refused the call (outbound.allowTo, "
+                       "outbound.quietHours, outbound.maxCallsPerHour...); the message names it."),
     ExitCode.CONFIG_ERROR: "Configuration error; the message names the key path.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C).",
     ExitCode.BROKEN_PIPE: "Stdout was closed early (the reading end of a pipe, such as head, "
@@ -60,6 +63,7 @@ CODE_FOR_EXIT: dict[ExitCode, str] = {
     ExitCode.DAEMON_NOT_RUNNING: ErrorCode.DAEMON_NOT_RUNNING.value,
     ExitCode.PROTOCOL_MISMATCH: ErrorCode.PROTOCOL_MISMATCH.value,
     ExitCode.CONFIG_ERROR: ErrorCode.CONFIG_ERROR.value,
+    ExitCode.REFUSED: ErrorCode.REFUSED.value,
     ExitCode.INTERRUPTED: "interrupted",
 }
 
@@ -73,6 +77,7 @@ EXIT_FOR_ERROR: dict[ErrorCode, ExitCode] = {
     ErrorCode.DAEMON_NOT_RUNNING: ExitCode.DAEMON_NOT_RUNNING,
     ErrorCode.PROTOCOL_MISMATCH: ExitCode.PROTOCOL_MISMATCH,
     ErrorCode.CONFIG_ERROR: ExitCode.CONFIG_ERROR,
+    ErrorCode.REFUSED: ExitCode.REFUSED,
     ErrorCode.PAYLOAD_TOO_LARGE: ExitCode.USAGE,
     # The daemon does not know the endpoint or the verb: it speaks another protocol.
     ErrorCode.NOT_FOUND: ExitCode.PROTOCOL_MISMATCH,
@@ -104,9 +109,11 @@ class CliError(Exception):
     (:data:`CODE_FOR_EXIT`)."""
 
     def __init__(self, message: str, exit_code: int = ExitCode.FAILED,
-                 hint: str | None = None, code: str | None = None) -> None:
+                 hint: str | None = None, code: str | None = None,
+                 details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.details = dict(details or {})
         self.exit_code = int(exit_code)
         self.hint = hint
         self.code = code or CODE_FOR_EXIT.get(self.exit_code, "operation_failed")
@@ -116,11 +123,13 @@ class CliError(Exception):
                  hint: str | None = None) -> CliError:
         """The CLI form of a control-API error: its exit code, its message, the code's hint."""
         return cls(message or err.message or err.code.value, EXIT_FOR_ERROR[err.code],
-                   hint if hint is not None else HINTS.get(err.code), code=err.code.value)
+                   hint if hint is not None else HINTS.get(err.code), code=err.code.value,
+                   details=err.details)
 
     def to_json(self) -> dict[str, object]:
-        """``{"error": {"code", "message"[, "hint"]}}``, the --json form of this failure."""
-        error: dict[str, object] = {"code": self.code, "message": self.message}
+        """``{"error": {"code", "message"[, "hint"], ...details}}``, the --json form of this
+        failure (``details`` as the daemon sent them, such as the refusing ``rail``)."""
+        error: dict[str, object] = {**self.details, "code": self.code, "message": self.message}
         if self.hint:
             error["hint"] = self.hint
         return {"error": error}

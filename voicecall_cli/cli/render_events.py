@@ -49,6 +49,9 @@ def _summary(event: Mapping[str, Any]) -> str:
         return str(d.get("message", "error"))
     if kind == "call.rejected":
         return f"rejected {d.get('from', '?')} -> {d.get('to', '?')} ({d.get('policy', '?')})"
+    if kind == "call.refused":
+        return (f"refused to call {d.get('to', '?')} ({d.get('rail', '?')}): "
+                f"{d.get('reason', '?')}")
     if kind == "call.latency":
         return "reply waterfall: " + waterfall_text(d)
     if kind == "call.stream":
@@ -88,7 +91,7 @@ def event_line(event: Mapping[str, Any], *, full_id: bool = False) -> Text:
 
 def _event_style(event: Mapping[str, Any]) -> str:
     kind = str(event.get("type", ""))
-    if kind in ("call.error", "call.rejected", "daemon.tunnel_down"):
+    if kind in ("call.error", "call.rejected", "call.refused", "daemon.tunnel_down"):
         return "red"
     if kind == "call.transcript":
         return "cyan"

@@ -1,8 +1,9 @@
 """Stable error codes of the control API and the HTTP status each one travels with.
 
 The daemon raises :class:`ApiError`; the control server turns it into
-``{"error": {"code", "message"}}`` with :data:`HTTP_STATUS` of the code; the CLI maps the code
-onto its exit code (one table, ``voicecall_cli.cli.exit_codes``). Messages never carry secrets.
+``{"error": {"code", "message", ...details}}`` with :data:`HTTP_STATUS` of the code; the CLI
+maps the code onto its exit code (one table, ``voicecall_cli.cli.exit_codes``). Messages never
+carry secrets.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class ErrorCode(StrEnum):
     DAEMON_NOT_RUNNING = "daemon_not_running"
     PROTOCOL_MISMATCH = "protocol_mismatch"
     CONFIG_ERROR = "config_error"
+    # An outbound safety rail refused the call; ``details`` name the ``rail`` (its config key).
+    REFUSED = "refused"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -36,6 +39,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.DAEMON_NOT_RUNNING: 503,
     ErrorCode.PROTOCOL_MISMATCH: 400,
     ErrorCode.CONFIG_ERROR: 422,
+    ErrorCode.REFUSED: 403,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
@@ -47,25 +51,30 @@ class ApiError(Exception):
     """An error the control API reports to its client with a stable ``code``.
 
     Raised by daemon handlers (never for programming errors, which become ``internal``) and
-    re-raised by the CLI client from an error response body.
+    re-raised by the CLI client from an error response body. ``details`` are extra facts a
+    client can act on (``{"rail": "outbound.allowTo"}``): JSON values, sent beside ``code`` and
+    ``message`` in the error object.
     """
 
-    def __init__(self, code: ErrorCode | str, message: str) -> None:
+    def __init__(self, code: ErrorCode | str, message: str,
+                 details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.code = ErrorCode(code) if code in ErrorCode._value2member_map_ else ErrorCode.INTERNAL
         self.message = message
+        self.details: dict[str, object] = dict(details or {})
 
     @property
     def http_status(self) -> int:
         return HTTP_STATUS[self.code]
 
     def to_body(self) -> dict[str, object]:
-        return {"error": {"code": self.code.value, "message": self.message}}
+        return {"error": {**self.details, "code": self.code.value, "message": self.message}}
 
     @classmethod
     def from_body(cls, body: object, fallback_status: int) -> ApiError:
         """Rebuild the error from a response body; garbage becomes ``internal``."""
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             err = body["error"]
-            return cls(str(err.get("code", "internal")), str(err.get("message", "")))
+            details = {k: v for k, v in err.items() if k not in ("code", "message")}
+            return cls(str(err.get("code", "internal")), str(err.get("message", "")), details)
         return cls(ErrorCode.INTERNAL, f"daemon answered HTTP {fallback_status}")

@@ -32,6 +32,8 @@ CALL_LATENCY = "call.latency"  # {transcriptMs: 0, replyMs, audioMs}: an auto-re
 CALL_ENDED = "call.ended"  # {reason}
 CALL_ERROR = "call.error"  # {message}
 CALL_REJECTED = "call.rejected"  # {from, to, policy}: inbound caller refused, hung up once
+# {rail, to, reason, origin} (callId null): an outbound call an outbound rail refused to dial
+CALL_REFUSED = "call.refused"
 CALL_RESTORED = "call.restored"  # {state}: kept after a daemon restart
 CALL_STREAM = "call.stream"  # {event: started|stopped, streamSid}: the carrier's media stream
 DAEMON_STARTED = "daemon.started"  # {pid, version, provider, webhookUrl}

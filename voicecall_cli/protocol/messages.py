@@ -72,9 +72,28 @@ CALL_LIST_LIMIT = 1000  # at most this many calls in one voicecall.calls answer
 CALL_STATE_GROUPS = ("active", "ended")
 
 
+CALL_ORIGINS = ("cli", "mcp", "api")
+IDEMPOTENCY_KEY_MAX = 200
+
+
 @dataclass(frozen=True)
 class InitiateRequest(Request):
-    """``voicecall.initiate`` -> ``{"callId": str, "initiated": true}``."""
+    """``voicecall.initiate`` -> ``{"callId": str, "initiated": true}``.
+
+    Every outbound rail (``outbound.allowTo``, ``outbound.quietHours``,
+    ``outbound.maxCallsPerHour``...) is applied first: a refusal is the error ``refused`` with
+    the ``rail`` (its config key) in the error object.
+
+    ``idempotencyKey``: the same key within 24 hours answers with the first call's id and
+    ``"replayed": true``, and never dials again (also across daemon restarts); the same key
+    with a different request is a ``conflict``.
+
+    ``origin`` says who asks (``cli``, ``mcp``, ``api`` when absent). With ``origin: "mcp"`` and
+    ``mcp.requireConfirmation`` set, a request without ``confirmToken`` dials nothing and
+    answers ``{"initiated": false, "confirmationRequired": true, "confirmToken", "expiresAt",
+    "preview": {"to", "from", "mode", "message"}}``; the same request again with that token
+    (single use, valid until ``expiresAt``) places the call.
+    """
 
     METHOD: ClassVar[str] = "voicecall.initiate"
     WIRE_NAMES: ClassVar[dict[str, str]] = {"from_": "from"}
@@ -82,10 +101,21 @@ class InitiateRequest(Request):
     to: str | None = None
     mode: str | None = None
     from_: str | None = None  # on the wire: "from" (default: the config's fromNumber)
+    idempotencyKey: str | None = None
+    origin: str | None = None
+    confirmToken: str | None = None
 
     def check(self) -> None:
         if self.mode is not None and self.mode not in CALL_MODES:
             raise ApiError(ErrorCode.BAD_REQUEST, "mode must be 'notify' or 'conversation'")
+        key = self.idempotencyKey
+        if key is not None and not (
+                0 < len(key) <= IDEMPOTENCY_KEY_MAX and key.isascii() and key.isprintable()):
+            raise ApiError(ErrorCode.BAD_REQUEST,
+                           f"idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} printable "
+                           "ASCII characters")
+        if self.origin is not None and self.origin not in CALL_ORIGINS:
+            raise ApiError(ErrorCode.BAD_REQUEST, "origin must be 'cli', 'mcp' or 'api'")
 
 
 @dataclass(frozen=True)

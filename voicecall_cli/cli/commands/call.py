@@ -14,11 +14,11 @@ from typing import Any
 
 import click
 
-from voicecall_cli.cli.client import EVENT_STREAM_TIMEOUT_S
 from voicecall_cli.cli.context import CliContext, build_request
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.options import message_options
 from voicecall_cli.cli.output import emit_json, emit_text, json_option, note, render
+from voicecall_cli.client import EVENT_STREAM_TIMEOUT_S
 from voicecall_cli.protocol import CALL_MODES, InitiateRequest, StatusRequest
 from voicecall_cli.protocol.events import CALL_ENDED, SINCE_ALL
 

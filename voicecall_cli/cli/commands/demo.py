@@ -28,11 +28,11 @@ from typing import Any
 
 import click
 
-from voicecall_cli.cli.client import ControlClient
 from voicecall_cli.cli.commands.tail import HumanView, JsonLines
 from voicecall_cli.cli.daemon_process import spawn_detached, wait_until_ready
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.output import emit_json_line, note, render
+from voicecall_cli.client import ControlClient
 from voicecall_cli.protocol import ApiError
 from voicecall_cli.simulator import registry
 

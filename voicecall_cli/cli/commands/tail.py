@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from voicecall_cli.cli.call_ids import call_id_option
-from voicecall_cli.cli.client import EVENT_STREAM_TIMEOUT_S
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.output import console, emit_json_line, note
+from voicecall_cli.client import EVENT_STREAM_TIMEOUT_S
 from voicecall_cli.protocol import ApiError, ErrorCode
 from voicecall_cli.protocol.events import HEARTBEAT, LAGGED, SINCE_ALL, SNAPSHOT
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voicecall_cli.cli.unix_http import (
+from voicecall_cli.client.unix_http import (
     IncompleteResponse,
     MalformedResponse,
     UnixHttpConnection,

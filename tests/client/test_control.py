@@ -13,7 +13,7 @@ import trio
 
 from tests.cli.conftest import Env
 from tests.cli.fake_daemon import FakeDaemon, Reply, Stream
-from voicecall_cli.cli.client import ControlClient
+from voicecall_cli.client import ControlClient
 from voicecall_cli.protocol import ApiError, ErrorCode
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from voicecall_cli import __version__
-from voicecall_cli.cli.unix_http import (
+from voicecall_cli.client.unix_http import (
     IncompleteResponse,
     MalformedResponse,
     UnixHttpConnection,

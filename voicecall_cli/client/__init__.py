@@ -1,0 +1,13 @@
+"""The control-API client shared by the CLI and the MCP server (stdlib only on import).
+
+:class:`ControlClient` speaks HTTP/1.1 over the daemon's Unix socket (:mod:`.unix_http`); its
+failures are :class:`~voicecall_cli.protocol.ApiError` with the protocol's stable codes.
+"""
+
+from voicecall_cli.client.control import (
+    DEFAULT_TIMEOUT_S,
+    EVENT_STREAM_TIMEOUT_S,
+    ControlClient,
+)
+
+__all__ = ["DEFAULT_TIMEOUT_S", "EVENT_STREAM_TIMEOUT_S", "ControlClient"]
