@@ -1,5 +1,6 @@
-"""The hot path stays light: ``voicecall status --json`` imports click, the stdlib and the
-protocol, never rich, the domain core, the daemon or its frameworks (shell loops run it)."""
+"""The hot path stays light: ``voicecall status --json`` imports click, the stdlib, the
+protocol and the control client, never rich, the MCP SDK, the domain core, the daemon or its
+frameworks (shell loops run it)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from tests.cli.fake_daemon import FakeDaemon
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("rich", "voicecall_cli.core", "voicecall_cli.daemon", "voicecall_cli.providers",
              "voicecall_cli.speech", "voicecall_cli.simulator", "trio", "httpx", "quart",
-             "quart_trio", "hypercorn", "h11", "openai", "json5")
+             "quart_trio", "hypercorn", "h11", "openai", "json5",
+             # the MCP server's side of the shared client: its SDK, and the typed views
+             # (building their classes costs ~10 ms) that only the MCP server needs
+             "voicecall_cli.mcp", "mcp", "pydantic", "anyio", "voicecall_cli.client.calls",
+             "voicecall_cli.protocol.views")
 
 
 def imported_modules(env: Env, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:

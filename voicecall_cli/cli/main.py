@@ -44,6 +44,7 @@ COMMAND_MODULES: dict[str, str] = {
     "expose": "expose",
     "doctor": "doctor",
     "smoke": "smoke",
+    "mcp": "mcp",
     "config": "config",
     "completion": "completion",
     "demo": "demo",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ class ControlClient:
                  on_warning: Callable[[str], None] = _warn_on_stderr) -> None:
         self.socket_path = Path(socket_path)
         self.timeout = timeout
-        self._on_warning = on_warning
+        self.on_warning = on_warning
         self._warned_version = False
 
     # -- requests -------------------------------------------------------------------------
@@ -79,13 +80,14 @@ class ControlClient:
         for _raw, event in self.event_lines(since, call_id):
             yield event
 
-    def event_lines(self, since: int | str | None = None,
-                    call_id: str | None = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    def event_lines(self, since: int | str | None = None, call_id: str | None = None, *,
+                    deadline: float | None = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """Each NDJSON line of ``GET /v1/events`` as ``(raw line without newline, decoded)``.
 
         The connection stays open while the generator runs; closing the generator (or leaving
         the ``for`` loop) closes it. The stream ending is not an error: the generator returns.
-        A read that waits longer than ``timeout`` raises ``timeout``.
+        A read that waits longer than ``timeout`` raises ``timeout``, and so does reaching
+        ``deadline`` (a ``time.monotonic()`` value) before the next line.
         """
         query = {k: v for k, v in (("since", since), ("callId", call_id)) if v is not None}
         path = f"{API_PREFIX}/events" + (f"?{urlencode(query)}" if query else "")
@@ -95,6 +97,11 @@ class ControlClient:
             if response.status >= 300:
                 raise self._error_from(response, self._transport(response.read))
             while True:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or conn.sock is None:
+                        raise ApiError(ErrorCode.TIMEOUT, "the wait's deadline passed")
+                    conn.sock.settimeout(min(self.timeout, left))
                 raw = self._transport(response.readline)
                 if not raw:
                     return
@@ -174,7 +181,7 @@ class ControlClient:
                            f"control protocol (no {PROTOCOL_HEADER} header)")
         if int(announced) != PROTOCOL_VERSION and not self._warned_version:
             self._warned_version = True
-            self._on_warning(f"the daemon speaks control protocol {int(announced)}, this CLI "
+            self.on_warning(f"the daemon speaks control protocol {int(announced)}, this CLI "
                              f"speaks {PROTOCOL_VERSION}; restart the daemon after upgrading")
 
     def _decode_object(self, payload: bytes) -> dict[str, Any]:

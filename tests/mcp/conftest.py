@@ -1,0 +1,68 @@
+"""A real ``voicecall daemon run`` on the mock carrier for the MCP server to talk to.
+
+The MCP tests drive the server with the SDK's own client (``mcp.Client``), in-process and as a
+``voicecall mcp`` subprocess over stdio; the daemon is always a real process on its own socket.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Daemon
+
+CONFIG = """\
+provider = "mock"
+toNumber = "+15550001111"
+maxConcurrentCalls = {max_calls}
+store = "{store}"
+
+[serve]
+bind = "127.0.0.1"
+port = 0
+
+[outbound]
+defaultMode = "conversation"
+notifyHangupDelaySec = 0
+{outbound}
+
+[mock]
+ringDelayMs = 50
+answerDelayMs = 50
+replyDelayMs = 100
+replies = ["Yes, ten works.", "No, that is all."]
+{more}
+"""
+
+DaemonFactory = Callable[..., Daemon]
+
+
+@pytest.fixture
+def mcp_daemon_factory() -> Iterator[DaemonFactory]:
+    """``factory(outbound="...", more="...", max_calls=3)``: a started daemon whose config adds
+    ``outbound`` lines to ``[outbound]`` and ``more`` (whole tables) at the end."""
+    made: list[Daemon] = []
+
+    def factory(*, outbound: str = "", more: str = "", max_calls: int = 3) -> Daemon:
+        root = Path(tempfile.mkdtemp(prefix="vcmcp", dir="/tmp"))
+        config = root / "config.toml"
+        config.write_text(CONFIG.format(store=root / "state", outbound=outbound, more=more,
+                                        max_calls=max_calls))
+        daemon = Daemon(root=root, config=config, socket=root / "control.sock")
+        made.append(daemon)
+        daemon.start()
+        return daemon
+
+    yield factory
+    for daemon in made:
+        daemon.stop()
+        shutil.rmtree(daemon.root, ignore_errors=True)
+
+
+@pytest.fixture
+def mcp_daemon(mcp_daemon_factory: DaemonFactory) -> Daemon:
+    return mcp_daemon_factory()
