@@ -38,12 +38,26 @@ async def test_call_json_and_human(env: Env, fake: FakeDaemon) -> None:
     assert result.exit_code == 0, result.output
     assert one_json_document(result.stdout) == {"callId": "abc-123", "initiated": True}
     assert fake.bodies("/v1/voicecall.initiate") == [
-        {"to": "+15550001111", "message": "Hi", "mode": "notify"}]
+        {"to": "+15550001111", "message": "Hi", "mode": "notify", "origin": "cli"}]
 
     human = await run_cli("call", "--message", "Hello", socket=env.socket)
     assert human.exit_code == 0
     assert human.stdout == "abc-123\n"  # so that id=$(voicecall call ...) works
-    assert fake.bodies("/v1/voicecall.initiate")[-1] == {"message": "Hello"}
+    assert fake.bodies("/v1/voicecall.initiate")[-1] == {"message": "Hello", "origin": "cli"}
+
+
+async def test_call_sends_the_idempotency_key_and_prints_the_daemons_answer(
+        env: Env, fake: FakeDaemon) -> None:
+    replayed = {"callId": "abc-123", "initiated": True, "replayed": True}
+    fake.answer("voicecall.initiate", replayed)
+    result = await run_cli("call", "-m", "Hi", "--idempotency-key", "order-7", "--json",
+                           socket=env.socket)
+    assert result.exit_code == 0, result.output
+    assert one_json_document(result.stdout) == replayed
+    assert fake.bodies("/v1/voicecall.initiate") == [
+        {"message": "Hi", "idempotencyKey": "order-7", "origin": "cli"}]
+    bad = await run_cli("call", "-m", "Hi", "--idempotency-key", "tab\there", socket=env.socket)
+    assert bad.exit_code == 2 and "idempotencyKey must be 1 to 200" in bad.stderr
 
 
 async def test_continue_sends_timeout_and_prints_transcript(env: Env, fake: FakeDaemon) -> None:

@@ -46,6 +46,7 @@ EXPECTED_DEFAULTS = {
         "replies": ["Yes, tomorrow at ten works for me.", "No, that's everything. Thank you!"],
         "replyDelayMs": 300,
     },
+    "mcp": {"requireConfirmation": False},
     "store": "/home/ada/.local/state/voicecall",
 }
 

@@ -5,6 +5,10 @@ With ``--wait`` the command stays until the call has ended (following the daemon
 stream for this call, from its first event, so an end that comes before the stream is open
 is not missed) and then prints how it went: the outcome and the transcript (``--json``: the
 ended call's record). A call that was never answered (busy, no answer, failed) exits 1.
+
+``--json`` prints the daemon's answer as it is (``replayed: true`` when ``--idempotency-key``
+named a call placed before). A call an outbound rail refuses exits 9 with the daemon's message
+(``--json``: the error object with its ``rail``). The request says ``origin: "cli"``.
 """
 
 from __future__ import annotations
@@ -32,16 +36,20 @@ from voicecall_cli.protocol.events import CALL_ENDED, SINCE_ALL
                    "[default: the config's outbound.defaultMode].")
 @click.option("--from", "from_number", metavar="E164",
               help="The number to call from [default: the config's fromNumber].")
+@click.option("--idempotency-key", metavar="KEY",
+              help="The same key within 24 h returns the first call's id and never dials "
+                   "twice.")
 @click.option("--wait", is_flag=True,
               help="Stay until the call has ended, then print its outcome and transcript "
                    "(exit 1 when it was never answered).")
 @json_option
 @click.pass_obj
 def command(obj: CliContext, to: str | None, message: str, mode: str | None,
-            from_number: str | None, wait: bool, as_json: bool) -> None:
+            from_number: str | None, idempotency_key: str | None, wait: bool,
+            as_json: bool) -> None:
     """Place a call and print its call id."""
     request = build_request(InitiateRequest, to=to, message=message, mode=mode,
-                            from_=from_number)
+                            from_=from_number, idempotencyKey=idempotency_key, origin="cli")
     result = obj.rpc(request, expect="callId")
     call_id = str(result["callId"])
     if not wait:

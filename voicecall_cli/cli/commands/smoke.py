@@ -42,8 +42,9 @@ def command(obj: CliContext, to: str, message: str, yes: bool, as_json: bool) ->
                   f"{plan['webhookUrl']}), say {message!r} and hang up.")
         note("nothing was dialled; run again with --yes to place the call")
         return
-    result = obj.rpc(build_request(InitiateRequest, to=to, message=message, mode="notify"),
-                     expect="callId")
+    request = build_request(InitiateRequest, to=to, message=message, mode="notify",
+                            origin="cli")
+    result = obj.rpc(request, expect="callId")
     call_id = str(result["callId"])
     if not as_json:
         note(f"placed test call {call_id} to {to}; waiting for it to end")

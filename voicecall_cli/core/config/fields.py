@@ -13,6 +13,7 @@ import difflib
 import ipaddress
 import math
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,8 @@ from voicecall_cli.core.config.errors import ConfigIssue
 MISSING: Any = object()
 E164_RE = re.compile(r"^\+[1-9]\d{1,14}$")
 E164_MESSAGE = "Expected E.164 format, e.g. +15550001234"
+PREFIX_RE = re.compile(r"^\+\d{1,15}$")
+CLOCK_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def join(parent: str, key: str) -> str:
@@ -184,6 +187,42 @@ class Phone(Spec):
         return value
 
 
+class PhonePrefix(Spec):
+    """An E.164 number or the start of one (``+1555``, ``+44``)."""
+
+    def check(self, value: Any, path: str, checker: Checker) -> Any:
+        if not isinstance(value, str) or not PREFIX_RE.match(value):
+            checker.report(path, "Expected an E.164 number or prefix, e.g. +1555 or +44")
+            return MISSING
+        return value
+
+
+class ClockTime(Spec):
+    """A time of day, ``HH:MM`` (24-hour)."""
+
+    def check(self, value: Any, path: str, checker: Checker) -> Any:
+        if not isinstance(value, str) or not CLOCK_RE.match(value):
+            checker.report(path, 'must be a time of day "HH:MM" (24-hour), e.g. "21:00"')
+            return MISSING
+        return value
+
+
+class TimeZone(Spec):
+    """An IANA time zone name that this machine's zone data knows (``Europe/London``)."""
+
+    def check(self, value: Any, path: str, checker: Checker) -> Any:
+        if isinstance(value, str) and value:
+            try:
+                zoneinfo.ZoneInfo(value)
+                return value
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                pass
+        shown = f' "{value}"' if isinstance(value, str) and len(value) <= 60 else ""
+        checker.report(path, f"unknown time zone{shown}: use an IANA name such as "
+                             "Europe/London or America/New_York")
+        return MISSING
+
+
 class Url(Spec):
     """An absolute http(s) URL with a host."""
 
@@ -253,4 +292,27 @@ class Obj(Spec):
                       else spec.check(given, join(path, key), checker))
             if result is not MISSING:
                 out[key] = result
+        return out
+
+
+class TimeWindow(Obj):
+    """``{start: "HH:MM", end: "HH:MM", timezone?}``: a daily window (``end`` before ``start``
+    crosses midnight); both ends are required and must differ (the window would be empty)."""
+
+    def __init__(self) -> None:
+        super().__init__({"start": ClockTime(), "end": ClockTime(), "timezone": TimeZone()})
+
+    def check(self, value: Any, path: str, checker: Checker) -> Any:
+        out = super().check(value, path, checker)
+        if out is MISSING:
+            return MISSING
+        for key in ("start", "end"):
+            if key not in out and not checker.has_issue_at(join(path, key)):
+                checker.report(join(path, key), f"{checker.full(join(path, key))} is required")
+        if "start" not in out or "end" not in out:
+            return MISSING
+        if out["start"] == out["end"]:
+            checker.report(join(path, "end"), "must differ from start (the window would be "
+                                              "empty; remove the key to switch it off)")
+            return MISSING
         return out

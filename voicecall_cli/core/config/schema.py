@@ -2,7 +2,8 @@
 
 Keys and nesting are the OpenClaw plugin's ``plugins.entries.voice-call.config`` object; the
 keys this product adds (``controlSocket``, ``streaming.maxInboundStreams``, ``*.apiBaseUrl``,
-``mock``) sit beside them in the same style. ``store`` has no static default: it depends on
+``mock``, the outbound rails ``outbound.allowTo``/``quietHours``/``maxCallsPerHour*`` and
+``mcp``) sit beside them in the same style. ``store`` has no static default: it depends on
 the environment and is filled in by the loader.
 """
 
@@ -17,8 +18,10 @@ from voicecall_cli.core.config.fields import (
     Number,
     Obj,
     Phone,
+    PhonePrefix,
     Spec,
     Str,
+    TimeWindow,
     Url,
 )
 
@@ -140,6 +143,12 @@ CONFIG_SCHEMA = Obj({
     "outbound": Obj({
         "defaultMode": Enum(("notify", "conversation"), "notify"),
         "notifyHangupDelaySec": Int(3, ge=0),
+        # Safety rails (voicecall): absent = off. allowTo: numbers or prefixes that may be
+        # called; quietHours: a daily window when calls are refused; per-hour dial limits.
+        "allowTo": ListOf(PhonePrefix()),
+        "quietHours": TimeWindow(),
+        "maxCallsPerHour": Int(ge=1, le=1000),
+        "maxCallsPerHourPerNumber": Int(ge=1, le=1000),
     }),
     "maxDurationSeconds": Int(300, gt=0),
     "staleCallReaperSeconds": Int(0, ge=0),
@@ -182,6 +191,9 @@ CONFIG_SCHEMA = Obj({
     "responseTimeoutMs": Int(30000, gt=0),
     "controlSocket": Str(),
     "mock": MOCK_SCHEMA,
+    # `voicecall mcp`: requireConfirmation makes an agent's initiate_call return a preview and
+    # a token first; only the same request again with the token dials.
+    "mcp": Obj({"requireConfirmation": Bool(False)}),
 })
 
 

@@ -54,6 +54,11 @@ path = "/voice/webhook"
 [outbound]
 defaultMode = "notify"            # "notify" (speak, then hang up) | "conversation"
 notifyHangupDelaySec = 3
+# Safety rails, enforced by the daemon for every caller (CLI, API, agents); unset = off.
+# allowTo = ["+1555", "+44"]      # only numbers that start with one of these may be called
+# maxCallsPerHour = 20            # outbound dials in any 60 minutes, all numbers together
+# maxCallsPerHourPerNumber = 3    # outbound dials in any 60 minutes to one number
+# quietHours = { start = "21:00", end = "08:00", timezone = "Europe/London" }  # no calls then
 
 [streaming]                       # Twilio Media Streams + OpenAI realtime transcription
 enabled = false
@@ -83,6 +88,9 @@ allowNgrokFreeTierLoopbackBypass = false
 [tailscale]                       # the seed's older way to say tunnel.provider "tailscale-*"
 mode = "off"                      # "off" | "serve" | "funnel"
 path = "/voice/webhook"           # where the webhook is mounted publicly
+
+[mcp]                             # `voicecall mcp`, the MCP server for agents
+requireConfirmation = false       # true: an agent's call is previewed, then confirmed by token
 
 [mock]                            # the mock provider's simulated callee
 ringDelayMs = 200

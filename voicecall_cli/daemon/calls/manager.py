@@ -33,6 +33,7 @@ from voicecall_cli.core.processing import (
 )
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
+from voicecall_cli.daemon.calls.confirmations import ConfirmationTokens
 from voicecall_cli.daemon.calls.latency import TurnLatency
 from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.daemon.calls.speech import SpeechRouter
@@ -70,6 +71,7 @@ class CallManager:
         self.by_provider_id: dict[str, str] = {}
         self.waiters: dict[str, TurnWaiter] = {}
         self.pending_initiations = 0
+        self.confirmations = ConfirmationTokens()  # mcp.requireConfirmation (see .rails)
         self._rejected: dict[str, None] = {}  # insertion-ordered, bounded
         self._timers: dict[tuple[str, str], trio.CancelScope] = {}
         # call id -> set once the greeting was spoken (or given up); pending from the answer

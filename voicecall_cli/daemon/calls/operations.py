@@ -17,6 +17,7 @@ import trio
 
 from voicecall_cli.core.call import CallRecord, TranscriptEntry
 from voicecall_cli.core.states import CallState
+from voicecall_cli.daemon.calls import rails
 from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.daemon.calls.turns import TurnFailed, TurnWaiter
 from voicecall_cli.protocol import (
@@ -45,6 +46,9 @@ def _failed(message: str) -> ApiError:
 
 
 async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
+    """Place an outbound call. Order: validate and apply defaults; the idempotency replay,
+    the outbound rails and the confirmation step (:func:`.rails.admit`); the concurrency
+    limit; the journal entry (with the idempotency key, in one transaction); the dial."""
     s = m.settings
     to = req.to or s.to_number
     if not to:
@@ -58,11 +62,15 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         raise ApiError(ErrorCode.BAD_REQUEST, "from: Expected E.164 format, e.g. +15550001234")
     if not m.endpoints.webhook_url:
         raise _failed("Webhook URL not configured")
+    mode = req.mode or s.default_mode
+    admission = rails.admit(m, req, to, from_number, mode)
+    if admission.answer is not None:
+        return admission.answer
     outbound = sum(1 for c in m.calls.values() if c.direction == "outbound")
     if outbound + m.pending_initiations >= s.max_concurrent_calls:
         raise ApiError(ErrorCode.CONFLICT,
                        f"Maximum concurrent calls ({s.max_concurrent_calls}) reached")
-    mode = req.mode or s.default_mode
+    admission.place()
     now = m.now_ms()
     call = CallRecord(call_id=str(uuid.uuid4()), provider=s.provider, direction="outbound",
                       state=CallState.INITIATED, from_number=from_number, to_number=to,
@@ -71,7 +79,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     try:
         m.register(call)
         m.persist(call)
-        m.store.journal_begin(call.call_id, to, from_number, mode, now)
+        m.store.journal_begin(call.call_id, to, from_number, mode, now,
+                              idempotency=admission.idempotency)
         m.publish(call, ev.CALL_CREATED, {"direction": "outbound", "from": from_number,
                                           "to": to, "mode": mode, "provider": s.provider})
         try:

@@ -7,13 +7,15 @@ commits or raises, and every SQLite failure is raised as :class:`StoreError`.
 
 Modules: ``connection`` (open/close, transactions, batches, retention), ``schema`` (tables,
 schema version), ``errors``, and one mixin per table: ``calls``, ``events`` (the event log and
-its cursor), ``keys`` (processed webhook keys), ``journal`` (the outbound dial journal).
+its cursor), ``keys`` (processed webhook keys), ``journal`` (the outbound dial journal) and
+``idempotency`` (the idempotency keys written with journal entries).
 """
 
 from voicecall_cli.daemon.store.calls import CallTable
 from voicecall_cli.daemon.store.connection import BUSY_TIMEOUT_S, FILENAME, Retention
 from voicecall_cli.daemon.store.errors import StoreError
 from voicecall_cli.daemon.store.events import EventLog
+from voicecall_cli.daemon.store.idempotency import KeyedCall
 from voicecall_cli.daemon.store.journal import (
     JOURNAL_DIALLING,
     JOURNAL_FAILED,
@@ -38,6 +40,7 @@ __all__ = [
     "JOURNAL_FAILED",
     "JOURNAL_PLACED",
     "SCHEMA_VERSION",
+    "KeyedCall",
     "Retention",
     "Store",
     "StoreError",

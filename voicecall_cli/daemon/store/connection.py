@@ -1,9 +1,10 @@
 """The store's connection: opening and closing the file, transactions, batches, retention.
 
 :class:`Connection` owns the one ``sqlite3`` connection from :meth:`Connection.open` until
-:meth:`Connection.close`; the table mixins (``calls``, ``events``, ``keys``, ``journal``) build
-on it and :class:`~voicecall_cli.daemon.store.Store` combines them. Every write is one short
-transaction committed before the method returns (or joins the enclosing :meth:`~Connection.batch`).
+:meth:`Connection.close`; the table mixins (``calls``, ``events``, ``keys``, ``journal``,
+``idempotency``) build on it and :class:`~voicecall_cli.daemon.store.Store` combines them.
+Every write is one short transaction committed before the method returns (or joins the
+enclosing :meth:`~Connection.batch`).
 WAL with ``synchronous=NORMAL``: a commit is in the OS page cache when it returns, so a
 ``kill -9`` of the daemon loses no acknowledged write (the e2e and durability tests kill it);
 only an OS crash or power loss can drop the newest commits, which ends the calls themselves
@@ -46,6 +47,7 @@ class Retention:
     keys_batch: int = 500
     journal: int = 1000  # finished (placed or failed) entries; unfinished ones are never pruned
     journal_batch: int = 100
+    idempotency_ms: int = 24 * 3_600_000  # how long an idempotency key answers for its call
 
 
 def dumps(value: Any) -> str:

@@ -6,6 +6,11 @@ with the provider's call id, or ``failed`` with the reason (never retried). Entr
 ``dialling`` when the daemon starts are dials it died in the middle of
 (:meth:`Journal.journal_unfinished`); they are never pruned. Finished entries are bounded by
 ``retention.journal`` (plus one batch), the oldest going first.
+
+An entry begun with an idempotency key stores the key in the same transaction (see
+:mod:`.idempotency`). :meth:`Journal.outbound_dials_since` feeds the per-hour rate limits: the
+entries ``dialling`` or ``placed`` (failed dials do not count) by ``begun_at``, so the count
+survives a restart.
 """
 
 from __future__ import annotations
@@ -13,16 +18,18 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from voicecall_cli.daemon.store.connection import Connection, trim
+from voicecall_cli.daemon.store.connection import trim
 from voicecall_cli.daemon.store.errors import StoreError
+from voicecall_cli.daemon.store.idempotency import IdempotencyKeys
 
 JOURNAL_DIALLING = "dialling"
 JOURNAL_PLACED = "placed"
 JOURNAL_FAILED = "failed"
 
 
-class Journal(Connection):
-    """The ``outbound_journal`` table of a :class:`~voicecall_cli.daemon.store.Store`."""
+class Journal(IdempotencyKeys):
+    """The ``outbound_journal`` table of a :class:`~voicecall_cli.daemon.store.Store` (and,
+    through :class:`IdempotencyKeys`, the keys written with its entries)."""
 
     _finished_journal: int
 
@@ -31,9 +38,12 @@ class Journal(Connection):
         self._finished_journal = self._scalar(
             "SELECT count(*) FROM outbound_journal WHERE status != ?", (JOURNAL_DIALLING,))
 
-    def journal_begin(self, call_id: str, to: str, from_: str, mode: str, at_ms: int) -> None:
+    def journal_begin(self, call_id: str, to: str, from_: str, mode: str, at_ms: int, *,
+                      idempotency: tuple[str, str] | None = None) -> None:
         """Record an outbound dial about to be attempted; call BEFORE asking the provider.
-        A second begin for the same call raises :class:`StoreError` (it would dial twice)."""
+        ``idempotency`` (key, request fingerprint) is stored in the same transaction.
+        A second begin for the same call, or a key already in use, raises
+        :class:`StoreError` (it would dial twice) and stores nothing."""
         with self._transaction() as db:
             try:
                 db.execute(
@@ -42,6 +52,12 @@ class Journal(Connection):
                     (call_id, to, from_, mode, at_ms, JOURNAL_DIALLING))
             except sqlite3.IntegrityError:
                 raise StoreError(f"the outbound journal already has call {call_id}") from None
+            if idempotency is not None:
+                key, fingerprint = idempotency
+                try:
+                    self._remember_key(db, key, fingerprint, call_id, at_ms)
+                except sqlite3.IntegrityError:
+                    raise StoreError(f"idempotency key {key!r} is already in use") from None
 
     def journal_placed(self, call_id: str, provider_call_id: str) -> None:
         """The provider accepted the dial and named the call ``provider_call_id``."""
@@ -54,6 +70,20 @@ class Journal(Connection):
     def journal_get(self, call_id: str) -> dict[str, Any] | None:
         rows = self._journal("WHERE call_id = ?", (call_id,))
         return rows[0] if rows else None
+
+    def outbound_dials_since(self, since_ms: int, to: str | None = None) -> list[int]:
+        """When each dial (``dialling`` or ``placed``, to ``to`` if given) begun after
+        ``since_ms`` began, oldest first."""
+        clause = "begun_at > ? AND status IN (?, ?)"
+        params: tuple[Any, ...] = (since_ms, JOURNAL_DIALLING, JOURNAL_PLACED)
+        if to is not None:
+            clause = "to_number = ? AND " + clause
+            params = (to, *params)
+        with self._guard("read"):
+            rows = self._conn().execute(
+                f"SELECT begun_at FROM outbound_journal WHERE {clause} ORDER BY begun_at",
+                params).fetchall()
+        return [row[0] for row in rows]
 
     def journal_unfinished(self) -> list[dict[str, Any]]:
         """Dials begun but neither placed nor failed: the daemon died mid-dial."""

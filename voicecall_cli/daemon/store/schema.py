@@ -1,14 +1,22 @@
 """The store's schema: its tables, its version, and how an opened file is brought to it.
 
-Four tables: call records (the ``CallRecord.to_dict()`` JSON plus indexed columns), the event log
+Five tables: call records (the ``CallRecord.to_dict()`` JSON plus indexed columns), the event log
 (whose ``INTEGER PRIMARY KEY AUTOINCREMENT`` is the stream ``cursor``, never reused, even after
-pruning), processed webhook keys (dedupe/replay across restarts) and the outbound journal (written
-before the provider is asked to dial, so a restart never dials twice).
+pruning), processed webhook keys (dedupe/replay across restarts), the outbound journal (written
+before the provider is asked to dial, so a restart never dials twice) and the idempotency keys
+of outbound requests (written in the journal entry's transaction).
 
 The schema version is the file's ``PRAGMA user_version``. :func:`prepare` creates the schema in
-an empty file, accepts a file at :data:`SCHEMA_VERSION` and refuses a newer one or a foreign
-SQLite file. There are no migrations yet: a schema change raises :data:`SCHEMA_VERSION` and adds,
-here, the step that brings a file from the old version to the new one in one transaction.
+an empty file, brings an older file up to :data:`SCHEMA_VERSION` and refuses a newer one or a
+foreign SQLite file. Migrations: a schema change raises :data:`SCHEMA_VERSION` and appends, to
+:data:`_STEPS`, the DDL that brings a file from the previous version to the new one; never edit
+a step that has shipped. A new file runs every step in order, so a new file and a migrated one
+have the same schema. Each step runs in its own ``BEGIN IMMEDIATE`` transaction with the
+version bump, re-reading the version inside it (two processes opening one old file migrate it
+once).
+
+Versions: 1, the first; 2, ``idempotency_keys`` and the journal indexes of the outbound rate
+limits (``begun_at``, and ``to_number, begun_at``).
 """
 
 from __future__ import annotations
@@ -18,9 +26,7 @@ from pathlib import Path
 
 from voicecall_cli.daemon.store.errors import StoreError
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
+_V1 = """
 CREATE TABLE calls (
     call_id TEXT PRIMARY KEY,
     provider_call_id TEXT,
@@ -59,9 +65,25 @@ CREATE TABLE outbound_journal (
 CREATE INDEX journal_by_status ON outbound_journal(status);
 """
 
+_V2 = """
+CREATE TABLE idempotency_keys (
+    key TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX idempotency_by_age ON idempotency_keys(created_at);
+CREATE INDEX journal_by_begun ON outbound_journal(begun_at);
+CREATE INDEX journal_by_to ON outbound_journal(to_number, begun_at);
+"""
+
+# _STEPS[n] brings a file at version n to version n + 1 (version 0: an empty file).
+_STEPS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(_STEPS)
+
 
 def prepare(db: sqlite3.Connection, path: Path) -> None:
-    """WAL + NORMAL sync, check the file, then create or accept the schema.
+    """WAL + NORMAL sync, check the file, then create, migrate or accept the schema.
 
     Raises :class:`StoreError` for a file that cannot use WAL, is corrupt, has a newer schema
     or is some other application's SQLite file; ``sqlite3`` errors propagate unchanged (the
@@ -80,11 +102,23 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
                          f"voicecall understands ({SCHEMA_VERSION}); upgrade voicecall")
     if version == SCHEMA_VERSION:
         return
-    if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+    if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
         raise StoreError(f"{path} is an SQLite file but not a voicecall store")
+    for step in range(version, SCHEMA_VERSION):
+        _apply(db, step)
+
+
+def _apply(db: sqlite3.Connection, step: int) -> None:
+    """Run ``_STEPS[step]`` and set the version to ``step + 1``, in one transaction; nothing
+    when another process got there first."""
+    db.execute("BEGIN IMMEDIATE")
     try:
-        db.executescript(
-            f"BEGIN IMMEDIATE; {_SCHEMA}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        if db.execute("PRAGMA user_version").fetchone()[0] == step:
+            for statement in _STEPS[step].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {step + 1}")
+        db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
