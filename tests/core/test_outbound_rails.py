@@ -249,3 +249,22 @@ def test_the_starter_files_commented_rails_validate_when_switched_on() -> None:
         written)
     config = from_obj(tomllib.loads(text), HOME_ENV)
     assert config.get("outbound.quietHours.timezone") == "Europe/London"
+
+
+def test_the_readme_rails_example_is_a_valid_config() -> None:
+    """The README's "Outbound rails" TOML block loads as written, every rail in force."""
+    import re
+    from pathlib import Path
+
+    from voicecall_cli.core.config import parse_config_text
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Outbound rails\n", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, flags=re.S)
+    assert block is not None
+    config = parse_config_text(block.group(1), ".toml", {}, source="README.md")
+    assert config.get("outbound.allowTo") == ["+1555", "+447700900123"]
+    assert config.get("outbound.quietHours.timezone") == "Europe/London"
+    assert config.get("outbound.maxCallsPerHour") == 20
+    assert config.get("outbound.maxCallsPerHourPerNumber") == 3
+    assert config.get("mcp.requireConfirmation") is True

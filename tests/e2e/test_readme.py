@@ -15,6 +15,7 @@ copy of the tree with a new virtual environment, exactly as a new user runs it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -264,9 +266,34 @@ def check_exposure(proc: subprocess.CompletedProcess[str]) -> None:
     assert "nothing was dialled" in proc.stderr
 
 
+def json_documents(text: str) -> list[Any]:
+    """The JSON documents printed one after another (each command's --json output), after
+    the human lines before the first (``daemon start``'s status)."""
+    decoder, docs, at = json.JSONDecoder(), [], text.find("\n{") + 1
+    while (at := _skip_space(text, at)) < len(text):
+        doc, at = decoder.raw_decode(text, at)
+        docs.append(doc)
+    return docs
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
+def check_outbound_rails(proc: subprocess.CompletedProcess[str]) -> None:
+    first, retry, listed = json_documents(proc.stdout)
+    assert first["initiated"] is True and "replayed" not in first, first
+    assert retry == {**first, "replayed": True}, retry
+    # The newest call is the first one: the retry placed no call of its own.
+    assert listed["calls"][0]["callId"] == first["callId"], listed
+
+
 CHECKS = {
     "Using it": check_using_it,
-    "Scripts and agents": check_scripts,
+    "Scripts": check_scripts,
+    "Outbound rails": check_outbound_rails,
     "Configuration": check_configuration,
     "Twilio": check_twilio,
     "Media Streams": check_media_streams,

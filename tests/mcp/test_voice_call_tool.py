@@ -194,3 +194,60 @@ async def test_a_second_continue_on_the_same_call_is_a_conflict(mcp_daemon: Daem
         await ok(client, action="end_call", callId=call_id)
     assert clash["code"] == "conflict" and "Already waiting" in clash["message"]
     assert first["success"] is True
+
+
+async def test_a_rail_refuses_and_says_which(mcp_daemon_factory: DaemonFactory) -> None:
+    daemon = mcp_daemon_factory(outbound='allowTo = ["+1444"]')
+    async with connected(daemon.socket) as client:
+        refused = await error(client, action="initiate_call", message="Hello.")
+        listed = await ok(client, action="list_calls")
+        allowed = await ok(client, action="initiate_call", message="Hello.",
+                           to="+14445550000", mode="notify")
+    assert refused["code"] == "refused" and refused["rail"] == "outbound.allowTo"
+    assert "+15550001111 is not in outbound.allowTo" in refused["message"]
+    assert "do not retry" in refused["hint"]
+    assert listed == {"calls": []}  # nothing was dialled
+    assert allowed["initiated"] is True  # a number under the prefix is called
+
+
+async def test_an_idempotency_key_makes_a_retry_safe(mcp_daemon: Daemon) -> None:
+    async with connected(mcp_daemon.socket) as client:
+        first = await ok(client, action="initiate_call", message="Parcel at noon.",
+                         mode="notify", idempotencyKey="parcel-42")
+        again = await ok(client, action="initiate_call", message="Parcel at noon.",
+                         mode="notify", idempotencyKey="parcel-42")
+        other = await error(client, action="initiate_call", message="Parcel at one.",
+                            mode="notify", idempotencyKey="parcel-42")
+        listed = await ok(client, action="list_calls")
+    assert again == {**first, "replayed": True}
+    assert other["code"] == "conflict" and first["callId"] in other["message"]
+    assert [c["callId"] for c in listed["calls"]] == [first["callId"]]
+
+
+async def test_confirmation_previews_first_and_the_token_dials_once(
+        mcp_daemon_factory: DaemonFactory) -> None:
+    daemon = mcp_daemon_factory(more="[mcp]\nrequireConfirmation = true\n")
+    async with connected(daemon.socket) as client:
+        preview = await ok(client, action="initiate_call", message="Table for five at seven?",
+                           to="+15550002222")
+        assert await ok(client, action="list_calls") == {"calls": []}  # nothing dialled yet
+        token = preview["confirmToken"]
+        changed = await error(client, action="initiate_call", to="+15550002222",
+                              message="Table for six at seven?", confirmToken=token)
+        placed = await ok(client, action="initiate_call", message="Table for five at seven?",
+                          to="+15550002222", confirmToken=token)
+        reused = await error(client, action="initiate_call", message="Table for five at seven?",
+                             to="+15550002222", confirmToken=token)
+        listed = await ok(client, action="list_calls")
+        await ok(client, action="end_call", callId=placed["callId"])
+    assert preview["initiated"] is False and preview["confirmationRequired"] is True
+    assert preview["preview"] == {"to": "+15550002222", "from": "+15550000000",
+                                  "mode": "conversation", "message": "Table for five at seven?"}
+    assert preview["expiresAt"] > 0 and "callId" not in preview
+    assert changed["code"] == "bad_request" and changed["rail"] == "mcp.requireConfirmation"
+    assert placed["initiated"] is True and placed["callId"]
+    assert reused["code"] == "conflict"
+    assert [c["callId"] for c in listed["calls"]] == [placed["callId"]]
+    # A person at the terminal is not asked to confirm: only agents (origin mcp) are.
+    direct = daemon.cli_json("call", "--message", "From the shell.", "--mode", "notify")
+    assert direct["initiated"] is True and "confirmationRequired" not in direct
