@@ -1,7 +1,9 @@
 """The call record: what the daemon knows about one call, persisted as JSON (reference 2.1).
 
-The record is a plain mutable value owned by the call manager; :meth:`to_dict` is both the
-stored form and the ``status`` output (minus :attr:`processed_event_ids`, which stays internal).
+The record is a plain mutable value owned by the call manager. :meth:`to_dict` is the stored
+form (with the internal :attr:`processed_event_ids`); :meth:`to_view` is what the control API
+shows, the protocol's :class:`~voicecall_cli.protocol.views.CallView`, whose JSON is the stored
+form without the internal keys.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voicecall_cli.core.states import CallState
+from voicecall_cli.protocol.views import CallView, TranscriptLine
 
 PER_CALL_KEY_CAP = 500
 
@@ -62,8 +65,9 @@ class CallRecord:
         if len(self.processed_event_ids) > PER_CALL_KEY_CAP:
             del self.processed_event_ids[: len(self.processed_event_ids) - PER_CALL_KEY_CAP]
 
-    def to_dict(self, *, internal: bool = True) -> dict[str, Any]:
-        d: dict[str, Any] = {
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form: :meth:`to_view`'s JSON plus ``processedEventIds``."""
+        return {
             "callId": self.call_id,
             "providerCallId": self.provider_call_id,
             "provider": self.provider,
@@ -77,10 +81,19 @@ class CallRecord:
             "endReason": self.end_reason,
             "transcript": [t.to_dict() for t in self.transcript],
             "metadata": dict(self.metadata),
+            "processedEventIds": list(self.processed_event_ids),
         }
-        if internal:
-            d["processedEventIds"] = list(self.processed_event_ids)
-        return d
+
+    def to_view(self) -> CallView:
+        """The call as the control API shows it."""
+        return CallView(
+            callId=self.call_id, providerCallId=self.provider_call_id, provider=self.provider,
+            direction=self.direction, state=self.state.value, from_=self.from_number,
+            to=self.to_number, startedAt=self.started_at, answeredAt=self.answered_at,
+            endedAt=self.ended_at, endReason=self.end_reason,
+            transcript=tuple(TranscriptLine(t.timestamp, t.speaker, t.text, t.is_final)
+                             for t in self.transcript),
+            metadata=dict(self.metadata))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CallRecord:

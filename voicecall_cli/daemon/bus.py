@@ -99,7 +99,7 @@ class Subscription:
 class EventBus:
     """Stores events and fans them out; see the module docstring for the guarantees.
 
-    ``snapshot`` returns the active calls (``CallRecord.to_dict(internal=False)`` dicts) for
+    ``snapshot`` returns the active calls (``CallView`` JSON objects) for
     each new subscription; ``clock_ms`` stamps published events."""
 
     def __init__(self, store: Store, snapshot: Callable[[], list[dict[str, Any]]], *,

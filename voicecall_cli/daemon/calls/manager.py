@@ -200,7 +200,7 @@ class CallManager:
                                                 "isFinal": entry.is_final})
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [c.to_dict(internal=False) for c in self.calls.values()]
+        return [c.to_view().to_json() for c in self.calls.values()]
 
     # -- timers --------------------------------------------------------------------------------
 

@@ -32,6 +32,14 @@ from voicecall_cli.protocol import (
     StatusRequest,
 )
 from voicecall_cli.protocol import events as ev
+from voicecall_cli.protocol.views import (
+    CallsResult,
+    CallView,
+    ContinueResult,
+    InitiateResult,
+    StatusResult,
+    SuccessResult,
+)
 from voicecall_cli.providers.base import PlaceCallRequest
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -102,7 +110,7 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
             m.speech.prepare(call.call_id, placed.provider_call_id, req.message)
     finally:
         m.pending_initiations -= 1
-    return {"callId": call.call_id, "initiated": True}
+    return InitiateResult(initiated=True, callId=call.call_id).to_json()
 
 
 def resolve_call_id(m: CallManager, given: str) -> str:
@@ -185,7 +193,7 @@ async def say(m: CallManager, call: CallRecord, text: str) -> None:
 
 async def speak(m: CallManager, req: SpeakRequest) -> dict[str, Any]:
     await _speak(m, _connected_call(m, req.callId), req.message)
-    return {"success": True}
+    return SuccessResult(success=True).to_json()
 
 
 async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
@@ -214,7 +222,7 @@ async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
                     contextlib.suppress(Exception):
                 await m.speech.stop_listening(call.call_id, call.provider_call_id)
     _record_turn(m, call, turn_started, listen_started)
-    return {"success": True, "transcript": transcript}
+    return ContinueResult(success=True, transcript=transcript).to_json()
 
 
 async def _speak_then_listen(m: CallManager, call: CallRecord, text: str,
@@ -261,7 +269,7 @@ async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
     call = m.find(call_id)
     if call is None:
         if _stored_call(m, call_id) is not None:
-            return {"success": True}  # already ended
+            return SuccessResult(success=True).to_json()  # already ended
         raise ApiError(ErrorCode.CALL_NOT_FOUND, f"Call not found: {req.callId}")
     if not call.provider_call_id:
         raise _failed("Call not connected")
@@ -269,7 +277,7 @@ async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
         await m.hang_up(call, CallState.HANGUP_BOT.value)
     except Exception as exc:
         raise _failed(f"hang-up failed: {exc}") from None
-    return {"success": True}
+    return SuccessResult(success=True).to_json()
 
 
 def status(m: CallManager, req: StatusRequest) -> dict[str, Any]:
@@ -278,11 +286,11 @@ def status(m: CallManager, req: StatusRequest) -> dict[str, Any]:
     call_id = resolve_call_id(m, req.callId)
     call = m.find(call_id)
     if call is not None:
-        return {"found": True, "call": call.to_dict(internal=False)}
+        return StatusResult(found=True, call=call.to_view()).to_json()
     stored = _stored_call(m, call_id)
     if stored is None:
-        return {"found": False}
-    return {"found": True, "call": _public(stored)}
+        return StatusResult(found=False).to_json()
+    return StatusResult(found=True, call=_view(stored)).to_json()
 
 
 def calls(m: CallManager, req: CallsRequest) -> dict[str, Any]:
@@ -299,10 +307,9 @@ def calls(m: CallManager, req: CallsRequest) -> dict[str, Any]:
         states = frozenset({state})
     records = m.store.list_calls(limit=req.limit or DEFAULT_CALL_LIST, states=states,
                                  ended=ended, since_ms=req.since)
-    return {"calls": [_public(record) for record in records]}
+    return CallsResult(calls=tuple(_view(record) for record in records)).to_json()
 
 
-def _public(stored: dict[str, Any]) -> dict[str, Any]:
+def _view(stored: dict[str, Any]) -> CallView:
     """A stored call record as the control API shows it (no internal bookkeeping)."""
-    stored.pop("processedEventIds", None)
-    return stored
+    return CallView.from_json(stored)

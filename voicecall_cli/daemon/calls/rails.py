@@ -33,6 +33,7 @@ from voicecall_cli.core.rails import (
 from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.protocol import ApiError, ErrorCode, InitiateRequest
 from voicecall_cli.protocol import events as ev
+from voicecall_cli.protocol.views import CallPreview, InitiateResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,8 @@ def admit(m: CallManager, req: InitiateRequest, to: str, from_number: str,
                 raise ApiError(ErrorCode.CONFLICT,
                                f"idempotency key {key!r} was used for a different call "
                                f"({first.call_id}); use a new key for a new call")
-            return Admission(m, {"callId": first.call_id, "initiated": True, "replayed": True})
+            return Admission(m, InitiateResult(initiated=True, callId=first.call_id,
+                                               replayed=True).to_json())
     refusal = _refusal(m, to, now)
     if refusal is not None:
         m.publish(None, ev.CALL_REFUSED, {"rail": refusal.rail, "to": to,
@@ -76,10 +78,11 @@ def admit(m: CallManager, req: InitiateRequest, to: str, from_number: str,
         return Admission(m, idempotency=idempotency)
     if req.confirmToken is None:
         token, expires_at = m.confirmations.issue(fingerprint, now)
-        return Admission(m, {
-            "initiated": False, "confirmationRequired": True, "confirmToken": token,
-            "expiresAt": expires_at,
-            "preview": {"to": to, "from": from_number, "mode": mode, "message": req.message}})
+        return Admission(m, InitiateResult(
+            initiated=False, confirmationRequired=True, confirmToken=token,
+            expiresAt=expires_at,
+            preview=CallPreview(to=to, from_=from_number, mode=mode, message=req.message),
+        ).to_json())
     m.confirmations.check(req.confirmToken, fingerprint, now)
     return Admission(m, idempotency=idempotency, confirm_token=req.confirmToken)
 

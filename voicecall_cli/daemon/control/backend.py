@@ -29,6 +29,7 @@ from voicecall_cli.protocol import (
     SpeakRequest,
     StatusRequest,
 )
+from voicecall_cli.protocol.views import HealthView
 
 
 class DaemonBackend:
@@ -47,21 +48,21 @@ class DaemonBackend:
         self.stop_requested = trio.Event()
 
     def health(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "version": __version__,
-            "protocol": PROTOCOL_VERSION,
-            "pid": os.getpid(),
-            "uptimeS": round(time.monotonic() - self.started, 3),
-            "provider": self.provider,
-            "localUrl": self.endpoints.local_url,
-            "webhookUrl": self.endpoints.webhook_url,
-            "publicUrl": self.endpoints.public_url,
-            "streamUrl": self.endpoints.stream_url,
-            "exposure": self.exposure.describe() if self.exposure else {"tunnel": None,
-                                                                         "state": "none"},
-            "activeCalls": len(self.manager.calls),
-        }
+        return HealthView(
+            ok=True,
+            version=__version__,
+            protocol=PROTOCOL_VERSION,
+            pid=os.getpid(),
+            uptimeS=round(time.monotonic() - self.started, 3),
+            provider=self.provider,
+            localUrl=self.endpoints.local_url,
+            webhookUrl=self.endpoints.webhook_url,
+            publicUrl=self.endpoints.public_url,
+            streamUrl=self.endpoints.stream_url,
+            exposure=(self.exposure.describe() if self.exposure
+                      else {"tunnel": None, "state": "none"}),
+            activeCalls=len(self.manager.calls),
+        ).to_json()
 
     async def call_method(self, request: Request) -> dict[str, Any]:
         m = self.manager
