@@ -109,3 +109,17 @@ def test_call_wait_exits_1_when_nobody_answers(daemon_factory) -> None:
     document = json.loads(proc.stdout)
     assert document["call"]["state"] == "busy" and document["call"]["answeredAt"] is None
     assert "ended without being answered: busy" in proc.stderr
+
+
+def test_call_wait_says_where_to_look_when_the_daemon_dies(daemon: Daemon) -> None:
+    waiting = subprocess.Popen(
+        [*VOICECALL, "--socket", str(daemon.socket), "call", "-m", "Hello?", "--wait", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    call_id = daemon.wait_for(lambda: next(iter(daemon.cli_json("calls")["calls"]), None),
+                              what="the call")["callId"]
+    daemon.kill9()
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 7, err
+    error = json.loads(out)["error"]
+    assert error["code"] == "daemon_not_running"
+    assert error["hint"] == f"see how it went with: voicecall status {call_id}"

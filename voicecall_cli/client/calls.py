@@ -83,7 +83,7 @@ class CallsApi:
         seen) until it has ended; the ended call, transcript and end reason included.
 
         Raises ``call_not_found`` for an unknown call, ``timeout`` when it has not ended within
-        ``timeout_s``, ``daemon_not_running`` when the daemon goes away first."""
+        ``timeout_s``, ``daemon_not_running`` when the daemon stops or dies first."""
         call = self.status(call_id)
         if call is None:
             raise ApiError(ErrorCode.CALL_NOT_FOUND, f"Call not found: {call_id}")
@@ -107,6 +107,10 @@ class CallsApi:
                 raise ApiError(ErrorCode.TIMEOUT,
                                f"call {call.callId} has not ended within {timeout_s:g} s "
                                f"(it is {self._state(call.callId)})") from None
+            if err.code is ErrorCode.OPERATION_FAILED:  # the stream broke off: a crash
+                raise ApiError(ErrorCode.DAEMON_NOT_RUNNING,
+                               f"the daemon went away before call {call.callId} ended "
+                               f"({err.message})") from None
             raise
         ended = self.status(call.callId)
         if ended is None:

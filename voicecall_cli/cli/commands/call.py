@@ -13,7 +13,6 @@ named a call placed before). A call an outbound rail refuses exits 9 with the da
 
 from __future__ import annotations
 
-from contextlib import closing
 from typing import Any
 
 import click
@@ -22,9 +21,10 @@ from voicecall_cli.cli.context import CliContext, build_request
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.options import message_options
 from voicecall_cli.cli.output import emit_json, emit_text, json_option, note, render
-from voicecall_cli.client import EVENT_STREAM_TIMEOUT_S
-from voicecall_cli.protocol import CALL_MODES, InitiateRequest, StatusRequest
-from voicecall_cli.protocol.events import CALL_ENDED, SINCE_ALL
+from voicecall_cli.protocol import CALL_MODES, ApiError, ErrorCode, InitiateRequest
+
+# --wait has no deadline of its own: a call ends by maxDurationSeconds at the latest.
+WAIT_LIMIT_S = 7 * 24 * 3600.0
 
 
 @click.command("call")
@@ -73,19 +73,16 @@ def command(obj: CliContext, to: str | None, message: str, mode: str | None,
 
 
 def wait_until_ended(obj: CliContext, call_id: str) -> dict[str, Any]:
-    """Follow ``call_id``'s events until ``call.ended``; the ended call's record.
+    """Follow ``call_id``'s events until it has ended; the ended call's record.
 
     Raises :class:`CliError` (exit 7) when the daemon goes away first."""
-    stream = obj.client(EVENT_STREAM_TIMEOUT_S).event_lines(SINCE_ALL, call_id)
-    with closing(stream):
-        for _raw, event in stream:
-            if event.get("type") == CALL_ENDED:
-                break
-        else:
-            raise CliError(f"the daemon closed the event stream before call {call_id} ended",
-                           ExitCode.DAEMON_NOT_RUNNING,
-                           f"see how it went with: voicecall status {call_id}")
-    status = obj.rpc(build_request(StatusRequest, callId=call_id), expect="found")
-    if not isinstance(status.get("call"), dict):
-        raise CliError(f"the daemon no longer knows call {call_id}", ExitCode.NO_SUCH_CALL)
-    return status["call"]
+    # Imported only to wait: building the views' classes would cost every command ~10 ms.
+    from voicecall_cli.client.calls import CallsApi
+
+    try:
+        return CallsApi(obj.client()).wait_until_ended(call_id, WAIT_LIMIT_S).to_json()
+    except ApiError as err:
+        if err.code is ErrorCode.DAEMON_NOT_RUNNING:
+            raise CliError.from_api(
+                err, hint=f"see how it went with: voicecall status {call_id}") from err
+        raise
