@@ -6,14 +6,11 @@ The MCP tests drive the server with the SDK's own client (``mcp.Client``), in-pr
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import Daemon
+from tests.e2e.conftest import Daemon, daemon_factory  # noqa: F401  (a pytest fixture)
 
 CONFIG = """\
 provider = "mock"
@@ -42,25 +39,19 @@ DaemonFactory = Callable[..., Daemon]
 
 
 @pytest.fixture
-def mcp_daemon_factory() -> Iterator[DaemonFactory]:
+def mcp_daemon_factory(daemon_factory: Callable[..., Daemon]) -> DaemonFactory:  # noqa: F811
     """``factory(outbound="...", more="...", max_calls=3)``: a started daemon whose config adds
-    ``outbound`` lines to ``[outbound]`` and ``more`` (whole tables) at the end."""
-    made: list[Daemon] = []
+    ``outbound`` lines to ``[outbound]`` and ``more`` (whole tables) at the end; stopped and
+    removed by the e2e ``daemon_factory``."""
 
     def factory(*, outbound: str = "", more: str = "", max_calls: int = 3) -> Daemon:
-        root = Path(tempfile.mkdtemp(prefix="vcmcp", dir="/tmp"))
-        config = root / "config.toml"
-        config.write_text(CONFIG.format(store=root / "state", outbound=outbound, more=more,
-                                        max_calls=max_calls))
-        daemon = Daemon(root=root, config=config, socket=root / "control.sock")
-        made.append(daemon)
+        daemon = daemon_factory()
+        daemon.config.write_text(CONFIG.format(store=daemon.root / "state", outbound=outbound,
+                                               more=more, max_calls=max_calls))
         daemon.start()
         return daemon
 
-    yield factory
-    for daemon in made:
-        daemon.stop()
-        shutil.rmtree(daemon.root, ignore_errors=True)
+    return factory
 
 
 @pytest.fixture
