@@ -14,7 +14,13 @@ import time
 from contextlib import closing
 from typing import Any, TypeVar
 
-from voicecall_cli.client.control import DEFAULT_TIMEOUT_S, EVENT_STREAM_TIMEOUT_S, ControlClient
+from voicecall_cli.client.control import (
+    BEFORE_LISTENING_S,
+    EVENT_STREAM_TIMEOUT_S,
+    SPEAK_WAIT_S,
+    UNBOUNDED_WAIT_S,
+    ControlClient,
+)
 from voicecall_cli.protocol import (
     ApiError,
     CallsRequest,
@@ -39,8 +45,6 @@ from voicecall_cli.protocol.views import (
 )
 
 V = TypeVar("V", bound=View)
-# A continue waits for the caller: the socket must outlast the daemon's own transcript timeout.
-ANSWER_MARGIN_S = 30.0
 
 
 class CallsApi:
@@ -56,13 +60,15 @@ class CallsApi:
     def initiate(self, request: InitiateRequest) -> InitiateResult:
         return self._rpc(request, InitiateResult)
 
-    def continue_call(self, request: ContinueRequest, wait_s: float) -> ContinueResult:
-        """Speak, then wait up to about ``wait_s`` for the caller's reply (the daemon's
-        ``timeoutMs`` decides; the socket waits a margin longer)."""
-        return self._rpc(request, ContinueResult, timeout=wait_s + ANSWER_MARGIN_S)
+    def continue_call(self, request: ContinueRequest) -> ContinueResult:
+        """Speak, then wait for the caller's reply: up to ``timeoutMs``, else the daemon's
+        ``transcriptTimeoutMs`` (the socket waits longer than either)."""
+        timeout = (request.timeoutMs / 1000 + BEFORE_LISTENING_S if request.timeoutMs
+                   else UNBOUNDED_WAIT_S)
+        return self._rpc(request, ContinueResult, timeout=timeout)
 
     def speak(self, request: SpeakRequest) -> SuccessResult:
-        return self._rpc(request, SuccessResult, timeout=DEFAULT_TIMEOUT_S + ANSWER_MARGIN_S)
+        return self._rpc(request, SuccessResult, timeout=SPEAK_WAIT_S)
 
     def end(self, request: EndRequest) -> SuccessResult:
         return self._rpc(request, SuccessResult)

@@ -42,6 +42,14 @@ from voicecall_cli.protocol import (
 from voicecall_cli.protocol.events import HEARTBEAT_S
 
 DEFAULT_TIMEOUT_S = 30.0
+# Socket timeouts of the requests that wait on a call (the daemon bounds each wait itself;
+# these only guard against a daemon that never answers). Ringing, the greeting and saying the
+# prompt come before a continue's reply wait starts:
+BEFORE_LISTENING_S = 300.0
+# A continue without its own timeout waits as the daemon's config says, unknown to clients:
+UNBOUNDED_WAIT_S = 3600.0
+# A speak waits for the answer, the greeting and the speech itself:
+SPEAK_WAIT_S = 600.0
 # An event stream's read timeout: three missed heartbeats mean the daemon stopped answering.
 EVENT_STREAM_TIMEOUT_S = 3 * HEARTBEAT_S + 5
 

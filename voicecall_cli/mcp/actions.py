@@ -27,7 +27,6 @@ ACTIONS = ("initiate_call", "continue_call", "speak_to_user", "end_call", "get_s
            "wait_for_end", "list_calls")
 DEFAULT_WAIT_S = 300.0
 MAX_WAIT_S = 3600.0
-DEFAULT_REPLY_WAIT_S = 180.0  # the daemon's transcriptTimeoutMs default, when none is given
 DEFAULT_LIST = 20
 
 # What an agent can do about each kind of failure.
@@ -104,11 +103,10 @@ def _dispatch(api: CallsApi, action: str, a: dict[str, Any]) -> dict[str, Any]:
                                                  "confirmToken"), "origin": "mcp"})
         return api.initiate(request).to_json()
     if action == "continue_call":
-        timeout_s = _seconds(a, "timeout", DEFAULT_REPLY_WAIT_S)
         body = _pick(a, "callId", "message")
-        if "timeout" in a:
-            body["timeoutMs"] = int(timeout_s * 1000)
-        return api.continue_call(ContinueRequest.parse(body), timeout_s).to_json()
+        if "timeout" in a:  # else the daemon's transcriptTimeoutMs
+            body["timeoutMs"] = max(1, round(_seconds(a, "timeout", 0) * 1000))
+        return api.continue_call(ContinueRequest.parse(body)).to_json()
     if action == "speak_to_user":
         return api.speak(SpeakRequest.parse(_pick(a, "callId", "message"))).to_json()
     if action == "end_call":

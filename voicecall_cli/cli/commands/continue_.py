@@ -14,13 +14,8 @@ import click
 from voicecall_cli.cli.context import CliContext, build_request
 from voicecall_cli.cli.options import call_id_params, message_options
 from voicecall_cli.cli.output import emit_json, emit_text, json_option
+from voicecall_cli.client.control import BEFORE_LISTENING_S, UNBOUNDED_WAIT_S
 from voicecall_cli.protocol import ContinueRequest
-
-# Ringing, the greeting and saying the prompt come before the reply wait starts.
-BEFORE_LISTENING_S = 300.0
-# Without --timeout the daemon's configured wait applies, which the CLI does not know: this
-# only guards against a daemon that never answers.
-UNBOUNDED_WAIT_S = 3600.0
 
 
 @click.command("continue")

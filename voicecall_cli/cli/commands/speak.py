@@ -11,10 +11,8 @@ import click
 from voicecall_cli.cli.context import CliContext, build_request
 from voicecall_cli.cli.options import call_id_params, message_options
 from voicecall_cli.cli.output import emit_json, json_option, note
+from voicecall_cli.client.control import SPEAK_WAIT_S
 from voicecall_cli.protocol import SpeakRequest
-
-# Ringing, the greeting and the speech itself (the daemon bounds each of them).
-SPEAK_WAIT_S = 600.0
 
 
 @click.command("speak")
