@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CONFIG = """provider = "mock"
@@ -48,10 +50,11 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     return (time.perf_counter() - start) * 1000, proc.returncode
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("-n", type=int, default=50)
-    args = ap.parse_args()
+@contextmanager
+def private_daemon() -> Iterator[tuple[list[str], dict[str, str], Path]]:
+    """A ``voicecall daemon run`` (mock carrier, port 0) on a temporary socket, answering
+    ``status``: yields the voicecall command, the environment naming its socket, and the
+    socket; stopped and removed on exit."""
     root = Path(tempfile.mkdtemp(prefix="vcbench", dir="/tmp"))
     sock = root / "control.sock"
     (root / "config.toml").write_text(CONFIG.format(store=root / "state"))
@@ -68,6 +71,18 @@ def main() -> None:
             if time.monotonic() > deadline or daemon.poll() is not None:
                 raise SystemExit("daemon did not start")
             time.sleep(0.1)
+        yield voicecall, env, sock
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=15)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-n", type=int, default=50)
+    args = ap.parse_args()
+    with private_daemon() as (voicecall, env, _sock):
         status_cmd = [*voicecall, "status", "--json"]
         bare_cmd = [sys.executable, "-c", "pass"]
         timed(status_cmd, env)  # warm the page cache
@@ -90,11 +105,6 @@ def main() -> None:
             "cpus": os.cpu_count(),
         }
         print(json.dumps(result, indent=2))
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=15)
-        shutil.rmtree(root, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

@@ -16,17 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import trio
-from bench_cli_roundtrip import CONFIG, summary
+from bench_cli_roundtrip import private_daemon, summary
 from mcp import Client, StdioServerParameters
 
 from voicecall_cli.client.control import ControlClient
@@ -63,30 +58,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=200)
     args = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="vcbench", dir="/tmp"))
-    sock = root / "control.sock"
-    (root / "config.toml").write_text(CONFIG.format(store=root / "state"))
-    script = Path(sys.executable).with_name("voicecall")
-    voicecall = [str(script)] if script.exists() else [sys.executable, "-m", "voicecall_cli"]
-    env = {**os.environ, "VOICECALL_SOCKET": str(sock)}
-    daemon = subprocess.Popen([*voicecall, "--config", str(root / "config.toml"), "daemon",
-                               "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([*voicecall, "status", "--json"], capture_output=True,
-                             env=env).returncode != 0:
-            if time.monotonic() > deadline or daemon.poll() is not None:
-                raise SystemExit("daemon did not start")
-            time.sleep(0.1)
+    with private_daemon() as (voicecall, env, sock):
         result = {"benchmark": "mcp_roundtrip", "runs": args.n,
                   **trio.run(measure, voicecall, env, sock, args.n), "cpus": os.cpu_count()}
         print(json.dumps(result, indent=2))
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=15)
-        shutil.rmtree(root, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()
