@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from voicecall_cli.protocol import ApiError, ErrorCode
+from voicecall_cli.protocol import ApiError, ErrorCode, error_body
 
 
 class ExitCode(IntEnum):
@@ -129,7 +129,4 @@ class CliError(Exception):
     def to_json(self) -> dict[str, object]:
         """``{"error": {"code", "message"[, "hint"], ...details}}``, the --json form of this
         failure (``details`` as the daemon sent them, such as the refusing ``rail``)."""
-        error: dict[str, object] = {**self.details, "code": self.code, "message": self.message}
-        if self.hint:
-            error["hint"] = self.hint
-        return {"error": error}
+        return error_body(self.code, self.message, self.details, self.hint)

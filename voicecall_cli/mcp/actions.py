@@ -20,6 +20,7 @@ from voicecall_cli.protocol import (
     ErrorCode,
     InitiateRequest,
     SpeakRequest,
+    error_body,
 )
 from voicecall_cli.protocol.views import StatusResult
 
@@ -72,11 +73,7 @@ class ActionError(Exception):
         return cls(err.code.value, err.message, HINTS.get(err.code), err.details or None)
 
     def to_json(self) -> dict[str, Any]:
-        error: dict[str, Any] = {**(self.details or {}), "code": self.code,
-                                 "message": self.message}
-        if self.hint:
-            error["hint"] = self.hint
-        return {"error": error}
+        return error_body(self.code, self.message, self.details, self.hint)
 
     def text(self) -> str:
         rail = (self.details or {}).get("rail")

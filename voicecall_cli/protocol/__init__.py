@@ -3,7 +3,7 @@
 Re-exports the names both sides use; import from here, not from the submodules.
 """
 
-from voicecall_cli.protocol.errors import HTTP_STATUS, ApiError, ErrorCode
+from voicecall_cli.protocol.errors import HTTP_STATUS, ApiError, ErrorCode, error_body
 from voicecall_cli.protocol.messages import (
     CALL_LIST_LIMIT,
     CALL_MODES,
@@ -58,6 +58,7 @@ __all__ = [
     "default_config_path",
     "default_socket_path",
     "default_state_dir",
+    "error_body",
     "open_private_append",
     "resolve_config_path",
     "resolve_socket_path",

@@ -8,6 +8,7 @@ carry secrets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -47,6 +48,17 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 
+def error_body(code: str, message: str, details: Mapping[str, object] | None = None,
+               hint: str | None = None) -> dict[str, object]:
+    """``{"error": {...details, "code", "message"[, "hint"]}}``: the one shape of a failure,
+    in the control API's error responses, the CLI's ``--json`` errors and the MCP tool's
+    error results (``hint``, for the last two, says what to do about it)."""
+    error: dict[str, object] = {**(details or {}), "code": code, "message": message}
+    if hint:
+        error["hint"] = hint
+    return {"error": error}
+
+
 class ApiError(Exception):
     """An error the control API reports to its client with a stable ``code``.
 
@@ -68,7 +80,7 @@ class ApiError(Exception):
         return HTTP_STATUS[self.code]
 
     def to_body(self) -> dict[str, object]:
-        return {"error": {**self.details, "code": self.code.value, "message": self.message}}
+        return error_body(self.code.value, self.message, self.details)
 
     @classmethod
     def from_body(cls, body: object, fallback_status: int) -> ApiError:
