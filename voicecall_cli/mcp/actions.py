@@ -28,7 +28,6 @@ ACTIONS = ("initiate_call", "continue_call", "speak_to_user", "end_call", "get_s
            "wait_for_end", "list_calls")
 DEFAULT_WAIT_S = 300.0
 MAX_WAIT_S = 3600.0
-DEFAULT_LIST = 20
 
 # What an agent can do about each kind of failure.
 HINTS: dict[ErrorCode, str] = {
@@ -115,9 +114,8 @@ def _dispatch(api: CallsApi, action: str, a: dict[str, Any]) -> dict[str, Any]:
         call = api.wait_until_ended(_call_id(a), _seconds(a, "timeout", DEFAULT_WAIT_S))
         return StatusResult(found=True, call=call).to_json()
     if action == "list_calls":
-        body = _pick(a, "state", "limit")
-        body.setdefault("limit", DEFAULT_LIST)
-        return {"calls": [call.to_json() for call in api.calls(CallsRequest.parse(body))]}
+        calls = api.calls(CallsRequest.parse(_pick(a, "state", "limit")))  # daemon default: 20
+        return {"calls": [call.to_json() for call in calls]}
     raise ApiError(ErrorCode.BAD_REQUEST,
                    f"unknown action {action!r}; one of: {', '.join(ACTIONS)}")
 

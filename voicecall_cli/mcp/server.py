@@ -24,8 +24,8 @@ from pydantic import Field
 from voicecall_cli import __version__
 from voicecall_cli.client.calls import CallsApi
 from voicecall_cli.client.control import ControlClient
-from voicecall_cli.mcp.actions import ActionError, run_action
-from voicecall_cli.protocol import ApiError
+from voicecall_cli.mcp.actions import ACTIONS, MAX_WAIT_S, ActionError, run_action
+from voicecall_cli.protocol import CALL_LIST_LIMIT, CALL_MODES, ApiError
 from voicecall_cli.protocol.schema import merged_schema
 from voicecall_cli.protocol.views import (
     CallsResult,
@@ -63,8 +63,8 @@ end_call (callId), get_status (callId), wait_for_end (callId, timeout?), list_ca
 limit?). Phone numbers are E.164 (+15550001234); call ids may be given as a unique prefix of 8+
 characters."""
 
-Action = Literal["initiate_call", "continue_call", "speak_to_user", "end_call", "get_status",
-                 "wait_for_end", "list_calls"]
+Action = Literal[ACTIONS]  # type: ignore[valid-type]  (the tuple's names, in its order)
+Mode = Literal[CALL_MODES]  # type: ignore[valid-type]
 OUTPUT_SCHEMA = merged_schema(
     InitiateResult, ContinueResult, SuccessResult, StatusResult, CallsResult,
     description="The daemon's answer to the action (its fields depend on the action).")
@@ -81,7 +81,7 @@ def build_server(socket_path: str | Path) -> MCPServer:
         to: Annotated[str | None, Field(
             description="initiate_call: the number to call, E.164 "
                         "(default: the configured toNumber).")] = None,
-        mode: Annotated[Literal["notify", "conversation"] | None, Field(
+        mode: Annotated[Mode | None, Field(
             description="initiate_call: notify (say it, hang up) or conversation "
                         "(stay on the line); default: the configured default.")] = None,
         callId: Annotated[str | None, Field(
@@ -90,7 +90,7 @@ def build_server(socket_path: str | Path) -> MCPServer:
         timeout: Annotated[float | None, Field(
             description="Seconds to wait: wait_for_end (default 300), continue_call "
                         "(default: the daemon's transcriptTimeoutMs).", gt=0,
-            le=3600)] = None,
+            le=MAX_WAIT_S)] = None,
         idempotencyKey: Annotated[str | None, Field(
             description="initiate_call: retrying with the same key within 24 h returns the "
                         "first call and never dials twice.")] = None,
@@ -101,7 +101,7 @@ def build_server(socket_path: str | Path) -> MCPServer:
             description="list_calls: active, ended or one call state.")] = None,
         limit: Annotated[int | None, Field(
             description="list_calls: at most this many (default 20).", ge=1,
-            le=1000)] = None,
+            le=CALL_LIST_LIMIT)] = None,
     ) -> CallToolResult:
         args = {"message": message, "to": to, "mode": mode, "callId": callId,
                 "timeout": timeout, "idempotencyKey": idempotencyKey,
