@@ -31,7 +31,7 @@ def json_schema(view: type) -> dict[str, Any]:
         name = wire.get(field.name, field.name)
         hint = hints[field.name]
         if field.default is None:  # optional: left out when None, so never null on the wire
-            hint = _without_none(hint)
+            hint = without_none(hint)
         properties[name] = _schema_of(hint)
         if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             required.append(name)
@@ -57,7 +57,9 @@ def merged_schema(*views: type, description: str = "") -> dict[str, Any]:
     return schema
 
 
-def _without_none(hint: Any) -> Any:
+def without_none(hint: Any) -> Any:
+    """``X`` for the hint ``X | None`` (a union of the rest if several remain); other hints
+    unchanged."""
     if typing.get_origin(hint) in (Union, types.UnionType):
         args = tuple(arg for arg in typing.get_args(hint) if arg is not type(None))
         return args[0] if len(args) == 1 else Union[args]  # noqa: UP007

@@ -16,6 +16,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
 
+from voicecall_cli.protocol.schema import without_none
+
 V = TypeVar("V", bound="View")
 
 
@@ -76,10 +78,8 @@ def _from_json(hint: Any, value: Any, where: str) -> Any:
         if not _nullable(hint) and hint is not Any:
             raise ValueError(f"{where}: null is not allowed")
         return None
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, type(int | None)):
-        hint = args[0] if len(args) == 1 else Any
-        args = list(typing.get_args(hint))
+    hint = without_none(hint)
+    args = typing.get_args(hint)
     if isinstance(hint, type) and issubclass(hint, View):
         return hint.from_json(value)
     origin = typing.get_origin(hint)
