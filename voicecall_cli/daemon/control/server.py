@@ -31,11 +31,13 @@ from voicecall_cli.daemon.control.transport import (
     HttpConnection,
     SocketInUseError,
     bind_control_socket,
+    json_line,
     peer_uid,
     remove_if_ours,
 )
 from voicecall_cli.protocol import API_PREFIX, REQUESTS, ApiError, ErrorCode, Request, StopRequest
 from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED, SINCE_ALL
+from voicecall_cli.protocol.text import invalid_text_message
 
 __all__ = ["ControlBackend", "ControlSocketError", "Lagged", "SocketInUseError", "Subscription",
            "serve_control"]
@@ -44,7 +46,9 @@ log = logging.getLogger("voicecall.control")
 
 REQUEST_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 30.0
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 64  # requests being read or answered at once (event streams not counted)
+MAX_FOLLOWERS = 64  # open event streams (``tail``); one more is refused with ``conflict``
+MAX_CURSOR_DIGITS = 18  # an event cursor fits a signed 64-bit integer
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
@@ -84,16 +88,21 @@ async def serve_control(socket_path: Path, backend: ControlBackend, *,
                         heartbeat_s: float = HEARTBEAT_S,
                         request_timeout_s: float = REQUEST_TIMEOUT_S,
                         max_connections: int = MAX_CONNECTIONS,
+                        max_followers: int = MAX_FOLLOWERS,
                         task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the control API on ``socket_path`` until cancelled.
 
     Raises :class:`SocketInUseError` (before reporting started) when a live daemon answers on
     the path, :class:`ControlSocketError` when the socket cannot be set up safely. Only peers
-    whose uid is ``allowed_uid`` (default: ours) are served; at most ``max_connections`` at
-    once, the rest wait in the listen backlog."""
+    whose uid is ``allowed_uid`` (default: ours) are served.
+
+    Two budgets, so long-lived event streams never starve requests: at most
+    ``max_connections`` requests are read and answered at once (the rest wait in the listen
+    backlog), and a request that opens an event stream gives its request slot back for a
+    follower slot; with ``max_followers`` streams open, one more is refused (``conflict``)."""
     listener, identity = await bind_control_socket(socket_path)
     server = _ControlServer(backend, os.getuid() if allowed_uid is None else allowed_uid,
-                            heartbeat_s, request_timeout_s)
+                            heartbeat_s, request_timeout_s, max_followers)
     try:
         async with trio.open_nursery() as nursery:
             task_status.started(socket_path)
@@ -109,7 +118,8 @@ async def serve_control(socket_path: Path, backend: ControlBackend, *,
                     log.warning("control socket cannot accept: %s", exc.strerror)
                     await trio.sleep(0.1)
                     continue
-                nursery.start_soon(server.serve_connection, trio.SocketStream(sock), slots)
+                nursery.start_soon(server.serve_connection, trio.SocketStream(sock),
+                                   _Slot(slots))
     finally:
         listener.close()
         remove_if_ours(socket_path, identity)
@@ -129,28 +139,44 @@ class _MethodNotAllowed(ApiError):
         self.allowed = allowed
 
 
+class _Slot:
+    """One connection's place in a budget (a semaphore it already acquired); released once,
+    however many times :meth:`release` is called."""
+
+    def __init__(self, semaphore: trio.Semaphore) -> None:
+        self._semaphore: trio.Semaphore | None = semaphore
+
+    def release(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore, semaphore = None, self._semaphore
+            semaphore.release()
+
+
 class _ControlServer:
     def __init__(self, backend: ControlBackend, allowed_uid: int, heartbeat_s: float,
-                 request_timeout_s: float) -> None:
+                 request_timeout_s: float, max_followers: int = MAX_FOLLOWERS) -> None:
         self.backend = backend
         self.allowed_uid = allowed_uid
         self.heartbeat_s = heartbeat_s
         self.request_timeout_s = request_timeout_s
+        self.max_followers = max_followers
+        self.followers = trio.Semaphore(max_followers)
 
-    async def serve_connection(self, stream: trio.SocketStream, slots: trio.Semaphore) -> None:
-        """Answer one request, close the stream and free the slot; never raises an Exception
-        (a failing connection must not take the server down)."""
+    async def serve_connection(self, stream: trio.SocketStream, slot: _Slot) -> None:
+        """Answer one request, close the stream and free the request slot (an event stream
+        frees it as soon as it holds a follower slot); never raises an Exception (a failing
+        connection must not take the server down)."""
         try:
             async with stream:
-                await self._respond(HttpConnection(stream, WRITE_TIMEOUT_S))
+                await self._respond(HttpConnection(stream, WRITE_TIMEOUT_S), slot)
         except ClientGone:
             pass
         except Exception:
             log.exception("control connection failed")
         finally:
-            slots.release()
+            slot.release()
 
-    async def _respond(self, conn: HttpConnection) -> None:
+    async def _respond(self, conn: HttpConnection, slot: _Slot) -> None:
         outcome: _Exchange | ApiError | None = None
         with trio.move_on_after(self.request_timeout_s):
             try:
@@ -163,8 +189,25 @@ class _ControlServer:
         elif isinstance(outcome, ApiError):
             allow = [("Allow", outcome.allowed)] if isinstance(outcome, _MethodNotAllowed) else []
             await conn.send_error(outcome, extra_headers=allow)
+        elif outcome.handler == self._events:
+            await self._follow(conn, outcome, slot)
         else:
             await self._run(conn, outcome)
+
+    async def _follow(self, conn: HttpConnection, exchange: _Exchange, slot: _Slot) -> None:
+        """An event stream: it holds a follower slot, not a request slot, while it lasts."""
+        try:
+            self.followers.acquire_nowait()
+        except trio.WouldBlock:
+            await conn.send_error(ApiError(
+                ErrorCode.CONFLICT, f"too many event streams open ({self.max_followers}); "
+                "stop a voicecall tail and try again"))
+            return
+        try:
+            slot.release()
+            await self._run(conn, exchange)
+        finally:
+            self.followers.release()
 
     async def _receive(self, conn: HttpConnection, uid: int) -> _Exchange:
         """Read the whole request, then check the peer and route it. (Reading first means a
@@ -250,8 +293,7 @@ class _ControlServer:
             nonlocal cursor
             if isinstance(line.get("cursor"), int):
                 cursor = max(cursor, line["cursor"])
-            await conn.send_chunk(json.dumps(line, ensure_ascii=False,
-                                             separators=(",", ":")).encode() + b"\n")
+            await conn.send_chunk(json_line(line))
 
         try:
             await write(subscription.snapshot)
@@ -287,7 +329,7 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     if not body.strip():
         return None
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(ErrorCode.BAD_REQUEST, f"request body is not valid JSON: {exc.msg} "
                        f"(line {exc.lineno}, column {exc.colno})") from exc
@@ -295,10 +337,23 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
         raise ApiError(ErrorCode.BAD_REQUEST, "request body is not UTF-8 text") from exc
     except RecursionError as exc:
         raise ApiError(ErrorCode.BAD_REQUEST, "request body is nested too deeply") from exc
+    except ValueError as exc:  # an integer beyond Python's int-from-text digit limit, NaN
+        raise ApiError(ErrorCode.BAD_REQUEST,
+                       f"request body holds a number out of range: {_number_problem(exc)}"
+                       ) from exc
     if not isinstance(value, dict):
         raise ApiError(ErrorCode.BAD_REQUEST,
                        f"request body must be a JSON object, not {_json_kind(value)}")
     return value
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _number_problem(exc: ValueError) -> str:
+    text = str(exc)
+    return text if "not a JSON number" in text else "an integer with too many digits"
 
 
 def _json_kind(value: object) -> str:
@@ -327,10 +382,15 @@ def _events_query(query: str) -> tuple[int | str | None, str | None]:
     since_text = params.get("since", [None])[0]
     since: int | str | None = since_text
     if since_text is not None and since_text != SINCE_ALL:
-        if not since_text.isascii() or not since_text.isdigit():
+        if not (since_text.isascii() and since_text.isdigit()
+                and len(since_text) <= MAX_CURSOR_DIGITS):
             raise ApiError(ErrorCode.BAD_REQUEST,
                            f"since must be a cursor (0 or more) or {SINCE_ALL!r}, "
-                           f"not {since_text!r}")
+                           f"not {since_text[:40]!r}")
         since = int(since_text)
     call_id = params.get("callId", [""])[0].strip() or None
+    if call_id is not None:
+        problem = invalid_text_message("callId", call_id)
+        if problem:
+            raise ApiError(ErrorCode.BAD_REQUEST, problem)
     return since, call_id
