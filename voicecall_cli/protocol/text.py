@@ -8,18 +8,23 @@
   in ``sys.argv`` and ``os.environ``) or from a JSON ``"\\udce9"`` escape holds code points
   that cannot be encoded as UTF-8; such a string must be refused where it enters, or it breaks
   every later JSON answer, store write and log line that carries it.
-* :func:`xml_safe`: what XML 1.0 cannot carry, replaced, for every XML document we build.
+* :func:`xml_safe` / :func:`xml_safe_args`: what XML 1.0 cannot carry, replaced, for every XML
+  document we build (TwiML, Plivo XML) and every text a carrier speaks.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 E164_EXAMPLE = "+15550001234"
 E164_MESSAGE = f"Expected E.164 format, e.g. {E164_EXAMPLE}"
 # re.ASCII: [0-9] is already ASCII-only; the flag keeps any later edit to \d honest too.
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}", re.ASCII)
 _E164_PREFIX = re.compile(r"\+[0-9]{1,15}", re.ASCII)
+F = TypeVar("F", bound=Callable[..., Any])
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # XML 1.0 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -55,3 +60,17 @@ def xml_safe(text: str) -> str:
     """``text`` with every character XML 1.0 cannot carry (control characters other than
     tab, newline and return; lone surrogates; U+FFFE, U+FFFF) replaced by a space."""
     return _NOT_XML.sub(" ", text)
+
+
+def xml_safe_args(builder: F) -> F:
+    """Wrap an XML document builder so every ``str`` argument it gets (speech text, voice,
+    language, URLs, tokens) is :func:`xml_safe` first: the one place the TwiML and Plivo XML
+    builders make sure the documents they return are well-formed, whatever the text."""
+
+    @functools.wraps(builder)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return builder(*(xml_safe(a) if isinstance(a, str) else a for a in args),
+                       **{k: xml_safe(v) if isinstance(v, str) else v
+                          for k, v in kwargs.items()})
+
+    return wrapper  # type: ignore[return-value]
