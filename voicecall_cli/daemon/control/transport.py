@@ -193,6 +193,10 @@ class HttpConnection:
                 if received - len(self._h11.trailing_data[0]) > MAX_HEAD_BYTES:
                     raise _head_too_large()
                 self._method = event.method
+                if event.http_version not in (b"1.0", b"1.1"):
+                    raise ApiError(ErrorCode.BAD_REQUEST, "malformed HTTP request: HTTP/"
+                                   f"{event.http_version.decode('ascii', 'replace')[:10]} "
+                                   "is not HTTP/1.1")
                 return event
             if event is not h11.NEED_DATA:
                 raise ClientGone
