@@ -276,7 +276,8 @@ def broken_http(draw: st.DrawFn) -> bytes:
     if kind == "bad-header":
         name = draw(st.binary(min_size=1, max_size=20))
         return http("POST", path, None, [(name + b" :", b"x\x00y")]) + b"{}"
-    version = draw(st.sampled_from([b"HTTP/9.9", b"HTTX/1.1", b"HTTP/1", b""]))
+    version = draw(st.sampled_from([b"HTTP/9.9", b"HTTP/0.0", b"HTTP/2.0", b"HTTX/1.1",
+                                    b"HTTP/1", b""]))
     return b"POST " + path.encode() + b" " + version + b"\r\nHost: v\r\n\r\n"
 
 
@@ -333,6 +334,9 @@ def test_every_request_type_refuses_a_lone_surrogate_and_a_5000_digit_number(rea
             error = refused(ready, http("POST", f"/v1/{method}", body.encode()))
             assert error["code"] == "bad_request" and (
                 field in error["message"] or "number out of range" in error["message"]), error
+    for version in (b"0.0", b"0.9", b"2.0", b"3.0"):  # a valid request but for its version
+        error = refused(ready, b"GET /v1/health HTTP/" + version + b"\r\nHost: v\r\n\r\n")
+        assert error["code"] == "bad_request"
 
 
 @pytest.mark.reliability
