@@ -10,7 +10,6 @@ and closes it when the client goes away, the stream ends or the task is cancelle
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import time
@@ -19,11 +18,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import trio
 
 from voicecall_cli.daemon.bus import Lagged
+from voicecall_cli.daemon.control.decoding import events_query, json_object
 from voicecall_cli.daemon.control.transport import (
     MAX_BODY_BYTES,
     ClientGone,
@@ -36,8 +36,7 @@ from voicecall_cli.daemon.control.transport import (
     remove_if_ours,
 )
 from voicecall_cli.protocol import API_PREFIX, REQUESTS, ApiError, ErrorCode, Request, StopRequest
-from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED, SINCE_ALL
-from voicecall_cli.protocol.text import invalid_text_message
+from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED
 
 __all__ = ["ControlBackend", "ControlSocketError", "Lagged", "SocketInUseError", "Subscription",
            "serve_control"]
@@ -48,7 +47,6 @@ REQUEST_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 64  # requests being read or answered at once (event streams not counted)
 MAX_FOLLOWERS = 64  # open event streams (``tail``); one more is refused with ``conflict``
-MAX_CURSOR_DIGITS = 18  # an event cursor fits a signed 64-bit integer
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
@@ -257,18 +255,18 @@ class _ControlServer:
 
     async def _call(self, request_type: type[Request], conn: HttpConnection,
                     exchange: _Exchange) -> None:
-        request = request_type.parse(_json_object(exchange.body))
+        request = request_type.parse(json_object(exchange.body))
         await conn.send_json(200, await self.backend.call_method(request))
 
     async def _stop(self, conn: HttpConnection, exchange: _Exchange) -> None:
-        StopRequest.parse(_json_object(exchange.body))
+        StopRequest.parse(json_object(exchange.body))
         try:
             await conn.send_json(200, {"ok": True})
         finally:
             self.backend.request_stop()
 
     async def _events(self, conn: HttpConnection, exchange: _Exchange) -> None:
-        since, call_id = _events_query(exchange.query)
+        since, call_id = events_query(exchange.query)
         subscription = self.backend.subscribe(since, call_id)
         try:
             await conn.start_stream("application/x-ndjson")
@@ -321,76 +319,3 @@ class _ControlServer:
             await conn.end_stream()
         except ClientGone:
             pass
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    """The decoded JSON object of a request body (None when empty); ``bad_request`` naming
-    what is wrong otherwise."""
-    if not body.strip():
-        return None
-    try:
-        value = json.loads(body, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"request body is not valid JSON: {exc.msg} "
-                       f"(line {exc.lineno}, column {exc.colno})") from exc
-    except UnicodeDecodeError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, "request body is not UTF-8 text") from exc
-    except RecursionError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, "request body is nested too deeply") from exc
-    except ValueError as exc:  # an integer beyond Python's int-from-text digit limit, NaN
-        raise ApiError(ErrorCode.BAD_REQUEST,
-                       f"request body holds a number out of range: {_number_problem(exc)}"
-                       ) from exc
-    if not isinstance(value, dict):
-        raise ApiError(ErrorCode.BAD_REQUEST,
-                       f"request body must be a JSON object, not {_json_kind(value)}")
-    return value
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _number_problem(exc: ValueError) -> str:
-    text = str(exc)
-    return text if "not a JSON number" in text else "an integer with too many digits"
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    return "true/false" if isinstance(value, bool) else "a number"
-
-
-def _events_query(query: str) -> tuple[int | str | None, str | None]:
-    """``since`` (None, ``"all"`` or a cursor >= 0) and ``callId`` of ``GET /v1/events``."""
-    try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query),
-                          max_num_fields=8)
-    except ValueError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"malformed query string: {exc}") from exc
-    unknown = sorted(set(params) - {"since", "callId"})
-    if unknown:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"unknown query parameter {unknown[0]!r}")
-    for name, values in params.items():
-        if len(values) != 1:
-            raise ApiError(ErrorCode.BAD_REQUEST, f"{name} given more than once")
-    since_text = params.get("since", [None])[0]
-    since: int | str | None = since_text
-    if since_text is not None and since_text != SINCE_ALL:
-        if not (since_text.isascii() and since_text.isdigit()
-                and len(since_text) <= MAX_CURSOR_DIGITS):
-            raise ApiError(ErrorCode.BAD_REQUEST,
-                           f"since must be a cursor (0 or more) or {SINCE_ALL!r}, "
-                           f"not {since_text[:40]!r}")
-        since = int(since_text)
-    call_id = params.get("callId", [""])[0].strip() or None
-    if call_id is not None:
-        problem = invalid_text_message("callId", call_id)
-        if problem:
-            raise ApiError(ErrorCode.BAD_REQUEST, problem)
-    return since, call_id
