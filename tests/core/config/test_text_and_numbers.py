@@ -69,3 +69,18 @@ def test_a_secret_of_undecodable_bytes_from_the_environment_is_refused_unechoed(
 def test_allow_to_never_lets_a_non_ascii_number_through(to: str) -> None:
     assert not number_allowed(to, ("+1555", "+\u0661"))
     assert number_allowed("+15550001111", ("+1555",))
+
+
+@pytest.mark.parametrize("digits", [30, 400, 5000])
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_a_number_with_absurdly_many_digits_is_a_config_error(digits: int, suffix: str) -> None:
+    big = "9" * digits
+    text = (f'{{"provider": "mock", "maxDurationSeconds": {big}}}' if suffix == ".json"
+            else f'provider = "mock"\nmaxDurationSeconds = {big}\n')
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, suffix, HOME_ENV)
+    [issue] = info.value.issues
+    assert (issue.path, issue.message) in {
+        ("maxDurationSeconds", "must be an integer > 0"),
+        ("<string>", "a number in the file has too many digits")}
+    assert big not in str(info.value)

@@ -22,6 +22,7 @@ from voicecall_cli.core.config.errors import ConfigIssue
 from voicecall_cli.protocol.text import E164_MESSAGE, is_e164, is_e164_prefix
 
 MISSING: Any = object()
+MAX_EXACT_INT = 2**53  # the largest integer any setting may hold (exact in every JSON reader)
 CLOCK_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", re.ASCII)
 
 
@@ -142,6 +143,8 @@ class Number(Spec):
 
     def check(self, value: Any, path: str, checker: Checker) -> Any:
         number = _as_number(value)
+        if isinstance(number, int) and abs(number) > MAX_EXACT_INT:
+            number = None  # no setting means that much (and float() of it would overflow)
         if number is not None and self.integer:
             number = int(number) if float(number).is_integer() else None
         if number is None or not self._in_range(number):
