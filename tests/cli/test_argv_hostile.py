@@ -55,6 +55,11 @@ def test_under_json_the_refusal_is_a_json_error(tmp_path: Path) -> None:
     (["continue", "abc", "-m", "hi", "--timeout", "1e400"], "--timeout"),
     (["continue", "abc", "-m", "hi", "--timeout", "86401"], "--timeout"),
     (["calls", "--since", HUGE + "d"], "--since"),
+    # (a config that does not exist: should the refusal be missing, nothing starts)
+    (["daemon", "start", "--config", "/nonexistent/c.toml", "--timeout", "nan"], "--timeout"),
+    (["daemon", "start", "--config", "/nonexistent/c.toml", "--timeout", "inf"], "--timeout"),
+    (["daemon", "restart", "--config", "/nonexistent/c.toml", "--timeout", "nan"],
+     "--timeout"),
     (["call", "--to", "+1555555012\uff13", "--message", "hi"], "E.164"),
 ])
 def test_numbers_no_option_can_mean_are_usage_errors(tmp_path: Path, argv, says) -> None:

@@ -9,12 +9,10 @@ answer always arrives first.
 
 from __future__ import annotations
 
-import math
-
 import click
 
 from voicecall_cli.cli.context import CliContext, build_request
-from voicecall_cli.cli.options import call_id_params, message_options
+from voicecall_cli.cli.options import Seconds, call_id_params, message_options
 from voicecall_cli.cli.output import emit_json, emit_text, json_option
 from voicecall_cli.client.control import BEFORE_LISTENING_S, UNBOUNDED_WAIT_S
 from voicecall_cli.protocol import ContinueRequest
@@ -24,8 +22,7 @@ from voicecall_cli.protocol.messages import MAX_TIMEOUT_MS
 @click.command("continue")
 @call_id_params("The call to speak on.")
 @message_options("What to say before listening.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT_MS / 1000),
-              metavar="S",
+@click.option("--timeout", type=Seconds(MAX_TIMEOUT_MS / 1000), metavar="S",
               help="Seconds to wait for the reply [default: the config's transcriptTimeoutMs, "
                    "180 s].")
 @json_option
@@ -33,8 +30,6 @@ from voicecall_cli.protocol.messages import MAX_TIMEOUT_MS
 def command(obj: CliContext, call_id: str, message: str, timeout: float | None,
             as_json: bool) -> None:
     """Speak, wait for the caller's reply and print the transcript."""
-    if timeout is not None and not math.isfinite(timeout):  # nan passes FloatRange
-        raise click.BadParameter("must be a number of seconds", param_hint="'--timeout'")
     timeout_ms = max(1, round(timeout * 1000)) if timeout is not None else None
     request = build_request(ContinueRequest, callId=call_id, message=message,
                             timeoutMs=timeout_ms)
