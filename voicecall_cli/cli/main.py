@@ -27,6 +27,7 @@ from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.output import JSON_REQUESTED, emit_json, json_emitted, report_error
 from voicecall_cli.protocol import CONFIG_ENV, PROTOCOL_VERSION, SOCKET_ENV, ApiError
+from voicecall_cli.protocol.text import invalid_text_message
 
 PROG_NAME = "voicecall"
 COMPLETE_VAR = "_VOICECALL_COMPLETE"
@@ -75,6 +76,12 @@ class VoicecallGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[ARGS_META] = list(args)
+        try:
+            _refuse_undecodable(args)
+        except click.UsageError as err:
+            if _wants_json(ctx):
+                _emit_json_error(CliError(err.format_message(), ExitCode.USAGE))
+            raise
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -101,6 +108,19 @@ class VoicecallGroup(click.Group):
             if crash.debugging():
                 raise
             _exit_with(ctx, CliError(crash.one_line(exc, crash.record(exc)), ExitCode.FAILED))
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """A usage error (exit 2) for the first argument that was not valid UTF-8 (Python hands
+    such bytes over as lone surrogates, which no JSON answer, store or log could carry)."""
+    for position, arg in enumerate(args, 1):
+        problem = invalid_text_message(f"argument {position}", arg)
+        if problem:
+            try:  # the bytes as given (os.fsdecode made them surrogates)
+                shown = repr(arg.encode("utf-8", "surrogateescape"))[2:-1]
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "backslashreplace").decode()
+            raise click.UsageError(f"{problem}: {shown[:60]}")
 
 
 def _wants_json(ctx: click.Context) -> bool:

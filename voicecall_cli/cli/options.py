@@ -2,6 +2,8 @@
 
 * :func:`message_options`: ``-m/--message TEXT`` or ``--message-file PATH`` (``-`` for stdin),
   exactly one of them, handed to the command as ``message``.
+* :class:`Seconds`: a duration in seconds, finite, above 0 and at most a bound (click's
+  ``FloatRange`` lets ``nan`` through, and ``inf`` would mean waiting forever).
 * :func:`call_id_params`: the call id as the positional ``CALL_ID`` or as ``--call-id ID``
   (the seed's spelling), both completing live call ids, handed to the command as ``call_id``.
   The daemon accepts unique prefixes (the 8-character ids ``tail`` and ``status`` show).
@@ -13,6 +15,7 @@ forms given, neither) are click usage errors (exit 2).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
@@ -54,6 +57,20 @@ def _one_message(message: str | None, message_file: IO[str] | None) -> str:
     if message is None:
         raise click.UsageError("Missing option '-m' / '--message' (or --message-file PATH)")
     return message
+
+
+class Seconds(click.FloatRange):
+    """Seconds: a finite number above 0 and at most ``max_s``."""
+
+    def __init__(self, max_s: float) -> None:
+        super().__init__(min=0, min_open=True, max=max_s)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return number
 
 
 def call_id_params(help: str, *, required: bool = True) -> Callable[[F], F]:

@@ -183,7 +183,8 @@ class ControlClient:
 
     def _check_protocol(self, response: UnixHttpResponse) -> None:
         announced = response.getheader(PROTOCOL_HEADER)
-        if announced is None or not announced.strip().isdigit():
+        if announced is None or not (announced.strip().isascii() and announced.strip().isdigit()
+                                     and len(announced.strip()) <= 9):
             raise ApiError(ErrorCode.PROTOCOL_MISMATCH,
                            f"the server on {self.socket_path} does not speak the voicecall "
                            f"control protocol (no {PROTOCOL_HEADER} header)")

@@ -98,7 +98,7 @@ class UnixHttpResponse:
         length = self.headers.get("content-length")
         self._remaining: int | None = None
         if not self._chunked and length is not None:
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit() and len(length) <= 18):
                 raise MalformedResponse("bad Content-Length")
             self._remaining = int(length)
         self._done = False

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from voicecall_cli.protocol.text import is_e164
+
 HOUR_MS = 3_600_000
 MINUTES_PER_DAY = 24 * 60
 
@@ -76,7 +78,7 @@ class OutboundRails:
 
 def number_allowed(to: str, allow_to: Sequence[str]) -> bool:
     """True when ``allow_to`` is empty or ``to`` equals an entry or starts with it."""
-    return not allow_to or any(to.startswith(entry) for entry in allow_to)
+    return not allow_to or (is_e164(to) and any(to.startswith(entry) for entry in allow_to))
 
 
 def _local_wall(epoch_ms: int, tz: tzinfo) -> datetime:

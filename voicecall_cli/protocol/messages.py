@@ -1,7 +1,10 @@
 """Request bodies of the control API, named after the RPC methods (``voicecall.initiate``...).
 
 Field names are the wire names (camelCase, as in the seed's Gateway RPC). ``parse`` turns a
-decoded JSON body into the dataclass or raises :class:`ApiError` ``bad_request`` naming the field.
+decoded JSON body into the dataclass or raises :class:`ApiError` ``bad_request`` naming the field,
+before the daemon acts on any of it: every string must be valid Unicode text (no lone
+surrogates, which could never be written out again as UTF-8) and every integer must lie in its
+field's range (:data:`INT_RANGES`), so absurd values never reach a call.
 Responses are plain JSON objects whose shapes are documented on each request class.
 """
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from voicecall_cli.protocol.errors import ApiError, ErrorCode
+from voicecall_cli.protocol.text import E164_EXAMPLE, invalid_text_message, is_e164
 
 CALL_MODES = ("notify", "conversation")
 
@@ -45,11 +49,14 @@ class Request:
                     raise ApiError(ErrorCode.BAD_REQUEST, f"{name} required")
                 continue
             expected = _FIELD_TYPES.get(name, str)
-            if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be an integer")
+            if expected is int:
+                value = _checked_int(name, value)
             if expected is str:
                 if not isinstance(value, str):
                     raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be a string")
+                problem = invalid_text_message(name, value)
+                if problem:
+                    raise ApiError(ErrorCode.BAD_REQUEST, problem)
                 value = value.strip()
                 if required and not value:
                     raise ApiError(ErrorCode.BAD_REQUEST, f"{name} required")
@@ -68,6 +75,28 @@ class Request:
 
 _FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int}
 CALL_LIST_LIMIT = 1000  # at most this many calls in one voicecall.calls answer
+MAX_TIMEOUT_MS = 24 * 3600 * 1000  # continue's wait for a reply: a day at most
+MAX_EPOCH_MS = 2**53 - 1  # beyond any date, and still exact in every JSON reader
+# Integer field -> (lowest, highest, the message when the value is out of range).
+INT_RANGES: dict[str, tuple[int, int, str]] = {
+    "timeoutMs": (1, MAX_TIMEOUT_MS, "timeoutMs must be positive and at most "
+                                     f"{MAX_TIMEOUT_MS} (24 hours)"),
+    "since": (0, MAX_EPOCH_MS, "since must be epoch milliseconds"),
+    "limit": (1, CALL_LIST_LIMIT, f"limit must be between 1 and {CALL_LIST_LIMIT}"),
+}
+
+
+def _checked_int(name: str, value: Any) -> int:
+    """``value`` when it is a JSON integer within ``name``'s range; ``bad_request`` naming the
+    field otherwise (compared, never printed: the value may have thousands of digits)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be an integer")
+    low, high, message = INT_RANGES[name]
+    if not low <= value <= high:
+        if name == "timeoutMs" and value <= 0:
+            message = "timeoutMs must be positive"
+        raise ApiError(ErrorCode.BAD_REQUEST, message)
+    return value
 # voicecall.calls ``state``: one call state, or one of these groups.
 CALL_STATE_GROUPS = ("active", "ended")
 
@@ -106,6 +135,10 @@ class InitiateRequest(Request):
     confirmToken: str | None = None
 
     def check(self) -> None:
+        for wire, number in (("to", self.to), ("from", self.from_)):
+            if number is not None and not is_e164(number):
+                raise ApiError(ErrorCode.BAD_REQUEST,
+                               f"{wire}: Expected E.164 format, e.g. {E164_EXAMPLE}")
         if self.mode is not None and self.mode not in CALL_MODES:
             raise ApiError(ErrorCode.BAD_REQUEST, "mode must be 'notify' or 'conversation'")
         key = self.idempotencyKey
@@ -126,10 +159,6 @@ class ContinueRequest(Request):
     callId: str
     message: str
     timeoutMs: int | None = None
-
-    def check(self) -> None:
-        if self.timeoutMs is not None and self.timeoutMs <= 0:
-            raise ApiError(ErrorCode.BAD_REQUEST, "timeoutMs must be positive")
 
 
 @dataclass(frozen=True)
@@ -173,13 +202,6 @@ class CallsRequest(Request):
     state: str | None = None
     since: int | None = None
     limit: int | None = None
-
-    def check(self) -> None:
-        if self.limit is not None and not 1 <= self.limit <= CALL_LIST_LIMIT:
-            raise ApiError(ErrorCode.BAD_REQUEST,
-                           f"limit must be between 1 and {CALL_LIST_LIMIT}")
-        if self.since is not None and self.since < 0:
-            raise ApiError(ErrorCode.BAD_REQUEST, "since must be epoch milliseconds")
 
 
 EXPOSE_MODES = ("funnel", "serve", "off")

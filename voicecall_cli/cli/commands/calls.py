@@ -19,7 +19,7 @@ from voicecall_cli.cli.context import CliContext, build_request
 from voicecall_cli.cli.output import emit_json, json_option, render
 from voicecall_cli.protocol import CALL_LIST_LIMIT, CallsRequest
 
-_AGE = re.compile(r"^(\d+)\s*([smhdw])$")
+_AGE = re.compile(r"^([0-9]{1,9})\s*([smhdw])$", re.ASCII)  # ASCII digits, < 20,000 years
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 import click
 
 from voicecall_cli.cli.context import CliContext, build_request
-from voicecall_cli.cli.options import call_id_params, message_options
+from voicecall_cli.cli.options import Seconds, call_id_params, message_options
 from voicecall_cli.cli.output import emit_json, emit_text, json_option
 from voicecall_cli.client.control import BEFORE_LISTENING_S, UNBOUNDED_WAIT_S
 from voicecall_cli.protocol import ContinueRequest
+from voicecall_cli.protocol.messages import MAX_TIMEOUT_MS
 
 
 @click.command("continue")
 @call_id_params("The call to speak on.")
 @message_options("What to say before listening.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+@click.option("--timeout", type=Seconds(MAX_TIMEOUT_MS / 1000), metavar="S",
               help="Seconds to wait for the reply [default: the config's transcriptTimeoutMs, "
                    "180 s].")
 @json_option

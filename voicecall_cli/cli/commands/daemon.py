@@ -20,6 +20,7 @@ import click
 from voicecall_cli.cli import daemon_process
 from voicecall_cli.cli.context import CliContext
 from voicecall_cli.cli.exit_codes import CliError, ExitCode
+from voicecall_cli.cli.options import Seconds
 from voicecall_cli.cli.output import (
     emit_bytes,
     emit_json,
@@ -34,12 +35,13 @@ START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 LOG_LINES = 50
 JOURNAL_PROBE_TIMEOUT_S = 0.5
+MAX_WAIT_S = 3600.0  # --timeout: an hour is already far beyond any start or stop
 
 config_option = click.option(
     "--config", "config_path", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
     help="The config file for the daemon [default: the global --config].")
 timeout_option = click.option(
-    "--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+    "--timeout", type=Seconds(MAX_WAIT_S), metavar="S",
     default=START_TIMEOUT_S, show_default=True, help="Seconds to wait for the daemon to answer.")
 
 
@@ -84,7 +86,7 @@ def stop(obj: CliContext, as_json: bool) -> None:
 
 @command.command("restart")
 @config_option
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+@click.option("--timeout", type=Seconds(MAX_WAIT_S), metavar="S",
               default=START_TIMEOUT_S, show_default=True,
               help="Seconds to wait for the old daemon to exit, and then for the new one to "
                    "answer.")

@@ -52,6 +52,7 @@ RECONNECT_EVERY_S = 0.5
 RECONNECT_FOR_S = 60.0
 """How long ``tail`` keeps trying to resubscribe after losing the daemon. One attempt against
 a daemon that accepts but never answers can take up to :data:`EVENT_STREAM_TIMEOUT_S` on top."""
+MAX_CURSOR_DIGITS = 18  # a cursor fits a signed 64-bit integer (the daemon's bound too)
 # What a daemon restart looks like from here; anything else is reported at once.
 RECONNECTABLE = frozenset({ErrorCode.DAEMON_NOT_RUNNING, ErrorCode.OPERATION_FAILED,
                            ErrorCode.TIMEOUT})
@@ -67,7 +68,7 @@ class SinceParam(click.ParamType):
         if isinstance(value, int) or value == SINCE_ALL:
             return value
         text = str(value).strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit() and len(text) <= MAX_CURSOR_DIGITS:
             return int(text)
         self.fail(f"{value!r} is neither a cursor (a non-negative integer) nor 'all'", param, ctx)
 

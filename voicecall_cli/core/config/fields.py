@@ -19,12 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from voicecall_cli.core.config.errors import ConfigIssue
+from voicecall_cli.protocol.text import E164_MESSAGE, is_e164, is_e164_prefix
 
 MISSING: Any = object()
-E164_RE = re.compile(r"^\+[1-9]\d{1,14}$")
-E164_MESSAGE = "Expected E.164 format, e.g. +15550001234"
-PREFIX_RE = re.compile(r"^\+\d{1,15}$")
-CLOCK_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+MAX_EXACT_INT = 2**53  # the largest integer any setting may hold (exact in every JSON reader)
+CLOCK_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", re.ASCII)
 
 
 def join(parent: str, key: str) -> str:
@@ -144,6 +143,8 @@ class Number(Spec):
 
     def check(self, value: Any, path: str, checker: Checker) -> Any:
         number = _as_number(value)
+        if isinstance(number, int) and abs(number) > MAX_EXACT_INT:
+            number = None  # no setting means that much (and float() of it would overflow)
         if number is not None and self.integer:
             number = int(number) if float(number).is_integer() else None
         if number is None or not self._in_range(number):
@@ -178,10 +179,10 @@ class Enum(Spec):
 
 
 class Phone(Spec):
-    """An E.164 phone number (``^\\+[1-9]\\d{1,14}$``)."""
+    """An E.164 phone number (``+``, then 2 to 15 ASCII digits, the first not 0)."""
 
     def check(self, value: Any, path: str, checker: Checker) -> Any:
-        if not isinstance(value, str) or not E164_RE.match(value):
+        if not is_e164(value):
             checker.report(path, E164_MESSAGE)
             return MISSING
         return value
@@ -191,7 +192,7 @@ class PhonePrefix(Spec):
     """An E.164 number or the start of one (``+1555``, ``+44``)."""
 
     def check(self, value: Any, path: str, checker: Checker) -> Any:
-        if not isinstance(value, str) or not PREFIX_RE.match(value):
+        if not is_e164_prefix(value):
             checker.report(path, "Expected an E.164 number or prefix, e.g. +1555 or +44")
             return MISSING
         return value

@@ -51,6 +51,10 @@ def parse_text(text: str, suffix: str, source: str) -> dict[str, Any]:
             result = _parse_json5(text, source)
     except RecursionError:
         raise ConfigError.single(source, "the file is nested too deeply") from None
+    except ValueError as exc:  # Python refuses to read integers of more than 4300 digits
+        if "digits" not in str(exc):
+            raise
+        raise ConfigError.single(source, "a number in the file has too many digits") from None
     if not isinstance(result, dict):
         raise ConfigError.single(source, "the top level must be an object of keys")
     return result

@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from voicecall_cli.core.config.env import ENV_HINTS
-from voicecall_cli.core.config.fields import Checker
+from voicecall_cli.core.config.fields import Checker, join
 from voicecall_cli.core.config.schema import ALL_PATHS, CONFIG_SCHEMA
 from voicecall_cli.core.keys import looks_like_ed25519_public_key
+from voicecall_cli.protocol.text import invalid_text_message
 
 REQUIRED_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
     "telnyx": ("telnyx.apiKey", "telnyx.connectionId", "telnyx.publicKey"),
@@ -44,8 +45,29 @@ def suggest_elsewhere(parent: str, key: str) -> list[str]:
 def check_schema(raw: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], Checker]:
     """Validate ``raw`` against the schema and fill in defaults; issues land in the checker."""
     checker = Checker(prefix, suggest_elsewhere)
+    check_text(raw, "", checker)
     data = CONFIG_SCHEMA.check(raw, "", checker)
     return (data if isinstance(data, dict) else {}), checker
+
+
+def check_text(value: Any, path: str, checker: Checker) -> None:
+    """Report every key and string (at any depth, wherever it came from: a JSON ``\\udce9``
+    escape, an environment variable of bytes that are not UTF-8) that is not valid Unicode
+    text, so none can reach the daemon's store, logs or answers."""
+    if isinstance(value, str):
+        problem = invalid_text_message("the value", value)
+        if problem:
+            checker.report(path, problem)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and invalid_text_message("a key", key):
+                checker.report(path, f"a key under {path or 'the top level'} is not valid "
+                                     "UTF-8 text")
+                continue
+            check_text(item, join(path, str(key)), checker)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_text(item, f"{path}[{index}]", checker)
 
 
 def check_provider(data: Mapping[str, Any], checker: Checker) -> None:

@@ -10,7 +10,6 @@ and closes it when the client goes away, the stream ends or the task is cancelle
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import time
@@ -19,11 +18,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import trio
 
 from voicecall_cli.daemon.bus import Lagged
+from voicecall_cli.daemon.control.decoding import events_query, json_object
 from voicecall_cli.daemon.control.transport import (
     MAX_BODY_BYTES,
     ClientGone,
@@ -31,11 +31,12 @@ from voicecall_cli.daemon.control.transport import (
     HttpConnection,
     SocketInUseError,
     bind_control_socket,
+    json_line,
     peer_uid,
     remove_if_ours,
 )
 from voicecall_cli.protocol import API_PREFIX, REQUESTS, ApiError, ErrorCode, Request, StopRequest
-from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED, SINCE_ALL
+from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED
 
 __all__ = ["ControlBackend", "ControlSocketError", "Lagged", "SocketInUseError", "Subscription",
            "serve_control"]
@@ -44,7 +45,8 @@ log = logging.getLogger("voicecall.control")
 
 REQUEST_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 30.0
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 64  # requests being read or answered at once (event streams not counted)
+MAX_FOLLOWERS = 64  # open event streams (``tail``); one more is refused with ``conflict``
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
@@ -84,16 +86,21 @@ async def serve_control(socket_path: Path, backend: ControlBackend, *,
                         heartbeat_s: float = HEARTBEAT_S,
                         request_timeout_s: float = REQUEST_TIMEOUT_S,
                         max_connections: int = MAX_CONNECTIONS,
+                        max_followers: int = MAX_FOLLOWERS,
                         task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the control API on ``socket_path`` until cancelled.
 
     Raises :class:`SocketInUseError` (before reporting started) when a live daemon answers on
     the path, :class:`ControlSocketError` when the socket cannot be set up safely. Only peers
-    whose uid is ``allowed_uid`` (default: ours) are served; at most ``max_connections`` at
-    once, the rest wait in the listen backlog."""
+    whose uid is ``allowed_uid`` (default: ours) are served.
+
+    Two budgets, so long-lived event streams never starve requests: at most
+    ``max_connections`` requests are read and answered at once (the rest wait in the listen
+    backlog), and a request that opens an event stream gives its request slot back for a
+    follower slot; with ``max_followers`` streams open, one more is refused (``conflict``)."""
     listener, identity = await bind_control_socket(socket_path)
     server = _ControlServer(backend, os.getuid() if allowed_uid is None else allowed_uid,
-                            heartbeat_s, request_timeout_s)
+                            heartbeat_s, request_timeout_s, max_followers)
     try:
         async with trio.open_nursery() as nursery:
             task_status.started(socket_path)
@@ -109,7 +116,8 @@ async def serve_control(socket_path: Path, backend: ControlBackend, *,
                     log.warning("control socket cannot accept: %s", exc.strerror)
                     await trio.sleep(0.1)
                     continue
-                nursery.start_soon(server.serve_connection, trio.SocketStream(sock), slots)
+                nursery.start_soon(server.serve_connection, trio.SocketStream(sock),
+                                   _Slot(slots))
     finally:
         listener.close()
         remove_if_ours(socket_path, identity)
@@ -129,28 +137,44 @@ class _MethodNotAllowed(ApiError):
         self.allowed = allowed
 
 
+class _Slot:
+    """One connection's place in a budget (a semaphore it already acquired); released once,
+    however many times :meth:`release` is called."""
+
+    def __init__(self, semaphore: trio.Semaphore) -> None:
+        self._semaphore: trio.Semaphore | None = semaphore
+
+    def release(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore, semaphore = None, self._semaphore
+            semaphore.release()
+
+
 class _ControlServer:
     def __init__(self, backend: ControlBackend, allowed_uid: int, heartbeat_s: float,
-                 request_timeout_s: float) -> None:
+                 request_timeout_s: float, max_followers: int = MAX_FOLLOWERS) -> None:
         self.backend = backend
         self.allowed_uid = allowed_uid
         self.heartbeat_s = heartbeat_s
         self.request_timeout_s = request_timeout_s
+        self.max_followers = max_followers
+        self.followers = trio.Semaphore(max_followers)
 
-    async def serve_connection(self, stream: trio.SocketStream, slots: trio.Semaphore) -> None:
-        """Answer one request, close the stream and free the slot; never raises an Exception
-        (a failing connection must not take the server down)."""
+    async def serve_connection(self, stream: trio.SocketStream, slot: _Slot) -> None:
+        """Answer one request, close the stream and free the request slot (an event stream
+        frees it as soon as it holds a follower slot); never raises an Exception (a failing
+        connection must not take the server down)."""
         try:
             async with stream:
-                await self._respond(HttpConnection(stream, WRITE_TIMEOUT_S))
+                await self._respond(HttpConnection(stream, WRITE_TIMEOUT_S), slot)
         except ClientGone:
             pass
         except Exception:
             log.exception("control connection failed")
         finally:
-            slots.release()
+            slot.release()
 
-    async def _respond(self, conn: HttpConnection) -> None:
+    async def _respond(self, conn: HttpConnection, slot: _Slot) -> None:
         outcome: _Exchange | ApiError | None = None
         with trio.move_on_after(self.request_timeout_s):
             try:
@@ -163,8 +187,25 @@ class _ControlServer:
         elif isinstance(outcome, ApiError):
             allow = [("Allow", outcome.allowed)] if isinstance(outcome, _MethodNotAllowed) else []
             await conn.send_error(outcome, extra_headers=allow)
+        elif outcome.handler == self._events:
+            await self._follow(conn, outcome, slot)
         else:
             await self._run(conn, outcome)
+
+    async def _follow(self, conn: HttpConnection, exchange: _Exchange, slot: _Slot) -> None:
+        """An event stream: it holds a follower slot, not a request slot, while it lasts."""
+        try:
+            self.followers.acquire_nowait()
+        except trio.WouldBlock:
+            await conn.send_error(ApiError(
+                ErrorCode.CONFLICT, f"too many event streams open ({self.max_followers}); "
+                "stop a voicecall tail and try again"))
+            return
+        try:
+            slot.release()
+            await self._run(conn, exchange)
+        finally:
+            self.followers.release()
 
     async def _receive(self, conn: HttpConnection, uid: int) -> _Exchange:
         """Read the whole request, then check the peer and route it. (Reading first means a
@@ -214,18 +255,18 @@ class _ControlServer:
 
     async def _call(self, request_type: type[Request], conn: HttpConnection,
                     exchange: _Exchange) -> None:
-        request = request_type.parse(_json_object(exchange.body))
+        request = request_type.parse(json_object(exchange.body))
         await conn.send_json(200, await self.backend.call_method(request))
 
     async def _stop(self, conn: HttpConnection, exchange: _Exchange) -> None:
-        StopRequest.parse(_json_object(exchange.body))
+        StopRequest.parse(json_object(exchange.body))
         try:
             await conn.send_json(200, {"ok": True})
         finally:
             self.backend.request_stop()
 
     async def _events(self, conn: HttpConnection, exchange: _Exchange) -> None:
-        since, call_id = _events_query(exchange.query)
+        since, call_id = events_query(exchange.query)
         subscription = self.backend.subscribe(since, call_id)
         try:
             await conn.start_stream("application/x-ndjson")
@@ -250,8 +291,7 @@ class _ControlServer:
             nonlocal cursor
             if isinstance(line.get("cursor"), int):
                 cursor = max(cursor, line["cursor"])
-            await conn.send_chunk(json.dumps(line, ensure_ascii=False,
-                                             separators=(",", ":")).encode() + b"\n")
+            await conn.send_chunk(json_line(line))
 
         try:
             await write(subscription.snapshot)
@@ -279,58 +319,3 @@ class _ControlServer:
             await conn.end_stream()
         except ClientGone:
             pass
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    """The decoded JSON object of a request body (None when empty); ``bad_request`` naming
-    what is wrong otherwise."""
-    if not body.strip():
-        return None
-    try:
-        value = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"request body is not valid JSON: {exc.msg} "
-                       f"(line {exc.lineno}, column {exc.colno})") from exc
-    except UnicodeDecodeError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, "request body is not UTF-8 text") from exc
-    except RecursionError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, "request body is nested too deeply") from exc
-    if not isinstance(value, dict):
-        raise ApiError(ErrorCode.BAD_REQUEST,
-                       f"request body must be a JSON object, not {_json_kind(value)}")
-    return value
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    return "true/false" if isinstance(value, bool) else "a number"
-
-
-def _events_query(query: str) -> tuple[int | str | None, str | None]:
-    """``since`` (None, ``"all"`` or a cursor >= 0) and ``callId`` of ``GET /v1/events``."""
-    try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query),
-                          max_num_fields=8)
-    except ValueError as exc:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"malformed query string: {exc}") from exc
-    unknown = sorted(set(params) - {"since", "callId"})
-    if unknown:
-        raise ApiError(ErrorCode.BAD_REQUEST, f"unknown query parameter {unknown[0]!r}")
-    for name, values in params.items():
-        if len(values) != 1:
-            raise ApiError(ErrorCode.BAD_REQUEST, f"{name} given more than once")
-    since_text = params.get("since", [None])[0]
-    since: int | str | None = since_text
-    if since_text is not None and since_text != SINCE_ALL:
-        if not since_text.isascii() or not since_text.isdigit():
-            raise ApiError(ErrorCode.BAD_REQUEST,
-                           f"since must be a cursor (0 or more) or {SINCE_ALL!r}, "
-                           f"not {since_text!r}")
-        since = int(since_text)
-    call_id = params.get("callId", [""])[0].strip() or None
-    return since, call_id

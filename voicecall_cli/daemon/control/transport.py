@@ -193,6 +193,10 @@ class HttpConnection:
                 if received - len(self._h11.trailing_data[0]) > MAX_HEAD_BYTES:
                     raise _head_too_large()
                 self._method = event.method
+                if event.http_version not in (b"1.0", b"1.1"):
+                    raise ApiError(ErrorCode.BAD_REQUEST, "malformed HTTP request: HTTP/"
+                                   f"{event.http_version.decode('ascii', 'replace')[:10]} "
+                                   "is not HTTP/1.1")
                 return event
             if event is not h11.NEED_DATA:
                 raise ClientGone
@@ -224,8 +228,7 @@ class HttpConnection:
 
     async def send_json(self, status: int, body: object,
                         extra_headers: list[tuple[str, str]] | None = None) -> None:
-        data = (json.dumps(body, ensure_ascii=False, allow_nan=False,
-                           separators=(",", ":")) + "\n").encode()
+        data = json_line(body)
         headers = [*_common_headers("application/json"), ("Content-Length", str(len(data))),
                    *(extra_headers or [])]
         out = self._h11.send(h11.Response(status_code=status, headers=headers,
@@ -284,6 +287,14 @@ class HttpConnection:
                 await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
             raise ClientGone from exc
+
+
+def json_line(body: object) -> bytes:
+    """``body`` as one line of compact JSON in UTF-8. A lone surrogate that slipped into a
+    string (the edges refuse them) goes out as its JSON escape ``\\udcXX`` instead of failing
+    the answer, so one bad string can never wedge every later status or event stream."""
+    return (json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            + "\n").encode("utf-8", "backslashreplace")
 
 
 def _common_headers(content_type: str) -> list[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """The Plivo XML documents voicecall serves, built with the plivo SDK's ``plivoxml``.
 
-Pure functions: text and URLs in, one ``<Response>`` document out, escaped by the SDK. The
+Pure functions: text and URLs in, one ``<Response>`` document out, escaped by the SDK; every
+builder is wrapped in ``xml_safe_args`` (characters XML 1.0 cannot carry become spaces). The
 webhook codec (:mod:`.webhooks`) serves them; the REST client never sends XML itself (Plivo
 fetches a document from us after a transfer).
 
@@ -13,9 +14,9 @@ comes next. Attribute values stay inside Plivo's ranges (``executionTimeout`` 5-
 
 from __future__ import annotations
 
-import re
-
 from plivo import plivoxml
+
+from voicecall_cli.protocol.text import xml_safe, xml_safe_args
 
 STREAM_CONTENT_TYPE = "audio/x-mulaw;rate=8000"
 KEEP_ALIVE_S = 30  # one <Wait> of an idle call, then Plivo asks again
@@ -25,37 +26,39 @@ HOLD_WAIT_S = 5  # an inbound caller on hold asks again this often
 HOLD_PROMPT = "Please hold while we connect you."
 DEFAULT_VOICE = "WOMAN"
 DEFAULT_LANGUAGE = "en-US"
-# What XML 1.0 cannot carry (control characters but tab/newline/return, lone surrogates,
-# U+FFFE/U+FFFF): a speech text holding them would make the document unparseable.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def speakable(text: str) -> str:
-    """``text`` with every character XML cannot carry replaced by a space."""
-    return _NOT_XML.sub(" ", text)
+    """``text`` with every character XML cannot carry replaced by a space (``xml_safe``)."""
+    return xml_safe(text)
 
 
+@xml_safe_args
 def empty() -> str:
     """Nothing to run (hang-up and status callbacks: Plivo ignores the body)."""
     return _document()
 
 
+@xml_safe_args
 def keep_alive(redirect_url: str, wait_s: int = KEEP_ALIVE_S) -> str:
     """Keep the call up doing nothing: wait, then ask ``redirect_url`` again."""
     return _document(plivoxml.WaitElement(length=wait_s), _redirect(redirect_url))
 
 
+@xml_safe_args
 def notify(text: str, *, voice: str = DEFAULT_VOICE, language: str = DEFAULT_LANGUAGE) -> str:
     """Say ``text`` once, then hang up: the whole of a notify-mode call."""
     return _document(_speak(text, voice, language), plivoxml.HangupElement())
 
 
+@xml_safe_args
 def speak(text: str, redirect_url: str, *, voice: str = DEFAULT_VOICE,
           language: str = DEFAULT_LANGUAGE) -> str:
     """Say ``text``, then come back to ``redirect_url`` (which says the speech is over)."""
     return _document(_speak(text, voice, language), _redirect(redirect_url))
 
 
+@xml_safe_args
 def listen(action_url: str, redirect_url: str, *, prompt: str | None = None,
            voice: str = DEFAULT_VOICE, language: str = DEFAULT_LANGUAGE,
            timeout_s: int = LISTEN_TIMEOUT_S) -> str:
@@ -74,6 +77,7 @@ def listen(action_url: str, redirect_url: str, *, prompt: str | None = None,
     return _document(get_input, _redirect(redirect_url))
 
 
+@xml_safe_args
 def stream(stream_url: str, token: str, *, status_url: str, redirect_url: str) -> str:
     """Connect the call's audio to our websocket at ``stream_url`` (the element's text).
 
@@ -90,6 +94,7 @@ def stream(stream_url: str, token: str, *, status_url: str, redirect_url: str) -
     return _document(element, _redirect(redirect_url))
 
 
+@xml_safe_args
 def hold(redirect_url: str, *, first: bool, voice: str = DEFAULT_VOICE,
          language: str = DEFAULT_LANGUAGE) -> str:
     """An inbound caller waits for a free stream slot: a word of explanation the first time,

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import httpx
 import trio
 
+from voicecall_cli.protocol.text import xml_safe
 from voicecall_cli.providers.base import (
     Endpoints,
     PlaceCallRequest,
@@ -111,7 +112,7 @@ class TelnyxClient(ProviderClient):
         self.state.expect_speak_end(provider_call_id, finished.set)
         try:
             await self._command(provider_call_id, "speak", {
-                "payload": text, "payload_type": "text", "voice": self.voice,
+                "payload": xml_safe(text), "payload_type": "text", "voice": self.voice,
                 "language": self.language})
             with trio.move_on_after(SPEAK_BASE_WAIT_S + SPEAK_S_PER_CHAR * len(text)):
                 await finished.wait()

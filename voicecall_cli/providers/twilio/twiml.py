@@ -1,8 +1,11 @@
 """The TwiML documents voicecall sends Twilio, built with the twilio SDK's ``VoiceResponse``.
 
 Pure functions: text and URLs in, one XML document out (``<?xml ...?><Response>...``), escaped
-by the SDK. Webhook replies (:mod:`.webhooks`) and REST call updates (``Twiml=`` in ``rest.py``)
-both use them, so what Twilio runs is defined in this one place.
+by the SDK. Every builder is wrapped in ``xml_safe_args``: characters XML 1.0 cannot carry (form
+feed, vertical tab, other control characters, lone surrogates) become spaces, so the document
+is well-formed whatever the text (Twilio drops a call whose TwiML does not parse). Webhook
+replies (:mod:`.webhooks`) and REST call updates (``Twiml=`` in ``rest.py``) both use them, so
+what Twilio runs is defined in this one place.
 
 Every document that should keep the call up ends in a ``<Redirect method="POST">`` back to the
 call's webhook URL: when Twilio reaches it (speech done, silence, pause over), it asks us again
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from voicecall_cli.protocol.text import xml_safe_args
 from voicecall_cli.providers.urls import with_query
 
 HOLD_MUSIC_PATH = "/voice/hold-music"
@@ -21,11 +25,13 @@ HOLD_QUEUE = "hold-queue"
 HOLD_MUSIC_URL = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
 
 
+@xml_safe_args
 def empty() -> str:
     """Nothing to do (status callbacks; Twilio ends the call if it was waiting for TwiML)."""
     return VoiceResponse().to_xml()
 
 
+@xml_safe_args
 def notify(text: str, voice: str, language: str = "en-US") -> str:
     """Say ``text`` once, then hang up: the whole of a notify-mode call."""
     response = VoiceResponse()
@@ -34,6 +40,7 @@ def notify(text: str, voice: str, language: str = "en-US") -> str:
     return response.to_xml()
 
 
+@xml_safe_args
 def say(text: str, voice: str, language: str, redirect_url: str) -> str:
     """Say ``text``, then come back to ``redirect_url`` for what follows."""
     response = VoiceResponse()
@@ -42,6 +49,7 @@ def say(text: str, voice: str, language: str, redirect_url: str) -> str:
     return response.to_xml()
 
 
+@xml_safe_args
 def gather(action_url: str, *, prompt: str | None, voice: str, language: str = "en-US",
            timeout_s: int = 120, redirect_url: str) -> str:
     """Listen for one utterance and POST it (``SpeechResult``) to ``action_url``.
@@ -59,6 +67,7 @@ def gather(action_url: str, *, prompt: str | None, voice: str, language: str = "
     return response.to_xml()
 
 
+@xml_safe_args
 def idle(redirect_url: str, pause_s: int = 30) -> str:
     """Keep the call up doing nothing: pause, then ask ``redirect_url`` again."""
     response = VoiceResponse()
@@ -67,6 +76,7 @@ def idle(redirect_url: str, pause_s: int = 30) -> str:
     return response.to_xml()
 
 
+@xml_safe_args
 def stream(stream_url: str, token: str) -> str:
     """Connect the call's audio to our media-stream websocket at ``stream_url``.
 
@@ -80,6 +90,7 @@ def stream(stream_url: str, token: str) -> str:
     return response.to_xml()
 
 
+@xml_safe_args
 def queue(hold_music_path: str = HOLD_MUSIC_PATH) -> str:
     """Put an inbound caller on hold (every inbound stream slot is taken)."""
     response = VoiceResponse()
@@ -88,6 +99,7 @@ def queue(hold_music_path: str = HOLD_MUSIC_PATH) -> str:
     return response.to_xml()
 
 
+@xml_safe_args
 def hold_music() -> str:
     """What the queue's ``waitUrl`` (the webhook server's hold-music path) answers."""
     response = VoiceResponse()
