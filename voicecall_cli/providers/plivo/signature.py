@@ -4,9 +4,14 @@ Plivo signs every request to the app twice: ``X-Plivo-Signature-V3`` (with
 ``X-Plivo-Signature-V3-Nonce``) covers the URL, its query and, for a POST, the form parameters;
 the legacy ``X-Plivo-Signature-V2`` (with its nonce) covers only the URL without its query.
 V3 is checked when present; V2 only when V3 is absent, and only for a request that has
-nothing V2 does not cover: no query and no body. Plivo sends V3 with every callback, so a
-V2-only request with a body is a captured one with V3 stripped, whose body anyone may have
-rewritten; it is refused. Which URL Plivo signed is the one it was told to call:
+nothing V2 does not cover: no query and no body. Plivo sends V3 with every callback ("All
+requests Plivo makes to your server URLs include X-Plivo-Signature-V3 and
+X-Plivo-Signature-V3-Nonce", docs.plivo.com/docs/voice/xml/request/validation; its V2 page is
+marked deprecated), so a V2-only request with a body is a captured one with V3 stripped, whose
+body anyone may have rewritten; it is refused. Plivo's form bodies name each field once; the
+codec refuses a field repeated with different values (V3 sorts a name's values).
+
+Which URL Plivo signed is the one it was told to call:
 :func:`~voicecall_cli.providers.signatures.reconstruct_public_url`, with the same port variants
 Twilio needs.
 

@@ -1,5 +1,13 @@
 """Twilio's webhook signature: ``X-Twilio-Signature`` checked with the twilio SDK
-(reference 6.3). Pure: the request and the configuration in, a verdict out."""
+(reference 6.3). Pure: the request and the configuration in, a verdict out.
+
+Twilio's voice webhooks are UTF-8 form bodies naming each parameter once. The signature
+(``RequestValidator.compute_signature``) covers the URL and each distinct name and value, sorted
+and concatenated without separators; it cannot see a repeated pair, an empty ``&=``, the order
+of fields, their percent-encoding, or where one pair ends and the next begins. The replay key is
+therefore a digest of that signed string (:func:`signed_string`), and the codec refuses a name
+repeated with different values (a reading the signature does not fix).
+"""
 
 from __future__ import annotations
 
