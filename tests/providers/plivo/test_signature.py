@@ -197,6 +197,14 @@ def test_a_body_that_is_not_form_data_is_refused() -> None:
     assert result.reason.startswith("Body is not form data")
 
 
+def test_a_get_carrying_a_body_is_refused() -> None:
+    """V3 for a GET covers the URL only: a body riding along would be unsigned."""
+    headers = v3_headers(URL, method="GET")
+    result = verify_plivo(request(URL, encode([("CallUUID", "forged")]), headers, method="GET"),
+                          AUTH_TOKEN, WebhookSecurity(), public_url=None)
+    assert (result.ok, result.reason) == (False, "V3 does not cover the body of a GET")
+
+
 def test_a_method_plivo_never_signs_is_refused() -> None:
     """Reference 6.5 and the SDK: the method must be GET or POST. A PUT carrying a signature
     Plivo made for a GET of the URL (which covers no body) must not pass, body and all."""
