@@ -140,8 +140,12 @@ class Twilio(Carrier):
     token = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
     provider_call_id = "CA1f3e5d7c9b2a4f6e8d0c1b3a5f7e9d2c"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = TwilioState()  # shared with the codec, as the daemon's REST client shares it
+
     def make_codec(self, endpoints, streams) -> WebhookCodec:
-        return TwilioWebhookCodec(self.token, TwilioState(), endpoints=endpoints, streams=streams,
+        return TwilioWebhookCodec(self.token, self.state, endpoints=endpoints, streams=streams,
                                   security=WebhookSecurity(), ngrok_loopback_bypass=False,
                                   voice="Polly.Joanna")
 
