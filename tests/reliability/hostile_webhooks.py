@@ -25,7 +25,6 @@ import base64
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_plus, urlencode
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -34,8 +33,23 @@ from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
 from twilio.request_validator import RequestValidator
 
 from tests.providers.plivo.util import sign_v2
+from tests.reliability.hostile_base import (
+    B64,
+    CALLER,
+    FORM,
+    FORM_SAFE,
+    OUR_NUMBER,
+    URL_SAFE,
+    Carrier,
+    Mutation,
+    Round,
+    flip,
+    flip_text,
+    multi,
+    not_utf8,
+)
 from tests.reliability.webhook_harness import PUBLIC_HOST, PUBLIC_URL, WEBHOOK_PATH
-from voicecall_cli.providers.base import Capabilities, WebhookCodec
+from voicecall_cli.providers.base import WebhookCodec
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 from voicecall_cli.providers.plivo.state import PlivoState
 from voicecall_cli.providers.plivo.webhooks import PlivoWebhookCodec
@@ -45,91 +59,6 @@ from voicecall_cli.providers.telnyx.state import TelnyxState
 from voicecall_cli.providers.telnyx.webhooks import TelnyxWebhookCodec
 from voicecall_cli.providers.twilio.state import TwilioState
 from voicecall_cli.providers.twilio.webhooks import TwilioWebhookCodec
-
-CALLER, OUR_NUMBER = "+15550003333", "+15550002222"
-B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%/?&="
-FORM_SAFE = URL_SAFE + "+"
-# What callers say: any text (no surrogates: those cannot be UTF-8), prefixed per round.
-WORDS = st.text(st.characters(codec="utf-8"), max_size=24)
-FORM = "application/x-www-form-urlencoded"
-
-
-@dataclass(frozen=True)
-class Mutation:
-    label: str
-    target: str | bytes  # the request target as sent: path and query
-    body: bytes
-    headers: dict[str, str]
-    expect: str  # "new" | "replay" | "reject" | "tamper"
-
-
-@dataclass
-class Round:
-    words: str  # what the genuine delivery says the caller said
-    mutations: list[Mutation] = field(default_factory=list)
-
-    def add(self, label: str, target: str | bytes, body: bytes, headers: dict[str, str],
-            expect: str) -> None:
-        self.mutations.append(Mutation(label, target, body, headers, expect))
-
-
-class Multi(dict):
-    """Form parameters as the twilio SDK reads repeated names (``getlist``)."""
-
-    def getlist(self, name: str) -> list[str]:
-        return self[name]
-
-
-def multi(pairs: list[tuple[str, str]]) -> Multi:
-    params = Multi()
-    for name, value in pairs:
-        params.setdefault(name, []).append(value)
-    return params
-
-
-def flip(data: bytes, index: int, replacement: int) -> bytes:
-    """``data`` with the byte at ``index % len`` replaced (by a different byte)."""
-    index %= len(data)
-    if data[index] == replacement:
-        replacement = ord("x") if replacement != ord("x") else ord("y")
-    return data[:index] + bytes([replacement]) + data[index + 1:]
-
-
-def other_char(alphabet: str, current: str, pick: int) -> str:
-    choices = alphabet.replace(current, "")
-    return choices[pick % len(choices)]
-
-
-def flip_text(text: str, alphabet: str, index: int, pick: int) -> str:
-    index %= len(text)
-    return text[:index] + other_char(alphabet, text[index], pick) + text[index + 1:]
-
-
-class Carrier:
-    name: str
-    per_round: int  # mutations in each round, the genuine delivery included
-    capabilities = Capabilities()
-
-    def __init__(self) -> None:
-        self.rounds = 0
-
-    def make_codec(self, endpoints, streams) -> WebhookCodec:
-        raise NotImplementedError
-
-    def opening(self) -> Mutation:
-        """The genuine webhook that opens the inbound call every round speaks on."""
-        raise NotImplementedError
-
-    provider_call_id: str
-
-    def round(self, draw: Callable) -> Round:
-        raise NotImplementedError
-
-    def next_words(self, draw: Callable) -> str:
-        self.rounds += 1
-        return f"r{self.rounds} {draw(WORDS)}".strip()
-
 
 # -- Twilio ---------------------------------------------------------------------------------------
 
@@ -200,7 +129,7 @@ class Twilio(Carrier):
         forged_sig = flip_text(signature.rstrip("="), B64, index, pick) + "="
         r.add("signature changed", target, body,
               {**headers, "x-twilio-signature": forged_sig}, "reject")
-        raw = draw(st.binary(min_size=1, max_size=3).filter(lambda b: _not_utf8(b)))
+        raw = draw(st.binary(min_size=1, max_size=3).filter(lambda b: not_utf8(b)))
         r.add("not UTF-8", target, body + raw, headers, "reject")
         # Signed over what a lenient decoder reads (U+FFFD), so only the strict parser stops it.
         for label, escape in (("not UTF-8, signed", "%E9"), ("lone surrogate, signed",
@@ -210,14 +139,6 @@ class Twilio(Carrier):
             r.add(label, target, urlencode(pairs[:-1]).encode() + b"&SpeechResult="
                   + value.encode(), self.sign(url, lenient), "reject")
         return r
-
-
-def _not_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
 
 
 # -- Plivo ----------------------------------------------------------------------------------------
@@ -297,7 +218,7 @@ class Plivo(Carrier):
         r.add("nonce changed", target, body, {
             **headers, "x-plivo-signature-v3-nonce": flip_text(nonce, "0123456789", index, pick)},
             "reject")
-        raw = draw(st.binary(min_size=1, max_size=3).filter(_not_utf8))
+        raw = draw(st.binary(min_size=1, max_size=3).filter(not_utf8))
         r.add("not UTF-8", target, body + raw, headers, "reject")
         return r
 
@@ -408,7 +329,7 @@ class Mock(Carrier):
         r.add("exact copy", WEBHOOK_PATH, body, headers, "replay")
         r.add("lone surrogate", WEBHOOK_PATH,
               body.replace(b'"isFinal"', b'"text": "\\ud800", "isFinal"'), headers, "reject")
-        raw = draw(st.binary(min_size=1, max_size=3).filter(_not_utf8))
+        raw = draw(st.binary(min_size=1, max_size=3).filter(not_utf8))
         r.add("not UTF-8", WEBHOOK_PATH, body.replace(b'"isFinal"', b'"text": "' + raw
                                                       + b'", "isFinal"'), headers, "reject")
         r.add("nested too deep", WEBHOOK_PATH, b'{"events": ' + b"[" * 60_000, headers,
