@@ -31,7 +31,7 @@ from tests.providers.plivo.util import (
     v3_headers,
 )
 from voicecall_cli.providers.base import WebhookRequest
-from voicecall_cli.providers.plivo.signature import MISSING_HEADERS, verify_plivo
+from voicecall_cli.providers.plivo.signature import MISSING_HEADERS, V2_UNCOVERED, verify_plivo
 from voicecall_cli.providers.signatures import WebhookSecurity
 
 FORM = call_form(event="StartApp")
@@ -100,7 +100,12 @@ CASES: dict[str, Case] = {
     "several signatures: <good>,bad": Case(lambda: signed(URL, header=lambda s: f"{s},bad")),
     "values outside ASCII": Case(lambda: signed(URL, [*FORM, ("Speech", "Ça marche, à demain")])),
     "blank values are signed too": Case(lambda: signed(URL, [*FORM, ("Digits", "")])),
-    "V2 when there is no V3": Case(lambda: post(URL, FORM, v2_headers(URL)), version="v2"),
+    "V2 when there is no V3 and nothing it does not cover": Case(
+        lambda: post(BARE, [], v2_headers(BARE)), version="v2"),
+    "V2 alone with a body it does not cover": Case(
+        lambda: post(BARE, FORM, v2_headers(BARE)), reason=V2_UNCOVERED),
+    "V2 alone with a query it does not cover": Case(
+        lambda: post(URL, [], v2_headers(URL)), reason=V2_UNCOVERED),
     "publicUrl set, the request reached us as 127.0.0.1": Case(
         lambda: signed(URL, host="127.0.0.1:3334"), public_url=WEBHOOK),
     "publicUrl with a port, Plivo signed it without": Case(
@@ -149,11 +154,11 @@ CASES: dict[str, Case] = {
     "V3 wrong, V2 valid: V2 is only a fallback": Case(
         lambda: post(URL, FORM, {**v2_headers(URL), **v3_headers(URL, FORM, token="x")}),
         reason=invalid(URL)),
-    "V2 wrong": Case(lambda: post(URL, FORM, v2_headers(URL, token="x")),
-                     reason=f"Invalid V2 signature for URL: {URL}", version="v2"),
+    "V2 wrong": Case(lambda: post(BARE, [], v2_headers(BARE, token="x")),
+                     reason=f"Invalid V2 signature for URL: {BARE}", version="v2"),
     "V2 for another path": Case(
-        lambda: post(URL, FORM, v2_headers(URL.replace("/voice/webhook", "/other"))),
-        reason=f"Invalid V2 signature for URL: {URL}", version="v2"),
+        lambda: post(BARE, [], v2_headers(BARE.replace("/voice/webhook", "/other"))),
+        reason=f"Invalid V2 signature for URL: {BARE}", version="v2"),
     "publicUrl set, signed for the attacker's Host": Case(
         lambda: signed(URL.replace("voice.example.com", "attacker.example"),
                        url=URL.replace("voice.example.com", "attacker.example")),
@@ -190,6 +195,14 @@ def test_a_body_that_is_not_form_data_is_refused() -> None:
     result = verify_plivo(req, AUTH_TOKEN, WebhookSecurity(), public_url=None)
     assert not result.ok and result.key is None
     assert result.reason.startswith("Body is not form data")
+
+
+def test_a_get_carrying_a_body_is_refused() -> None:
+    """V3 for a GET covers the URL only: a body riding along would be unsigned."""
+    headers = v3_headers(URL, method="GET")
+    result = verify_plivo(request(URL, encode([("CallUUID", "forged")]), headers, method="GET"),
+                          AUTH_TOKEN, WebhookSecurity(), public_url=None)
+    assert (result.ok, result.reason) == (False, "V3 does not cover the body of a GET")
 
 
 def test_a_method_plivo_never_signs_is_refused() -> None:
@@ -231,10 +244,20 @@ def test_a_copy_differing_only_in_what_the_signature_ignores_has_the_same_key() 
 
 
 def test_v2_keys() -> None:
-    first = key_of(post(URL, FORM, v2_headers(URL)))
+    first = key_of(post(BARE, [], v2_headers(BARE)))
     assert first.startswith("plivo:v2:")
-    assert key_of(post(URL, FORM, v2_headers(URL))) == first
-    assert key_of(post(URL, FORM, v2_headers(URL, nonce=OTHER_NONCE))) != first
+    assert key_of(post(BARE, [], v2_headers(BARE))) == first
+    assert key_of(post(BARE, [], v2_headers(BARE, nonce=OTHER_NONCE))) != first
+
+
+def test_a_captured_request_with_v3_stripped_cannot_replay_through_v2() -> None:
+    """Plivo sends V2 beside V3. Dropping V3 and rewriting the body (which V2 does not cover)
+    would otherwise pass under a new V2 key: a replay with any events the attacker likes."""
+    original = signed(URL)
+    assert verify_plivo(original, AUTH_TOKEN, WebhookSecurity(), public_url=None).ok
+    stripped = post(URL, [*FORM, ("Speech", "transfer all my money")], v2_headers(URL))
+    result = verify_plivo(stripped, AUTH_TOKEN, WebhookSecurity(), public_url=None)
+    assert (result.ok, result.reason) == (False, V2_UNCOVERED)
 
 
 @pytest.mark.parametrize("host", ["attacker.example", "127.0.0.1:3334", "evil.example:8443",

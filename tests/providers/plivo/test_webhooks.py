@@ -432,8 +432,17 @@ def test_malformed_bodies_are_value_errors(body: bytes) -> None:
         make_codec().parse(request(url, body), "plivo:v3:x", NOW_MS)
 
 
-def test_a_repeated_field_is_read_as_its_last_value() -> None:
+def test_a_field_repeated_with_different_values_is_refused() -> None:
+    """V3 sorts a name's values, so the same signature covers either order: reading "the last
+    one" would let a replay that swaps them mean another call."""
     url = call_url({"callId": CALL_ID, "flow": "answer"})
     form = [("CallUUID", "first-uuid"), ("From", OUR_NUMBER), ("CallUUID", CALL_UUID)]
+    with pytest.raises(ValueError, match="repeated with different values"):
+        deliver(make_codec(), url, form)
+
+
+def test_a_field_repeated_with_the_same_value_is_that_value() -> None:
+    url = call_url({"callId": CALL_ID, "flow": "answer"})
+    form = [("CallUUID", CALL_UUID), ("From", OUR_NUMBER), ("CallUUID", CALL_UUID)]
     [event] = deliver(make_codec(), url, form)[0].events
     assert event.provider_call_id == CALL_UUID

@@ -129,11 +129,16 @@ def test_malformed_client_state_is_taken_as_the_call_id() -> None:
     assert event.call_id == "not*base64"
 
 
-def test_lone_surrogates_in_a_transcript_do_not_survive() -> None:
+def test_a_lone_surrogate_escape_is_refused_not_stored() -> None:
+    """``\\ud800`` is valid JSON but not text: the whole delivery is refused (400), so no
+    event carries it to the store or the event stream. A paired escape is text and passes."""
     body = fixture("call_transcription_final").replace(b"ten works", b"ten \\ud800works")
-    [event] = codec().parse(request(body), KEY, NOW_MS).events
-    assert event.transcript == "Yes, tomorrow at ten ?works."
-    event.transcript.encode("utf-8")  # storable
+    with pytest.raises(ValueError, match="lone surrogate"):
+        codec().parse(request(body), KEY, NOW_MS)
+    paired = fixture("call_transcription_final").replace(b"ten works",
+                                                         b"ten \\ud83d\\ude00works")
+    [event] = codec().parse(request(paired), KEY, NOW_MS).events
+    assert event.transcript == "Yes, tomorrow at ten \U0001f600works."
 
 
 def test_speak_ended_finishes_the_oldest_speech_of_that_call_once() -> None:

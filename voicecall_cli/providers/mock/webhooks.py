@@ -4,7 +4,9 @@ A mock webhook is a JSON POST ``{"events": [...]}`` or ``{"event": {...}}``; eac
 object with camelCase keys (``type``, ``callId``, ``id``, ``timestamp``, ``providerCallId``,
 ``turnToken``, ``direction``, ``from``, ``to``, ``text``, ``transcript``, ``isFinal``,
 ``confidence``, ``durationMs``, ``digits``, ``reason``, ``error``, ``retryable``). There is no
-signature: the request key is ``"mock:" + sha256(body)``, so an identical payload is a replay.
+signature: the request key is ``"mock:" + sha256(body)``, so an identical payload is a replay
+(anyone who can reach the webhook can send a new one: the mock carrier verifies nothing). Bodies
+are decoded strictly (``bodies.json_body``): not UTF-8 JSON text is a 400.
 
 :class:`MockWebhookCodec` parses; :func:`encode_mock_event` writes the same format (the mock
 carrier's simulated callee uses it, so both directions are tested against each other).
@@ -26,6 +28,7 @@ from voicecall_cli.providers.base import (
     WebhookReply,
     WebhookRequest,
 )
+from voicecall_cli.providers.bodies import json_body
 
 _EVENT_TYPES = {t.value: t for t in EventType}
 _END_REASONS = {str(r) for r in END_REASONS}
@@ -98,10 +101,7 @@ class MockWebhookCodec:
 
 
 def _raw_events(body: bytes) -> list[Any]:
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"body is not JSON: {exc}") from None
+    document = json_body(body)
     if not isinstance(document, dict):
         raise ValueError("body must be a JSON object")
     if "events" in document:

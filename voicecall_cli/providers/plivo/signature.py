@@ -3,8 +3,15 @@
 Plivo signs every request to the app twice: ``X-Plivo-Signature-V3`` (with
 ``X-Plivo-Signature-V3-Nonce``) covers the URL, its query and, for a POST, the form parameters;
 the legacy ``X-Plivo-Signature-V2`` (with its nonce) covers only the URL without its query.
-V3 is checked when present; V2 only when V3 is absent (a fallback for old accounts, and weaker:
-the body is not covered). Which URL Plivo signed is the one it was told to call:
+V3 is checked when present; V2 only when V3 is absent, and only for a request that has
+nothing V2 does not cover: no query and no body. Plivo sends V3 with every callback ("All
+requests Plivo makes to your server URLs include X-Plivo-Signature-V3 and
+X-Plivo-Signature-V3-Nonce", docs.plivo.com/docs/voice/xml/request/validation; its V2 page is
+marked deprecated), so a V2-only request with a body is a captured one with V3 stripped, whose
+body anyone may have rewritten; it is refused. Plivo's form bodies name each field once; the
+codec refuses a field repeated with different values (V3 sorts a name's values).
+
+Which URL Plivo signed is the one it was told to call:
 :func:`~voicecall_cli.providers.signatures.reconstruct_public_url`, with the same port variants
 Twilio needs.
 
@@ -13,9 +20,10 @@ The V3 canonical form and HMAC are the SDK's (``construct_post_url``/``construct
 with ``==``/``in``).
 
 Pure: the request and the configuration in, a verdict out. The request key that identifies one
-delivery (for the replay cache and event dedupe) is derived from exactly what the signature
-covers plus the nonce, so a copy that differs only in what the signature ignores (a repeated
-form field Plivo's canonical form folds, header whitespace) is still recognised as a replay.
+delivery (for the replay cache and event dedupe) is a digest of exactly the bytes the HMAC
+covers (V3: canonical string + ``"."`` + nonce; V2: URL without query + nonce), so every copy
+the same signature validates has the same key: reordered fields or values, an empty ``&=``,
+header whitespace, or characters moved between the canonical string and the nonce.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ V3_NONCE_HEADER = "x-plivo-signature-v3-nonce"
 V2_HEADER = "x-plivo-signature-v2"
 V2_NONCE_HEADER = "x-plivo-signature-v2-nonce"
 MISSING_HEADERS = "Missing Plivo signature headers (V3 or V2)"
+V2_UNCOVERED = ("V2 signature without V3 on a request with a query or body (V2 covers "
+                "neither; Plivo signs every callback with V3)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,8 @@ def verify_plivo(request: WebhookRequest, auth_token: str, security: WebhookSecu
     urls = url_variants(primary, public_url, headers.get("host", ""))
     v3, v3_nonce = headers.get(V3_HEADER, ""), headers.get(V3_NONCE_HEADER, "")
     if v3.strip() and v3_nonce:
+        if request.method == "GET" and request.body:
+            return PlivoVerification(False, primary, "V3 does not cover the body of a GET")
         try:
             params = form_params(request.body) if request.method == "POST" else {}
         except ValueError as exc:
@@ -82,15 +94,18 @@ def verify_plivo(request: WebhookRequest, auth_token: str, security: WebhookSecu
             signed = _signed_base(request.method, url, params)
             expected = get_signature_v3(auth_token.encode(), signed, v3_nonce.encode())
             if any(hmac.compare_digest(expected, candidate) for candidate in presented):
-                return PlivoVerification(True, url, key=_key("v3", signed, v3_nonce),
+                key = _key("v3", _v3_hmac_input(signed, v3_nonce))
+                return PlivoVerification(True, url, key=key,
                                          version="v3")
         return PlivoVerification(False, primary, f"Invalid V3 signature for URL: {primary}")
     v2, v2_nonce = headers.get(V2_HEADER, "").strip(), headers.get(V2_NONCE_HEADER, "")
     if v2 and v2_nonce:
+        if request.body or urlsplit(primary).query:
+            return PlivoVerification(False, primary, V2_UNCOVERED)
         for url in urls:
             base = _without_query(url)
             if hmac.compare_digest(_v2_signature(auth_token, base, v2_nonce), v2.encode()):
-                return PlivoVerification(True, url, key=_key("v2", base, v2_nonce),
+                return PlivoVerification(True, url, key=_key("v2", base + v2_nonce),
                                          version="v2")
         return PlivoVerification(False, primary, f"Invalid V2 signature for URL: {primary}")
     return PlivoVerification(False, primary, MISSING_HEADERS)
@@ -140,6 +155,13 @@ def _without_query(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def _key(version: str, signed: str, nonce: str) -> str:
-    material = f"{signed}\n{nonce}".encode("utf-8", "surrogatepass")
-    return f"plivo:{version}:" + hashlib.sha256(material).hexdigest()
+def _v3_hmac_input(signed: str, nonce: str) -> str:
+    """What ``get_signature_v3`` HMACs for the nonce bytes we pass it (it maps bytes to
+    characters one to one)."""
+    return f"{signed}." + "".join(map(chr, nonce.encode()))
+
+
+def _key(version: str, hmac_input: str) -> str:
+    """The replay key: a digest of exactly what the HMAC covers (module docstring)."""
+    return f"plivo:{version}:" + hashlib.sha256(hmac_input.encode("utf-8", "surrogatepass")
+                                                ).hexdigest()

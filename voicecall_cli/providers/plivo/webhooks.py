@@ -49,10 +49,10 @@ from voicecall_cli.providers.base import (
     WebhookReply,
     WebhookRequest,
 )
+from voicecall_cli.providers.bodies import form_pairs, single_values
 from voicecall_cli.providers.plivo import xml
 from voicecall_cli.providers.plivo.media import token_for_xml
 from voicecall_cli.providers.plivo.signature import (
-    form_params,
     has_signature_headers,
     sign_v3,
     verify_plivo,
@@ -213,11 +213,10 @@ class PlivoWebhookCodec:
 
 
 def _read_delivery(request: WebhookRequest, state: PlivoState) -> _Delivery:
-    try:
-        params = form_params(request.body)
-    except ValueError as exc:
-        raise ValueError(f"body is not form data: {exc}") from None
-    form = {name: values[-1] for name, values in params.items()}
+    """The delivery's fields. Raises ``ValueError`` for a body that is not UTF-8 form data,
+    repeats a field with different values (V3 sorts a name's values, so which one came last
+    is not signed) or names no ``CallUUID``."""
+    form = single_values(form_pairs(request.body))
     call_uuid = _text(form.get("CallUUID")).strip()
     if not call_uuid:
         raise ValueError("body has no CallUUID")

@@ -5,6 +5,11 @@ and the time in, a verdict out.
 The order of the checks is part of the contract: the headers, then the key, then the timestamp
 (more than :data:`TOLERANCE_S` away from now is refused *before* any signature work, so an old
 capture costs us nothing), then the signature.
+
+The request key (replay cache, and the dedupe key of events without an id) is a digest of
+exactly the signed bytes, ``"{timestamp}|{raw body}"``, never of the signature's text: the
+header may spell one signature in several ways (base64 or base64url, with or without padding,
+other unused trailing bits), and each spelling of a captured delivery must still be a replay.
 """
 
 from __future__ import annotations
@@ -61,10 +66,10 @@ def verify_telnyx(request: WebhookRequest, public_key: Ed25519PublicKey | None,
         return TelnyxVerification(False, "Timestamp too old")
     if skew_s < -TOLERANCE_S:
         return TelnyxVerification(False, "Timestamp is in the future")
+    signed = timestamp_text.encode() + b"|" + request.body
     try:
         signature = decode_base64(signature_text)
-        public_key.verify(signature, timestamp_text.encode() + b"|" + request.body)
+        public_key.verify(signature, signed)
     except (ValueError, InvalidSignature):
         return TelnyxVerification(False, "Invalid signature")
-    material = f"{timestamp_text}\n{signature_text}\n".encode() + request.body
-    return TelnyxVerification(True, key="telnyx:" + hashlib.sha256(material).hexdigest())
+    return TelnyxVerification(True, key="telnyx:" + hashlib.sha256(signed).hexdigest())

@@ -30,7 +30,6 @@ time comes in as ``now_ms``.
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.providers.base import StaticPage, Verification, WebhookReply, WebhookRequest
+from voicecall_cli.providers.bodies import json_body
 from voicecall_cli.providers.telnyx.signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -102,12 +102,10 @@ class TelnyxWebhookCodec:
         return None  # Telnyx signs with its private key; we hold only the public one
 
     def parse(self, request: WebhookRequest, key: str, now_ms: int) -> WebhookReply:
-        """Events for one delivery. Raises ``ValueError`` when the body is not JSON; a JSON
+        """Events for one delivery. Raises ``ValueError`` when the body is not UTF-8 JSON text
+        (``bodies.json_body``: lone surrogate escapes and ``NaN`` included); a JSON
         body without ``data.event_type`` or a call id is acknowledged with no events."""
-        try:
-            body = json.loads(request.body)
-        except (ValueError, RecursionError) as exc:
-            raise ValueError(f"body is not JSON: {exc}") from None
+        body = json_body(request.body)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("event_type"), str):
             return WebhookReply()

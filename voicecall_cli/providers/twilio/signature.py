@@ -1,13 +1,21 @@
 """Twilio's webhook signature: ``X-Twilio-Signature`` checked with the twilio SDK
-(reference 6.3). Pure: the request and the configuration in, a verdict out."""
+(reference 6.3). Pure: the request and the configuration in, a verdict out.
+
+Twilio's voice webhooks are UTF-8 form bodies naming each parameter once. The signature
+(``RequestValidator.compute_signature``) covers the URL and each distinct name and value, sorted
+and concatenated without separators; it cannot see a repeated pair, an empty ``&=``, the order
+of fields, their percent-encoding, or where one pair ends and the next begins. The replay key is
+therefore a digest of that signed string (:func:`signed_string`), and the codec refuses a name
+repeated with different values (a reading the signature does not fix).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
@@ -25,8 +33,9 @@ class TwilioVerification:
     """The outcome of :func:`verify_twilio`.
 
     ``url`` is the URL whose signature matched, or (on failure) the primary URL that was
-    expected to match; ``key`` identifies this exact delivery for the replay cache and is set
-    only when ``ok``.
+    expected to match; ``key`` identifies this delivery for the replay cache and is set only
+    when ``ok``: it is derived from exactly the string the signature covers
+    (:func:`signed_string`), so every request the same signature validates has the same key.
     """
 
     ok: bool
@@ -52,13 +61,12 @@ def verify_twilio(request: WebhookRequest, auth_token: str, security: WebhookSec
     if not signature:
         return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
                                   reason="Missing X-Twilio-Signature header")
-    pairs = form_pairs(request.body)
-    params = _FormParams(pairs)
+    params = _FormParams(form_pairs(request.body))
     validator = RequestValidator(auth_token)
     for url in url_variants(primary, public_url, request.headers.get("host", "")):
         expected = validator.compute_signature(url, params)
         if hmac.compare_digest(expected.encode(), signature.encode()):
-            return TwilioVerification(ok=True, url=url, key=_request_key(url, pairs, signature),
+            return TwilioVerification(ok=True, url=url, key=_request_key(url, params),
                                       is_ngrok_free_tier=free_tier)
     return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
                               reason=f"Invalid signature for URL: {primary}")
@@ -72,7 +80,8 @@ def sign_twilio(auth_token: str, url: str, body: bytes) -> dict[str, str]:
 
 
 def form_pairs(body: bytes) -> list[tuple[str, str]]:
-    """The form body's parameters, leniently (signature checks only; parsers are strict)."""
+    """The form body's parameters, leniently (signature checks only): undecodable bytes become
+    U+FFFD; the codec's parser then refuses such a body (``bodies.form_pairs``: 400)."""
     return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
@@ -88,7 +97,23 @@ class _FormParams(dict[str, list[str]]):
         return self[name]
 
 
-def _request_key(url: str, pairs: Sequence[tuple[str, str]], signature: str) -> str:
-    canonical = urlencode(sorted(pairs))
-    material = f"{url}\n{canonical}\n{signature}".encode()
+def signed_string(url: str, params: Mapping[str, Sequence[str]]) -> str:
+    """The exact string Twilio's HMAC covers, as the SDK's ``compute_signature`` builds it:
+    the URL, then ``name + value`` for each distinct name in sorted order and each of its
+    distinct values in sorted order, with no separators.
+
+    So the signature ignores a repeated name=value pair, an empty ``&=`` (it adds ``"" + ""``)
+    and the order of fields and of a name's values; and, having no separators, it cannot tell
+    ``ab=c`` from ``a=bc``. Every such variant of a signed request has this same string.
+    """
+    parts = [url]
+    for name in sorted(params):
+        parts.extend(name + value for value in sorted(set(params[name])))
+    return "".join(parts)
+
+
+def _request_key(url: str, params: Mapping[str, Sequence[str]]) -> str:
+    """The replay key: a digest of :func:`signed_string` (which also determines the
+    signature), never of the raw form, whose variants the signature ignores."""
+    material = signed_string(url, params).encode("utf-8", "surrogatepass")
     return "twilio:req:" + hashlib.sha256(material).hexdigest()

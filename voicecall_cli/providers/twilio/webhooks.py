@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.providers.base import (
@@ -50,6 +50,7 @@ from voicecall_cli.providers.base import (
     WebhookReply,
     WebhookRequest,
 )
+from voicecall_cli.providers.bodies import form_pairs, single_values
 from voicecall_cli.providers.signatures import WebhookSecurity, reconstruct_public_url
 from voicecall_cli.providers.twilio import twiml
 from voicecall_cli.providers.twilio.signature import sign_twilio, verify_twilio
@@ -209,12 +210,10 @@ class TwilioWebhookCodec:
 
 
 def _read_delivery(request: WebhookRequest) -> _Delivery:
-    try:
-        pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True,
-                          strict_parsing=True, errors="strict")
-    except ValueError as exc:  # UnicodeDecodeError included
-        raise ValueError(f"body is not form data: {exc}") from None
-    form = dict(pairs)
+    """The delivery's fields. Raises ``ValueError`` for a body that is not UTF-8 form data,
+    repeats a field with different values (the signature sorts them, so which one came last
+    is not signed) or has no ``CallSid``."""
+    form = single_values(form_pairs(request.body))
     call_sid = form.get("CallSid", "").strip()
     if not call_sid:
         raise ValueError("body has no CallSid")
