@@ -227,8 +227,18 @@ def test_speech_of_a_stale_turn_keeps_the_newer_turn_listening() -> None:
     state = PlivoState()
     state.set_listen(CALL_UUID, PendingListen("turn-2"))
     url = call_url({"callId": CALL_ID, "flow": "getinput", "turnToken": "turn-1"})
-    [event] = deliver(make_codec(state), url, call_form(extra=[("Speech", "Late.")]))[0].events
+    reply = deliver(make_codec(state), url, call_form(extra=[("Speech", "Late.")]))[0]
+    [event] = reply.events
     assert event.turn_token == "turn-1"
+    assert state.listen(CALL_UUID) == PendingListen("turn-2")
+    # What Plivo runs from the reply is the newer turn's GetInput, at once.
+    [get_input, _] = document(reply.body)
+    assert get_input.tag == "GetInput"
+    assert query_of(get_input.get("action"))["turnToken"] == "turn-2"
+    # A late callback that carries no turn token is stale for a turn that has one.
+    untokened = call_url({"callId": CALL_ID, "flow": "getinput"})
+    deliver(make_codec(state), untokened, call_form(extra=[("Speech", "Late again.")]),
+            nonce="22222222222222222222")
     assert state.listen(CALL_UUID) == PendingListen("turn-2")
 
 

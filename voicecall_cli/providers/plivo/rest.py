@@ -194,7 +194,7 @@ class PlivoClient(ProviderClient):
         try:
             await self._transfer(call_id, call_uuid, "xml-listen")
         except BaseException:
-            self.state.stop_listening(call_uuid, turn_token)
+            self.state.end_turn(call_uuid, turn_token)
             raise
 
     async def _transfer(self, call_id: str, call_uuid: str, flow: str) -> None:

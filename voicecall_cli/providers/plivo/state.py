@@ -156,11 +156,19 @@ class PlivoState:
             self._listens[call_uuid] = PendingListen(listen.turn_token)
         return listen
 
-    def stop_listening(self, call_uuid: str, turn_token: str | None = None) -> None:
-        """The turn is over (answered, or given up); with ``turn_token``, only that turn."""
+    def stop_listening(self, call_uuid: str) -> None:
+        """The turn is over (given up, or the call is steered elsewhere)."""
+        self._listens.pop(call_uuid, None)
+
+    def end_turn(self, call_uuid: str, turn_token: str | None) -> bool:
+        """A GetInput callback carrying ``turn_token`` arrived: it ends the listening turn
+        only when it is that turn's (same token; None matches a turn without one). A late
+        callback of an older turn changes nothing and returns False."""
         listen = self._listens.get(call_uuid)
-        if listen is not None and (turn_token is None or listen.turn_token == turn_token):
-            del self._listens[call_uuid]
+        if listen is None or listen.turn_token != turn_token:
+            return False
+        del self._listens[call_uuid]
+        return True
 
     # -- inbound callers on hold -----------------------------------------------------------------
 

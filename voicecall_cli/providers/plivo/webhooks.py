@@ -132,8 +132,10 @@ class PlivoWebhookCodec:
             return _reply(events, delivery, now_ms, xml.empty())
         if flow == "getinput":
             events = _input_events(delivery.form, dedupe_key)
-            self._state.stop_listening(call_uuid, delivery.turn_token)
-            return _reply(events, delivery, now_ms, xml.keep_alive(self._url(delivery)))
+            # Only the listening turn's own callback ends it: a late one of an older turn
+            # leaves the current turn listening and gets its GetInput again as the reply.
+            self._state.end_turn(call_uuid, delivery.turn_token)
+            return _reply(events, delivery, now_ms, self._next_step(delivery))
         if flow == "ring":
             events = [(EventType.RINGING, {}, f"plivo:ringing:{call_uuid}")]
             return _reply(events, delivery, now_ms, xml.empty())

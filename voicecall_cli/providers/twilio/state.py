@@ -89,4 +89,16 @@ class TwilioState:
         return False, None
 
     def clear_pending_gather(self, call_sid: str) -> None:
+        """The listening turn is over (given up, or the call is being steered elsewhere)."""
         self._pending_gathers.pop(call_sid, None)
+
+    def end_turn(self, call_sid: str, turn_token: str | None) -> bool:
+        """A Gather callback carrying ``turn_token`` arrived: it ends the listening turn only
+        when it is that turn's (same token; None matches a turn without one). A late callback
+        of an older turn changes nothing and returns False."""
+        if call_sid not in self._pending_gathers:
+            return False
+        if self._pending_gathers[call_sid] != turn_token:
+            return False
+        del self._pending_gathers[call_sid]
+        return True

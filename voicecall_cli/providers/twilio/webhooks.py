@@ -136,8 +136,10 @@ class TwilioWebhookCodec:
             events = [(EventType.SPEECH, {
                 "transcript": form["SpeechResult"], "is_final": True,
                 "confidence": _confidence(form.get("Confidence"))})]
-            self._state.clear_pending_gather(delivery.call_sid)
-            reply = twiml.idle(self._call_url(request, delivery))
+            # Only the listening turn's own callback ends it: a late one of an older turn
+            # leaves the current Gather pending and gets it again as its reply.
+            self._state.end_turn(delivery.call_sid, delivery.turn_token)
+            reply = self._gather_or_idle(request, delivery)
         elif "Digits" in form:
             events = [(EventType.DTMF, {"digits": form["Digits"]})]
             reply = self._call_url_reply(request, delivery)
@@ -163,16 +165,28 @@ class TwilioWebhookCodec:
 
     # -- TwiML decisions -----------------------------------------------------------------------
 
+    def _pending_gather(self, request: WebhookRequest, delivery: _Delivery) -> str | None:
+        """The Gather of the call's listening turn (None when no turn listens)."""
+        listening, turn_token = self._state.pending_gather(delivery.call_sid)
+        if not listening:
+            return None
+        call_url = self._call_url(request, delivery)
+        action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
+        return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
+                            redirect_url=call_url)
+
+    def _gather_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        """After a Gather callback: the turn still listening gets its Gather, else idle."""
+        gather = self._pending_gather(request, delivery)
+        return gather if gather is not None else twiml.idle(self._call_url(request, delivery))
+
     def _call_url_reply(self, request: WebhookRequest, delivery: _Delivery) -> str:
         """The call's own URL was requested (answer, or a redirect back to us)."""
         if delivery.status in _END_REASONS:
             return twiml.empty()
-        call_url = self._call_url(request, delivery)
-        listening, turn_token = self._state.pending_gather(delivery.call_sid)
-        if listening:
-            action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
-            return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
-                                redirect_url=call_url)
+        gather = self._pending_gather(request, delivery)
+        if gather is not None:
+            return gather
         stored = self._state.take_notify_twiml(delivery.call_id)
         if stored is not None:
             return stored
