@@ -140,6 +140,8 @@ class TwilioWebhookCodec:
             # leaves the current Gather pending and gets it again as its reply.
             self._state.end_turn(delivery.call_sid, delivery.turn_token)
             reply = self._gather_or_idle(request, delivery)
+        elif "QueueResult" in form:  # the Enqueue's action: the caller left the hold queue
+            events, reply = self._left_queue(request, delivery)
         elif "Digits" in form:
             events = [(EventType.DTMF, {"digits": form["Digits"]})]
             reply = self._call_url_reply(request, delivery)
@@ -184,6 +186,8 @@ class TwilioWebhookCodec:
         """The call's own URL was requested (answer, or a redirect back to us)."""
         if delivery.status in _END_REASONS:
             return twiml.empty()
+        if self._state.is_held(delivery.call_sid):
+            return self._queue(request, delivery)  # still waiting for a stream slot
         gather = self._pending_gather(request, delivery)
         if gather is not None:
             return gather
@@ -196,15 +200,36 @@ class TwilioWebhookCodec:
 
     def _inbound_reply(self, request: WebhookRequest, delivery: _Delivery) -> str:
         self._call_url(request, delivery)  # remembered, so the REST client can update the call
-        if self._endpoints.stream_url and not self._streams.admits_inbound():
-            return twiml.queue()
+        if self._endpoints.stream_url and (self._state.queue_ahead(self._streams)
+                                           or not self._streams.admits_inbound()):
+            self._state.hold(delivery.call_sid)  # behind everyone already waiting
+            return self._queue(request, delivery)
         return self._stream_or_idle(request, delivery)
+
+    def _queue(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        """Hold TwiML whose Enqueue action tells us when the caller leaves the queue."""
+        return twiml.queue(action_url=self._call_url(request, delivery))
+
+    def _left_queue(self, request: WebhookRequest, delivery: _Delivery
+                    ) -> tuple[list[tuple[EventType, dict[str, Any]]], str]:
+        """The Enqueue's action: ``hangup`` ends the call (the caller gave up waiting); after
+        ``redirected`` (we connected them) Twilio runs the redirect, not this reply; after
+        any other result (queue full, a Twilio error) a held caller keeps their place and is
+        kept on the line, coming back to be queued again."""
+        result = delivery.form.get("QueueResult", "").strip().lower()
+        if result == "hangup":
+            self._state.forget(delivery.call_sid)
+            return [(EventType.ENDED, {"reason": "hangup-user"})], twiml.empty()
+        if result in ("redirected", "bridged", "bridging-in-process"):
+            return [], twiml.empty()
+        return [], twiml.idle(self._call_url(request, delivery))
 
     def _stream_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
         """Stream TwiML when streaming is on (the daemon's token for this call; the stream
         registers itself on its ``start``), else keep the call up and come back."""
         stream_url = self._endpoints.stream_url
         if stream_url:
+            self._state.connected(delivery.call_sid)
             return twiml.stream(stream_url, self._streams.token(delivery.call_sid))
         return twiml.idle(self._call_url(request, delivery))
 
