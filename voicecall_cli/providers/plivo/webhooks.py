@@ -155,8 +155,9 @@ class PlivoWebhookCodec:
         if self._state.is_notify(delivery.call_id):
             return xml.empty()  # served before: this is a repeat, not a new start
         if self._endpoints.stream_url:
-            if delivery.direction == "inbound" and not self._streams.admits_inbound():
-                return self._hold_xml(delivery)
+            if delivery.direction == "inbound" and (self._state.queue_ahead()
+                                                    or not self._streams.admits_inbound()):
+                return self._hold_xml(delivery)  # behind everyone already waiting
             return self._stream_xml(delivery)
         return self._next_step(delivery)
 
@@ -173,8 +174,10 @@ class PlivoWebhookCodec:
             if event in STREAM_ENDED:
                 self._streams.end(call_uuid, delivery.form.get("StreamID") or None)
             return xml.empty()
-        if flow == "hold":
-            if self._streams.admits_inbound():
+        if flow == "hold":  # a held caller asks again, or the daemon transferred them here
+            connecting = self._state.is_connecting(call_uuid)
+            if connecting or (self._state.first_in_line(call_uuid)
+                              and self._streams.admits_inbound()):
                 self._state.unhold(call_uuid)
                 return self._stream_xml(delivery)
             return self._hold_xml(delivery)
