@@ -83,14 +83,16 @@ class HoldQueue:
                     self._manager.end_locally(call, CallState.HANGUP_USER.value)
                 continue
             log.info("held caller of call %s connected to a stream slot", call_id)
-            await self._until_streaming(provider_call_id)
+            await self._until_streaming(provider_call_id, call_id)
 
-    async def _until_streaming(self, provider_call_id: str) -> None:
-        """Wait (bounded) until the connected caller's stream started or their call ended."""
+    async def _until_streaming(self, provider_call_id: str, call_id: str) -> None:
+        """Wait (bounded) until the connected caller's stream started or their call ended.
+        (Streams are registered under the provider's call id, or under ours by providers
+        whose stream names our call, such as Telnyx's ``client_state``.)"""
         streams = self._streams
         assert streams is not None
         with trio.move_on_after(CONNECT_WAIT_S):
-            while not streams.has_stream(provider_call_id):
+            while not (streams.has_stream(provider_call_id) or streams.has_stream(call_id)):
                 call = self._manager.find(provider_call_id)
                 if call is None or call.is_terminal:
                     return
