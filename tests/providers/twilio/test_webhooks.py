@@ -225,6 +225,24 @@ def test_row_gather_action_stops_the_listening_turn_and_idles():
     assert reply.body.decode() == golden("idle")
 
 
+def test_row_a_late_gather_action_of_an_older_turn_keeps_the_newer_turn_listening():
+    state = remembered_state()
+    state.set_pending_gather(OUTBOUND_SID, "turn-8")
+    codec = make_codec(state)
+    late = deliver(codec, "gather_speech", {"callId": CALL_ID, "turnToken": "turn-7"})
+    assert [(e.type, e.turn_token) for e in late.events] == [(EventType.SPEECH, "turn-7")]
+    assert state.pending_gather(OUTBOUND_SID) == (True, "turn-8")
+    turn_8 = twiml.with_turn_token(CALL_URL, "turn-8")
+    assert late.body.decode() == twiml.gather(turn_8, prompt=None, voice="Polly.Joanna",
+                                              redirect_url=CALL_URL)
+    untokened = deliver(codec, "gather_speech", {"callId": CALL_ID}, key=KEY + "b")
+    assert untokened.events and state.pending_gather(OUTBOUND_SID) == (True, "turn-8")
+    own = deliver(codec, "gather_speech", {"callId": CALL_ID, "turnToken": "turn-8"},
+                  key=KEY + "c")
+    assert own.body.decode() == golden("idle")
+    assert state.pending_gather(OUTBOUND_SID) == (False, None)
+
+
 def test_row_redirect_back_while_listening_gathers_again_with_the_token():
     state = remembered_state()
     state.set_pending_gather(OUTBOUND_SID, "turn-7")
