@@ -8,6 +8,7 @@ The carriers' own hold queues run end to end in ``tests/e2e/test_*_hold_queue.py
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,13 @@ def stream(registry: StreamRegistry, pid: str) -> Stream:
 
 async def test_the_first_in_line_is_retried_then_connected_and_a_gone_caller_is_ended(
         tmp_path: Path, env_nursery: trio.Nursery, clock: trio.testing.MockClock) -> None:
+    clock.autojump_threshold = math.inf  # time moves only when the test moves it
+
+    async def settle(seconds: float = 0.0) -> None:
+        """Let ``seconds`` pass, then let every task run until all wait again."""
+        clock.jump(seconds)
+        await trio.testing.wait_all_tasks_blocked()
+
     registry = StreamRegistry(max_inbound_streams=1)
     carrier = HoldingCarrier(held=["p2", "p3"], outcomes={"p2": ["fail", "ok"],
                                                           "p3": ["gone"]})
@@ -90,25 +98,25 @@ async def test_the_first_in_line_is_retried_then_connected_and_a_gone_caller_is_
     def connects() -> list[str]:
         return [pid for _, pid in carrier.of("connect")]
 
-    await trio.sleep(RECHECK_S * 3)
+    await settle(RECHECK_S * 3)
     assert connects() == []  # the slot is taken: nobody is connected
 
     registry.remove(first)
     manager.on_streams_changed()  # the media side reports the stream gone
-    await trio.testing.wait_all_tasks_blocked()  # before any time passes
+    await settle()  # no time passes
     assert connects() == ["p2"] and carrier.held == ["p2", "p3"]  # failed: still first
-    await trio.sleep(RECHECK_S + 0.1)
+    await settle(RECHECK_S)
     assert connects() == ["p2", "p2"] and carrier.held == ["p3"]  # retried, connected
-    await trio.sleep(RECHECK_S * 3)
+    await settle(RECHECK_S * 3)
     assert connects() == ["p2", "p2"]  # the slot is p2's until their stream starts
     second = stream(registry, "p2")
     manager.on_streams_changed()
-    await trio.sleep(RECHECK_S * 3)
+    await settle(RECHECK_S * 3)
     assert connects() == ["p2", "p2"]  # p2 streams: no slot for p3
 
     registry.remove(second)
     manager.on_streams_changed()
-    await trio.testing.wait_all_tasks_blocked()
+    await settle()
     assert manager.find(ids["p3"]) is None  # ended at once, not at the next recheck
     assert connects() == ["p2", "p2", "p3"] and carrier.held == []
     ended = store.find_call_by_provider_id("p3")
