@@ -54,26 +54,19 @@ async def _wait_ended(daemon: Daemon, call_id: str) -> dict:
         await trio.sleep(0.05)
 
 
-async def test_end_hangs_up_an_inbound_call_before_any_outbound_call() -> None:
+async def test_inbound_calls_end_by_end_and_by_max_duration_before_any_outbound_call() -> None:
     with trio.fail_after(60):
-        async with carrier_daemon(inbound_config(300), "vcmin") as daemon:
-            call_id = await ring_in(daemon)
+        async with carrier_daemon(inbound_config(2), "vcmin") as daemon:
+            ended_by_user = await ring_in(daemon)
             proc = await trio.to_thread.run_sync(
-                lambda: daemon.cli("end", "--call-id", call_id, "--json", timeout=30))
+                lambda: daemon.cli("end", "--call-id", ended_by_user, "--json", timeout=30))
             assert proc.returncode == 0, (proc.stdout, proc.stderr)
             assert json.loads(proc.stdout) == {"success": True}
-            ended = await wait_ended(daemon, call_id)
+            ended = await wait_ended(daemon, ended_by_user)
             assert (ended["state"], ended["endReason"]) == ("hangup-bot", "hangup-bot")
-            assert (await cli_json(daemon, "status"))["calls"] == []
 
-
-async def test_max_duration_ends_an_inbound_call_before_any_outbound_call() -> None:
-    with trio.fail_after(60):
-        async with carrier_daemon(inbound_config(1), "vcmin") as daemon:
-            call_id = await ring_in(daemon)
-            ended = await wait_ended(daemon, call_id)
+            timed = await ring_in(daemon)  # left alone: its max duration (2 s) ends it
+            ended = await wait_ended(daemon, timed)
             assert (ended["state"], ended["endReason"]) == ("timeout", "timeout")
             assert (await cli_json(daemon, "status"))["calls"] == []
-            # The carrier was told: its hang-up reached the daemon as the call's end event.
-            log = daemon.log.read_text()
-            assert "no webhook URL" not in log
+            assert "no webhook URL" not in daemon.log.read_text()

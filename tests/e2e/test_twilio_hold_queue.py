@@ -57,12 +57,31 @@ async def until_streaming(daemon: Daemon, provider_call_id: str) -> dict:
     return call
 
 
+async def hold_music_is_the_builders(daemon: Daemon) -> None:
+    """Item 17: ``/voice/hold-music`` (the queue's waitUrl) serves the one builder's document,
+    which is the reference's: Say (alice), then an endless Play of Twilio's hosted music."""
+    local = urlsplit(daemon.health()["localUrl"])
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+        for method in ("GET", "POST"):  # any method, no signature
+            response = await http.request(method,
+                                          f"{local.scheme}://{local.netloc}/voice/hold-music")
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "text/xml"
+            assert response.text == twiml.hold_music()
+    assert response.text == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Say voice="alice">All agents are currently busy. Please hold.</Say>'
+        f'<Play loop="0">{twiml.HOLD_MUSIC_URL}</Play></Response>')
+    assert twiml.HOLD_MUSIC_URL.startswith("http://com.twilio.sounds.music.")
+
+
 async def test_held_callers_are_connected_in_order_and_one_who_hangs_up_leaves() -> None:
     caller = CalleeScript(stream_audio=True, reply_delay_s=0.2, reply_seconds=0.3)
     with trio.fail_after(120):
         async with twilio_daemon(caller, extra_config=HOLD_CONFIG, policy="open") as (
                 daemon, sim):
             webhook = daemon.health()["webhookUrl"]
+            await hold_music_is_the_builders(daemon)
 
             async def ring(from_: str) -> str:
                 return await sim.place_inbound(from_=from_, to=OUR_NUMBER, webhook_url=webhook)
@@ -105,22 +124,3 @@ async def test_held_callers_are_connected_in_order_and_one_who_hangs_up_leaves()
             assert sim.calls[fourth].queue is None
             redirects = [r for r in sim.requests if r.get("Url") is not None]
             assert [r.path.rsplit("/", 1)[-1] for r in redirects] == [f"{second}.json"]
-
-
-async def test_hold_music_route_serves_the_one_builder_as_the_reference_does() -> None:
-    with trio.fail_after(60):
-        async with twilio_daemon(extra_config=HOLD_CONFIG) as (daemon, _sim):
-            local = urlsplit(daemon.health()["localUrl"])
-            base = f"{local.scheme}://{local.netloc}"
-            async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-                for method in ("GET", "POST"):  # any method, no signature
-                    response = await http.request(method, f"{base}/voice/hold-music")
-                    assert response.status_code == 200
-                    assert response.headers["content-type"] == "text/xml"
-                    assert response.text == twiml.hold_music()
-            # The reference's document: Say (alice) then an endless Play of Twilio's music.
-            assert response.text == (
-                '<?xml version="1.0" encoding="UTF-8"?><Response>'
-                '<Say voice="alice">All agents are currently busy. Please hold.</Say>'
-                f'<Play loop="0">{twiml.HOLD_MUSIC_URL}</Play></Response>')
-            assert twiml.HOLD_MUSIC_URL.startswith("http://com.twilio.sounds.music.")
