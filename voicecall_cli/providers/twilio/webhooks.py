@@ -17,15 +17,21 @@ Which TwiML a webhook gets (first matching row):
 ========================================  ======================================================
 request                                   reply
 ========================================  ======================================================
-``SpeechResult`` (Gather action)          ``call.speech``; the turn stops listening; idle
+``SpeechResult`` (Gather action)          ``call.speech``; only the listening turn's own
+                                          token ends that turn; a turn still listening:
+                                          Gather again, else idle
+``QueueResult`` (Enqueue action)          ``hangup``: ``call.ended`` (``hangup-user``), the
+                                          call is forgotten; ``redirected``: empty; else idle
 ``Digits``                                ``call.dtmf``; as a redirect back (below)
 ``type=status``                           events by ``CallStatus``; empty; ends forget the call
-``callId`` query (Url, redirect back)     terminal status: empty; a turn listening: Gather
-                                          again; stored notify TwiML (once); other notify
-                                          calls: empty; streaming: stream; else idle
-``Direction=inbound`` (first webhook)     ``call.initiated`` + ``call.answered``; the daemon
-                                          admits no more inbound streams: queue; streaming:
+``callId`` query (Url, redirect back)     terminal status: empty; on hold: queue; a turn
+                                          listening: Gather again; stored notify TwiML
+                                          (once); other notify calls: empty; streaming:
                                           stream; else idle
+``Direction=inbound`` (first webhook)     ``call.initiated`` + ``call.answered``; others
+                                          wait, or the daemon admits no more inbound
+                                          streams: queue (in line, behind those waiting);
+                                          streaming: stream; else idle
 anything else                             events by ``CallStatus``; in progress: stream or
                                           idle; else empty
 ========================================  ======================================================
