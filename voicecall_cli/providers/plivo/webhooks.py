@@ -17,13 +17,17 @@ never from a request's ``Host``.
 ``xml-speak``           none                                                  the pending
                                                                               ``<Speak>``
 ``xml-listen``          none                                                  ``<GetInput>``
-``getinput``            ``call.speech`` (``Speech``...) / ``call.dtmf``        keep-alive
+``getinput``            ``call.speech`` (``Speech``...) / ``call.dtmf``        next step
 ``redirect``            none (``sayDone``: a speech was heard)                next step
 ``hold``                none                                                  stream or hold
 ``stream-status``       none; StopStream/DroppedStream end the stream         empty
 ======================  ====================================================  ===============
 
-"Next step" is a ``<GetInput>`` while a turn listens, else a keep-alive (wait, ask again).
+"Next step" is a ``<GetInput>`` while a turn listens, else a keep-alive (wait, ask again); a
+GetInput callback ends the listening turn only when it carries that turn's token. Inbound
+callers hold in line: a new one waits behind those already holding, and a free stream slot
+goes to the first in line (at their own ``hold`` check, or at once when the daemon transfers
+them there), never to a caller further back.
 Dedupe keys: status events by call and kind (``plivo:answered:<CallUUID>``: Plivo re-sends a
 callback with a new nonce, which must not count twice), speech and digits by the verified
 request key. Pure apart from the shared :class:`~.state.PlivoState` and the daemon's stream
