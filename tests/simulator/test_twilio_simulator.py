@@ -342,3 +342,56 @@ async def test_callee_hangs_up_after_its_last_reply() -> None:
     assert call.replies == ["Bye now."]
     assert call.status == "completed"
     assert call.hangups == 0
+
+
+def enqueue_twiml(action: str) -> str:
+    response = VoiceResponse()
+    response.enqueue("hold-queue", action=action, method="POST", wait_url="/voice/hold-music")
+    return response.to_xml()
+
+
+def hold_music_twiml() -> str:
+    response = VoiceResponse()
+    response.say("Please hold.", voice="alice")
+    response.play("http://example.com/music.mp3", loop=0)
+    return response.to_xml()
+
+
+async def test_enqueue_plays_the_wait_url_and_reports_how_the_caller_left() -> None:
+    def answer(received: Received) -> str:
+        if received.path == "/voice/hold-music":
+            return hold_music_twiml()
+        if "QueueResult" in received.params or received.query.get("left"):
+            return EMPTY_TWIML
+        if received.query.get("callId"):  # redirected out of the queue: hang up
+            return hangup_twiml()
+        return enqueue_twiml(received.url.split("?")[0] + "?left=1")
+
+    with trio.fail_after(10):
+        async with fake_twilio(answer, CalleeScript(say_seconds_per_char=0)) as (
+                sim, receiver, api):
+            redirected = await sim.place_inbound(from_=CALLEE_NUMBER, to=OUR_NUMBER,
+                                                 webhook_url=receiver.url())
+            gives_up = await sim.place_inbound(from_="+15550003333", to=OUR_NUMBER,
+                                               webhook_url=receiver.url())
+            for sid in (redirected, gives_up):
+                await sim.wait_for(lambda s=sid: sim.calls[s].played)
+                assert sim.calls[sid].queue == "hold-queue"
+                assert sim.calls[sid].spoken == ["Please hold."]
+            response = await api.post(f"/Calls/{redirected}.json",
+                                      data={"Url": receiver.url() + "?callId=c1"})
+            assert response.status_code == 200
+            sim.hang_up(gives_up)
+            await sim.wait_ended(redirected)
+            await sim.wait_ended(gives_up)
+            await receiver.wait_for(lambda: sum("QueueResult" in r.params
+                                                for r in receiver.received) == 2)
+
+    assert sim.calls[redirected].queue_results == ["redirected"]
+    assert sim.calls[gives_up].queue_results == ["hangup"]
+    left = {r.params["CallSid"]: r for r in receiver.received if "QueueResult" in r.params}
+    assert left[redirected].params["QueueResult"] == "redirected"
+    assert left[gives_up].params["QueueResult"] == "hangup"
+    assert all(r.signature_valid and r.query == {"left": "1"} for r in left.values())
+    waits = [r for r in receiver.received if r.path == "/voice/hold-music"]
+    assert len(waits) == 2 and all("QueueSid" in r.params for r in waits)

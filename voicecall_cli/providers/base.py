@@ -255,6 +255,22 @@ class ProviderClient:
         """A call restored after a daemon restart goes on; providers that keep no state about
         calls do nothing."""
 
+    # -- the hold queue (inbound callers waiting for a stream slot) ------------------------------
+
+    def held_calls(self) -> list[str]:
+        """Provider call ids of the inbound callers this provider's webhook replies put on
+        hold (every inbound stream slot was taken), longest-waiting first. A caller who hangs
+        up while waiting leaves the list. Providers that never hold anyone: empty."""
+        return []
+
+    async def connect_held(self, call_id: str, provider_call_id: str) -> bool:
+        """Take a held caller off hold and connect them to a media stream now (the daemon
+        calls it when a stream slot is free, longest-waiting caller first). Returns True once
+        the carrier accepted it (the stream follows), False when the caller turned out to be
+        gone (they left the list). Raises :class:`ProviderError` for any other failure; the
+        caller then stays first in line."""
+        raise ProviderError(f"{self.name}: no inbound callers are held")
+
 
 class ProviderConfig(Protocol):
     """What a provider reads of the validated configuration."""

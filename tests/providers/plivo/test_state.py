@@ -118,15 +118,18 @@ def test_the_listen_prompt_is_handed_out_once() -> None:
     assert state.listen(CALL_UUID) == PendingListen("turn-1", None)
 
 
-def test_stop_listening_with_a_stale_turn_token_keeps_the_newer_turn() -> None:
+def test_ending_a_turn_with_a_stale_turn_token_keeps_the_newer_turn() -> None:
     state = PlivoState()
     state.set_listen(CALL_UUID, PendingListen("turn-2"))
-    state.stop_listening(CALL_UUID, "turn-1")
+    assert state.end_turn(CALL_UUID, "turn-1") is False
+    assert state.end_turn(CALL_UUID, None) is False  # a callback without a token is stale too
     assert state.listen(CALL_UUID) == PendingListen("turn-2")
-    state.stop_listening(CALL_UUID, "turn-2")
+    assert state.end_turn(CALL_UUID, "turn-2") is True
     assert state.listen(CALL_UUID) is None
+    state.set_listen(CALL_UUID, PendingListen(None))
+    assert state.end_turn(CALL_UUID, None) is True  # a turn without a token
     state.set_listen(CALL_UUID, PendingListen("turn-3"))
-    state.stop_listening(CALL_UUID)  # no token: whatever turn it is
+    state.stop_listening(CALL_UUID)  # giving up: whatever turn it is
     assert state.listen(CALL_UUID) is None
     state.stop_listening(CALL_UUID)  # nothing listens: no error
 

@@ -227,8 +227,18 @@ def test_speech_of_a_stale_turn_keeps_the_newer_turn_listening() -> None:
     state = PlivoState()
     state.set_listen(CALL_UUID, PendingListen("turn-2"))
     url = call_url({"callId": CALL_ID, "flow": "getinput", "turnToken": "turn-1"})
-    [event] = deliver(make_codec(state), url, call_form(extra=[("Speech", "Late.")]))[0].events
+    reply = deliver(make_codec(state), url, call_form(extra=[("Speech", "Late.")]))[0]
+    [event] = reply.events
     assert event.turn_token == "turn-1"
+    assert state.listen(CALL_UUID) == PendingListen("turn-2")
+    # What Plivo runs from the reply is the newer turn's GetInput, at once.
+    [get_input, _] = document(reply.body)
+    assert get_input.tag == "GetInput"
+    assert query_of(get_input.get("action"))["turnToken"] == "turn-2"
+    # A late callback that carries no turn token is stale for a turn that has one.
+    untokened = call_url({"callId": CALL_ID, "flow": "getinput"})
+    deliver(make_codec(state), untokened, call_form(extra=[("Speech", "Late again.")]),
+            nonce="22222222222222222222")
     assert state.listen(CALL_UUID) == PendingListen("turn-2")
 
 
@@ -350,6 +360,38 @@ def test_an_inbound_caller_waits_on_hold_until_a_stream_slot_is_free() -> None:
     streams.admitting = False
     later = inbound_answer(codec, "hold", nonce="44444444444444444444")
     assert document(later.body)[0].tag == "Speak"
+
+
+def held_caller(codec: PlivoWebhookCodec, call_uuid: str, flow: str | None, nonce: str):
+    query = {"callId": call_uuid, "flow": flow} if flow else None
+    form = call_form(call_uuid, direction="inbound", status="ringing")
+    return deliver(codec, call_url(query), form, nonce=nonce)[0]
+
+
+def test_held_callers_get_the_free_slot_in_the_order_they_came() -> None:
+    second, third = "22222222-0000-4000-8000-000000000002", "33333333-0000-4000-8000-000000000003"
+    state = PlivoState()
+    streams = PlivoStreams(admitting=False)
+    codec = make_codec(state, streams=streams, stream_url=STREAM_URL)
+    held_caller(codec, second, None, "10000000000000000001")
+    held_caller(codec, third, None, "10000000000000000002")
+    assert state.held() == [second, third]
+    streams.admitting = True  # the slot frees: the 3rd asks first, but the 2nd waited longer
+    asks_first = held_caller(codec, third, "hold", "10000000000000000003")
+    assert document(asks_first.body)[0].tag == "Wait" and streams.tokens_asked == []
+    fourth = "44444444-0000-4000-8000-000000000004"  # a new caller queues behind them
+    assert document(held_caller(codec, fourth, None, "10000000000000000004").body)[0].tag == (
+        "Speak")
+    admitted = held_caller(codec, second, "hold", "10000000000000000005")
+    assert stream_parts(admitted.body)[1] == STREAM_URL and streams.tokens_asked == [second]
+    assert state.held() == [third, fourth]
+    # The daemon takes the 3rd off hold (a transfer to the hold flow): they stream, whatever
+    # the slots say by then.
+    state.start_connecting(third)
+    streams.admitting = False
+    moved = held_caller(codec, third, "hold", "10000000000000000006")
+    assert stream_parts(moved.body)[1] == STREAM_URL
+    assert state.held() == [fourth]
 
 
 def test_an_inbound_call_idles_when_streams_are_off_whatever_the_slots() -> None:

@@ -225,6 +225,24 @@ def test_row_gather_action_stops_the_listening_turn_and_idles():
     assert reply.body.decode() == golden("idle")
 
 
+def test_row_a_late_gather_action_of_an_older_turn_keeps_the_newer_turn_listening():
+    state = remembered_state()
+    state.set_pending_gather(OUTBOUND_SID, "turn-8")
+    codec = make_codec(state)
+    late = deliver(codec, "gather_speech", {"callId": CALL_ID, "turnToken": "turn-7"})
+    assert [(e.type, e.turn_token) for e in late.events] == [(EventType.SPEECH, "turn-7")]
+    assert state.pending_gather(OUTBOUND_SID) == (True, "turn-8")
+    turn_8 = twiml.with_turn_token(CALL_URL, "turn-8")
+    assert late.body.decode() == twiml.gather(turn_8, prompt=None, voice="Polly.Joanna",
+                                              redirect_url=CALL_URL)
+    untokened = deliver(codec, "gather_speech", {"callId": CALL_ID}, key=KEY + "b")
+    assert untokened.events and state.pending_gather(OUTBOUND_SID) == (True, "turn-8")
+    own = deliver(codec, "gather_speech", {"callId": CALL_ID, "turnToken": "turn-8"},
+                  key=KEY + "c")
+    assert own.body.decode() == golden("idle")
+    assert state.pending_gather(OUTBOUND_SID) == (False, None)
+
+
 def test_row_redirect_back_while_listening_gathers_again_with_the_token():
     state = remembered_state()
     state.set_pending_gather(OUTBOUND_SID, "turn-7")
@@ -307,21 +325,79 @@ def test_row_inbound_is_queued_when_the_registry_admits_no_more_inbound_streams(
     state = TwilioState()
     streams = FakeStreams(admitting=False)
     reply = deliver(make_codec(state, streams=streams, stream_url=STREAM_URL), "inbound_call")
-    assert reply.body.decode() == golden("queue")
+    call_url = f"{WEBHOOK}?callId={INBOUND_SID}"
+    assert reply.body.decode() == twiml.queue(action_url=call_url)
+    [say, enqueue] = ET.fromstring(reply.body)
+    assert (say.text, enqueue.text) == ("Please hold while we connect you.", "hold-queue")
+    assert enqueue.attrib == {"action": call_url, "method": "POST",
+                              "waitUrl": "/voice/hold-music"}
     assert [e.type for e in reply.events] == [EventType.INITIATED, EventType.ANSWERED]
     assert streams.tokens_asked == []  # a queued caller gets no stream token
+    assert state.held() == [INBOUND_SID]
     # Still remembered, so the REST client can update the call once it leaves the queue.
-    assert state.call_url(INBOUND_SID) == f"{WEBHOOK}?callId={INBOUND_SID}"
+    assert state.call_url(INBOUND_SID) == call_url
 
 
-def test_row_inbound_streams_again_once_the_registry_admits_again():
+def inbound_from(call_sid: str) -> bytes:
+    return form("inbound_call").replace(INBOUND_SID.encode(), call_sid.encode())
+
+
+SECOND_SID = "CA" + "2" * 32
+THIRD_SID = "CA" + "3" * 32
+
+
+def test_row_new_inbound_callers_queue_behind_those_already_waiting_in_order():
+    state = TwilioState()
     streams = FakeStreams(admitting=False)
-    codec = make_codec(streams=streams, stream_url=STREAM_URL)
-    assert deliver(codec, "inbound_call").body.decode() == golden("queue")
-    streams.admitting = True  # the first inbound stream ended
-    again = deliver(codec, "inbound_call", key=KEY + "again").body.decode()
-    assert again == twiml.stream(STREAM_URL, f"token-for-{INBOUND_SID}")
-    assert streams.admits_asked == 2
+    codec = make_codec(state, streams=streams, stream_url=STREAM_URL)
+    deliver(codec, inbound_from(SECOND_SID))
+    streams.admitting = True  # a slot frees, but someone is waiting for it
+    third = deliver(codec, inbound_from(THIRD_SID), key=KEY + "3").body.decode()
+    assert "<Enqueue" in third and streams.tokens_asked == []
+    assert state.held() == [SECOND_SID, THIRD_SID]
+    # The first in line is taken off hold: until their stream is up the slot stays theirs.
+    state.start_connecting(SECOND_SID)
+    assert state.held() == [THIRD_SID]
+    late = deliver(codec, inbound_from("CA" + "4" * 32), key=KEY + "4").body.decode()
+    assert "<Enqueue" in late
+    assert state.held() == [THIRD_SID, "CA" + "4" * 32]
+    streams.live.add(SECOND_SID)  # their stream started
+    state.start_connecting(THIRD_SID)
+    state.hold_first(THIRD_SID)  # connecting failed: first in line again
+    assert state.held() == [THIRD_SID, "CA" + "4" * 32]
+
+
+def test_row_a_held_caller_redirected_back_is_queued_again():
+    state = TwilioState()
+    codec = make_codec(state, streams=FakeStreams(admitting=False), stream_url=STREAM_URL)
+    deliver(codec, "inbound_call")
+    again = deliver(codec, "inbound_call", {"callId": INBOUND_SID}, key=KEY + "again")
+    assert again.body.decode() == twiml.queue(action_url=f"{WEBHOOK}?callId={INBOUND_SID}")
+    assert state.held() == [INBOUND_SID]
+
+
+def test_row_a_caller_who_hangs_up_in_the_queue_leaves_it_and_the_call_ends():
+    state = TwilioState()
+    codec = make_codec(state, streams=FakeStreams(admitting=False), stream_url=STREAM_URL)
+    deliver(codec, "inbound_call")
+    left = form("inbound_call").replace(b"CallStatus=ringing", b"CallStatus=completed")
+    reply = deliver(codec, left + b"&QueueResult=hangup&QueueTime=4", {"callId": INBOUND_SID},
+                    key=KEY + "left")
+    assert [(e.type, e.reason) for e in reply.events] == [(EventType.ENDED, "hangup-user")]
+    assert reply.body.decode() == golden("empty")
+    assert state.held() == [] and state.call_url(INBOUND_SID) is None
+
+
+def test_row_the_queue_action_after_a_redirect_changes_nothing():
+    state = TwilioState()
+    codec = make_codec(state, streams=FakeStreams(admitting=False), stream_url=STREAM_URL)
+    deliver(codec, "inbound_call")
+    state.start_connecting(INBOUND_SID)
+    left = form("inbound_call").replace(b"CallStatus=ringing", b"CallStatus=in-progress")
+    reply = deliver(codec, left + b"&QueueResult=redirected", {"callId": INBOUND_SID},
+                    key=KEY + "left")
+    assert reply.events == [] and reply.body.decode() == golden("empty")
+    assert state.call_url(INBOUND_SID) is not None
 
 
 def test_row_inbound_idles_when_streaming_is_off():

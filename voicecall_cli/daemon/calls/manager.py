@@ -85,8 +85,11 @@ class CallManager:
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None
         self.auto_responder: Any = None  # AutoResponder, when auto-responses are on
+        self.hold_queue: Any = None  # HoldQueue (see service.new_call_manager)
         # What an answered call starts (the greeting; see service.new_call_manager).
         self.on_answered: Callable[[CallRecord], None] = lambda call: None
+        # What a stream starting or stopping, or a call ending, wakes (the hold queue).
+        self.on_streams_changed: Callable[[], None] = lambda: None
         self.latency = TurnLatency(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -189,6 +192,7 @@ class CallManager:
         pid = call.provider_call_id
         if pid and self.by_provider_id.get(pid) == call.call_id:
             del self.by_provider_id[pid]
+        self.on_streams_changed()
 
     def add_transcript(self, call: CallRecord, entry: TranscriptEntry) -> None:
         call.transcript.append(entry)

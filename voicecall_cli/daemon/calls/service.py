@@ -1,5 +1,6 @@
 """The call manager and what runs on top of it, put together: the greeting on answer, restore of
-the calls a previous run left live, and the stale-call reaper.
+the calls a previous run left live, the stale-call reaper, and the hold queue of inbound callers
+waiting for a stream slot.
 
 :func:`new_call_manager` builds a wired manager; :func:`run_calls` runs it: it starts the
 manager's nursery, restores persisted calls (before reporting ready, so no request sees a
@@ -14,6 +15,7 @@ import trio
 
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls.greeting import on_answered
+from voicecall_cli.daemon.calls.holdqueue import HoldQueue
 from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.daemon.calls.restore import restore_calls
 from voicecall_cli.daemon.calls.settings import CallSettings
@@ -31,6 +33,8 @@ def new_call_manager(settings: CallSettings, store: Store, bus: EventBus, provid
     manager = CallManager(settings, store, bus, provider, clock, endpoints=endpoints,
                           speech=speech)
     manager.on_answered = partial(on_answered, manager)
+    manager.hold_queue = HoldQueue(manager, manager.speech.streams)
+    manager.on_streams_changed = manager.hold_queue.wake
     return manager
 
 
@@ -43,4 +47,6 @@ async def run_calls(manager: CallManager, *,
         manager.adopt_restored(await restore_calls(manager))
         if manager.settings.stale_call_reaper_s > 0:
             nursery.start_soon(reap_stale_calls, manager)
+        if manager.hold_queue is not None:
+            nursery.start_soon(manager.hold_queue.run)
         task_status.started(manager)

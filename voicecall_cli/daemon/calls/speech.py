@@ -39,6 +39,11 @@ class SpeechRouter:
         self._player = player
 
     @property
+    def streams(self) -> Streams | None:
+        """The daemon's stream registry (None: calls never stream)."""
+        return self._streams
+
+    @property
     def streams_calls(self) -> bool:
         """Calls get a media stream once answered (conversation greetings wait for it)."""
         return self._player is not None

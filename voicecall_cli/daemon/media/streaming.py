@@ -272,6 +272,8 @@ class StreamHooks:
                                                         "streamSid": stream_sid})
             self._start_transcriber(call_sid)
             start_greeting(self.manager, call.call_id)
+        if self.manager is not None:
+            self.manager.on_streams_changed()  # a slot promised to a held caller is taken
 
     def on_stop(self, call_sid: str, stream_sid: str) -> None:
         log.info("media stream %s stopped", stream_sid)
@@ -280,6 +282,8 @@ class StreamHooks:
         if call is not None and self.manager is not None:
             self.manager.publish(call, ev.CALL_STREAM, {"event": "stopped",
                                                         "streamSid": stream_sid})
+        if self.manager is not None:
+            self.manager.on_streams_changed()  # a slot may be free for a held caller
 
     def on_disconnect_timeout(self, call_sid: str) -> None:
         """The stream stayed away past the grace period: end the call (reference 5.2)."""

@@ -185,6 +185,28 @@ class PlivoClient(ProviderClient):
     async def resume(self, call_id: str, provider_call_id: str) -> None:
         self.state.remember_call(call_id, provider_call_id)
 
+    def held_calls(self) -> list[str]:
+        return self.state.held()
+
+    async def connect_held(self, call_id: str, provider_call_id: str) -> bool:
+        """Transfer the held caller to the hold flow now (instead of at their next check):
+        it answers with the stream XML. A call Plivo says is over is dropped and False
+        returned; any other failure puts the caller back first in line and raises."""
+        self.state.start_connecting(provider_call_id)
+        try:
+            await self._transfer(call_id, provider_call_id, "hold")
+        except ApiError as exc:
+            status = await self.get_call_status(provider_call_id)
+            if status.is_terminal:
+                self.state.forget(provider_call_id)
+                return False
+            self.state.hold_first(provider_call_id)
+            raise ProviderError(f"could not take call {call_id} off hold: {exc}") from None
+        except BaseException:
+            self.state.hold_first(provider_call_id)
+            raise
+        return True
+
     # -- helpers --------------------------------------------------------------------------------
 
     async def _listen(self, call_id: str, provider_call_id: str, turn_token: str | None, *,
@@ -194,7 +216,7 @@ class PlivoClient(ProviderClient):
         try:
             await self._transfer(call_id, call_uuid, "xml-listen")
         except BaseException:
-            self.state.stop_listening(call_uuid, turn_token)
+            self.state.end_turn(call_uuid, turn_token)
             raise
 
     async def _transfer(self, call_id: str, call_uuid: str, flow: str) -> None:

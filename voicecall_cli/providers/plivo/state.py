@@ -52,7 +52,8 @@ class PlivoState:
         self._speeches: dict[str, PendingSpeech] = {}  # CallUUID -> next <Speak>
         self._listens: dict[str, PendingListen] = {}  # CallUUID -> listening turn
         self._heard: dict[str, tuple[str, Callable[[], None]]] = {}  # token -> (uuid, on_done)
-        self._on_hold: set[str] = set()  # inbound CallUUIDs told to hold
+        self._on_hold: dict[str, None] = {}  # inbound CallUUIDs on hold, longest-waiting first
+        self._connecting: set[str] = set()  # taken off hold, their stream not given yet
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -97,7 +98,8 @@ class PlivoState:
             self._placed.discard(key)
         self._speeches.pop(call_uuid, None)
         self._listens.pop(call_uuid, None)
-        self._on_hold.discard(call_uuid)
+        self._on_hold.pop(call_uuid, None)
+        self._connecting.discard(call_uuid)
         for token in [t for t, (uuid_, _) in self._heard.items() if uuid_ == call_uuid]:
             self.speech_heard(token)  # nobody will hear the rest: release the waiter
 
@@ -156,19 +158,56 @@ class PlivoState:
             self._listens[call_uuid] = PendingListen(listen.turn_token)
         return listen
 
-    def stop_listening(self, call_uuid: str, turn_token: str | None = None) -> None:
-        """The turn is over (answered, or given up); with ``turn_token``, only that turn."""
+    def stop_listening(self, call_uuid: str) -> None:
+        """The turn is over (given up, or the call is steered elsewhere)."""
+        self._listens.pop(call_uuid, None)
+
+    def end_turn(self, call_uuid: str, turn_token: str | None) -> bool:
+        """A GetInput callback carrying ``turn_token`` arrived: it ends the listening turn
+        only when it is that turn's (same token; None matches a turn without one). A late
+        callback of an older turn changes nothing and returns False."""
         listen = self._listens.get(call_uuid)
-        if listen is not None and (turn_token is None or listen.turn_token == turn_token):
-            del self._listens[call_uuid]
+        if listen is None or listen.turn_token != turn_token:
+            return False
+        del self._listens[call_uuid]
+        return True
 
     # -- inbound callers on hold -----------------------------------------------------------------
 
     def hold(self, call_uuid: str) -> bool:
-        """The caller is (still) on hold; True the first time (they are told why)."""
+        """The caller is (still) on hold, keeping their place in line (a new one joins at the
+        end); True the first time (they are told why)."""
         first = call_uuid not in self._on_hold
-        self._on_hold.add(call_uuid)
+        self._on_hold.setdefault(call_uuid, None)
         return first
 
     def unhold(self, call_uuid: str) -> None:
-        self._on_hold.discard(call_uuid)
+        self._on_hold.pop(call_uuid, None)
+        self._connecting.discard(call_uuid)
+
+    def held(self) -> list[str]:
+        """CallUUIDs on hold, longest-waiting first."""
+        return list(self._on_hold)
+
+    def first_in_line(self, call_uuid: str) -> bool:
+        """Whether ``call_uuid`` is on hold with nobody ahead of them (and no caller taken off
+        hold is still on their way to a stream)."""
+        return not self._connecting and next(iter(self._on_hold), None) == call_uuid
+
+    def start_connecting(self, call_uuid: str) -> None:
+        """The caller leaves the hold for a stream (their transfer is on its way)."""
+        self._on_hold.pop(call_uuid, None)
+        self._connecting.add(call_uuid)
+
+    def is_connecting(self, call_uuid: str) -> bool:
+        return call_uuid in self._connecting
+
+    def hold_first(self, call_uuid: str) -> None:
+        """Connecting failed: the caller waits again, first in line."""
+        self._connecting.discard(call_uuid)
+        self._on_hold = {call_uuid: None, **self._on_hold}
+
+    def queue_ahead(self) -> bool:
+        """Whether a new inbound caller must wait behind others already on hold or on their
+        way to a stream."""
+        return bool(self._on_hold or self._connecting)

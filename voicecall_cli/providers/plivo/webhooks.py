@@ -17,13 +17,17 @@ never from a request's ``Host``.
 ``xml-speak``           none                                                  the pending
                                                                               ``<Speak>``
 ``xml-listen``          none                                                  ``<GetInput>``
-``getinput``            ``call.speech`` (``Speech``...) / ``call.dtmf``        keep-alive
+``getinput``            ``call.speech`` (``Speech``...) / ``call.dtmf``        next step
 ``redirect``            none (``sayDone``: a speech was heard)                next step
 ``hold``                none                                                  stream or hold
 ``stream-status``       none; StopStream/DroppedStream end the stream         empty
 ======================  ====================================================  ===============
 
-"Next step" is a ``<GetInput>`` while a turn listens, else a keep-alive (wait, ask again).
+"Next step" is a ``<GetInput>`` while a turn listens, else a keep-alive (wait, ask again); a
+GetInput callback ends the listening turn only when it carries that turn's token. Inbound
+callers hold in line: a new one waits behind those already holding, and a free stream slot
+goes to the first in line (at their own ``hold`` check, or at once when the daemon transfers
+them there), never to a caller further back.
 Dedupe keys: status events by call and kind (``plivo:answered:<CallUUID>``: Plivo re-sends a
 callback with a new nonce, which must not count twice), speech and digits by the verified
 request key. Pure apart from the shared :class:`~.state.PlivoState` and the daemon's stream
@@ -132,8 +136,10 @@ class PlivoWebhookCodec:
             return _reply(events, delivery, now_ms, xml.empty())
         if flow == "getinput":
             events = _input_events(delivery.form, dedupe_key)
-            self._state.stop_listening(call_uuid, delivery.turn_token)
-            return _reply(events, delivery, now_ms, xml.keep_alive(self._url(delivery)))
+            # Only the listening turn's own callback ends it: a late one of an older turn
+            # leaves the current turn listening and gets its GetInput again as the reply.
+            self._state.end_turn(call_uuid, delivery.turn_token)
+            return _reply(events, delivery, now_ms, self._next_step(delivery))
         if flow == "ring":
             events = [(EventType.RINGING, {}, f"plivo:ringing:{call_uuid}")]
             return _reply(events, delivery, now_ms, xml.empty())
@@ -153,8 +159,9 @@ class PlivoWebhookCodec:
         if self._state.is_notify(delivery.call_id):
             return xml.empty()  # served before: this is a repeat, not a new start
         if self._endpoints.stream_url:
-            if delivery.direction == "inbound" and not self._streams.admits_inbound():
-                return self._hold_xml(delivery)
+            if delivery.direction == "inbound" and (self._state.queue_ahead()
+                                                    or not self._streams.admits_inbound()):
+                return self._hold_xml(delivery)  # behind everyone already waiting
             return self._stream_xml(delivery)
         return self._next_step(delivery)
 
@@ -171,8 +178,10 @@ class PlivoWebhookCodec:
             if event in STREAM_ENDED:
                 self._streams.end(call_uuid, delivery.form.get("StreamID") or None)
             return xml.empty()
-        if flow == "hold":
-            if self._streams.admits_inbound():
+        if flow == "hold":  # a held caller asks again, or the daemon transferred them here
+            connecting = self._state.is_connecting(call_uuid)
+            if connecting or (self._state.first_in_line(call_uuid)
+                              and self._streams.admits_inbound()):
                 self._state.unhold(call_uuid)
                 return self._stream_xml(delivery)
             return self._hold_xml(delivery)

@@ -43,6 +43,7 @@ from voicecall_cli.providers.base import (
 from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
 from voicecall_cli.providers.telnyx.state import TelnyxState, encode_client_state
 
+HOLD_PROMPT = "Please hold while we connect you."
 logger = logging.getLogger("voicecall.providers.telnyx")
 
 ALREADY_ENDED = "90018"  # "Call has already ended"
@@ -135,9 +136,49 @@ class TelnyxClient(ProviderClient):
             logger.info("telnyx: stopping transcription of call %s: %s", call_id, exc)
 
     async def answer(self, call_id: str, provider_call_id: str) -> None:
-        await self._command(provider_call_id, "answer", {
-            "command_id": f"voicecall-answer-{call_id}",
-            "client_state": encode_client_state(call_id), **self._stream_fields(call_id)})
+        """Answer with the media stream attached; when every inbound stream slot is taken (or
+        others already wait), answer without one, tell the caller to hold and keep them in
+        line for :meth:`connect_held`."""
+        held = bool(self.endpoints.stream_url) and (
+            self.state.queue_ahead() or not self.streams.admits_inbound())
+        stream = {} if held else self._stream_fields(call_id)
+        if held:
+            self.state.hold(provider_call_id, call_id)
+        try:
+            await self._command(provider_call_id, "answer", {
+                "command_id": f"voicecall-answer-{call_id}",
+                "client_state": encode_client_state(call_id), **stream})
+        except BaseException:
+            self.state.forget(provider_call_id)
+            raise
+        if held:
+            await self._command(provider_call_id, "speak", {
+                "payload": HOLD_PROMPT, "payload_type": "text", "voice": self.voice,
+                "language": self.language})
+
+    def held_calls(self) -> list[str]:
+        return self.state.held()
+
+    async def connect_held(self, call_id: str, provider_call_id: str) -> bool:
+        """Attach the media stream to the held call (``streaming_start``). A call Telnyx says
+        is over is dropped and False returned; any other failure puts the caller back first
+        in line and raises."""
+        self.state.start_connecting(provider_call_id)
+        try:
+            await self._command(provider_call_id, "streaming_start",
+                                self._stream_fields(call_id))
+        except ApiError as exc:
+            if _already_ended(exc) or (await self.get_call_status(provider_call_id)
+                                       ).is_terminal:
+                self.state.forget(provider_call_id)
+                return False
+            self.state.hold_first(provider_call_id, call_id)
+            raise ProviderError(f"could not take call {call_id} off hold: {exc}") from None
+        except BaseException:
+            self.state.hold_first(provider_call_id, call_id)
+            raise
+        self.state.connected(provider_call_id)
+        return True
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         """Reference 3.2: 404 is an ended call; ``is_alive`` says live or ended; a failure or

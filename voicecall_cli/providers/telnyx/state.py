@@ -49,6 +49,8 @@ class TelnyxState:
     def __init__(self) -> None:
         self._speaking: dict[str, deque[Callable[[], None]]] = {}
         self._seen_speak_ends: OrderedDict[str, None] = OrderedDict()
+        self._held: dict[str, str] = {}  # call_control_id -> call id, longest-waiting first
+        self._connecting: set[str] = set()  # taken off hold, streaming_start on its way
 
     def expect_speak_end(self, call_control_id: str, on_done: Callable[[], None]) -> None:
         """A ``speak`` was sent; ``on_done`` runs at its ``call.speak.ended`` (or when the call
@@ -83,7 +85,35 @@ class TelnyxState:
                 del self._speaking[call_control_id]
             done()
 
+    # -- inbound callers on hold ---------------------------------------------------------------
+
+    def hold(self, call_control_id: str, call_id: str) -> None:
+        """The caller was answered without a stream and waits (at the end of the line; a
+        caller already waiting keeps their place)."""
+        self._held.setdefault(call_control_id, call_id)
+
+    def held(self) -> list[str]:
+        return list(self._held)
+
+    def start_connecting(self, call_control_id: str) -> None:
+        self._held.pop(call_control_id, None)
+        self._connecting.add(call_control_id)
+
+    def connected(self, call_control_id: str) -> None:
+        self._connecting.discard(call_control_id)
+
+    def hold_first(self, call_control_id: str, call_id: str) -> None:
+        """Connecting failed: the caller waits again, first in line."""
+        self._connecting.discard(call_control_id)
+        self._held = {call_control_id: call_id, **self._held}
+
+    def queue_ahead(self) -> bool:
+        """Whether a new inbound caller must wait behind others."""
+        return bool(self._held or self._connecting)
+
     def forget(self, call_control_id: str) -> None:
         """The call ended: nobody will hear the rest, release every waiter."""
+        self._held.pop(call_control_id, None)
+        self._connecting.discard(call_control_id)
         for done in self._speaking.pop(call_control_id, ()):
             done()

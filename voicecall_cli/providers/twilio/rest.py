@@ -169,6 +169,31 @@ class TwilioClient(ProviderClient):
         self.state.remember_call(call_id, provider_call_id,
                                  with_query(self._webhook_url(), callId=call_id))
 
+    def held_calls(self) -> list[str]:
+        return self.state.held()
+
+    async def connect_held(self, call_id: str, provider_call_id: str) -> bool:
+        """Redirect the queued call (a REST update with ``Url``) back to its webhook URL,
+        which now answers with stream TwiML; Twilio takes it out of the hold queue (the
+        Enqueue's action reports ``redirected``). A call Twilio says is over is dropped and
+        False returned; any other failure puts the caller back first in line and raises."""
+        call_url = self._require_call_url(provider_call_id)
+        self.state.start_connecting(provider_call_id)
+        try:
+            await self._request("POST", self._call_path(provider_call_id),
+                                {"Url": call_url, "Method": "POST"})
+        except ApiError as exc:
+            status = await self.get_call_status(provider_call_id)
+            if status.is_terminal:
+                self.state.forget(provider_call_id)
+                return False
+            self.state.hold_first(provider_call_id)
+            raise ProviderError(f"could not take call {call_id} off hold: {exc}") from None
+        except BaseException:
+            self.state.hold_first(provider_call_id)
+            raise
+        return True
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _webhook_url(self) -> str:

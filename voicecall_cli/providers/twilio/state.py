@@ -14,6 +14,11 @@ ended leaves nothing behind. Not thread-safe: use it from the daemon's one trio 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
+
+
+class _StreamView(Protocol):
+    def has_stream(self, provider_call_id: str) -> bool: ...
 
 
 class TwilioState:
@@ -27,6 +32,8 @@ class TwilioState:
         self._notify_calls: set[str] = set()  # call ids placed in notify mode
         self._pending_gathers: dict[str, str | None] = {}  # CallSid -> turn token
         self._says: dict[str, tuple[str, Callable[[], None]]] = {}  # token -> (CallSid, on_done)
+        self._held: dict[str, None] = {}  # CallSids in the hold queue, longest-waiting first
+        self._connecting: set[str] = set()  # CallSids taken off hold, their stream not up yet
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -47,6 +54,8 @@ class TwilioState:
             self._notify_calls.discard(call_id)
         self._call_urls.pop(call_sid, None)
         self._pending_gathers.pop(call_sid, None)
+        self._held.pop(call_sid, None)
+        self._connecting.discard(call_sid)
         for token in [t for t, (sid, _) in self._says.items() if sid == call_sid]:
             self.say_finished(token)  # nobody will hear the rest: release the waiter
 
@@ -89,4 +98,50 @@ class TwilioState:
         return False, None
 
     def clear_pending_gather(self, call_sid: str) -> None:
+        """The listening turn is over (given up, or the call is being steered elsewhere)."""
         self._pending_gathers.pop(call_sid, None)
+
+    def end_turn(self, call_sid: str, turn_token: str | None) -> bool:
+        """A Gather callback carrying ``turn_token`` arrived: it ends the listening turn only
+        when it is that turn's (same token; None matches a turn without one). A late callback
+        of an older turn changes nothing and returns False."""
+        if call_sid not in self._pending_gathers:
+            return False
+        if self._pending_gathers[call_sid] != turn_token:
+            return False
+        del self._pending_gathers[call_sid]
+        return True
+
+    # -- the hold queue ------------------------------------------------------------------------
+
+    def hold(self, call_sid: str) -> None:
+        """The inbound caller was put in the hold queue (at its end; a caller already in it
+        keeps their place)."""
+        self._held.setdefault(call_sid, None)
+
+    def held(self) -> list[str]:
+        """CallSids in the hold queue, longest-waiting first."""
+        return list(self._held)
+
+    def is_held(self, call_sid: str) -> bool:
+        return call_sid in self._held
+
+    def start_connecting(self, call_sid: str) -> None:
+        """The caller leaves the hold queue for a stream (their REST redirect is on its way)."""
+        self._held.pop(call_sid, None)
+        self._connecting.add(call_sid)
+
+    def hold_first(self, call_sid: str) -> None:
+        """Connecting failed: the caller waits again, first in line."""
+        self._connecting.discard(call_sid)
+        self._held = {call_sid: None, **self._held}
+
+    def connected(self, call_sid: str) -> None:
+        """The caller taken off hold got their stream TwiML: the slot is theirs now."""
+        self._connecting.discard(call_sid)
+
+    def queue_ahead(self, streams: _StreamView) -> bool:
+        """Whether a new inbound caller must wait behind others: someone is held, or a caller
+        taken off hold has not been given their stream yet (their slot is promised)."""
+        self._connecting = {sid for sid in self._connecting if not streams.has_stream(sid)}
+        return bool(self._held or self._connecting)

@@ -91,11 +91,20 @@ def stream(stream_url: str, token: str) -> str:
 
 
 @xml_safe_args
-def queue(hold_music_path: str = HOLD_MUSIC_PATH) -> str:
-    """Put an inbound caller on hold (every inbound stream slot is taken)."""
+def queue(hold_music_path: str = HOLD_MUSIC_PATH, *, action_url: str | None = None) -> str:
+    """Put an inbound caller on hold (every inbound stream slot is taken).
+
+    While waiting, Twilio plays what ``hold_music_path`` answers (:func:`hold_music`). With
+    ``action_url``, Twilio POSTs there when the caller leaves the queue (``QueueResult``:
+    ``hangup`` when they hung up, ``redirected`` when we connected them by a REST update).
+    """
     response = VoiceResponse()
     response.say("Please hold while we connect you.", voice="alice")
-    response.enqueue(HOLD_QUEUE, wait_url=hold_music_path)
+    if action_url is None:
+        response.enqueue(HOLD_QUEUE, wait_url=hold_music_path)
+    else:
+        response.enqueue(HOLD_QUEUE, action=action_url, method="POST",
+                         wait_url=hold_music_path)
     return response.to_xml()
 
 

@@ -17,15 +17,21 @@ Which TwiML a webhook gets (first matching row):
 ========================================  ======================================================
 request                                   reply
 ========================================  ======================================================
-``SpeechResult`` (Gather action)          ``call.speech``; the turn stops listening; idle
+``SpeechResult`` (Gather action)          ``call.speech``; only the listening turn's own
+                                          token ends that turn; a turn still listening:
+                                          Gather again, else idle
+``QueueResult`` (Enqueue action)          ``hangup``: ``call.ended`` (``hangup-user``), the
+                                          call is forgotten; ``redirected``: empty; else idle
 ``Digits``                                ``call.dtmf``; as a redirect back (below)
 ``type=status``                           events by ``CallStatus``; empty; ends forget the call
-``callId`` query (Url, redirect back)     terminal status: empty; a turn listening: Gather
-                                          again; stored notify TwiML (once); other notify
-                                          calls: empty; streaming: stream; else idle
-``Direction=inbound`` (first webhook)     ``call.initiated`` + ``call.answered``; the daemon
-                                          admits no more inbound streams: queue; streaming:
+``callId`` query (Url, redirect back)     terminal status: empty; on hold: queue; a turn
+                                          listening: Gather again; stored notify TwiML
+                                          (once); other notify calls: empty; streaming:
                                           stream; else idle
+``Direction=inbound`` (first webhook)     ``call.initiated`` + ``call.answered``; others
+                                          wait, or the daemon admits no more inbound
+                                          streams: queue (in line, behind those waiting);
+                                          streaming: stream; else idle
 anything else                             events by ``CallStatus``; in progress: stream or
                                           idle; else empty
 ========================================  ======================================================
@@ -137,8 +143,12 @@ class TwilioWebhookCodec:
             events = [(EventType.SPEECH, {
                 "transcript": form["SpeechResult"], "is_final": True,
                 "confidence": _confidence(form.get("Confidence"))})]
-            self._state.clear_pending_gather(delivery.call_sid)
-            reply = twiml.idle(self._call_url(request, delivery))
+            # Only the listening turn's own callback ends it: a late one of an older turn
+            # leaves the current Gather pending and gets it again as its reply.
+            self._state.end_turn(delivery.call_sid, delivery.turn_token)
+            reply = self._gather_or_idle(request, delivery)
+        elif "QueueResult" in form:  # the Enqueue's action: the caller left the hold queue
+            events, reply = self._left_queue(request, delivery)
         elif "Digits" in form:
             events = [(EventType.DTMF, {"digits": form["Digits"]})]
             reply = self._call_url_reply(request, delivery)
@@ -164,16 +174,30 @@ class TwilioWebhookCodec:
 
     # -- TwiML decisions -----------------------------------------------------------------------
 
+    def _pending_gather(self, request: WebhookRequest, delivery: _Delivery) -> str | None:
+        """The Gather of the call's listening turn (None when no turn listens)."""
+        listening, turn_token = self._state.pending_gather(delivery.call_sid)
+        if not listening:
+            return None
+        call_url = self._call_url(request, delivery)
+        action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
+        return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
+                            redirect_url=call_url)
+
+    def _gather_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        """After a Gather callback: the turn still listening gets its Gather, else idle."""
+        gather = self._pending_gather(request, delivery)
+        return gather if gather is not None else twiml.idle(self._call_url(request, delivery))
+
     def _call_url_reply(self, request: WebhookRequest, delivery: _Delivery) -> str:
         """The call's own URL was requested (answer, or a redirect back to us)."""
         if delivery.status in _END_REASONS:
             return twiml.empty()
-        call_url = self._call_url(request, delivery)
-        listening, turn_token = self._state.pending_gather(delivery.call_sid)
-        if listening:
-            action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
-            return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
-                                redirect_url=call_url)
+        if self._state.is_held(delivery.call_sid):
+            return self._queue(request, delivery)  # still waiting for a stream slot
+        gather = self._pending_gather(request, delivery)
+        if gather is not None:
+            return gather
         stored = self._state.take_notify_twiml(delivery.call_id)
         if stored is not None:
             return stored
@@ -183,15 +207,36 @@ class TwilioWebhookCodec:
 
     def _inbound_reply(self, request: WebhookRequest, delivery: _Delivery) -> str:
         self._call_url(request, delivery)  # remembered, so the REST client can update the call
-        if self._endpoints.stream_url and not self._streams.admits_inbound():
-            return twiml.queue()
+        if self._endpoints.stream_url and (self._state.queue_ahead(self._streams)
+                                           or not self._streams.admits_inbound()):
+            self._state.hold(delivery.call_sid)  # behind everyone already waiting
+            return self._queue(request, delivery)
         return self._stream_or_idle(request, delivery)
+
+    def _queue(self, request: WebhookRequest, delivery: _Delivery) -> str:
+        """Hold TwiML whose Enqueue action tells us when the caller leaves the queue."""
+        return twiml.queue(action_url=self._call_url(request, delivery))
+
+    def _left_queue(self, request: WebhookRequest, delivery: _Delivery
+                    ) -> tuple[list[tuple[EventType, dict[str, Any]]], str]:
+        """The Enqueue's action: ``hangup`` ends the call (the caller gave up waiting); after
+        ``redirected`` (we connected them) Twilio runs the redirect, not this reply; after
+        any other result (queue full, a Twilio error) a held caller keeps their place and is
+        kept on the line, coming back to be queued again."""
+        result = delivery.form.get("QueueResult", "").strip().lower()
+        if result == "hangup":
+            self._state.forget(delivery.call_sid)
+            return [(EventType.ENDED, {"reason": "hangup-user"})], twiml.empty()
+        if result in ("redirected", "bridged", "bridging-in-process"):
+            return [], twiml.empty()
+        return [], twiml.idle(self._call_url(request, delivery))
 
     def _stream_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
         """Stream TwiML when streaming is on (the daemon's token for this call; the stream
         registers itself on its ``start``), else keep the call up and come back."""
         stream_url = self._endpoints.stream_url
         if stream_url:
+            self._state.connected(delivery.call_sid)
             return twiml.stream(stream_url, self._streams.token(delivery.call_sid))
         return twiml.idle(self._call_url(request, delivery))
 

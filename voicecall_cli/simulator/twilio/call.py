@@ -89,6 +89,7 @@ class SimCall:
     replies: list[str] = field(default_factory=list)  # SpeechResults the callee gave
     stream: StreamRequest | None = None
     queue: str | None = None  # the <Enqueue> queue name once the call was queued
+    queue_results: list[str] = field(default_factory=list)  # how it left: redirected, hangup
     unsupported_verbs: list[str] = field(default_factory=list)
     hangups: int = 0  # REST updates with Status=completed
     webhooks: list[WebhookDelivery] = field(default_factory=list)  # voice URL, Redirect, action

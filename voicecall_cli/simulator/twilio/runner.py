@@ -5,7 +5,10 @@ Verbs understood: ``Say`` (recorded, takes ``len(text) * say_seconds_per_char``)
 (recorded; ``loop="0"`` holds the call), ``Pause``, ``Redirect``, ``Gather`` (``input`` speech,
 ``action`` (default: the current document's URL), ``timeout`` (default 5 s), nested
 ``Say``/``Play``/``Pause`` as the prompt), ``Hangup``, ``Reject``, ``Connect``/``Stream``
-(recorded, then held until :meth:`CallRunner.end_stream`), ``Enqueue`` (recorded, held). Other
+(recorded, then held until :meth:`CallRunner.end_stream`), ``Enqueue`` (recorded; its
+``waitUrl`` is fetched and its ``Say``/``Play``/``Pause`` run while the call waits; when the
+call leaves the queue (a REST update: ``redirected``; the caller hangs up: ``hangup``) its
+``action`` gets a POST with ``QueueResult``, whose reply is ignored). Other
 verbs are recorded in ``unsupported_verbs`` and skipped. Running out of verbs ends the call, as
 on Twilio. Redirects and Gather actions are always POSTed.
 
@@ -78,6 +81,8 @@ class CallRunner:
         self._program: trio.CancelScope | None = None
         self._stream_done = trio.Event()
         self._sequence = 0
+        self._queue_action: str | None = None  # the Enqueue's action while the call waits
+        self._queued_ms = 0
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class CallRunner:
         self._set_status(status)
         self._tasks.cancel_all()
         self._program = None
+        self._leave_queue("hangup")
         self._nursery.start_soon(self._status_callback, "completed")
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -170,6 +176,7 @@ class CallRunner:
     def _replace_program(self, first: _Fetch | _Document) -> None:
         if self._program is not None:
             self._program.cancel()
+        self._leave_queue("redirected")
         self._program = self._tasks.spawn(self._run_program, first)
 
     async def _run_program(self, step: _Fetch | _Document | None) -> None:
@@ -245,13 +252,54 @@ class CallRunner:
         elif tag == "Connect":
             await self._connect(verb)
         elif tag == "Enqueue":
-            self.call.queue = text
-            self._on_change()
-            await trio.sleep_forever()
+            await self._enqueue(verb, text, base_url)
         else:
             self.call.unsupported_verbs.append(tag)
             self._on_change()
         return None
+
+    async def _enqueue(self, verb: ET.Element, queue: str, base_url: str) -> None:
+        """Wait in ``queue`` (until the program is replaced or the call ends), hearing what
+        the ``waitUrl`` answers."""
+        self.call.queue = queue
+        action = verb.get("action")
+        self._queue_action = urljoin(base_url, action) if action else None
+        self._queued_ms = self._clock_ms()
+        self._on_change()
+        wait_url = verb.get("waitUrl")
+        if wait_url:
+            text = await self._fetch(urljoin(base_url, wait_url), self._queue_params())
+            if text is not None:
+                try:
+                    verbs = list(ET.fromstring(text.encode()))
+                except ET.ParseError as exc:
+                    verbs = []
+                    self._error(f"unparseable waitUrl TwiML: {exc}")
+                self.call.twiml.append(text)
+                for wait_verb in verbs:
+                    if wait_verb.tag in HOLD_VERBS:
+                        await self._run_verb(wait_verb, base_url)
+        await trio.sleep_forever()
+
+    def _queue_params(self) -> dict[str, str]:
+        waited_s = max(0, round((self._clock_ms() - self._queued_ms) / 1000))
+        return {"QueueSid": "QU" + "0" * 32, "QueueTime": str(waited_s),
+                "QueuePosition": "1", "CurrentQueueSize": "1", "AvgQueueTime": "0"}
+
+    def _leave_queue(self, result: str) -> None:
+        """The call left the queue it waited in: POST the Enqueue's action (reply ignored)."""
+        action, self._queue_action = self._queue_action, None
+        if action is None:
+            return
+        self.call.queue_results.append(result)
+        self._on_change()
+        params = {**self._params(), **self._queue_params(), "QueueResult": result}
+
+        async def post() -> None:
+            self.call.webhooks.append(await self._sender.post(action, params))
+            self._on_change()
+
+        self._nursery.start_soon(post)
 
     async def _gather(self, verb: ET.Element, base_url: str) -> _Fetch | None:
         action = urljoin(base_url, verb.get("action") or base_url)
