@@ -27,7 +27,6 @@ from tests.conformance.session import (
     Session,
     open_session,
 )
-from voicecall_cli.simulator.twilio.media import media_stats
 
 GREETING = "Hi, this is the clinic calling."
 QUESTION = "Does ten work?"
@@ -271,13 +270,14 @@ async def test_streamed_speech_arrives_in_paced_20ms_frames(carrier) -> None:
                                   "the greeting to play")
                 frames = list(caller.frames)
             assert caller.marks_acknowledged  # completion came from the carrier's side
-            assert all(len(payload) == caller.frame_bytes for _, payload in frames)
-            stats = media_stats([at for at, _ in frames])
-            assert stats.frames >= 80, stats  # about 2 s of 20 ms frames
-            mean_ms = 1000 * (frames[-1][0] - frames[0][0]) / (len(frames) - 1)
-            # Paced, not sent in a burst: loose bounds for a loaded 2-core machine.
-            assert 17.0 <= mean_ms <= 26.0, (mean_ms, stats)
-            assert stats.jitter_p50_ms < 6.0, stats
+            # Whole 20 ms frames, up to five (100 ms) to a message.
+            assert all(len(payload) % caller.frame_bytes == 0
+                       and len(payload) <= 5 * caller.frame_bytes for _, payload in frames)
+            audio_s = sum(len(payload) for _, payload in frames) / caller.frame_bytes * 0.020
+            assert audio_s >= 1.6, audio_s  # about 2 s of speech
+            # Paced on the playout clock (at most 200 ms ahead of it), not sent in a burst;
+            # a slow machine only spreads the arrivals further.
+            assert frames[-1][0] - frames[0][0] >= audio_s - 0.3, frames[-1][0] - frames[0][0]
 
 
 @pytest.mark.needs("media")
