@@ -97,11 +97,23 @@ def frames(draw) -> str:
     return {0: text, 1: text[:-1], 2: " " + text + " ", 3: text + "]"}[cut]
 
 
-@settings(max_examples=1500, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(frames())
-def test_the_fast_path_never_changes_what_a_frame_means(frame: str) -> None:
+def same_meaning(frame: str) -> None:
     result, expected = codec_result(frame), judged(frame)
     assert type(result) is type(expected), frame
     if isinstance(expected, bytes):
         assert result == expected, frame
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(frames())
+def test_the_fast_path_never_changes_what_a_frame_means(frame: str) -> None:
+    same_meaning(frame)
+
+
+@pytest.mark.reliability
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(frames())
+def test_the_fast_path_never_changes_what_a_frame_means_long_run(frame: str) -> None:
+    same_meaning(frame)
