@@ -27,7 +27,6 @@ from tests.conformance.session import (
     Session,
     open_session,
 )
-from voicecall_cli.simulator.twilio.media import media_stats
 
 GREETING = "Hi, this is the clinic calling."
 QUESTION = "Does ten work?"
@@ -271,13 +270,14 @@ async def test_streamed_speech_arrives_in_paced_20ms_frames(carrier) -> None:
                                   "the greeting to play")
                 frames = list(caller.frames)
             assert caller.marks_acknowledged  # completion came from the carrier's side
-            assert all(len(payload) == caller.frame_bytes for _, payload in frames)
-            stats = media_stats([at for at, _ in frames])
-            assert stats.frames >= 80, stats  # about 2 s of 20 ms frames
-            mean_ms = 1000 * (frames[-1][0] - frames[0][0]) / (len(frames) - 1)
-            # Paced, not sent in a burst: loose bounds for a loaded 2-core machine.
-            assert 17.0 <= mean_ms <= 26.0, (mean_ms, stats)
-            assert stats.jitter_p50_ms < 6.0, stats
+            # Whole 20 ms frames, up to five (100 ms) to a message.
+            assert all(len(payload) % caller.frame_bytes == 0
+                       and len(payload) <= 5 * caller.frame_bytes for _, payload in frames)
+            audio_s = sum(len(payload) for _, payload in frames) / caller.frame_bytes * 0.020
+            assert audio_s >= 1.6, audio_s  # about 2 s of speech
+            # Paced on the playout clock (at most 200 ms ahead of it), not sent in a burst;
+            # a slow machine only spreads the arrivals further.
+            assert frames[-1][0] - frames[0][0] >= audio_s - 0.3, frames[-1][0] - frames[0][0]
 
 
 @pytest.mark.needs("media")
@@ -317,11 +317,14 @@ async def test_caller_speech_barges_in_and_clears_playback(carrier) -> None:
             async with carrier.media_caller(pid) as caller:
                 await s.answered(call_id)
                 long_text = " ".join(["This is a long announcement."] * 6)  # about 12 s
-                before = len(caller.frames)
+                def heard_s() -> float:  # seconds of speech received
+                    return sum(len(p) for _, p in caller.frames) / caller.frame_bytes * 0.020
+
+                before = heard_s()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(s.cli, "speak", "--call-id", call_id,
                                        "--message", long_text)
-                    await s.until(lambda: len(caller.frames) > before + 25, "the daemon to talk")
+                    await s.until(lambda: heard_s() > before + 0.5, "the daemon to talk")
                     await caller.talk(0.5)  # the caller talks over it
                     await s.until(lambda: caller.clears, "a clear")
                 cleared_at = caller.clears[0]
@@ -329,7 +332,7 @@ async def test_caller_speech_barges_in_and_clears_playback(carrier) -> None:
                                           in said(c), "the caller's words")
                 late = [at for at, _ in caller.frames if at > cleared_at + 0.2]
             assert late == []  # nothing more of that utterance after the clear
-            assert len(caller.frames) - before < 5 * 50  # far short of its 12 s
+            assert heard_s() - before < 5  # far short of its 12 s
             assert heard["endedAt"] is None
 
 

@@ -12,6 +12,7 @@ import pytest
 import trio
 import trio_websocket
 
+from tests.daemon.playout import playout
 from voicecall_cli.daemon.media.endpoint import MediaStreams
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.web.server import serve_webhooks
@@ -143,7 +144,7 @@ async def test_a_flood_of_idle_sockets_does_not_stop_a_valid_call() -> None:
                     outcome = await server.streams.play(CALL, tone_source(440, 0.3))
                 hold.set()
     assert outcome == "played"
-    assert len([m for m in stream.media if m.payload != SILENCE_FRAME]) == 15
+    assert sum(len(m.payload) for m in stream.media if m.payload != SILENCE_FRAME) == 2400
     assert results.count(TOO_MANY_PENDING) == 36
 
 
@@ -199,7 +200,7 @@ async def test_full_duplex_audio_marks_and_clear_over_a_real_socket() -> None:
     assert stream.media[-1].at <= stream.clears[0]
 
 
-async def test_real_clock_pacing_reports_jitter_and_drift() -> None:
+async def test_real_clock_playback_reports_its_playout() -> None:
     with trio.fail_after(20):
         async with media_server() as server:
             token = server.registry.token(CALL)
@@ -209,8 +210,8 @@ async def test_real_clock_pacing_reports_jitter_and_drift() -> None:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(stream.send_audio, Tone(300, 3))  # full duplex
                     assert await server.streams.play(CALL, tone_source(440, 3)) == "played"
-    stats = stream.stats()
-    print("real-clock pacing over loopback:", json.dumps(stats.as_dict()))
-    assert stats.frames in (150, 151)
-    assert stats.jitter_p50_ms < 5  # loose: CI machines are noisy
-    assert abs(stats.drift_ms) < 50  # absolute schedule: late frames do not push later ones
+    heard = playout([(m.at, m.payload) for m in stream.media])
+    print("real-clock playout over loopback:", json.dumps({
+        "gaps": heard.gaps[:5], "max_queued_s": heard.max_queued_s,
+        "min_margin_s": heard.min_margin_s, "messages": heard.messages}))
+    assert heard.frames in (150, 151)  # all of the 3 s, in whole 20 ms frames

@@ -15,7 +15,9 @@ import pytest
 import trio
 
 from tests.daemon.asgi_socket import AsgiWebsocket
+from tests.daemon.playout import playout
 from voicecall_cli.daemon.media.endpoint import MediaStreams, PlaybackFailed
+from voicecall_cli.daemon.media.playback import CHUNK_FRAMES, CHUNK_S, LEAD_S
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.streaming import StreamHooks, StreamSpeaker
 from voicecall_cli.providers.audio import SILENCE_FRAME, mulaw_encode, sine_pcm16, tone_source
@@ -120,7 +122,19 @@ async def late_source(delay_s: float, audio: bytes):
 # -- pacing ----------------------------------------------------------------------------------------
 
 
-async def test_sixty_seconds_are_paced_exactly_every_20ms_without_drift(harness, clock) -> None:
+def on_playout_clock(media: list[tuple[float, bytes]]) -> None:
+    """Each chunk leaves exactly when the audio sent before it has ``LEAD_S - CHUNK_S`` left
+    to play (the first ones at once): an absolute schedule, so lateness never becomes drift."""
+    first = media[0][0]
+    played = 0
+    for at, payload in media:
+        assert at == pytest.approx(max(first, first + played * FRAME_S - (LEAD_S - CHUNK_S)),
+                                   abs=1e-9)
+        played += len(payload) // 160
+
+
+async def test_sixty_seconds_play_without_a_gap_in_few_messages_and_no_drift(
+        harness, clock) -> None:
     h = await running(harness)
     sock = await h.started_socket()
     with trio.fail_after(120):
@@ -128,12 +142,14 @@ async def test_sixty_seconds_are_paced_exactly_every_20ms_without_drift(harness,
     media = sock.media()
     leading_silence = next(i for i, (_, p) in enumerate(media) if p != SILENCE_FRAME)
     assert leading_silence <= 1  # at most the keep-alive frame sent before the first chunk
-    audio = media[leading_silence:]
-    assert len(audio) == 3000
-    assert b"".join(p for _, p in audio) == mulaw_encode(sine_pcm16(440, 60))
-    first = media[0][0]
-    for n, (at, _) in enumerate(media):
-        assert at == pytest.approx(first + n * FRAME_S, abs=1e-9)  # zero cumulative drift
+    assert b"".join(p for _, p in media[leading_silence:]) == mulaw_encode(sine_pcm16(440, 60))
+    heard = playout(media)
+    assert heard.gaps == []  # the caller hears the minute without a break
+    assert heard.frames in (3000, 3001)
+    assert heard.max_queued_s <= LEAD_S + 1e-9  # a clear never has more than this to flush
+    assert all(len(p) <= CHUNK_FRAMES * 160 for _, p in media)
+    assert len(media) <= 60 / CHUNK_S + 2  # 10 messages a second, not 50
+    on_playout_clock(media)
     assert sock.events()[-1] == "mark"
 
 
@@ -145,12 +161,15 @@ async def test_keep_alive_silence_precedes_late_audio_on_one_schedule(harness, c
         assert await h.streams.play(CALL, late_source(0.5, tone)) == "played"
     media = sock.media()
     silence = next(i for i, (_, p) in enumerate(media) if p != SILENCE_FRAME)
-    # The pacer waits one frame period for audio before keep-alive starts, so 0.48-0.5 s of
-    # silence come first (+1 frame if the pacer ticks before the source at 0.5 s).
+    # The pacer waits one frame period for audio before keep-alive starts; then it sends one
+    # frame of silence each time the carrier's queue runs dry (never silence queued ahead of
+    # the audio), so 0.48-0.5 s of silence come first, one frame at a time.
     assert silence in (24, 25)
+    assert all(p == SILENCE_FRAME for _, p in media[:silence])
+    assert media[silence][0] == pytest.approx(media[0][0] + 0.48, abs=1e-9)  # the moment it came
     assert b"".join(p for _, p in media[silence:]) == tone
-    assert all(t == pytest.approx(media[0][0] + n * FRAME_S, abs=1e-9)
-               for n, (t, _) in enumerate(media))
+    heard = playout(media)
+    assert heard.gaps == [] and heard.max_queued_s <= LEAD_S + 1e-9
 
 
 async def test_queued_items_play_back_to_back_on_the_same_schedule(harness, clock) -> None:
@@ -164,9 +183,13 @@ async def test_queued_items_play_back_to_back_on_the_same_schedule(harness, cloc
                     CALL, tone_source(f, 0.5))), freq)
     assert results == ["played", "played"]
     media = sock.media()
-    assert all(t == pytest.approx(media[0][0] + n * FRAME_S, abs=1e-9)
-               for n, (t, _) in enumerate(media))
+    assert playout(media).gaps == []
+    assert playout(media).frames == 50
+    on_playout_clock(media)
     assert sock.events().count("mark") == 2
+    first_mark = sock.events().index("mark")
+    assert sum(len(p) for _, f in sock.frames[:first_mark] if f["event"] == "media"
+               for p in [decode(json.dumps(f)).payload]) == 4000  # the mark follows its audio
 
 
 async def _record(results: list, awaitable) -> None:
@@ -227,7 +250,7 @@ async def test_clear_interrupts_active_queued_and_unconfirmed_items(harness, clo
     sock.echo_marks = True
     with trio.fail_after(10):
         assert await h.streams.play(CALL, tone_source(880, 0.2)) == "played"
-    assert len(sock.media(clear_index)) >= 10
+    assert playout(sock.media(clear_index)).frames >= 10
 
 
 async def test_clear_without_a_stream_is_a_no_op(harness, clock) -> None:
@@ -329,7 +352,7 @@ async def test_the_stream_speaker_speaks_text_through_the_stream(harness, clock)
         440, len(text) / 100), StreamHooks())
     with trio.fail_after(10):
         await player.play_text(CALL, "x" * 20)
-    assert len([p for _, p in sock.media() if p != SILENCE_FRAME]) == 10
+    assert sum(len(p) for _, p in sock.media() if p != SILENCE_FRAME) == 1600  # 0.2 s
 
 
 # -- stream lifecycle ------------------------------------------------------------------------------

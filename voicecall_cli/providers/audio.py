@@ -13,6 +13,7 @@ block for long: every chunk they produce is at most about one second of audio.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from functools import lru_cache
 
 import numpy as np
 import soxr
@@ -99,12 +100,19 @@ async def mulaw_source(mulaw: bytes) -> AudioSource:
 
 
 async def tone_source(freq_hz: float, seconds: float, *, amplitude: int = 12000) -> AudioSource:
-    """A sine tone as mu-law 8 kHz, generated one second at a time (long tones stay cheap)."""
+    """A sine tone as mu-law 8 kHz, generated one second at a time (long tones stay cheap).
+
+    Each second is computed once per process (:func:`_tone_second`): every call that speaks
+    with the offline voice plays the same few seconds of the same tone."""
     total = round(seconds * TELEPHONY_RATE)
     for start in range(0, total, _CHUNK_SAMPLES):
-        count = min(_CHUNK_SAMPLES, total - start)
-        yield mulaw_encode(sine_pcm16(freq_hz, count / TELEPHONY_RATE, amplitude=amplitude,
-                                      phase_samples=start))
+        yield _tone_second(freq_hz, amplitude, start, min(_CHUNK_SAMPLES, total - start))
+
+
+@lru_cache(maxsize=64)  # at most 64 s of tones: 512 KB
+def _tone_second(freq_hz: float, amplitude: int, start: int, count: int) -> bytes:
+    return mulaw_encode(sine_pcm16(freq_hz, count / TELEPHONY_RATE, amplitude=amplitude,
+                                   phase_samples=start))
 
 
 async def pcm_source(chunks: AsyncIterable[bytes], rate: int) -> AudioSource:

@@ -40,6 +40,8 @@ log = logging.getLogger("voicecall.speech.stt")
 DEFAULT_URL = "wss://api.openai.com/v1/realtime?intent=transcription"
 LOG_TEXT_LIMIT = 200
 MAX_FRAMES_PER_APPEND = 25  # a backlog is sent as one append of up to 0.5 s of audio
+APPEND_BYTES = 800  # a live call's audio is sent 100 ms (five 20 ms frames) per append...
+APPEND_WAIT_S = 0.100  # ...or whatever came within 100 ms of the first frame of the batch
 CLOSE_TIMEOUT_S = 2.0
 
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
@@ -261,12 +263,22 @@ class RealtimeTranscriber:
 
     async def _pump_audio(self, ws: trio_websocket.WebSocketConnection, *,
                           task_status: trio.TaskStatus[trio.CancelScope]) -> None:
-        """Send queued audio, joining a backlog into one append, until the returned scope is
-        cancelled or the socket closes (the reader reports why)."""
+        """Send queued audio, ``APPEND_BYTES`` per append (what arrives within
+        ``APPEND_WAIT_S`` of a batch's first frame, if less; a backlog of up to
+        ``MAX_FRAMES_PER_APPEND`` frames at once), until the returned scope is cancelled or the
+        socket closes (the reader reports why)."""
         with trio.CancelScope() as scope:
             task_status.started(scope)
             async for first in self._audio_out:
                 frames = [first]
+                size = len(first)
+                with trio.move_on_after(APPEND_WAIT_S):
+                    while size < APPEND_BYTES:
+                        try:
+                            frames.append(await self._audio_out.receive())
+                        except trio.EndOfChannel:
+                            break
+                        size += len(frames[-1])
                 while len(frames) < MAX_FRAMES_PER_APPEND:
                     try:
                         frames.append(self._audio_out.receive_nowait())

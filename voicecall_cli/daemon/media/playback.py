@@ -1,16 +1,25 @@
-"""Outbound audio of one media stream: a queue of sources played one at a time, paced at 20 ms.
+"""Outbound audio of one media stream: a queue of sources played one at a time, paced.
 
 Each :meth:`Playback.play` queues an :data:`~voicecall_cli.providers.audio.AudioSource` and
 waits for its outcome. The player task (:meth:`Playback.run`) takes one item at a time:
 
 * a puller task reads the source into a buffer (at most :data:`READ_AHEAD` bytes ahead), so a
   slow synthesiser never delays a frame;
-* the pacer sends one 160-byte mu-law frame per tick on an absolute schedule
-  (``due = start + n * 20 ms``; it sleeps until due, so lateness never accumulates into drift).
-  While the source has produced nothing yet (or falls behind) the frame is 0xFF silence, which
-  keeps the provider's jitter buffer fed; the last audio frame is padded with silence;
-* after the last frame it sends a mark. The item is "played" only when the provider echoes that mark
-  (the audio before it has been heard); queued items follow without a gap, on the same schedule.
+* the pacer sends the audio in chunks of up to :data:`CHUNK_FRAMES` 20 ms frames (160 bytes of
+  mu-law each) on an absolute playout clock (frame ``n`` plays at ``origin + n * 20 ms``, so
+  lateness never accumulates into drift), keeping at most :data:`LEAD_S` of audio queued at
+  the provider ahead of what it is playing: a chunk goes out once what was sent before it has
+  fewer than ``LEAD_S - CHUNK_S`` left to play. Every carrier plays chunks of any whole number
+  of frames back to back; fewer, larger messages cost the event loop far less than one per
+  20 ms, and the lead absorbs the loop's own jitter (a chunk that is up to
+  ``LEAD_S - CHUNK_S`` late is still on time for the caller) while keeping what a ``clear``
+  has to flush at the provider small. While the source has produced nothing yet (or falls
+  behind) the pacer waits until the provider's queue runs dry and then sends one 20 ms frame
+  of 0xFF silence, which keeps the provider's jitter buffer fed without queueing silence ahead
+  of the audio; the last audio frame is padded with silence;
+* after the last chunk it sends a mark. The item is "played" only when the provider echoes that
+  mark (the audio before it has been heard); queued items follow without a gap, on the same
+  clock.
 
 ``clear`` (barge-in) sends ``clear``, drops the frames still queued for the socket and settles
 the queued, the active and the mark-awaiting items as "interrupted". Failures (the source raises,
@@ -21,7 +30,7 @@ is left waiting: every item is settled exactly once.
 Resource handling: :meth:`run` belongs to the connection's nursery; :meth:`close` fails every
 item and cancels it. A source that started is closed (``aclose``) when its item ends, however
 it ends; a queued source dropped by ``clear`` is never started.
-Cancelling a ``play`` call abandons its item (dequeued, or stopped at the next frame).
+Cancelling a ``play`` call abandons its item (dequeued, or stopped at the next chunk).
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ from voicecall_cli.providers.media_codec import MediaCodec
 logger = logging.getLogger("voicecall.media")
 
 FRAME_S = 0.020
+CHUNK_FRAMES = 5  # frames per media message: 100 ms of audio
+CHUNK_S = CHUNK_FRAMES * FRAME_S
+LEAD_S = 0.200  # at most this much audio queued at the provider ahead of its playout
 READ_AHEAD = 16000  # bytes of mu-law buffered ahead of the pacer: two seconds
 
 
@@ -77,15 +89,22 @@ class _Fill:
         self.got_audio = False
         self.room = trio.Event()
         self.ready = trio.Event()  # a first frame is buffered, or the source ended or failed
+        self.arrived = trio.Event()  # set when audio arrives or the source ends; renewed
 
-    def take(self) -> bytes | None:
-        """The next frame, or None when not enough audio is buffered yet."""
-        if len(self.buffer) >= FRAME_BYTES or (self.exhausted and self.buffer):
-            frame = bytes(self.buffer[:FRAME_BYTES])
-            del self.buffer[:FRAME_BYTES]
-            self.room.set()
-            return frame.ljust(FRAME_BYTES, bytes([SILENCE_BYTE]))
-        return None
+    def take(self, frames: int) -> bytes | None:
+        """Up to ``frames`` whole frames of the buffered audio (the source's last, partial frame
+        padded with silence), or None when not one frame is buffered yet."""
+        size = min(len(self.buffer), frames * FRAME_BYTES)
+        if not self.exhausted:
+            size -= size % FRAME_BYTES
+        if not size:
+            return None
+        chunk = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        self.room.set()
+        if size % FRAME_BYTES:
+            chunk += bytes([SILENCE_BYTE]) * (FRAME_BYTES - size % FRAME_BYTES)
+        return chunk
 
 
 class Playback:
@@ -102,7 +121,7 @@ class Playback:
         self._wake = trio.Event()
         self._active: _Item | None = None
         self._awaiting: dict[str, _Item] = {}  # mark name -> item whose echo is due
-        self._next_due = -math.inf  # when a following item's first frame may go out
+        self._play_end = -math.inf  # when the provider has played all the audio sent so far
         self._closed: str | None = None
         self._scope = trio.CancelScope()
         self._mark_numbers = itertools.count(1)
@@ -137,7 +156,7 @@ class Playback:
         with suppress(SendFailed):  # a closing socket has nothing left to clear
             self._outbox.put(self._codec.encode_clear(self._stream_id), droppable=False)
         self._settle_all(result="interrupted")
-        self._next_due = -math.inf
+        self._play_end = -math.inf
 
     def mark_echoed(self, name: str) -> None:
         """The provider played everything up to mark ``name``; unknown names are ignored."""
@@ -207,31 +226,43 @@ class Playback:
 
     async def _pace(self, fill: _Fill) -> None:
         now = trio.current_time()
-        if now >= self._next_due:
+        if now >= self._play_end:
             # The stream is idle: give the audio up to one frame period to arrive, so the
             # utterance starts with its own first frame, not a keep-alive tick ahead of it.
             with trio.move_on_after(FRAME_S):
                 await fill.ready.wait()
             now = trio.current_time()
-        start = max(now, self._next_due)
-        for n in itertools.count():
-            due = start + n * FRAME_S
-            await trio.sleep_until(due)
-            if fill.error is not None:
-                raise PlaybackFailed(f"Telephony stream playback failed: audio source failed: "
-                                     f"{fill.error}")
-            frame = fill.take()
-            if frame is None:
-                if fill.exhausted:
-                    break
-                if not fill.got_audio and due - start >= self._first_audio_timeout_s:
-                    raise PlaybackFailed(f"Telephony TTS synthesis timed out after "
-                                         f"{round(self._first_audio_timeout_s * 1000)}ms")
-                frame = SILENCE_FRAME
-            self._send(self._codec.encode_audio(self._stream_id, frame))
-            self._next_due = start + (n + 1) * FRAME_S
+        origin = max(now, self._play_end)  # when the first frame of this item plays
+        sent = 0  # frames of this item sent; frame n plays at origin + n * FRAME_S
+        while True:
+            await trio.sleep_until(origin + sent * FRAME_S - (LEAD_S - CHUNK_S))
+            chunk = self._take(fill)
+            if chunk is None and not fill.exhausted:
+                # Nothing to send: wait for audio until the provider's queue runs dry, then
+                # keep it fed with one frame of silence.
+                with trio.move_on_at(origin + sent * FRAME_S):
+                    fill.arrived = trio.Event()
+                    await fill.arrived.wait()
+                chunk = self._take(fill)
+                if chunk is None and not fill.exhausted:
+                    if not fill.got_audio and sent * FRAME_S >= self._first_audio_timeout_s:
+                        raise PlaybackFailed(f"Telephony TTS synthesis timed out after "
+                                             f"{round(self._first_audio_timeout_s * 1000)}ms")
+                    chunk = SILENCE_FRAME
+            if chunk is None:
+                break
+            self._send(self._codec.encode_audio(self._stream_id, chunk))
+            sent += len(chunk) // FRAME_BYTES
+            self._play_end = origin + sent * FRAME_S
         if not fill.got_audio:
             raise PlaybackFailed("Telephony TTS produced no audio")
+
+    @staticmethod
+    def _take(fill: _Fill) -> bytes | None:
+        if fill.error is not None:
+            raise PlaybackFailed(f"Telephony stream playback failed: audio source failed: "
+                                 f"{fill.error}")
+        return fill.take(CHUNK_FRAMES)
 
     async def _pull(self, source: AudioSource, fill: _Fill) -> None:
         closing = aclosing(source) if hasattr(source, "aclose") else nullcontext(source)
@@ -243,6 +274,7 @@ class Playback:
                         fill.got_audio = True
                         if len(fill.buffer) >= FRAME_BYTES:
                             fill.ready.set()
+                            fill.arrived.set()
                     while len(fill.buffer) >= READ_AHEAD:
                         fill.room = trio.Event()
                         await fill.room.wait()
@@ -251,6 +283,7 @@ class Playback:
             fill.error = exc
         fill.exhausted = True
         fill.ready.set()
+        fill.arrived.set()
 
     def _send(self, text: str) -> None:
         try:

@@ -1,6 +1,7 @@
 """Offline transcription for development and the demo (``streaming.sttProvider = "scripted"``).
 
-The caller's mu-law audio is measured frame by frame: a burst of loud frames is speech
+The caller's mu-law audio is measured frame by frame (its energy read from a table of the
+squared PCM value of every mu-law byte: no decoding, no floats): a burst of loud frames is speech
 (``on_speech_started`` after 60 ms of it), and ``silence_ms`` of quiet after it ends the
 utterance, which is "heard" as the next of the scripted transcripts (cycled). Same interface as
 the OpenAI Realtime transcriber, so the rest of the daemon cannot tell them apart; no network.
@@ -13,10 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import trio
 
-from voicecall_cli.providers.audio import mulaw_decode
+from voicecall_cli.providers.audio import FRAME_BYTES, mulaw_decode
 
 SPEECH_RMS = 600  # PCM16 RMS above which a frame counts as speech (line noise is far lower)
 START_MS = 60
+# The square of the PCM16 value of each mu-law byte: a frame's energy is one lookup and a sum.
+_SQUARES = np.frombuffer(mulaw_decode(bytes(range(256))), dtype="<i2").astype(np.int64) ** 2
 
 
 class ScriptedTranscriber:
@@ -46,10 +49,13 @@ class ScriptedTranscriber:
     def send_audio(self, mulaw: bytes) -> None:
         if not mulaw or self._closed.is_set():
             return
+        for start in range(0, len(mulaw), FRAME_BYTES):
+            self._frame(mulaw[start:start + FRAME_BYTES])
+
+    def _frame(self, mulaw: bytes) -> None:
         frame_ms = len(mulaw) / 8.0
-        pcm = np.frombuffer(mulaw_decode(mulaw), dtype="<i2").astype(np.float64)
-        loud = float(np.sqrt(np.mean(pcm * pcm))) >= SPEECH_RMS
-        if loud:
+        energy = int(_SQUARES.take(np.frombuffer(mulaw, dtype=np.uint8)).sum())
+        if energy >= SPEECH_RMS * SPEECH_RMS * len(mulaw):  # RMS >= SPEECH_RMS, in integers
             self._quiet_ms = 0.0
             self._loud_ms += frame_ms
             if not self._speaking and self._loud_ms >= START_MS:

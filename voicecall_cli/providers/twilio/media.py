@@ -12,7 +12,9 @@ No I/O and no clock: bytes and strings in, values out.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,36 @@ class Dtmf:
 
 
 MediaEvent = Connected | Start | Media | Mark | Stop | Dtmf
+
+# A caller-audio frame exactly as Twilio writes it (its keys in its order, JSON whitespace
+# allowed between tokens): 50 of these a second per call, so they skip the general decoder.
+# The pattern admits only valid JSON whose decode would give the same audio; anything else
+# (other key orders, escapes, extra keys) takes the general path.
+_W = r"[ \t\n\r]*"
+_FIELD = r'{w}"{key}"{w}:{w}"{value}"{w}'
+_MEDIA_FRAME = re.compile("".join((
+    r"\{", _FIELD.format(w=_W, key="event", value="media"), ",",
+    _FIELD.format(w=_W, key="sequenceNumber", value=r"\d{1,20}"), ",",
+    _W, r'"media"', _W, ":", _W, r"\{",
+    _FIELD.format(w=_W, key="track", value=r"[a-z_]{1,20}"), ",",
+    _FIELD.format(w=_W, key="chunk", value=r"\d{1,20}"), ",",
+    _FIELD.format(w=_W, key="timestamp", value=r"\d{1,20}"), ",",
+    _FIELD.format(w=_W, key="payload", value=r"([A-Za-z0-9+/]*={0,2})"), r"\}", _W, ",",
+    _FIELD.format(w=_W, key="streamSid", value=r"[A-Za-z0-9_-]{0,64}"), r"\}", _W)))
+
+
+def fast_media_audio(frame: str | bytes) -> bytes | None:
+    """The audio of a caller ``media`` frame in Twilio's own layout, or None when ``frame``
+    is anything else (then :func:`decode` is the judge): the hot path of a stream."""
+    if type(frame) is not str:
+        return None
+    match = _MEDIA_FRAME.fullmatch(frame)
+    if match is None:
+        return None
+    try:
+        return binascii.a2b_base64(match.group(1))
+    except binascii.Error:  # bad padding: the general decoder says so
+        return None
 
 
 def decode(frame: str | bytes) -> MediaEvent | None:
@@ -169,6 +201,9 @@ class TwilioMediaCodec:
     token_header = None
 
     def decode(self, frame: str | bytes) -> codec.MediaEvent | None:
+        audio = fast_media_audio(frame)
+        if audio is not None:
+            return codec.AudioIn(audio)
         event = decode(frame)
         if isinstance(event, Media):
             return codec.AudioIn(event.payload)
