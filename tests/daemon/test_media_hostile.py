@@ -196,7 +196,7 @@ async def test_a_failure_handling_a_frame_closes_only_that_socket_1011(harness, 
     sock.push_raw("sequence-1")  # comparing "seven" with 1 raises TypeError in our reorder
     await settle()
     assert sock.close == (1011, "Internal error")
-    assert errors and errors[0][0] == CALL and "TypeError" in errors[0][1]
+    assert len(errors) == 1 and errors[0][0] == CALL and "TypeError" in errors[0][1]
     again = await h.connect()  # the endpoint lives on: a new stream for the call starts
     again.start(CALL, h.registry.token(CALL), stream_sid="MZ2")
     await settle()
@@ -232,5 +232,5 @@ async def test_two_hundred_hostile_sockets_write_a_bounded_log(harness, clock, c
     lines = [r for r in caplog.records if r.name == "voicecall.media"]
     # 200 sockets x (9 bad frames + a close): 2,000 events; the limiter writes a few dozen
     assert len(lines) <= 150, len(lines)
-    h.streams.log.flush()
+    h.streams.log.limiter.flush()
     assert "suppressed" in caplog.records[-1].getMessage()

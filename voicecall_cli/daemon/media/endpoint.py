@@ -29,20 +29,14 @@
   closing -> removed from the registry, ``on_stop(call id, stream id)`` and, if that was the
   call's current stream, the disconnect grace: ``on_disconnect_timeout(call id)`` after
   ``disconnect_grace_s`` unless a stream for the call started again meanwhile.
-* hostile or broken frames (:mod:`.guard`): a frame the codec cannot decode (whatever it
-  raises) is logged and ignored, but too many of them (or too many frames of any kind before
-  the start) close the socket 1008; a failure of ours while handling a frame closes that
-  socket 1011 "Internal error". Either way only that socket ends: nothing a frame does reaches
-  the daemon or another call, and a started stream's call gets ``on_error(call id, why)``
-  (the daemon publishes it as a ``call.error`` event).
+* hostile or broken frames: one the codec cannot decode is ignored, too many close the
+  socket 1008 (:mod:`.guard`); a failure of ours while handling a frame closes it 1011.
+  Only that socket ends, and a started stream's call gets ``on_error(call id, why)``.
 * more than ``send_buffer_limit`` bytes waiting to be sent -> 1013 "Backpressure: send buffer
   exceeded".
 
-Logging: lines about what a socket's peer sent or did wrong go through one
-:class:`~voicecall_cli.daemon.loglimit.LogLimiter` (a token bucket with summaries), at most one
-per kind per socket; a :class:`~voicecall_cli.daemon.loglimit.RateLimitFilter` on the
-``voicecall.media`` logger caps any one kind of line while :meth:`run` runs. A hostile socket
-cannot fill the disk.
+Logging: lines about what a socket's peer sent or did wrong are rate-limited and coalesced
+(:class:`.guard.EndpointLog`): a hostile socket cannot fill the disk.
 
 Callbacks are called synchronously from the stream's tasks: they must not block (hand work to
 a channel or a nursery). Their exceptions are logged and never end the stream.
@@ -57,15 +51,21 @@ started (or after it ended) upgrades are refused with 503.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import trio
 
-from voicecall_cli.daemon.loglimit import Hush, LogLimiter, RateLimitFilter
 from voicecall_cli.daemon.media.connection import Connection
-from voicecall_cli.daemon.media.guard import DEFAULT_LIMITS, FrameLimits, SocketGuard, describe
+from voicecall_cli.daemon.media.grace import GraceTimers
+from voicecall_cli.daemon.media.guard import (
+    DEFAULT_LIMITS,
+    EndpointLog,
+    FrameLimits,
+    PendingSlots,
+    SocketGuard,
+    describe,
+)
 from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
 from voicecall_cli.daemon.media.registry import Stream, StreamRegistry, default_clock
 from voicecall_cli.daemon.media.reorder import FrameOrder
@@ -123,51 +123,40 @@ class MediaStreams:
         self._registry = registry
         self._codec = codec
         self._max_connections = max_connections
-        self._max_pending = max_pending
-        self._max_pending_per_ip = max_pending_per_ip
+        self._pending = PendingSlots(max_pending, max_pending_per_ip)
         self._pre_start_timeout_s = pre_start_timeout_s
         self._on_start = on_start
         self._on_stop = on_stop
         self._on_audio = on_audio
         self._on_dtmf = on_dtmf
         self._send_buffer_limit = send_buffer_limit
-        self._disconnect_grace_s = disconnect_grace_s
-        self._on_disconnect_timeout = on_disconnect_timeout
+        self._graces = GraceTimers(disconnect_grace_s, on_disconnect_timeout,
+                                   registry.has_stream, self._notify)
         self._is_inbound = is_inbound or (lambda _call_sid: False)
         self._is_live_call = is_live_call or (lambda _call_sid: True)
         self._first_audio_timeout_s = first_audio_timeout_s
         self._mark_timeout_s = mark_timeout_s
         self._on_error = on_error
         self._limits = limits
-        self.log = LogLimiter(logger, rate_per_s=1.0, burst=20, summary_every_s=60.0,
-                              clock=default_clock)
-        self._traced: set[type[BaseException]] = set()  # failures logged with a traceback
-        self._hush = Hush()  # drops the outbox's line for a close _close_for logged already
+        self.log = EndpointLog(logger, default_clock)
         self._nursery: trio.Nursery | None = None
         self._open = 0  # sockets from the upgrade request until their ASGI call returns
-        self._pending = 0
-        self._pending_by_ip: Counter[str] = Counter()
-        self._graces: dict[str, trio.CancelScope] = {}
 
     # -- the owner's side ----------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hold every stream's tasks until cancelled; ready as soon as sockets may connect."""
-        flood_guard = RateLimitFilter(rate_per_s=5.0, burst=100, clock=default_clock)
-        logger.addFilter(self._hush)
-        logger.addFilter(flood_guard)
+        self.log.attach()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 task_status.started()
-                while True:
-                    await trio.sleep(self.log.summary_every_s)
-                    self.log.flush(force=False)
+                while True:  # what the rate limit left out is summed up now and then
+                    await trio.sleep(self.log.limiter.summary_every_s)
+                    self.log.limiter.flush(force=False)
         finally:
             self._nursery = None
-            self.log.flush()
-            logger.removeFilter(flood_guard)
-            logger.removeFilter(self._hush)
+            self.log.detach()
 
     async def play(self, provider_call_id: str, source: AudioSource) -> str:
         """Play ``source`` into the call's stream after what is already queued.
@@ -224,8 +213,7 @@ class MediaStreams:
         try:
             client = scope.get("client")
             client_ip = str(client[0]) if client else "unknown"
-            if (self._pending >= self._max_pending
-                    or self._pending_by_ip[client_ip] >= self._max_pending_per_ip):
+            if not self._pending.take(client_ip):
                 self.log.log(logging.WARNING, "media stream from %s refused: too many pending",
                              client_ip)
                 await send({"type": "websocket.accept"})
@@ -235,9 +223,7 @@ class MediaStreams:
                 client_ip=client_ip, send=send, send_buffer_limit=self._send_buffer_limit,
                 start_deadline=trio.current_time() + self._pre_start_timeout_s,
                 presented_token=presented_token(scope, self._codec.token_header))
-            connection.guard = SocketGuard(self.log, client_ip, self._limits)
-            self._pending += 1
-            self._pending_by_ip[client_ip] += 1
+            connection.guard = SocketGuard(self.log.limiter, client_ip, self._limits)
             await send({"type": "websocket.accept"})
             if self._nursery is None:  # run() ended while we accepted
                 connection.finished.set()
@@ -355,9 +341,7 @@ class MediaStreams:
             return False
         self._registry.spend_token(subject)
         self._release_pending(connection)
-        grace = self._graces.pop(call_id, None)
-        if grace is not None:
-            grace.cancel()
+        self._graces.cancel(call_id)
         playback = Playback(connection.outbox, self._codec, event.stream_id,
                             first_audio_timeout_s=self._first_audio_timeout_s,
                             mark_timeout_s=self._mark_timeout_s)
@@ -400,64 +384,37 @@ class MediaStreams:
         call_id = stream.provider_call_id
         logger.info("media stream %s for call %s ended", stream.stream_id, call_id)
         self._notify(self._on_stop, call_id, stream.stream_id)
-        if was_current and self._on_disconnect_timeout is not None and self._nursery is not None:
-            grace = self._graces[call_id] = trio.CancelScope()
-            self._nursery.start_soon(self._grace, call_id, grace)
+        if was_current:
+            self._graces.start(self._nursery, call_id)
 
-    async def _grace(self, provider_call_id: str, scope: trio.CancelScope) -> None:
-        with scope:
-            await trio.sleep(self._disconnect_grace_s)
-            if self._graces.get(provider_call_id) is scope:
-                del self._graces[provider_call_id]
-            if (not self._registry.has_stream(provider_call_id)
-                    and self._on_disconnect_timeout is not None):
-                logger.info("call %s: no media stream %gs after disconnect", provider_call_id,
-                            self._disconnect_grace_s)
-                self._notify(self._on_disconnect_timeout, provider_call_id)
-
-    def _close_for(self, connection: Connection, code: int, reason: str) -> None:
+    def _close_for(self, connection: Connection, code: int, reason: str,
+                   why: str | None = None) -> None:
         """Close the socket for what its peer sent (or failed to send), with one rate-limited
-        line in place of the outbox's own; a started stream's call hears why."""
+        line in place of the outbox's own; a started stream's call hears ``why``."""
         assert connection.guard is not None
         connection.guard.log.log("closed", logging.WARNING, "closing it: %d %s", code, reason)
         stream = connection.stream
         if stream is not None and self._on_error is not None:
             self._notify(self._on_error, stream.provider_call_id,
-                         f"media stream closed: {reason}")
-        self._hush.on = True
-        try:
+                         why or f"media stream closed: {reason}")
+        with self.log.hushed():
             connection.close(code, reason)
-        finally:
-            self._hush.on = False
 
     def _failed(self, connection: Connection, exc: Exception) -> None:
-        """A failure of ours while serving the socket: logged (a traceback the first time for
-        each kind of failure), the socket closed 1011, a started stream's call told."""
-        first = type(exc) not in self._traced
-        self._traced.add(type(exc))
+        """A failure of ours while serving the socket: logged, the socket closed 1011."""
         assert connection.guard is not None
-        connection.guard.log.log("failed", logging.ERROR, "failed (%s)", describe(exc),
-                                 exc_info=exc if first else None)
-        stream = connection.stream
-        if stream is not None and self._on_error is not None:
-            self._notify(self._on_error, stream.provider_call_id,
-                         f"media stream failed: {describe(exc)}")
-        self._close_for(connection, 1011, "Internal error")
+        self.log.failure(connection.guard.log, "failed (%s)", describe(exc), exc=exc)
+        self._close_for(connection, 1011, "Internal error",
+                        f"media stream failed: {describe(exc)}")
 
     def _release_pending(self, connection: Connection) -> None:
         if connection.pending:
             connection.pending = False
-            self._pending -= 1
-            self._pending_by_ip[connection.client_ip] -= 1
-            if not self._pending_by_ip[connection.client_ip]:
-                del self._pending_by_ip[connection.client_ip]
+            self._pending.give_back(connection.client_ip)
 
     def _notify(self, callback: Callable[..., None], *args: Any) -> None:
         try:
             callback(*args)
-        except Exception as exc:  # logged (a traceback the first time for its kind)
-            first = type(exc) not in self._traced
-            self._traced.add(type(exc))
-            self.log.log(logging.ERROR, "media stream callback %s failed: %s",
-                         getattr(callback, "__name__", callback), describe(exc),
-                         exc_info=exc if first else None)
+        except Exception as exc:
+            self.log.failure(None, "media stream callback %s failed: %s",
+                             getattr(callback, "__name__", callback), describe(exc), exc=exc)
