@@ -286,3 +286,132 @@ async def test_an_upgrade_with_an_invalid_host_gets_400_and_no_pending_slot(host
                 await raw.aclose()
             async with carrier.open(e.url, "call-a", e.token("call-a")):
                 await e.wait_stream("call-a")
+
+
+# -- a real daemon per carrier (long: marked) ------------------------------------------------------
+
+
+async def flood(url: str, frames: list[str | bytes], total: int, closes: list[int]) -> None:
+    """Send ``total`` bad frames as fast as the daemon takes them, reconnecting whenever it
+    closes the socket (an attacker who never gives up); records the close codes."""
+    sent = 0
+    while sent < total:
+        try:
+            async with trio_websocket.open_websocket_url(url) as ws:
+                while sent < total:
+                    await ws.send_message(frames[sent % len(frames)])
+                    sent += 1
+                    if sent % 16 == 0:
+                        await trio.sleep(0)
+        except trio_websocket.ConnectionClosed as closed:
+            closes.append(closed.reason.code)
+        except trio_websocket.HandshakeError:  # refused: too many pending from this IP
+            closes.append(0)
+            await trio.sleep(0.01)
+
+
+def log_lines(session: Any) -> list[str]:
+    return session.daemon.log.read_text(errors="replace").splitlines()
+
+
+@asynccontextmanager
+async def replayed_stream(carrier: Any, provider_call_id: str) -> AsyncIterator[Any]:
+    """The carrier opens the call's stream again exactly as before, token included."""
+    if carrier.name == "plivo":  # its simulator connects each <Stream> once: by hand
+        request = carrier.sim.calls[provider_call_id].stream
+        async with open_plivo_media_stream(request.url, call_uuid=provider_call_id,
+                                           extra_headers=request.extra_headers,
+                                           content_type=request.content_type) as stream:
+            yield stream
+    else:
+        async with carrier.media_caller(provider_call_id) as caller:
+            yield caller.stream
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("carrier_name", [c.name for c in CARRIERS])
+async def test_a_real_daemon_under_a_flood_of_bad_frames_keeps_its_calls(carrier_name: str
+                                                                         ) -> None:
+    from tests.conformance.carriers import HARNESSES
+    from tests.conformance.session import HEARD_OVER_STREAM, open_session
+
+    carrier = next(h for h in HARNESSES if h.name == carrier_name)()
+    frames = [f for f in every_bad_frame(carrier_name) if len(f) <= 64_000]
+    with trio.fail_after(120):
+        async with open_session(carrier, media=True) as s:
+            call_a = await s.place("Hello, the clinic calling.")
+            pid_a = await s.provider_id(call_a)
+            async with carrier.media_caller(pid_a) as caller:
+                await s.answered(call_a)
+                url = s.daemon.health()["streamUrl"]
+                before = len(log_lines(s))
+                closes: list[int] = []
+                async with trio.open_nursery() as nursery:
+                    for _ in range(4):
+                        nursery.start_soon(flood, url, frames, 1500, closes)
+                    # meanwhile the call goes on: the daemon speaks, the caller is heard
+                    spoken = await s.cli_json("speak", "--call-id", call_a,
+                                              "--message", "Still with you.")
+                    await caller.talk(0.5)
+                assert spoken == {"success": True}
+                await s.wait_call(call_a, lambda c: ("user", HEARD_OVER_STREAM[0]) in [
+                    (t["speaker"], t["text"]) for t in c["transcript"]], "the caller's words")
+                flood_lines = log_lines(s)[before:]
+                # the stream's token was spent when it started: presenting it again opens
+                # nothing, and the live stream stays
+                async with replayed_stream(carrier, pid_a) as replayed:
+                    with trio.fail_after(10):
+                        await replayed.closed.wait()
+                    assert (replayed.close_code, replayed.close_reason) == (1008, "Unknown call")
+                assert (await s.cli_json("speak", "--call-id", call_a,
+                                         "--message", "Goodbye.")) == {"success": True}
+            assert s.daemon.proc.poll() is None
+            assert closes and set(closes) <= {1008, 0}, Counter(closes)
+            assert len(flood_lines) <= 60, flood_lines[:120]  # 6,000 bad frames
+            assert not any("Traceback" in line for line in log_lines(s)), s.log_tail()
+
+            # an authenticated stream that turns hostile: closed, and its call hears why
+            call_b = await s.place("Second call.")
+            pid_b = await s.provider_id(call_b)
+            async with carrier.media_caller(pid_b) as hostile:
+                await s.answered(call_b)
+                for _ in range(LIMITS.bad_in_a_row + 1):
+                    await hostile.stream.send_raw("garbage")
+                with trio.fail_after(10):
+                    await hostile.stream.closed.wait()
+            errors = [e for e in await s.events()
+                      if e["type"] == "call.error" and e.get("callId") == call_b]
+            assert errors, await s.events()
+            assert "Too many malformed messages" in str(errors[0])
+
+
+@pytest.mark.reliability
+async def test_a_replayed_answer_webhook_returns_a_token_that_opens_nothing() -> None:
+    import re
+
+    import httpx
+
+    from tests.e2e.test_twilio import _signature, call_with_stream, twilio_daemon
+    from tests.e2e.test_twilio_streams import STREAMING
+
+    with trio.fail_after(60):
+        async with twilio_daemon(extra_config=STREAMING) as (daemon, sim):
+            _call_id, sid, request = await call_with_stream(daemon, sim, "Hello.")
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                await stream.wait_for(lambda st: len(st.media) > 5)
+                answer = sim.calls[sid].webhooks[0]  # the signed answer webhook
+                async with httpx.AsyncClient() as http:
+                    again = await http.post(answer.url, data=answer.params, headers={
+                        "X-Twilio-Signature": _signature(sim, answer)})
+                assert again.status_code == 200 and again.text == answer.body  # a retry's reply
+                token = re.search(r'name="token" value="([^"]+)"', again.text).group(1)
+                assert token == request.token
+                async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                    token=token) as intruder:
+                    with trio.fail_after(10):
+                        await intruder.closed.wait()
+                    assert (intruder.close_code, intruder.close_reason) == (1008, "Unknown call")
+                media = len(stream.media)
+                await stream.wait_for(lambda st: len(st.media) > media)  # still streaming
+                assert not stream.closed.is_set()
