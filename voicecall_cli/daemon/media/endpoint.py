@@ -64,10 +64,11 @@ from voicecall_cli.daemon.media.guard import (
     FrameLimits,
     PendingSlots,
     SocketGuard,
+    default_clock,
     describe,
 )
 from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
-from voicecall_cli.daemon.media.registry import Stream, StreamRegistry, default_clock
+from voicecall_cli.daemon.media.registry import Stream, StreamRegistry
 from voicecall_cli.daemon.media.reorder import FrameOrder
 from voicecall_cli.daemon.media.upgrade import presented_token, refuse, upgrade_problem
 from voicecall_cli.providers.audio import AudioSource

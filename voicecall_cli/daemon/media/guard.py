@@ -25,11 +25,14 @@ their start, in total and per client IP.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from voicecall_cli.daemon.loglimit import Clock, Hush, LogLimiter, LogScope, RateLimitFilter
 from voicecall_cli.daemon.media.outbox import sanitise_reason
@@ -46,6 +49,14 @@ class FrameLimits:
 
 
 DEFAULT_LIMITS = FrameLimits()
+
+
+def default_clock() -> float:
+    """trio's clock inside ``trio.run`` (MockClock tests move it), else the monotonic clock."""
+    try:
+        return trio.current_time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 def describe(exc: BaseException) -> str:

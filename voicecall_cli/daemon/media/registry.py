@@ -24,8 +24,8 @@ never yields a token that still opens a stream:
   stream needs a token minted from now on (TwiML fetched again mints one).
 
 Expired and spent tokens are forgotten, so the registry holds only tokens still usable: at most
-a few per call that is about to stream. Time comes from ``clock`` (default: trio's clock inside
-``trio.run``, else the monotonic clock; one registry is used from one of them).
+a few per call that is about to stream. Time comes from ``clock`` (default: the monotonic
+clock, whichever thread asks).
 
 Not thread-safe: used from the daemon's one trio thread.
 """
@@ -41,8 +41,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import trio
 
 if TYPE_CHECKING:
     from voicecall_cli.daemon.media.playback import Playback
@@ -62,20 +60,12 @@ class Stream:
     stop: Callable[[], None] | None = None  # ends it and closes its socket (the endpoint's)
 
 
-def default_clock() -> float:
-    """trio's clock inside ``trio.run`` (MockClock tests move it), else the monotonic clock."""
-    try:
-        return trio.current_time()
-    except RuntimeError:
-        return time.monotonic()
-
-
 class StreamRegistry:
     """Implements :class:`~voicecall_cli.providers.base.Streams` (see the module docstring)."""
 
     def __init__(self, *, max_inbound_streams: int = 1, secret: bytes | None = None,
                  token_ttl_s: float = TOKEN_TTL_S,
-                 clock: Callable[[], float] = default_clock) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if max_inbound_streams < 1:
             raise ValueError("max_inbound_streams must be at least 1")
         if token_ttl_s <= 0:
