@@ -161,14 +161,16 @@ async def test_a_stream_is_closed_after_a_run_of_malformed_frames_and_its_call_h
     assert h.stops == [(CALL, "MZ1")] and not h.streams.has_stream(CALL)
 
 
-async def test_a_flood_of_frames_before_the_start_is_closed(harness, clock) -> None:
+@pytest.mark.parametrize("frame", ['{"event":"connected","protocol":"Call"}', "", b""],
+                         ids=["connected", "empty text", "empty binary"])
+async def test_a_flood_of_frames_before_the_start_is_closed(harness, clock, frame) -> None:
     h = await running(harness)
     sock = await h.connect()
     for _ in range(LIMITS.frames_before_start):
-        sock.push_raw('{"event":"connected","protocol":"Call"}')
+        sock.push_raw(frame)
     await settle()
     assert sock.close is None
-    sock.push_raw('{"event":"connected","protocol":"Call"}')
+    sock.push_raw(frame)
     await settle()
     assert sock.close == (1008, "Too many messages before start")
 

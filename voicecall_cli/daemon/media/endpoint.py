@@ -288,14 +288,14 @@ class MediaStreams:
             if message["type"] == "websocket.disconnect":
                 connection.peer_gone = True
                 return
-            frame = message.get("text") or message.get("bytes")
-            if not frame:
-                continue
             guard = connection.guard
             assert guard is not None
             started = connection.stream is not None
-            too_many = guard.frame(started)
+            too_many = guard.frame(started)  # empty ones count: they are frames all the same
+            frame = message.get("text") or message.get("bytes")
             if too_many is None:
+                if not frame:
+                    continue
                 try:
                     event = self._codec.decode(frame)
                 except Exception as exc:  # hostile input the codec did not expect included
