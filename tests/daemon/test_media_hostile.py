@@ -236,3 +236,37 @@ async def test_two_hundred_hostile_sockets_write_a_bounded_log(harness, clock, c
     assert len(lines) <= 150, len(lines)
     h.streams.log.limiter.flush()
     assert "suppressed" in caplog.records[-1].getMessage()
+
+
+# -- events out of order ---------------------------------------------------------------------------
+
+
+MEDIA = '{"event":"media","streamSid":"MZ1","media":{"payload":"/w=="}}'
+MARK = '{"event":"mark","streamSid":"MZ1","mark":{"name":"never-sent"}}'
+DTMF = '{"event":"dtmf","streamSid":"MZ1","dtmf":{"digit":"5"}}'
+STOP = '{"event":"stop","streamSid":"MZ1","stop":{}}'
+
+
+async def test_events_before_the_start_are_dropped_and_a_second_start_is_ignored(
+        harness, clock) -> None:
+    digits: list[tuple[str, str]] = []
+    h = await running(harness, on_dtmf=lambda *a: digits.append(a))
+    sock = await h.connect()
+    for frame in (MEDIA, MARK, DTMF, STOP, MEDIA):
+        sock.push_raw(frame)
+    await settle()
+    assert sock.close is None and h.audio == [] and digits == [] and h.stops == []
+    sock.push_raw(start_frame(h.token))
+    sock.push_raw(json.dumps({"event": "start", "streamSid": "MZ-other", "start": {
+        "callSid": "CA-other", "customParameters": {"token": h.registry.token("CA-other")}}}))
+    sock.push_raw(MARK)  # a mark we never sent: nothing to settle
+    sock.push_raw(MEDIA)
+    sock.push_raw(DTMF)
+    await settle()
+    assert h.starts == [(CALL, "MZ1")] and not h.streams.has_stream("CA-other")
+    assert h.audio == [(CALL, b"\xff")] and digits == [(CALL, "5")]
+    sock.push_raw(STOP)
+    sock.push_raw(MEDIA)  # after the stop: the stream is over
+    await settle()
+    assert sock.close == (1000, "Stream stopped")
+    assert h.stops == [(CALL, "MZ1")] and h.audio == [(CALL, b"\xff")]
