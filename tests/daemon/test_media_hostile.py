@@ -270,3 +270,21 @@ async def test_events_before_the_start_are_dropped_and_a_second_start_is_ignored
     await settle()
     assert sock.close == (1000, "Stream stopped")
     assert h.stops == [(CALL, "MZ1")] and h.audio == [(CALL, b"\xff")]
+
+
+async def test_a_peer_gone_while_we_answer_the_upgrade_ends_only_that_request(
+        harness, clock, caplog) -> None:
+    h = await running(harness, max_pending_per_ip=2, max_connections=3)
+
+    async def reset(_message: dict) -> None:
+        raise OSError("connection reset by peer")
+
+    for _ in range(4):  # more than the connection and pending limits: nothing is held
+        sock = FakeSocket()
+        await h.streams.asgi(sock.scope, sock.receive, reset)  # returns, raises nothing
+    good = await h.connect()
+    good.start(CALL, h.token)
+    await settle()
+    assert h.streams.has_stream(CALL)
+    failures = [r for r in caplog.records if "upgrade failed" in r.getMessage()]
+    assert len(failures) == 4 and failures[0].exc_info and not failures[1].exc_info

@@ -191,7 +191,7 @@ class MediaStreams:
         try:
             await self._upgrade(scope, receive, send)
         except Exception as exc:  # the peer vanished mid-answer, or a failure of ours
-            self.log.log(logging.WARNING, "media stream upgrade failed: %s", describe(exc))
+            self.log.failure(None, "media stream upgrade failed: %s", describe(exc), exc=exc)
 
     async def _upgrade(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
