@@ -2,9 +2,10 @@
 
 The media endpoint tests each speak a carrier's framing (Twilio, Telnyx, Plivo, an invented
 one) over the same fake: the peer pushes JSON text frames (:meth:`AsgiWebsocket.push`), and
-everything the app sends is recorded (the upgrade request carries ``Host: voice.example.com``
-before the given headers): text frames as (trio time, decoded JSON) in ``frames``,
-the accept, the close code and reason. A carrier's peer subclasses it and overrides
+everything the app sends is recorded: text frames as (trio time, decoded JSON) in ``frames``,
+the accept (or the HTTP status it was refused with), the close code and reason. The upgrade
+request carries ``Host: voice.example.com`` and a valid ``Sec-WebSocket-Key`` before the given
+headers. A carrier's peer subclasses it and overrides
 :meth:`AsgiWebsocket.on_frame` to answer what the app sends (echo a mark, say).
 """
 
@@ -27,7 +28,9 @@ class AsgiWebsocket:
         self._to_app, self._app_inbox = trio.open_memory_channel(math.inf)
         self.scope = {"type": "websocket", "path": path, "query_string": b"",
                       "client": (client_ip, 40000),
-                      "headers": [(b"host", b"voice.example.com"), *headers],
+                      "headers": [(b"host", b"voice.example.com"),
+                                  (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+                                  *headers],
                       "extensions": {"websocket.http.response": {}}}
         self.frames: list[tuple[float, dict]] = []  # decoded text frames the app sent
         self.accepted = False

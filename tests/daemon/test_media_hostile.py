@@ -20,6 +20,7 @@ from voicecall_cli.providers.twilio.media import TwilioMediaCodec
 
 TOO_MANY_MALFORMED = (1008, "Too many malformed messages")
 LIMITS = FrameLimits()
+KEY = (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ==")  # RFC 6455's sample: 16 bytes
 __all__ = ["harness"]  # the fixture, shared with the playback tests
 
 # Frames no Twilio codec can decode, one of every kind.
@@ -65,7 +66,7 @@ async def test_an_upgrade_with_an_invalid_host_is_answered_400_and_holds_nothing
     h = await running(harness, max_pending_per_ip=2)
     for _ in range(5):  # more than the per-IP pending limit
         bad = FakeSocket()
-        bad.scope["headers"] = [(b"host", host)]
+        bad.scope["headers"] = [(b"host", host), KEY]
         await h.connect_socket(bad)
         assert bad.refused == 400 and not bad.accepted
     good = [await h.connect() for _ in range(2)]  # both pending slots are still free
@@ -74,9 +75,14 @@ async def test_an_upgrade_with_an_invalid_host_is_answered_400_and_holds_nothing
     assert h.streams.has_stream(CALL) and good[0].close is None
 
 
-@pytest.mark.parametrize("headers", [[], [(b"host", b"a.example.com"), (b"host", b"b.example")]])
-async def test_an_upgrade_without_exactly_one_host_is_answered_400(harness, clock,
-                                                                   headers) -> None:
+@pytest.mark.parametrize("headers", [
+    [KEY], [(b"host", b"a.example.com"), (b"host", b"b.example"), KEY],
+    [(b"host", b"a.example.com")], [(b"host", b"a.example.com"), (b"sec-websocket-key", b"x")],
+    [(b"host", b"a.example.com"), (b"sec-websocket-key", b"AAAA")],  # 3 bytes, not 16
+    [(b"host", b"a.example.com"), KEY, KEY]],
+    ids=["no host", "two hosts", "no key", "key not base64", "short key", "two keys"])
+async def test_an_upgrade_without_one_host_and_one_valid_key_is_answered_400(harness, clock,
+                                                                             headers) -> None:
     h = await running(harness)
     sock = FakeSocket()
     sock.scope["headers"] = headers
@@ -90,7 +96,7 @@ async def test_an_upgrade_without_exactly_one_host_is_answered_400(harness, cloc
 async def test_well_formed_hosts_are_upgraded(harness, clock, host: bytes) -> None:
     h = await running(harness)
     sock = FakeSocket()
-    sock.scope["headers"] = [(b"Host", host)]
+    sock.scope["headers"] = [(b"Host", host), (b"Sec-WebSocket-Key", KEY[1])]
     await h.connect_socket(sock)
     sock.start(CALL, h.token)
     await settle()

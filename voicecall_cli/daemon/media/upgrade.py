@@ -7,6 +7,8 @@ Pure functions of the ASGI scope, plus :func:`refuse`, which answers the upgrade
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from collections.abc import Callable
@@ -51,16 +53,29 @@ def _valid_port(port: str) -> bool:
 
 def upgrade_problem(scope: Scope) -> str | None:
     """Why the upgrade request is malformed (the body of a 400), or None when it is fine:
-    HTTP/1.1 needs exactly one valid ``Host`` (HTTP/2 names the authority elsewhere, but a
-    ``Host`` it sends must still be valid)."""
-    hosts = [value for name, value in scope.get("headers") or () if name.lower() == b"host"]
+    HTTP/1.1 needs exactly one valid ``Host`` and one ``Sec-WebSocket-Key`` that is 16 bytes
+    in base64 (RFC 6455 section 4.2.1); HTTP/2 names the authority elsewhere and has no key
+    (RFC 8441), but a ``Host`` it sends must still be valid."""
+    headers = scope.get("headers") or ()
+    hosts = [value for name, value in headers if name.lower() == b"host"]
+    http2 = str(scope.get("http_version", "")).startswith("2")
     if len(hosts) > 1:
         return "More than one Host header"
-    if not hosts:
-        return None if str(scope.get("http_version", "")).startswith("2") else "No Host header"
-    if not valid_host(hosts[0]):
+    if not hosts and not http2:
+        return "No Host header"
+    if hosts and not valid_host(hosts[0]):
         return "Invalid Host header"
+    keys = [value for name, value in headers if name.lower() == b"sec-websocket-key"]
+    if not http2 and (len(keys) != 1 or not _valid_key(keys[0])):
+        return "Invalid Sec-WebSocket-Key header"
     return None
+
+
+def _valid_key(value: bytes) -> bool:
+    try:
+        return len(base64.b64decode(value.strip(), validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
 
 
 def presented_token(scope: Scope, header: str | None) -> str | None:
