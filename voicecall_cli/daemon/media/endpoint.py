@@ -6,9 +6,9 @@
 :class:`~voicecall_cli.daemon.media.registry.StreamRegistry`. Per socket (reference sections
 5.1 and 5.2):
 
-* an upgrade request that is malformed (no ``Host``, more than one, or one that is not
-  ``host[:port]``: :func:`.upgrade.upgrade_problem`) -> HTTP 400 before anything is counted or
-  held;
+* an upgrade request that is malformed (not exactly one ``Host`` that is ``host[:port]``, or
+  not one valid ``Sec-WebSocket-Key``: :func:`.upgrade.upgrade_problem`) -> HTTP 400 before
+  anything is counted or held;
 * more than ``max_connections`` open sockets (counted from the upgrade request) -> HTTP 503
   "Too many media stream connections" before the upgrade, through the ASGI
   ``websocket.http.response`` extension (hypercorn has it; without it: close before accept);
