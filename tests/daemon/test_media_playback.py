@@ -86,7 +86,9 @@ class Harness:
         self.streams = MediaStreams(**settings)
 
     async def connect(self, **socket_options) -> FakeSocket:
-        sock = FakeSocket(**socket_options)
+        return await self.connect_socket(FakeSocket(**socket_options))
+
+    async def connect_socket(self, sock: FakeSocket) -> FakeSocket:
         self.nursery.start_soon(self.streams.asgi, sock.scope, sock.receive, sock.send)
         await trio.testing.wait_all_tasks_blocked()
         return sock
@@ -447,7 +449,7 @@ async def test_reconnect_within_the_grace_cancels_the_timer(harness, clock) -> N
     first.disconnect()
     await trio.sleep(1.5)
     second = await h.connect()
-    second.start(CALL, h.token, stream_sid="MZ2")
+    second.start(CALL, h.registry.token(CALL), stream_sid="MZ2")  # TwiML fetched again
     await trio.sleep(10)
     assert h.timeouts == []
     assert h.streams.has_stream(CALL) and h.registry.current(CALL).stream_id == "MZ2"
@@ -457,7 +459,7 @@ async def test_an_old_stream_ending_after_a_reconnect_keeps_the_call(harness, cl
     h = await running(harness)
     old = await h.started_socket()
     new = await h.connect()
-    new.start(CALL, h.token, stream_sid="MZ2")
+    new.start(CALL, h.registry.token(CALL), stream_sid="MZ2")
     await trio.testing.wait_all_tasks_blocked()
     old.disconnect()
     await trio.sleep(10)

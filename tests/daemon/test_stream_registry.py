@@ -1,8 +1,9 @@
 """The daemon's media-stream registry: stream tokens, live streams and the inbound stream limit.
 
 What operators rely on: a stream for a call is only accepted with that call's token from this
-daemon run, and ``streaming.maxInboundStreams`` caps the inbound callers that stream at once
-(the rest wait on hold), whatever outbound calls are streaming.
+daemon run, once (the token dies when its stream starts) and within its lifetime, and
+``streaming.maxInboundStreams`` caps the inbound callers that stream at once (the rest wait on
+hold), whatever outbound calls are streaming.
 """
 
 from __future__ import annotations
@@ -26,13 +27,82 @@ def stream(call: str, stream_id: str = "MZ1", *, inbound: bool = False) -> Strea
 # -- tokens ----------------------------------------------------------------------------------------
 
 
-def test_a_calls_token_is_stable_for_the_registrys_life() -> None:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_every_reply_for_a_call_names_the_same_token_until_its_stream_starts() -> None:
     registry = StreamRegistry()
     first = registry.token(CALL_A)
-    registry.add(stream(CALL_A))
-    registry.remove(registry.current(CALL_A))  # streams come and go; the token stays
-    assert registry.token(CALL_A) == first
+    assert registry.token(CALL_A) == first  # a retried webhook, TwiML fetched again
     assert registry.check_token(CALL_A, first)
+
+
+def test_a_token_is_single_use_a_replayed_reply_opens_nothing() -> None:
+    registry = StreamRegistry()
+    first = registry.token(CALL_A)
+    assert registry.check_token(CALL_A, first)
+    registry.spend_token(CALL_A)  # the endpoint accepted the call's stream
+    assert not registry.check_token(CALL_A, first)
+    again = registry.token(CALL_A)  # a new stream needs a token minted from now on
+    assert again != first
+    assert registry.check_token(CALL_A, again) and not registry.check_token(CALL_A, first)
+
+
+def test_spending_one_calls_token_leaves_other_calls_alone() -> None:
+    registry = StreamRegistry()
+    a, b = registry.token(CALL_A), registry.token(CALL_B)
+    registry.spend_token(CALL_A)
+    assert registry.check_token(CALL_B, b) and not registry.check_token(CALL_A, a)
+
+
+def test_a_token_expires_when_no_stream_starts_within_its_lifetime() -> None:
+    clock = FakeClock()
+    registry = StreamRegistry(clock=clock)
+    assert registry.token_ttl_s == 180.0  # the documented default
+    token = registry.token(CALL_A)
+    clock.now += 179.9
+    assert registry.check_token(CALL_A, token)
+    clock.now += 0.2
+    assert not registry.check_token(CALL_A, token)
+    assert registry.token(CALL_A) != token
+
+
+def test_an_ageing_token_is_replaced_and_the_old_one_lives_out_its_time() -> None:
+    clock = FakeClock()
+    registry = StreamRegistry(clock=clock, token_ttl_s=100.0)
+    old = registry.token(CALL_A)
+    clock.now += 49.0
+    assert registry.token(CALL_A) == old  # young: still the one every reply names
+    clock.now += 2.0
+    new = registry.token(CALL_A)  # past half its life: a reply now gets a fresh one
+    assert new != old
+    assert registry.check_token(CALL_A, old) and registry.check_token(CALL_A, new)
+    clock.now += 50.0
+    assert not registry.check_token(CALL_A, old) and registry.check_token(CALL_A, new)
+    registry.spend_token(CALL_A)
+    assert not registry.check_token(CALL_A, new)
+
+
+def test_expired_tokens_are_forgotten() -> None:
+    clock = FakeClock()
+    registry = StreamRegistry(clock=clock, token_ttl_s=10.0)
+    for n in range(5000):
+        registry.token(f"CA{n:032d}")
+    clock.now += 10.0
+    registry.token(CALL_A)
+    assert [registry.check_token(f"CA{n:032d}", "x") for n in range(3)] == [False] * 3
+    assert len(registry._tokens) == 1  # only the live one is held
+
+
+@pytest.mark.parametrize("ttl", [0.0, -1.0])
+def test_a_lifetime_that_is_not_positive_is_refused(ttl: float) -> None:
+    with pytest.raises(ValueError):
+        StreamRegistry(token_ttl_s=ttl)
 
 
 def test_tokens_differ_per_call_and_are_url_safe() -> None:

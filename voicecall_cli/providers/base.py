@@ -82,7 +82,9 @@ class Streams(Protocol):
     """The daemon's media-stream registry, as a provider may read it."""
 
     def token(self, provider_call_id: str) -> str:
-        """The token a stream for this call must present (stable for the daemon's life)."""
+        """The token a stream for this call must present. Every reply for the call names the
+        same one until a stream for the call starts (which spends it) or it ages; it expires
+        if no stream starts soon enough (the daemon's registry says how long)."""
 
     def has_stream(self, provider_call_id: str) -> bool:
         """Whether a media stream is live for the call."""

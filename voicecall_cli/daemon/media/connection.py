@@ -12,6 +12,7 @@ from typing import Any
 
 import trio
 
+from voicecall_cli.daemon.media.guard import SocketGuard
 from voicecall_cli.daemon.media.outbox import Outbox
 from voicecall_cli.daemon.media.registry import Stream
 from voicecall_cli.daemon.media.reorder import FrameOrder
@@ -35,6 +36,7 @@ class Connection:
     stream: Stream | None = None
     order: FrameOrder | None = None  # caller audio reordering, for codecs that number frames
     tasks: trio.Nursery | None = None
+    guard: SocketGuard | None = None  # what it may still get wrong, and its coalesced log
     cancel_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     read_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     finished: trio.Event = field(default_factory=trio.Event)

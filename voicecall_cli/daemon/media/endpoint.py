@@ -6,6 +6,9 @@
 :class:`~voicecall_cli.daemon.media.registry.StreamRegistry`. Per socket (reference sections
 5.1 and 5.2):
 
+* an upgrade request that is malformed (not exactly one ``Host`` that is ``host[:port]``, or
+  not one valid ``Sec-WebSocket-Key``: :func:`.upgrade.upgrade_problem`) -> HTTP 400 before
+  anything is counted or held;
 * more than ``max_connections`` open sockets (counted from the upgrade request) -> HTTP 503
   "Too many media stream connections" before the upgrade, through the ASGI
   ``websocket.http.response`` extension (hypercorn has it; without it: close before accept);
@@ -17,17 +20,23 @@
   else the one presented before it: a credential frame, the codec's ``token_header`` on the
   upgrade request, the upgrade URL's ``?token=``) that ``registry.check_token`` rejects for
   the start's token subject (by default the provider call id), or a call that is not live
-  (``is_live_call``) -> 1008 "Unknown call". Accepted: the stream is added to the registry,
+  (``is_live_call``) -> 1008 "Unknown call". Accepted: the token is spent (tokens are
+  single-use and short-lived, see :mod:`.registry`), the stream is added to the registry,
   then ``on_start(call id, stream id)``;
 * audio -> ``on_audio(call id, mu-law bytes)`` (dropped before the start; frames that carry a
   sequence number are put back in order first, see :mod:`.reorder`); a played mark ->
   completes a playback; dtmf -> ``on_dtmf(call id, digits)``; stream stopped or the socket
   closing -> removed from the registry, ``on_stop(call id, stream id)`` and, if that was the
   call's current stream, the disconnect grace: ``on_disconnect_timeout(call id)`` after
-  ``disconnect_grace_s`` unless a stream for the call started again meanwhile. A malformed
-  frame is logged and the socket stays open.
+  ``disconnect_grace_s`` unless a stream for the call started again meanwhile.
+* hostile or broken frames: one the codec cannot decode is ignored, too many close the
+  socket 1008 (:mod:`.guard`); a failure of ours while handling a frame closes it 1011.
+  Only that socket ends, and a started stream's call gets ``on_error(call id, why)``.
 * more than ``send_buffer_limit`` bytes waiting to be sent -> 1013 "Backpressure: send buffer
   exceeded".
+
+Logging: lines about what a socket's peer sent or did wrong are rate-limited and coalesced
+(:class:`.guard.EndpointLog`): a hostile socket cannot fill the disk.
 
 Callbacks are called synchronously from the stream's tasks: they must not block (hand work to
 a channel or a nursery). Their exceptions are logged and never end the stream.
@@ -42,17 +51,26 @@ started (or after it ended) upgrades are refused with 503.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import trio
 
 from voicecall_cli.daemon.media.connection import Connection
+from voicecall_cli.daemon.media.grace import GraceTimers
+from voicecall_cli.daemon.media.guard import (
+    DEFAULT_LIMITS,
+    EndpointLog,
+    FrameLimits,
+    PendingSlots,
+    SocketGuard,
+    default_clock,
+    describe,
+)
 from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
 from voicecall_cli.daemon.media.registry import Stream, StreamRegistry
 from voicecall_cli.daemon.media.reorder import FrameOrder
+from voicecall_cli.daemon.media.upgrade import presented_token, refuse, upgrade_problem
 from voicecall_cli.providers.audio import AudioSource
 from voicecall_cli.providers.media_codec import (
     AudioIn,
@@ -83,7 +101,9 @@ class MediaStreams:
     ``is_inbound(call id)`` says whether a stream belongs to an inbound call (the registry
     counts inbound streams for the hold queue); without it, streams count as outbound.
     ``is_live_call(call id)`` says whether the daemon has the call live: a stream for a call
-    that ended is refused like one with a bad token (tokens do not expire by themselves).
+    that ended is refused like one with a bad token.
+    ``on_error(call id, message)`` hears why a started stream's socket was closed for what it
+    sent or for a failure of ours (module docstring); ``limits`` bound the bad frames.
     ``first_audio_timeout_s`` bounds the keep-alive silence before a source yields audio;
     ``mark_timeout_s`` bounds the wait for the provider's echo of the completion mark.
     """
@@ -98,41 +118,46 @@ class MediaStreams:
                  on_disconnect_timeout: Callable[[str], None] | None = None,
                  is_inbound: Callable[[str], bool] | None = None,
                  is_live_call: Callable[[str], bool] | None = None,
-                 first_audio_timeout_s: float = 8.0, mark_timeout_s: float = 10.0) -> None:
+                 first_audio_timeout_s: float = 8.0, mark_timeout_s: float = 10.0,
+                 on_error: Callable[[str, str], None] | None = None,
+                 limits: FrameLimits = DEFAULT_LIMITS) -> None:
         self._registry = registry
         self._codec = codec
         self._max_connections = max_connections
-        self._max_pending = max_pending
-        self._max_pending_per_ip = max_pending_per_ip
+        self._pending = PendingSlots(max_pending, max_pending_per_ip)
         self._pre_start_timeout_s = pre_start_timeout_s
         self._on_start = on_start
         self._on_stop = on_stop
         self._on_audio = on_audio
         self._on_dtmf = on_dtmf
         self._send_buffer_limit = send_buffer_limit
-        self._disconnect_grace_s = disconnect_grace_s
-        self._on_disconnect_timeout = on_disconnect_timeout
+        self._graces = GraceTimers(disconnect_grace_s, on_disconnect_timeout,
+                                   registry.has_stream, self._notify)
         self._is_inbound = is_inbound or (lambda _call_sid: False)
         self._is_live_call = is_live_call or (lambda _call_sid: True)
         self._first_audio_timeout_s = first_audio_timeout_s
         self._mark_timeout_s = mark_timeout_s
+        self._on_error = on_error
+        self._limits = limits
+        self.log = EndpointLog(logger, default_clock)
         self._nursery: trio.Nursery | None = None
         self._open = 0  # sockets from the upgrade request until their ASGI call returns
-        self._pending = 0
-        self._pending_by_ip: Counter[str] = Counter()
-        self._graces: dict[str, trio.CancelScope] = {}
 
     # -- the owner's side ----------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hold every stream's tasks until cancelled; ready as soon as sockets may connect."""
+        self.log.attach()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 task_status.started()
-                await trio.sleep_forever()
+                while True:  # what the rate limit left out is summed up now and then
+                    await trio.sleep(self.log.limiter.summary_every_s)
+                    self.log.limiter.flush(force=False)
         finally:
             self._nursery = None
+            self.log.detach()
 
     async def play(self, provider_call_id: str, source: AudioSource) -> str:
         """Play ``source`` into the call's stream after what is already queued.
@@ -161,32 +186,45 @@ class MediaStreams:
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI websocket app: limits, then the socket's tasks run in :meth:`run`'s nursery."""
-        if scope["type"] != "websocket" or (await receive())["type"] != "websocket.connect":
+        if scope["type"] != "websocket":
+            return
+        try:
+            await self._upgrade(scope, receive, send)
+        except Exception as exc:  # the peer vanished mid-answer, or a failure of ours
+            self.log.failure(None, "media stream upgrade failed: %s", describe(exc), exc=exc)
+
+    async def _upgrade(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        problem = upgrade_problem(scope)
+        if problem is not None:
+            self.log.log(logging.WARNING, "media stream upgrade refused (400): %s", problem)
+            await refuse(scope, send, 400, problem.encode() + b"\n")
             return
         if self._nursery is None:
-            await _refuse(scope, send, SHUTTING_DOWN)
+            await refuse(scope, send, 503, SHUTTING_DOWN)
             return
         if self._open >= self._max_connections:
-            logger.warning("media stream refused: %d connections open", self._open)
-            await _refuse(scope, send, TOO_MANY_CONNECTIONS)
+            self.log.log(logging.WARNING, "media stream refused: %d connections open",
+                         self._open)
+            await refuse(scope, send, 503, TOO_MANY_CONNECTIONS)
             return
         self._open += 1
         connection: Connection | None = None
         try:
             client = scope.get("client")
             client_ip = str(client[0]) if client else "unknown"
-            if (self._pending >= self._max_pending
-                    or self._pending_by_ip[client_ip] >= self._max_pending_per_ip):
-                logger.warning("media stream from %s refused: too many pending", client_ip)
+            if not self._pending.take(client_ip):
+                self.log.log(logging.WARNING, "media stream from %s refused: too many pending",
+                             client_ip)
                 await send({"type": "websocket.accept"})
                 await send({"type": "websocket.close", "code": 1013, "reason": TOO_MANY_PENDING})
                 return
             connection = Connection(
                 client_ip=client_ip, send=send, send_buffer_limit=self._send_buffer_limit,
                 start_deadline=trio.current_time() + self._pre_start_timeout_s,
-                presented_token=_presented_token(scope, self._codec.token_header))
-            self._pending += 1
-            self._pending_by_ip[client_ip] += 1
+                presented_token=presented_token(scope, self._codec.token_header))
+            connection.guard = SocketGuard(self.log.limiter, client_ip, self._limits)
             await send({"type": "websocket.accept"})
             if self._nursery is None:  # run() ended while we accepted
                 connection.finished.set()
@@ -198,6 +236,8 @@ class MediaStreams:
             if connection is not None:
                 connection.cancel_scope.cancel()
                 self._release_pending(connection)
+                if connection.guard is not None:
+                    connection.guard.close()
         if not (connection.outbox.close_sent or connection.peer_gone):
             with trio.move_on_after(1):  # run() was cancelled: tell the peer we are going
                 await send({"type": "websocket.close", "code": 1001,
@@ -216,10 +256,8 @@ class MediaStreams:
                     try:
                         with connection.read_scope:
                             await self._read(connection, receive)
-                    except Exception:
-                        logger.exception("media stream from %s failed; closing it",
-                                         connection.client_ip)
-                        connection.close(1011, "Internal error")
+                    except Exception as exc:
+                        self._failed(connection, exc)
                     finally:
                         why = connection.outbox.failure  # set when we closed the socket
                         self._end_stream(connection, f"Telephony stream playback failed: {why}"
@@ -227,8 +265,8 @@ class MediaStreams:
                                                      "finished")
                         if connection.peer_gone:
                             connection.outbox.abandon("media stream closed by the peer")
-        except Exception:  # a task of this socket's (writer, player) failed: only it ends
-            logger.exception("media stream from %s failed", connection.client_ip)
+        except Exception as exc:  # a task of this socket's (writer, player) failed: only it ends
+            self._failed(connection, exc)
         finally:
             self._release_pending(connection)
             connection.finished.set()
@@ -243,21 +281,31 @@ class MediaStreams:
                 with trio.move_on_at(connection.start_deadline) as pre_start:
                     message = await receive()
                 if pre_start.cancelled_caught:
-                    connection.close(1008, "Start timeout")
+                    self._close_for(connection, 1008, "Start timeout")
                     return
             else:
                 message = await receive()
             if message["type"] == "websocket.disconnect":
                 connection.peer_gone = True
                 return
+            guard = connection.guard
+            assert guard is not None
+            started = connection.stream is not None
+            too_many = guard.frame(started)  # empty ones count: they are frames all the same
             frame = message.get("text") or message.get("bytes")
-            if not frame:
-                continue
-            try:
-                event = self._codec.decode(frame)
-            except (ValueError, RecursionError) as exc:
-                logger.warning("media stream message was malformed (%s); ignored", exc)
-                continue
+            if too_many is None:
+                if not frame:
+                    continue
+                try:
+                    event = self._codec.decode(frame)
+                except Exception as exc:  # hostile input the codec did not expect included
+                    too_many = guard.bad(exc, started)
+                    if too_many is None:
+                        continue
+            if too_many is not None:
+                self._close_for(connection, 1008, too_many)
+                return
+            guard.good()
             stream = connection.stream
             if isinstance(event, AudioIn):
                 if stream is not None and self._on_audio is not None:
@@ -285,19 +333,16 @@ class MediaStreams:
         """Accept or refuse a stream start; False when the socket is being closed."""
         call_id = event.provider_call_id
         if not call_id:
-            connection.close(1008, "Missing callSid")
+            self._close_for(connection, 1008, "Missing callSid")
             return False
         token = event.token or connection.presented_token
         subject = event.token_subject or call_id
         if not (self._registry.check_token(subject, token) and self._is_live_call(call_id)):
-            logger.warning("media stream from %s refused: unknown call or bad token",
-                           connection.client_ip)
-            connection.close(1008, "Unknown call")
+            self._close_for(connection, 1008, "Unknown call")
             return False
+        self._registry.spend_token(subject)
         self._release_pending(connection)
-        grace = self._graces.pop(call_id, None)
-        if grace is not None:
-            grace.cancel()
+        self._graces.cancel(call_id)
         playback = Playback(connection.outbox, self._codec, event.stream_id,
                             first_audio_timeout_s=self._first_audio_timeout_s,
                             mark_timeout_s=self._mark_timeout_s)
@@ -340,57 +385,37 @@ class MediaStreams:
         call_id = stream.provider_call_id
         logger.info("media stream %s for call %s ended", stream.stream_id, call_id)
         self._notify(self._on_stop, call_id, stream.stream_id)
-        if was_current and self._on_disconnect_timeout is not None and self._nursery is not None:
-            grace = self._graces[call_id] = trio.CancelScope()
-            self._nursery.start_soon(self._grace, call_id, grace)
+        if was_current:
+            self._graces.start(self._nursery, call_id)
 
-    async def _grace(self, provider_call_id: str, scope: trio.CancelScope) -> None:
-        with scope:
-            await trio.sleep(self._disconnect_grace_s)
-            if self._graces.get(provider_call_id) is scope:
-                del self._graces[provider_call_id]
-            if (not self._registry.has_stream(provider_call_id)
-                    and self._on_disconnect_timeout is not None):
-                logger.info("call %s: no media stream %gs after disconnect", provider_call_id,
-                            self._disconnect_grace_s)
-                self._notify(self._on_disconnect_timeout, provider_call_id)
+    def _close_for(self, connection: Connection, code: int, reason: str,
+                   why: str | None = None) -> None:
+        """Close the socket for what its peer sent (or failed to send), with one rate-limited
+        line in place of the outbox's own; a started stream's call hears ``why``."""
+        assert connection.guard is not None
+        connection.guard.log.log("closed", logging.WARNING, "closing it: %d %s", code, reason)
+        stream = connection.stream
+        if stream is not None and self._on_error is not None:
+            self._notify(self._on_error, stream.provider_call_id,
+                         why or f"media stream closed: {reason}")
+        with self.log.hushed():
+            connection.close(code, reason)
+
+    def _failed(self, connection: Connection, exc: Exception) -> None:
+        """A failure of ours while serving the socket: logged, the socket closed 1011."""
+        assert connection.guard is not None
+        self.log.failure(connection.guard.log, "failed (%s)", describe(exc), exc=exc)
+        self._close_for(connection, 1011, "Internal error",
+                        f"media stream failed: {describe(exc)}")
 
     def _release_pending(self, connection: Connection) -> None:
         if connection.pending:
             connection.pending = False
-            self._pending -= 1
-            self._pending_by_ip[connection.client_ip] -= 1
-            if not self._pending_by_ip[connection.client_ip]:
-                del self._pending_by_ip[connection.client_ip]
+            self._pending.give_back(connection.client_ip)
 
-    @staticmethod
-    def _notify(callback: Callable[..., None], *args: Any) -> None:
+    def _notify(self, callback: Callable[..., None], *args: Any) -> None:
         try:
             callback(*args)
-        except Exception:
-            logger.exception("media stream callback %s failed",
-                             getattr(callback, "__name__", callback))
-
-
-async def _refuse(scope: Scope, send: Send, body: bytes) -> None:
-    """HTTP 503 instead of the upgrade (or, without the ASGI extension, close before accept)."""
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": 503, "headers": [
-            (b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
-            (b"content-length", str(len(body)).encode())]})
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1013})
-
-
-def _presented_token(scope: Scope, header: str | None) -> str | None:
-    """The token the upgrade request presents: in the codec's header, else ``?token=``."""
-    if header is not None:
-        wanted = header.encode("latin-1")
-        for name, value in scope.get("headers") or ():
-            if name.lower() == wanted and value:
-                return value.decode("latin-1")
-    query = scope.get("query_string") or b""
-    values = parse_qs(query.decode("latin-1")).get("token")
-    return values[0] if values else None
-
+        except Exception as exc:
+            self.log.failure(None, "media stream callback %s failed: %s",
+                             getattr(callback, "__name__", callback), describe(exc), exc=exc)

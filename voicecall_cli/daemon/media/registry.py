@@ -3,9 +3,29 @@
 
 Providers read it through the :class:`~voicecall_cli.providers.base.Streams` view (the token
 to put in stream TwiML/XML, whether a call streams, whether an inbound caller may stream now or
-waits on hold); the media endpoint adds and removes streams. Tokens are an HMAC of the
-provider call id under a secret drawn when the daemon starts: nothing is stored per call, a
-token cannot be guessed, and no token from an earlier daemon run is accepted.
+waits on hold); the media endpoint adds and removes streams.
+
+Stream tokens are single-use and short-lived, so a captured or replayed webhook reply (the
+webhook replay cache answers a genuine carrier retry with the first reply, token included)
+never yields a token that still opens a stream:
+
+* a token is the HMAC of (token subject, mint counter) under a secret drawn when the daemon
+  starts: it cannot be guessed, no two mints give the same token, and no token from an
+  earlier daemon run is accepted;
+* :meth:`StreamRegistry.token` hands out the subject's newest unspent token while it is young
+  (younger than half of ``token_ttl_s``), so every reply for a call (a retry, the TwiML fetched
+  again) names the same token; otherwise it mints a new one;
+* a token expires ``token_ttl_s`` after it was minted, :data:`TOKEN_TTL_S` = 180 s by default:
+  enough for Telnyx, which gets the token when it dials and starts the stream only once the
+  callee answers (its ring timeout is at most 120 s); Twilio and Plivo start their stream
+  within a second of our reply;
+* :meth:`StreamRegistry.spend_token` (the endpoint calls it when it accepts a stream's start)
+  kills every token minted so far for that subject: a stream for the call is up, and a new
+  stream needs a token minted from now on (TwiML fetched again mints one).
+
+Expired and spent tokens are forgotten, so the registry holds only tokens still usable: at most
+a few per call that is about to stream. Time comes from ``clock`` (default: the monotonic
+clock, whichever thread asks).
 
 Not thread-safe: used from the daemon's one trio thread.
 """
@@ -16,12 +36,16 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voicecall_cli.daemon.media.playback import Playback
+
+TOKEN_TTL_S = 180.0
 
 
 @dataclass(eq=False)
@@ -39,20 +63,39 @@ class Stream:
 class StreamRegistry:
     """Implements :class:`~voicecall_cli.providers.base.Streams` (see the module docstring)."""
 
-    def __init__(self, *, max_inbound_streams: int = 1, secret: bytes | None = None) -> None:
+    def __init__(self, *, max_inbound_streams: int = 1, secret: bytes | None = None,
+                 token_ttl_s: float = TOKEN_TTL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if max_inbound_streams < 1:
             raise ValueError("max_inbound_streams must be at least 1")
+        if token_ttl_s <= 0:
+            raise ValueError("token_ttl_s must be positive")
         self.max_inbound_streams = max_inbound_streams
+        self.token_ttl_s = token_ttl_s
+        self._clock = clock
         self._secret = secret if secret is not None else secrets.token_bytes(32)
+        self._minted = 0
+        # subject -> {token: expiry}, newest last; and every mint in order, to forget expiries
+        self._tokens: dict[str, dict[str, float]] = {}
+        self._expiries: deque[tuple[float, str, str]] = deque()
         self._streams: dict[str, Stream] = {}  # provider call id -> its current stream
 
     # -- the providers' view -----------------------------------------------------------------
 
     def token(self, provider_call_id: str) -> str:
-        # surrogatepass: ids come off the network, and a lone surrogate must not raise here
-        message = provider_call_id.encode("utf-8", "surrogatepass")
-        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+        """The token a stream for this call (the token subject) must present: the newest
+        unspent one while young, else a new one (module docstring)."""
+        now = self._clock()
+        self._forget_expired(now)
+        live = self._tokens.get(provider_call_id)
+        if live:
+            newest, expiry = next(reversed(live.items()))
+            if expiry - now > self.token_ttl_s / 2:
+                return newest
+        token = self._mint(provider_call_id)
+        self._tokens.setdefault(provider_call_id, {})[token] = now + self.token_ttl_s
+        self._expiries.append((now + self.token_ttl_s, provider_call_id, token))
+        return token
 
     def has_stream(self, provider_call_id: str) -> bool:
         return provider_call_id in self._streams
@@ -71,11 +114,20 @@ class StreamRegistry:
     # -- the endpoint's side ---------------------------------------------------------------------
 
     def check_token(self, provider_call_id: str, token: str | None) -> bool:
-        """Whether ``token`` is the call's stream token (constant-time comparison)."""
+        """Whether ``token`` is an unspent, unexpired token of the subject (constant-time
+        comparison with each of them)."""
         if not token:
             return False
-        return hmac.compare_digest(self.token(provider_call_id).encode(),
-                                   token.encode("utf-8", "surrogatepass"))
+        self._forget_expired(self._clock())
+        presented = token.encode("utf-8", "surrogatepass")
+        found = False
+        for candidate in self._tokens.get(provider_call_id, {}):
+            found |= hmac.compare_digest(candidate.encode(), presented)
+        return found
+
+    def spend_token(self, provider_call_id: str) -> None:
+        """A stream for the subject was accepted: every token minted for it so far is dead."""
+        self._tokens.pop(provider_call_id, None)
 
     def current(self, provider_call_id: str) -> Stream | None:
         return self._streams.get(provider_call_id)
@@ -90,3 +142,21 @@ class StreamRegistry:
             return False
         del self._streams[stream.provider_call_id]
         return True
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def _mint(self, subject: str) -> str:
+        # surrogatepass: ids come off the network, and a lone surrogate must not raise here
+        message = subject.encode("utf-8", "surrogatepass") + b"\0" + str(self._minted).encode()
+        self._minted += 1
+        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+    def _forget_expired(self, now: float) -> None:
+        while self._expiries and self._expiries[0][0] <= now:
+            _, subject, token = self._expiries.popleft()
+            live = self._tokens.get(subject)
+            if live is not None:
+                live.pop(token, None)
+                if not live:
+                    del self._tokens[subject]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from voicecall_cli.core.config import normalize_url_path
@@ -25,6 +26,7 @@ from voicecall_cli.daemon.media.streaming import (
     offline_voice,
     synthesized_voice,
 )
+from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.base import Provider
 
 log = logging.getLogger("voicecall.media")
@@ -57,10 +59,18 @@ async def open_media(config: Any, provider: Provider,
         pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
         on_start=hooks.on_start, on_stop=hooks.on_stop, on_audio=hooks.on_audio,
         on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound,
-        is_live_call=hooks.is_live_call)
+        is_live_call=hooks.is_live_call, on_error=partial(report_stream_error, hooks))
     async with open_voice(config) as voice:
         yield Media(normalize_url_path(config.get("streaming.streamPath")), endpoint, hooks,
                     StreamSpeaker(endpoint, voice, hooks))
+
+
+def report_stream_error(hooks: StreamHooks, call_sid: str, message: str) -> None:
+    """Why the endpoint closed a started stream's socket, as the call's ``call.error``."""
+    manager = hooks.manager
+    call = manager.find(call_sid) if manager is not None else None
+    if manager is not None and call is not None:
+        manager.publish(call, ev.CALL_ERROR, {"message": message})
 
 
 def transcriber_factory(config: Any) -> TranscriberFactory | None:
