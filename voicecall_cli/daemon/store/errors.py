@@ -22,6 +22,13 @@ def store_error(path: Path, action: str, exc: sqlite3.Error) -> StoreError:
             "not a database" in detail or "malformed" in detail):
         return StoreError(f"the store {path} is corrupt or not a voicecall store ({detail}); "
                           "move it aside to start with an empty store")
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    if name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR_WRITE") or "disk is full" in detail:
+        return StoreError(f"the store {path} cannot be written: disk full or the file cannot "
+                          f"grow ({detail})")
+    if name.startswith("SQLITE_IOERR"):
+        return StoreError(f"the store {path} cannot be {'read' if action == 'read' else 'written'}"
+                          f": I/O error ({detail}, {name})")
     if "locked" in detail:
         return StoreError(f"the store {path} is locked by another process ({detail})")
     return StoreError(f"cannot {action} the store {path}: {detail}")
