@@ -2,8 +2,10 @@
 
 ``voicecall daemon run`` execs this (same PID, so systemd's Type=notify works). Exit codes:
 0 after a clean stop; 78 for a configuration error or a start-up problem only its user can fix
-(the message names the key: ``serve.port 3334 is in use``), which the systemd unit does not
-restart on; 1 when another daemon already serves the socket or the daemon failed. Whatever
+(the message names the key or path: ``serve.port 3334 is in use``, ``store '/x': cannot create
+the store directory ...``, ``control socket '/x/s.sock': ...``), which the systemd unit does
+not restart on; 1 when another daemon already serves the socket, the store is locked or its
+disk full (it may clear: systemd retries), a tunnel did not start, or the daemon failed. Whatever
 fails, stderr gets one line; an unexpected error's traceback goes to the daemon log.
 """
 
@@ -50,21 +52,26 @@ def main(argv: list[str] | None = None) -> int:
 
     import trio
 
-    from voicecall_cli.daemon.control.transport import ControlSocketError
+    from voicecall_cli.daemon.control.transport import ControlSocketError, SocketInUseError
     from voicecall_cli.daemon.main import run_daemon
-    from voicecall_cli.daemon.startup import StartupError
+    from voicecall_cli.daemon.startup import (
+        StartupError,
+        socket_startup_error,
+        store_startup_error,
+    )
     from voicecall_cli.daemon.store import StoreError
 
     try:
         trio.run(run_daemon, config, socket_path)
     except BaseException as exc:
         leaf = _leaf(exc)
+        if isinstance(leaf, StoreError):
+            leaf = store_startup_error(leaf, config.store_dir)
+        elif isinstance(leaf, ControlSocketError):
+            leaf = socket_startup_error(leaf, socket_path, isinstance(leaf, SocketInUseError))
         if isinstance(leaf, StartupError):
             print(f"voicecall: {leaf}", file=sys.stderr)
             return leaf.exit_code
-        if isinstance(leaf, ControlSocketError | StoreError):
-            print(f"voicecall: {leaf}", file=sys.stderr)
-            return 1
         if isinstance(leaf, KeyboardInterrupt):
             return 130
         if not isinstance(leaf, Exception):
