@@ -6,7 +6,8 @@
 the store directory ...``, ``control socket '/x/s.sock': ...``), which the systemd unit does
 not restart on; 1 when another daemon already serves the socket, the store is locked or its
 disk full (it may clear: systemd retries), a tunnel did not start, or the daemon failed. Whatever
-fails, stderr gets one line; an unexpected error's traceback goes to the daemon log.
+fails, stderr gets one line; an unexpected error's traceback goes to the daemon log. No
+configured secret reaches either (:mod:`voicecall_cli.daemon.redaction`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"  {line}", file=sys.stderr)
         return EXIT_CONFIG
+    from voicecall_cli.daemon.redaction import install, redact
+
+    install(config)  # before anything logs: no configured secret ever reaches the log
     for warning in config.warnings:
         logging.getLogger("voicecall.config").warning("%s", warning)
     socket_path = resolve_socket_path(args.socket, config.control_socket)
@@ -70,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         elif isinstance(leaf, ControlSocketError):
             leaf = socket_startup_error(leaf, socket_path, isinstance(leaf, SocketInUseError))
         if isinstance(leaf, StartupError):
-            print(f"voicecall: {leaf}", file=sys.stderr)
+            print(f"voicecall: {redact(str(leaf))}", file=sys.stderr)
             return leaf.exit_code
         if isinstance(leaf, KeyboardInterrupt):
             return 130
         if not isinstance(leaf, Exception):
             raise
         log = _write_crash_report(exc)
-        print(f"voicecall: the daemon failed: {type(leaf).__name__}: {leaf} "
+        print(f"voicecall: the daemon failed: {type(leaf).__name__}: {redact(str(leaf))} "
               f"(details in {log})", file=sys.stderr)
         return 1
     return 0
@@ -92,7 +96,9 @@ def _write_crash_report(exc: BaseException) -> Path:
     from voicecall_cli.protocol import default_state_dir, open_private_append
 
     log = default_state_dir() / "daemon.log"
-    report = "".join(traceback.format_exception(exc))
+    from voicecall_cli.daemon.redaction import redact
+
+    report = redact("".join(traceback.format_exception(exc)))
     try:
         same = os.path.samestat(os.fstat(sys.stderr.fileno()), os.stat(log))
     except (OSError, ValueError):
