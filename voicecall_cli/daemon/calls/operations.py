@@ -331,6 +331,9 @@ async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
         raise _failed("Call not connected")
     try:
         await m.hang_up(call, CallState.HANGUP_BOT.value)
+    except StoreError as exc:  # hung up at the carrier, but the end could not be recorded
+        raise store_unavailable(exc, "the call was hung up; its end is recorded once the "
+                                "store can be written (at the latest on restart)") from None
     except Exception as exc:
         raise _failed(f"hang-up failed: {exc}") from None
     return SuccessResult(success=True).to_json()
