@@ -81,7 +81,6 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     if outbound + m.pending_initiations >= s.max_concurrent_calls:
         raise ApiError(ErrorCode.CONFLICT,
                        f"Maximum concurrent calls ({s.max_concurrent_calls}) reached")
-    admission.place()
     now = m.now_ms()
     call = CallRecord(call_id=str(uuid.uuid4()), provider=s.provider, direction="outbound",
                       state=CallState.INITIATED, from_number=from_number, to_number=to,
@@ -98,6 +97,7 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
                                                   "provider": s.provider})
         except StoreError as exc:
             raise store_unavailable(exc, "nothing was dialled") from None
+        admission.place()  # (a confirmation token stays usable when the store refused)
         m.register(call)
         try:
             placed = await m.client.place_call(PlaceCallRequest(
