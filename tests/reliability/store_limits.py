@@ -2,9 +2,9 @@
 
 ``resource.prlimit`` sets another process's ``RLIMIT_FSIZE`` (same user, no root needed): with
 a soft limit of one byte every write that would grow a file (the store's WAL, its log) fails
-with ``EFBIG``; the daemon, like every Python process, ignores ``SIGXFSZ``, so it sees the
-error instead of dying. Raising the limit again is "space returned". A preexec_fn also ignores
-SIGXFSZ before exec, in case the interpreter ever stops doing it.
+with ``EFBIG``; the daemon, like every Python process (CPython sets it at start-up), ignores
+``SIGXFSZ``, so it sees the error instead of dying (:func:`disk_full` checks that first).
+Raising the limit again is "space returned".
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def ignore_sigxfsz() -> None:
-    """A ``preexec_fn``: writes past the size limit fail with EFBIG instead of killing."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+def ignores_sigxfsz(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGXFSZ (``SigIgn`` in /proc/PID/status)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        mask = next(line for line in fh if line.startswith("SigIgn:")).split()[1]
+    return bool(int(mask, 16) >> (signal.SIGXFSZ - 1) & 1)
 
 
 def set_file_size_limit(pid: int, limit: int | None) -> None:
@@ -30,6 +32,7 @@ def set_file_size_limit(pid: int, limit: int | None) -> None:
 @contextmanager
 def disk_full(pid: int) -> Iterator[None]:
     """No file of ``pid`` can grow by one byte until the block ends."""
+    assert ignores_sigxfsz(pid), "the daemon would be killed, not see EFBIG"
     set_file_size_limit(pid, 1)
     try:
         yield
