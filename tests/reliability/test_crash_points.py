@@ -26,8 +26,8 @@ pytestmark = pytest.mark.reliability
 
 SEED = 1414
 PHASES = ("ringing", "idle", "mid-turn")  # one crash point in each, per carrier
-RING_TIMEOUT_MS = 3000
-ANSWER_DELAY_S = 1.5  # the callee answers this long after ringing: the kill finds it ringing
+RING_TIMEOUT_MS = 2500  # also the carrier's own ring timeout: above ANSWER_DELAY_S
+ANSWER_DELAY_S = 1.0  # the callee answers this long after ringing: the kill finds it ringing
 
 
 class Turn(threading.Thread):
