@@ -5,8 +5,8 @@ credentials plus distinctive secrets in every other secret field that needs no n
 ngrok token with the tunnel off). A call is placed, spoken to, listened to and ended, failures
 are provoked, and then every output is searched for every configured secret, in every form a
 secret travels in (as is, URL-encoded, inside HTTP Basic credentials): ``daemon.log``, the
-stdout and stderr of every CLI command (plain and ``--json``: status, calls, tail, daemon
-status and logs, config show, errors). Expected hits: 0.
+stdout and stderr of every CLI command (plain and ``--json``: status, calls, tail, doctor,
+daemon status and logs, config show, errors). Expected hits: 0.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ async def run_everything(s: Session) -> list[tuple[str, str]]:
         await cli("calls", *as_json)
         await cli("tail", "--since", "all", "--no-follow", *as_json)
         await cli("daemon", "status", *as_json)
+        await cli("doctor", *as_json)
     await cli("end", "--call-id", call_id)
     await s.wait_call(call_id, lambda c: c["endedAt"], "the end")
     # Failures: their messages too.
