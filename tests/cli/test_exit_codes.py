@@ -21,12 +21,14 @@ def test_the_documented_numbers() -> None:
     assert {c.name: int(c) for c in ExitCode} == {
         "OK": 0, "FAILED": 1, "USAGE": 2, "NO_SUCH_CALL": 3, "PERMISSION_DENIED": 4,
         "TIMED_OUT": 5, "CONFLICT": 6, "DAEMON_NOT_RUNNING": 7, "PROTOCOL_MISMATCH": 8,
-        "REFUSED": 9, "CONFIG_ERROR": 78, "INTERRUPTED": 130, "BROKEN_PIPE": 141}
+        "REFUSED": 9, "STORE_UNAVAILABLE": 10, "CONFIG_ERROR": 78, "INTERRUPTED": 130,
+        "BROKEN_PIPE": 141}
     assert set(EXIT_STATUS_DOC) == set(ExitCode)
     direct = {ErrorCode.OPERATION_FAILED: 1, ErrorCode.CALL_NOT_FOUND: 3,
               ErrorCode.PERMISSION_DENIED: 4, ErrorCode.TIMEOUT: 5, ErrorCode.CONFLICT: 6,
               ErrorCode.DAEMON_NOT_RUNNING: 7, ErrorCode.PROTOCOL_MISMATCH: 8,
-              ErrorCode.CONFIG_ERROR: 78, ErrorCode.BAD_REQUEST: 2, ErrorCode.REFUSED: 9}
+              ErrorCode.CONFIG_ERROR: 78, ErrorCode.BAD_REQUEST: 2, ErrorCode.REFUSED: 9,
+              ErrorCode.STORE_UNAVAILABLE: 10}
     assert {code: int(EXIT_FOR_ERROR[code]) for code in direct} == direct
 
 

@@ -55,8 +55,18 @@ class Spawned:
 
 
 def spawn_detached(argv: list[str], log: Path) -> Spawned:
-    """Start ``argv`` in a new session, output appended to ``log`` (created 0600 in a 0700 dir)."""
-    with os.fdopen(open_private_append(log), "ab") as sink:
+    """Start ``argv`` in a new session, output appended to ``log`` (created 0600 in a 0700 dir).
+
+    A log that cannot be created or opened (its state directory cannot be made) is a
+    :class:`CliError` naming the path and ``XDG_STATE_HOME``, exit 78, before anything runs."""
+    try:
+        fd = open_private_append(log)
+    except OSError as exc:
+        raise CliError(f"the state directory {log.parent} cannot hold the daemon's log {log.name}"
+                       f" ({exc.strerror or exc})", ExitCode.CONFIG_ERROR,
+                       "set XDG_STATE_HOME to a directory you can write (or fix that one's "
+                       "permissions)") from None
+    with os.fdopen(fd, "ab") as sink:
         offset = sink.seek(0, os.SEEK_END)
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
                                    start_new_session=True, close_fds=True)

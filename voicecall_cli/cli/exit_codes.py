@@ -26,6 +26,7 @@ class ExitCode(IntEnum):
     DAEMON_NOT_RUNNING = 7
     PROTOCOL_MISMATCH = 8
     REFUSED = 9
+    STORE_UNAVAILABLE = 10
     CONFIG_ERROR = 78
     INTERRUPTED = 130
     BROKEN_PIPE = 141
@@ -45,6 +46,8 @@ EXIT_STATUS_DOC: dict[ExitCode, str] = {
     ExitCode.PROTOCOL_MISMATCH: "The CLI and the daemon do not speak the same control protocol.",
     ExitCode.REFUSED: ("An outbound safety rail refused the call (outbound.allowTo, "
                        "outbound.quietHours, outbound.maxCallsPerHour...); the message names it."),
+    ExitCode.STORE_UNAVAILABLE: ("The daemon's store cannot be written or read (disk full, "
+                                 "I/O error); the message names the file. Nothing was done."),
     ExitCode.CONFIG_ERROR: "Configuration error; the message names the key path.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C).",
     ExitCode.BROKEN_PIPE: "Stdout was closed early (the reading end of a pipe, such as head, "
@@ -64,6 +67,7 @@ CODE_FOR_EXIT: dict[ExitCode, str] = {
     ExitCode.PROTOCOL_MISMATCH: ErrorCode.PROTOCOL_MISMATCH.value,
     ExitCode.CONFIG_ERROR: ErrorCode.CONFIG_ERROR.value,
     ExitCode.REFUSED: ErrorCode.REFUSED.value,
+    ExitCode.STORE_UNAVAILABLE: ErrorCode.STORE_UNAVAILABLE.value,
     ExitCode.INTERRUPTED: "interrupted",
 }
 
@@ -82,6 +86,7 @@ EXIT_FOR_ERROR: dict[ErrorCode, ExitCode] = {
     # The daemon does not know the endpoint or the verb: it speaks another protocol.
     ErrorCode.NOT_FOUND: ExitCode.PROTOCOL_MISMATCH,
     ErrorCode.METHOD_NOT_ALLOWED: ExitCode.PROTOCOL_MISMATCH,
+    ErrorCode.STORE_UNAVAILABLE: ExitCode.STORE_UNAVAILABLE,
     ErrorCode.INTERNAL: ExitCode.FAILED,
 }
 
@@ -99,6 +104,10 @@ HINTS: dict[ErrorCode, str] = {
         "the daemon is a different version; restart it with this CLI's version"
     ),
     ErrorCode.CONFIG_ERROR: "check it with: voicecall config validate",
+    ErrorCode.STORE_UNAVAILABLE: (
+        "free space on that file's disk (or fix its permissions), then retry; "
+        "voicecall daemon logs shows the details"
+    ),
 }
 
 

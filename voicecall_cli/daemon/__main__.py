@@ -2,9 +2,12 @@
 
 ``voicecall daemon run`` execs this (same PID, so systemd's Type=notify works). Exit codes:
 0 after a clean stop; 78 for a configuration error or a start-up problem only its user can fix
-(the message names the key: ``serve.port 3334 is in use``), which the systemd unit does not
-restart on; 1 when another daemon already serves the socket or the daemon failed. Whatever
-fails, stderr gets one line; an unexpected error's traceback goes to the daemon log.
+(the message names the key or path: ``serve.port 3334 is in use``, ``store '/x': cannot create
+the store directory ...``, ``control socket '/x/s.sock': ...``), which the systemd unit does
+not restart on; 1 when another daemon already serves the socket, the store is locked or its
+disk full (it may clear: systemd retries), a tunnel did not start, or the daemon failed. Whatever
+fails, stderr gets one line; an unexpected error's traceback goes to the daemon log. No
+configured secret reaches either (:mod:`voicecall_cli.daemon.redaction`).
 """
 
 from __future__ import annotations
@@ -44,33 +47,41 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"  {line}", file=sys.stderr)
         return EXIT_CONFIG
+    from voicecall_cli.daemon.redaction import install, redact
+
+    install(config)  # before anything logs: no configured secret ever reaches the log
     for warning in config.warnings:
         logging.getLogger("voicecall.config").warning("%s", warning)
     socket_path = resolve_socket_path(args.socket, config.control_socket)
 
     import trio
 
-    from voicecall_cli.daemon.control.transport import ControlSocketError
+    from voicecall_cli.daemon.control.transport import ControlSocketError, SocketInUseError
     from voicecall_cli.daemon.main import run_daemon
-    from voicecall_cli.daemon.startup import StartupError
+    from voicecall_cli.daemon.startup import (
+        StartupError,
+        socket_startup_error,
+        store_startup_error,
+    )
     from voicecall_cli.daemon.store import StoreError
 
     try:
         trio.run(run_daemon, config, socket_path)
     except BaseException as exc:
         leaf = _leaf(exc)
+        if isinstance(leaf, StoreError):
+            leaf = store_startup_error(leaf, config.store_dir)
+        elif isinstance(leaf, ControlSocketError):
+            leaf = socket_startup_error(leaf, socket_path, isinstance(leaf, SocketInUseError))
         if isinstance(leaf, StartupError):
-            print(f"voicecall: {leaf}", file=sys.stderr)
+            print(f"voicecall: {redact(str(leaf))}", file=sys.stderr)
             return leaf.exit_code
-        if isinstance(leaf, ControlSocketError | StoreError):
-            print(f"voicecall: {leaf}", file=sys.stderr)
-            return 1
         if isinstance(leaf, KeyboardInterrupt):
             return 130
         if not isinstance(leaf, Exception):
             raise
         log = _write_crash_report(exc)
-        print(f"voicecall: the daemon failed: {type(leaf).__name__}: {leaf} "
+        print(f"voicecall: the daemon failed: {type(leaf).__name__}: {redact(str(leaf))} "
               f"(details in {log})", file=sys.stderr)
         return 1
     return 0
@@ -85,7 +96,9 @@ def _write_crash_report(exc: BaseException) -> Path:
     from voicecall_cli.protocol import default_state_dir, open_private_append
 
     log = default_state_dir() / "daemon.log"
-    report = "".join(traceback.format_exception(exc))
+    from voicecall_cli.daemon.redaction import redact
+
+    report = redact("".join(traceback.format_exception(exc)))
     try:
         same = os.path.samestat(os.fstat(sys.stderr.fileno()), os.stat(log))
     except (OSError, ValueError):

@@ -37,7 +37,7 @@ from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.wiring import open_media
 from voicecall_cli.daemon.startup import StartupError, webhook_bind_error
-from voicecall_cli.daemon.store import Store
+from voicecall_cli.daemon.store import Store, StoreError
 from voicecall_cli.daemon.tunnels.base import TunnelError
 from voicecall_cli.daemon.tunnels.exposure import Exposure, ExposureSettings
 from voicecall_cli.daemon.tunnels.factory import tunnel_factory
@@ -172,7 +172,10 @@ async def _serve_until_stopped(nursery: trio.Nursery, backend: DaemonBackend,
     task_status.started(backend)
     await backend.stop_requested.wait()
     sdnotify.notify("STOPPING=1")
-    bus.publish(None, ev.DAEMON_STOPPING, {})
+    try:
+        bus.publish(None, ev.DAEMON_STOPPING, {})
+    except StoreError as exc:  # a full disk must not turn a clean stop into a failure
+        log.error("daemon.stopping not recorded: %s", exc)
     bus.close()  # event streams deliver what they hold, then end cleanly
     with trio.move_on_after(STREAM_DRAIN_S):
         await bus.wait_readers_done()

@@ -27,6 +27,9 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    # The daemon's store cannot be read or written (disk full, file size limit, I/O error,
+    # corrupt file); the message names the file. Nothing of the refused request was kept.
+    STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL = "internal"
 
 
@@ -44,6 +47,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -147,16 +147,22 @@ class CallManager:
         self.bus.publish(call.call_id if call else None, kind, data)
 
     def persist_state(self, call: CallRecord, previous: CallState) -> None:
-        """Persist, then publish the state change (and the end, when it ended)."""
-        self.persist(call)
-        if call.state != previous:
-            self.publish(call, ev.CALL_STATE, {"state": call.state.value,
-                                               "previous": previous.value})
-            changed = self._state_changed.pop(call.call_id, None)
+        """Persist, then publish the state change (and the end, when it ended). A call that
+        ended leaves memory even when the store cannot record it (StoreError propagates): it
+        must not hold a slot or take requests; a restart reconciles the store with the
+        carrier."""
+        try:
+            self.persist(call)
+            if call.state != previous:
+                self.publish(call, ev.CALL_STATE, {"state": call.state.value,
+                                                   "previous": previous.value})
+        finally:
+            changed = self._state_changed.pop(call.call_id, None) \
+                if call.state != previous else None
             if changed is not None:
                 changed.set()
-        if call.is_terminal and not previous.is_terminal:
-            self._on_ended(call)
+            if call.is_terminal and not previous.is_terminal:
+                self._on_ended(call)
 
     def move(self, call: CallRecord, target: CallState) -> None:
         previous = call.state
@@ -178,7 +184,12 @@ class CallManager:
             self.persist_state(call, previous)
 
     def _on_ended(self, call: CallRecord) -> None:
-        self.publish(call, ev.CALL_ENDED, {"reason": call.end_reason})
+        try:
+            self.publish(call, ev.CALL_ENDED, {"reason": call.end_reason})
+        finally:
+            self._forget_ended(call)
+
+    def _forget_ended(self, call: CallRecord) -> None:
         waiter = self.waiters.pop(call.call_id, None)
         if waiter is not None:
             waiter.fail(f"Call ended: {call.end_reason}")
@@ -226,7 +237,10 @@ class CallManager:
                 del self._timers[(call_id, name)]
             call = self.calls.get(call_id)
             if call is not None and not call.is_terminal:
-                await fire(call)
+                try:
+                    await fire(call)
+                except Exception:  # (a store that cannot be written) never ends the daemon
+                    log.exception("timer %s of call %s failed", name, call_id)
 
     # -- provider events ----------------------------------------------------------------------
 

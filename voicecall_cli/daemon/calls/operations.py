@@ -8,6 +8,7 @@ are raised as :class:`ApiError` with the stable code the CLI turns into its exit
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.calls import rails
 from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.daemon.calls.turns import TurnFailed, TurnWaiter
+from voicecall_cli.daemon.store import StoreError
 from voicecall_cli.protocol import (
     CALL_STATE_GROUPS,
     ApiError,
@@ -42,6 +44,7 @@ from voicecall_cli.protocol.views import (
 )
 from voicecall_cli.providers.base import PlaceCallRequest
 
+log = logging.getLogger("voicecall.calls")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 GREETING_WAIT_S = 30.0  # a media stream that never starts must not hold a turn forever
 MIN_PREFIX = 4  # a call id prefix shorter than this is taken as a whole id
@@ -78,39 +81,92 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     if outbound + m.pending_initiations >= s.max_concurrent_calls:
         raise ApiError(ErrorCode.CONFLICT,
                        f"Maximum concurrent calls ({s.max_concurrent_calls}) reached")
-    admission.place()
     now = m.now_ms()
     call = CallRecord(call_id=str(uuid.uuid4()), provider=s.provider, direction="outbound",
                       state=CallState.INITIATED, from_number=from_number, to_number=to,
                       started_at=now, metadata={"initialMessage": req.message, "mode": mode})
     m.pending_initiations += 1
     try:
+        try:  # the call, its journal entry and call.created: all committed, or none
+            with m.store.batch():
+                m.persist(call)
+                m.store.journal_begin(call.call_id, to, from_number, mode, now,
+                                      idempotency=admission.idempotency)
+                m.publish(call, ev.CALL_CREATED, {"direction": "outbound", "from": from_number,
+                                                  "to": to, "mode": mode,
+                                                  "provider": s.provider})
+        except StoreError as exc:
+            raise store_unavailable(exc, "nothing was dialled") from None
+        admission.place()  # (a confirmation token stays usable when the store refused)
         m.register(call)
-        m.persist(call)
-        m.store.journal_begin(call.call_id, to, from_number, mode, now,
-                              idempotency=admission.idempotency)
-        m.publish(call, ev.CALL_CREATED, {"direction": "outbound", "from": from_number,
-                                          "to": to, "mode": mode, "provider": s.provider})
         try:
             placed = await m.client.place_call(PlaceCallRequest(
                 call_id=call.call_id, from_number=from_number, to_number=to, mode=mode,
                 message=req.message))
         except Exception as exc:
-            m.store.journal_failed(call.call_id, str(exc))
-            m.publish(call, ev.CALL_ERROR, {"message": str(exc)})
-            m.end_locally(call, CallState.FAILED.value)
+            _dial_failed(m, call, exc)
             raise _failed(f"call {call.call_id} failed: {exc}") from None
-        m.store.journal_placed(call.call_id, placed.provider_call_id)
-        if call.provider_call_id is None:  # an early webhook may already have keyed it
-            call.provider_call_id = placed.provider_call_id
-        m.by_provider_id[placed.provider_call_id] = call.call_id
-        m.persist(call)
-        m.publish(call, ev.CALL_DIALLED, {"providerCallId": placed.provider_call_id})
+        await _record_dialled(m, call, placed.provider_call_id)
         if mode == "conversation" and req.message:
             m.speech.prepare(call.call_id, placed.provider_call_id, req.message)
     finally:
         m.pending_initiations -= 1
     return InitiateResult(initiated=True, callId=call.call_id).to_json()
+
+
+def store_unavailable(exc: StoreError, outcome: str) -> ApiError:
+    """``store_unavailable`` for a request the store could not record; ``outcome`` says what
+    was (not) done about it. The message names the store's file (:class:`StoreError`'s)."""
+    return ApiError(ErrorCode.STORE_UNAVAILABLE, f"{exc}; {outcome}")
+
+
+def _forget(m: CallManager, call: CallRecord) -> None:
+    """Drop ``call`` from the manager's memory: a call the store could not record must not
+    hold a ``maxConcurrentCalls`` slot or be listed as live."""
+    if m.calls.get(call.call_id) is call:
+        del m.calls[call.call_id]
+    for pid, call_id in list(m.by_provider_id.items()):
+        if call_id == call.call_id:
+            del m.by_provider_id[pid]
+
+
+def _dial_failed(m: CallManager, call: CallRecord, exc: Exception) -> None:
+    """The provider refused the dial: journal it, publish it and end the call; if the store
+    cannot record that, the call is still forgotten (a restart ends it ``failed``)."""
+    try:
+        with m.store.batch():
+            m.store.journal_failed(call.call_id, str(exc))
+            m.publish(call, ev.CALL_ERROR, {"message": str(exc)})
+            m.end_locally(call, CallState.FAILED.value)
+    except StoreError as store_exc:
+        log.error("call %s failed and could not be recorded: %s", call.call_id, store_exc)
+    finally:
+        _forget(m, call)
+
+
+async def _record_dialled(m: CallManager, call: CallRecord, provider_call_id: str) -> None:
+    """Record that the provider placed ``call``. A store that cannot record it gets the call
+    hung up at the provider (nobody could end or follow it otherwise) and forgotten, and the
+    request fails ``store_unavailable``."""
+    if call.provider_call_id is None:  # an early webhook may already have keyed it
+        call.provider_call_id = provider_call_id
+    m.by_provider_id[provider_call_id] = call.call_id
+    try:
+        with m.store.batch():
+            m.store.journal_placed(call.call_id, provider_call_id)
+            m.persist(call)
+            m.publish(call, ev.CALL_DIALLED, {"providerCallId": provider_call_id})
+    except StoreError as exc:
+        _forget(m, call)
+        outcome = "the call was hung up"
+        with trio.CancelScope(shield=True), trio.move_on_after(10) as scope:
+            try:
+                await m.client.hangup(call.call_id, provider_call_id, CallState.ERROR.value)
+            except Exception as hangup_exc:
+                outcome = f"hanging the call up failed too: {hangup_exc}"
+        if scope.cancelled_caught:
+            outcome = "hanging the call up timed out"
+        raise store_unavailable(exc, f"call {call.call_id} was dialled, {outcome}") from None
 
 
 def resolve_call_id(m: CallManager, given: str) -> str:
@@ -275,6 +331,9 @@ async def end(m: CallManager, req: EndRequest) -> dict[str, Any]:
         raise _failed("Call not connected")
     try:
         await m.hang_up(call, CallState.HANGUP_BOT.value)
+    except StoreError as exc:  # hung up at the carrier, but the end could not be recorded
+        raise store_unavailable(exc, "the call was hung up; its end is recorded once the "
+                                "store can be written (at the latest on restart)") from None
     except Exception as exc:
         raise _failed(f"hang-up failed: {exc}") from None
     return SuccessResult(success=True).to_json()

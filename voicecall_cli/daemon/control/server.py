@@ -35,6 +35,7 @@ from voicecall_cli.daemon.control.transport import (
     peer_uid,
     remove_if_ours,
 )
+from voicecall_cli.daemon.store import StoreError
 from voicecall_cli.protocol import API_PREFIX, REQUESTS, ApiError, ErrorCode, Request, StopRequest
 from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED
 
@@ -245,6 +246,9 @@ class _ControlServer:
             raise
         except ApiError as exc:
             await conn.send_error(exc)
+        except StoreError as exc:  # the message names the file and why, never a secret
+            log.error("control request %s failed: %s", exchange.target, exc)
+            await conn.send_error(ApiError(ErrorCode.STORE_UNAVAILABLE, str(exc)))
         except Exception:
             log.exception("control request %s failed", exchange.target)
             await conn.send_error(ApiError(ErrorCode.INTERNAL,
