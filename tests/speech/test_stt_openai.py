@@ -321,3 +321,20 @@ async def test_logs_never_hold_the_key_or_long_transcripts(caplog) -> None:
     assert "Incorrect API key provided" in caplog.text  # the error event was logged
     assert API_KEY not in caplog.text
     assert all(len(record.getMessage()) < 300 for record in caplog.records)
+
+
+async def test_text_with_lone_surrogates_is_kept_as_storable_text() -> None:
+    """A transcript escaping a lone surrogate (``"\\udce9"``) must not reach the call as text
+    that no store write, JSON answer or log line can encode; a nested-too-deep message is
+    ignored like any other message that is not JSON."""
+    heard = Heard()
+    with trio.fail_after(10):
+        async with open_realtime_server(API_KEY) as server, running(server.url, heard):
+            session = await server.wait_for_session(1)
+            await session.emit_raw("[" * 100_000)
+            await session.delta("caf\udce9")
+            await session.completed("caf\udce9 au lait")
+            await heard.changes.wait_until(lambda: len(heard.finals) == 1)
+    for text in heard.partials + heard.finals:
+        text.encode("utf-8")  # raises on a lone surrogate
+    assert heard.finals == ["caf\ufffd au lait"]

@@ -46,6 +46,13 @@ def lone_surrogate(text: str) -> int | None:
     return found.start() if found else None
 
 
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD: for text a trusted peer sends
+    (a transcription service's JSON), which is kept rather than refused, but must still be
+    storable and encodable wherever it goes next."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def invalid_text_message(name: str, text: str) -> str | None:
     """Why ``text`` (the value of ``name``) is not valid Unicode text, or None when it is.
     The message names the field and the position, never the text itself."""

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 
+from voicecall_cli.protocol.text import without_lone_surrogates
 from voicecall_cli.speech.errors import SpeechError
 
 log = logging.getLogger("voicecall.speech.stt")
@@ -300,7 +301,7 @@ class RealtimeTranscriber:
                 return self._describe_close(exc.reason)
             try:
                 event = json.loads(message)
-            except ValueError:
+            except (ValueError, RecursionError):
                 log.warning("Realtime STT: ignoring a message that is not JSON")
                 continue
             if isinstance(event, dict):
@@ -311,13 +312,14 @@ class RealtimeTranscriber:
         if kind == "conversation.item.input_audio_transcription.delta":
             delta = event.get("delta")
             if isinstance(delta, str) and delta:
-                self._partial += delta
+                self._partial += without_lone_surrogates(delta)
                 log.debug("Realtime STT partial: %s", _loggable(self._partial))
                 self._on_partial(self._partial)
         elif kind == "conversation.item.input_audio_transcription.completed":
             self._partial = ""
             transcript = event.get("transcript")
             if isinstance(transcript, str) and transcript.strip():
+                transcript = without_lone_surrogates(transcript)
                 log.info("Realtime STT transcript: %s", _loggable(transcript))
                 self._on_final(transcript)
         elif kind == "input_audio_buffer.speech_started":

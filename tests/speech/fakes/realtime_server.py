@@ -66,6 +66,10 @@ class RealtimeSession:
     async def emit(self, event: dict[str, Any]) -> None:
         await self.ws.send_message(json.dumps({"event_id": _event_id(), **event}))
 
+    async def emit_raw(self, text: str) -> None:
+        """Send ``text`` as it is (a message that need not be JSON at all)."""
+        await self.ws.send_message(text)
+
     async def speech_started(self, item_id: str = "item_1", audio_start_ms: int = 0) -> None:
         await self.emit({"type": "input_audio_buffer.speech_started",
                          "audio_start_ms": audio_start_ms, "item_id": item_id})

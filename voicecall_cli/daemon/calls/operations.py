@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +33,7 @@ from voicecall_cli.protocol import (
     StatusRequest,
 )
 from voicecall_cli.protocol import events as ev
+from voicecall_cli.protocol.text import is_e164
 from voicecall_cli.protocol.views import (
     CallsResult,
     CallView,
@@ -45,7 +45,6 @@ from voicecall_cli.protocol.views import (
 from voicecall_cli.providers.base import PlaceCallRequest
 
 log = logging.getLogger("voicecall.calls")
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 GREETING_WAIT_S = 30.0  # a media stream that never starts must not hold a turn forever
 MIN_PREFIX = 4  # a call id prefix shorter than this is taken as a whole id
 DEFAULT_CALL_LIST = 20
@@ -64,12 +63,12 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     to = req.to or s.to_number
     if not to:
         raise ApiError(ErrorCode.BAD_REQUEST, "to required (pass --to or set toNumber)")
-    if not E164.match(to):
+    if not is_e164(to):
         raise ApiError(ErrorCode.BAD_REQUEST, "to: Expected E.164 format, e.g. +15550001234")
     from_number = req.from_ or s.effective_from_number
     if not from_number:
         raise _failed("fromNumber not configured")
-    if req.from_ and not E164.match(req.from_):
+    if req.from_ and not is_e164(req.from_):
         raise ApiError(ErrorCode.BAD_REQUEST, "from: Expected E.164 format, e.g. +15550001234")
     if not m.endpoints.webhook_url:
         raise _failed("Webhook URL not configured")
