@@ -59,3 +59,23 @@ def test_random_local_shuffles_within_depth_are_fully_repaired(seed: int) -> Non
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError):
         FrameOrder(depth=0)
+
+
+@pytest.mark.parametrize("bogus_at", [0, 2, 10])
+@pytest.mark.parametrize("lost", [None, 14])
+def test_one_frame_numbered_far_ahead_does_not_silence_the_rest_of_the_call(
+        bogus_at: int, lost: int | None) -> None:
+    """A single frame with an absurd sequence number (10**30) must cost at most a moment of
+    audio, with or without an ordinary lost frame after it: the caller stays heard."""
+    sequences = [n for n in range(1, 201) if n != lost]
+    sequences.insert(bogus_at, 10**30)
+    released = [n for n in run(FrameOrder(), sequences) if n != 10**30]
+    assert released == sorted(released)
+    assert len(released) >= len(sequences) - 1 - 20
+    assert released[-1] == 200
+
+
+def test_a_sender_that_restarts_its_numbering_is_followed() -> None:
+    released = run(FrameOrder(), list(range(1000, 1100)) + list(range(1, 101)))
+    assert released[:100] == list(range(1000, 1100))
+    assert released[-50:] == list(range(51, 101))
