@@ -72,12 +72,20 @@ class Connection:
         self.retention = retention
         self._db: sqlite3.Connection | None = db
         self._batch_depth = 0
+        self._batch_failure: BaseException | None = None
         self._after_commit: list[Callable[[], None]] = []
         with self._guard("read"):
             self._load_counters()
 
     def _load_counters(self) -> None:
         """Read each table's in-memory counters; every mixin extends this (calling super)."""
+
+    def _reload_counters(self) -> None:
+        """After a rollback: the counters again from the file (best effort: a store that
+        cannot even be read keeps the old ones; its next write fails anyway)."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error, StoreError):
+                self._load_counters()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,7 +143,13 @@ class Connection:
 
         Nested batches join the outer one. Callbacks given to :meth:`after_commit` inside run
         once the commit succeeded (in order), and are dropped if it fails or rolls back. No
-        ``await`` may happen inside a batch (the daemon's callers are synchronous)."""
+        ``await`` may happen inside a batch (the daemon's callers are synchronous).
+
+        All or nothing: once any store call inside the batch has failed (raised), the whole
+        batch rolls back and its exit raises that write's :class:`StoreError`, even when the caller
+        caught the error and carried on; so what commits is never a silent subset (a webhook
+        acknowledged after its batch committed is stored in full). A rollback reloads the
+        tables' in-memory counters, which the failed writes had already moved."""
         if self._batch_depth:
             self._batch_depth += 1
             try:
@@ -143,6 +157,7 @@ class Connection:
             finally:
                 self._batch_depth -= 1
             return
+        self._batch_failure = None
         try:
             with self._transaction():
                 self._batch_depth = 1
@@ -150,8 +165,12 @@ class Connection:
                     yield
                 finally:
                     self._batch_depth = 0
+                if self._batch_failure is not None:  # a write failed and its caller went on
+                    raise self._batch_failure
         except BaseException:
             self._after_commit.clear()
+            self._batch_failure = None
+            self._reload_counters()
             raise
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -180,7 +199,10 @@ class Connection:
         try:
             yield
         except sqlite3.Error as exc:
-            raise store_error(self.path, action, exc) from None
+            error = store_error(self.path, action, exc)
+            if self._batch_depth and self._batch_failure is None:  # reads too: what the
+                self._batch_failure = error  # batch's caller decided on may be incomplete
+            raise error from None
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -188,8 +210,13 @@ class Connection:
         Inside :meth:`batch` it joins the batch's transaction instead."""
         db = self._conn()
         if self._batch_depth:
-            with self._guard("write"):
-                yield db
+            try:
+                with self._guard("write"):
+                    yield db
+            except BaseException as exc:  # this write is half done: the batch cannot commit
+                if self._batch_failure is None:
+                    self._batch_failure = exc
+                raise
             return
         with self._guard("write"):
             db.execute("BEGIN IMMEDIATE")
