@@ -1,0 +1,38 @@
+"""A store batch is all or nothing, even when its caller swallows a failed write (issue #14
+item 10): the webhook path acknowledges a delivery once its batch committed, so a batch must
+never commit a silent subset of what the delivery said.
+
+The failure is real SQLite: the connection's length limit (``SQLITE_LIMIT_LENGTH``) makes one
+oversized event row fail with "string or blob too big", as a full disk fails a write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+
+import pytest
+
+from voicecall_cli.daemon.store import FILENAME, Store, StoreError
+
+
+def test_a_batch_whose_write_failed_rolls_back_even_if_the_caller_went_on(tmp_path):
+    with Store.open(tmp_path) as store:
+        store.append_event(1, "c0", "call.state", {"n": 0})
+        cursor_before = store.last_cursor()
+        store._conn().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200)
+        ran: list[str] = []
+        with pytest.raises(StoreError, match="too big"), store.batch():
+            store.add_processed_key("k1", 1)
+            store.append_event(2, "c1", "call.state", {"n": 1})
+            with contextlib.suppress(StoreError):  # as the call manager does, per event
+                store.append_event(3, "c1", "call.transcript", {"text": "x" * 500})
+            store.after_commit(lambda: ran.append("published"))
+        assert ran == []  # nothing was published
+        assert not store.has_processed_key("k1")
+        assert store.last_cursor() == cursor_before  # the in-memory counter followed
+        event = store.append_event(4, "c2", "call.state", {"n": 2})  # usable again
+        assert event["cursor"] == cursor_before + 1
+    with sqlite3.connect(tmp_path / FILENAME) as db:
+        assert [r[0] for r in db.execute("SELECT call_id FROM events ORDER BY cursor")] == [
+            "c0", "c2"]
