@@ -85,15 +85,15 @@ async def test_stalled_bodies_fill_an_address_slots_but_whole_requests_are_still
 
 async def test_keep_alive_and_pipelined_requests_are_answered_in_order():
     with trio.fail_after(10):
-        async with webhook_server() as (info, deliveries):
-            async with await trio.open_tcp_stream("127.0.0.1", info.port) as stream:
-                buffer = bytearray()
-                await stream.send_all(request(ringing("a")))
-                assert (await read_response(stream, buffer))[0] == 200
-                await stream.send_all(request(ringing("b")) + request(ringing("c"))
-                                      + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                                      + request(ringing("d")))
-                answers = [await read_response(stream, buffer) for _ in range(4)]
+        async with webhook_server() as (info, deliveries), \
+                await trio.open_tcp_stream("127.0.0.1", info.port) as stream:
+            buffer = bytearray()
+            await stream.send_all(request(ringing("a")))
+            assert (await read_response(stream, buffer))[0] == 200
+            await stream.send_all(request(ringing("b")) + request(ringing("c"))
+                                  + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  + request(ringing("d")))
+            answers = [await read_response(stream, buffer) for _ in range(4)]
     assert [status for status, _ in answers] == [200, 200, 200, 200]
     assert json.loads(answers[2][1]) == {"ok": True}  # served by hypercorn's Quart app
     assert [d[0].call_id for d in deliveries] == ["a", "b", "c", "d"]
@@ -138,18 +138,18 @@ async def test_a_delivery_whose_batch_does_not_commit_is_refused_and_its_retry_p
             raise OSError("disk full")
 
     with trio.fail_after(10):
-        async with webhook_server(batch=batch) as (info, deliveries):
-            async with await trio.open_tcp_stream("127.0.0.1", info.port) as stream:
-                buffer = bytearray()
-                await stream.send_all(request(ringing("x")))
-                status, body = await read_response(stream, buffer)
-                assert (status, body) == (503, b"Service Unavailable")
-                await stream.send_all(request(ringing("x")))  # the carrier retries
-                assert (await read_response(stream, buffer))[0] == 503
-                failing = False
-                await stream.send_all(request(ringing("x")))
-                assert (await read_response(stream, buffer))[0] == 200
-                await stream.send_all(request(ringing("x")))  # now a genuine replay
-                assert (await read_response(stream, buffer))[0] == 200
+        async with webhook_server(batch=batch) as (info, deliveries), \
+                await trio.open_tcp_stream("127.0.0.1", info.port) as stream:
+            buffer = bytearray()
+            await stream.send_all(request(ringing("x")))
+            status, body = await read_response(stream, buffer)
+            assert (status, body) == (503, b"Service Unavailable")
+            await stream.send_all(request(ringing("x")))  # the carrier retries
+            assert (await read_response(stream, buffer))[0] == 503
+            failing = False
+            await stream.send_all(request(ringing("x")))
+            assert (await read_response(stream, buffer))[0] == 200
+            await stream.send_all(request(ringing("x")))  # now a genuine replay
+            assert (await read_response(stream, buffer))[0] == 200
     assert batches == 3  # the replay stored nothing
     assert len(deliveries) == 3  # handed over each time; only the last batch committed
