@@ -194,37 +194,71 @@ class Connection:
             raise StoreError(f"the store {self.path} is closed")
         return self._db
 
-    @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            error = store_error(self.path, action, exc)
-            if self._batch_depth and self._batch_failure is None:  # reads too: what the
-                self._batch_failure = error  # batch's caller decided on may be incomplete
+    def _guard(self, action: str) -> _Guard:
+        """``with self._guard("read"):`` turns a ``sqlite3.Error`` into a :class:`StoreError`."""
+        return _Guard(self, action)
+
+    def _transaction(self) -> _Transaction:
+        """BEGIN IMMEDIATE .. COMMIT; anything raised inside rolls back and propagates.
+        Inside :meth:`batch` it joins the batch's transaction instead (and a failure inside
+        marks the batch failed). A small class, not a generator: every write enters one."""
+        return _Transaction(self)
+
+    def _failed(self, error: BaseException) -> None:
+        if self._batch_depth and self._batch_failure is None:  # reads too: what the batch's
+            self._batch_failure = error  # caller decided on may be incomplete
+
+
+class _Guard:
+    __slots__ = ("_action", "_store")
+
+    def __init__(self, store: Connection, action: str) -> None:
+        self._store, self._action = store, action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, sqlite3.Error):
+            error = store_error(self._store.path, self._action, exc)
+            self._store._failed(error)
             raise error from None
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE .. COMMIT; anything raised inside rolls back and propagates.
-        Inside :meth:`batch` it joins the batch's transaction instead."""
-        db = self._conn()
-        if self._batch_depth:
+
+class _Transaction:
+    __slots__ = ("_db", "_joined", "_store")
+
+    def __init__(self, store: Connection) -> None:
+        self._store = store
+        self._db = store._conn()
+        self._joined = bool(store._batch_depth)
+
+    def __enter__(self) -> sqlite3.Connection:
+        if not self._joined:
             try:
-                with self._guard("write"):
-                    yield db
-            except BaseException as exc:  # this write is half done: the batch cannot commit
-                if self._batch_failure is None:
-                    self._batch_failure = exc
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise store_error(self._store.path, "write", exc) from None
+        return self._db
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        store, db = self._store, self._db
+        if self._joined:
+            if exc is not None:  # this write is half done: the batch cannot commit
+                error = (store_error(store.path, "write", exc)
+                         if isinstance(exc, sqlite3.Error) else exc)
+                store._failed(error)
+                if error is not exc:
+                    raise error from None
             return
-        with self._guard("write"):
-            db.execute("BEGIN IMMEDIATE")
+        if exc is None:
             try:
-                yield db
                 db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
+                return
+            except sqlite3.Error as commit_error:
+                exc = commit_error
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise store_error(store.path, "write", exc) from None

@@ -92,6 +92,7 @@ class GroupCommit:
                     except Exception:
                         logger.exception("processing webhook events failed")
             group.stored = True
+            logger.debug("stored %d webhook deliveries in one commit", len(group.deliveries))
         except Exception as exc:
             logger.error("could not store %d webhook deliveries: %s", len(group.deliveries),
                          exc)
