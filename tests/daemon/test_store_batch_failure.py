@@ -36,3 +36,31 @@ def test_a_batch_whose_write_failed_rolls_back_even_if_the_caller_went_on(tmp_pa
     with sqlite3.connect(tmp_path / FILENAME) as db:
         assert [r[0] for r in db.execute("SELECT call_id FROM events ORDER BY cursor")] == [
             "c0", "c2"]
+
+
+def _record(call_id: str, state: str, text: str = "") -> dict:
+    return {"callId": call_id, "providerCallId": "CA" + call_id, "provider": "twilio",
+            "direction": "outbound", "state": state, "from": "+15550001111",
+            "to": "+15550002222", "startedAt": 1000, "endedAt": None, "note": text}
+
+
+def test_call_saves_in_a_batch_are_read_back_and_the_last_one_is_stored(tmp_path):
+    with Store.open(tmp_path) as store, store.batch():
+        store.save_call(_record("c1", "initiated"))
+        assert store.find_call_by_provider_id("CAc1")["state"] == "initiated"
+        store.save_call(_record("c1", "ringing"))
+        store.save_call(_record("c1", "completed"))
+        reader = sqlite3.connect(tmp_path / FILENAME)
+        assert reader.execute("SELECT state FROM calls").fetchall() == []  # not committed
+    assert reader.execute("SELECT state FROM calls").fetchall() == [("completed",)]
+    reader.close()
+
+
+def test_a_deferred_call_save_that_fails_fails_its_batch(tmp_path):
+    with Store.open(tmp_path) as store:
+        store._conn().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 300)
+        with pytest.raises(StoreError, match="too big"), store.batch():
+            store.add_processed_key("k1", 1)
+            store.save_call(_record("c1", "completed", "x" * 400))
+        assert not store.has_processed_key("k1")
+        assert store.get_call("c1") is None

@@ -80,6 +80,12 @@ class Connection:
     def _load_counters(self) -> None:
         """Read each table's in-memory counters; every mixin extends this (calling super)."""
 
+    def _before_commit(self) -> None:
+        """Write what the mixins deferred during the batch (each mixin extends this)."""
+
+    def _after_rollback(self) -> None:
+        """Drop what the mixins deferred during a batch that rolled back (each extends it)."""
+
     def _reload_counters(self) -> None:
         """After a rollback: the counters again from the file (best effort: a store that
         cannot even be read keeps the old ones; its next write fails anyway)."""
@@ -163,6 +169,8 @@ class Connection:
                 self._batch_depth = 1
                 try:
                     yield
+                    if self._batch_failure is None:
+                        self._before_commit()  # deferred writes (they may fail the batch too)
                 finally:
                     self._batch_depth = 0
                 if self._batch_failure is not None:  # a write failed and its caller went on
@@ -170,6 +178,7 @@ class Connection:
         except BaseException:
             self._after_commit.clear()
             self._batch_failure = None
+            self._after_rollback()
             self._reload_counters()
             raise
         callbacks, self._after_commit = self._after_commit, []
