@@ -12,6 +12,7 @@ import contextlib
 import json
 import socket
 
+import h11
 import trio
 
 from tests.daemon.test_web import PATH, RawClient, ringing, webhook_server
@@ -153,3 +154,34 @@ async def test_a_delivery_whose_batch_does_not_commit_is_refused_and_its_retry_p
             assert (await read_response(stream, buffer))[0] == 200
     assert batches == 3  # the replay stored nothing
     assert len(deliveries) == 3  # handed over each time; only the last batch committed
+
+
+async def test_head_on_the_webhook_path_is_405_without_a_body_and_the_connection_goes_on():
+    conn = h11.Connection(h11.CLIENT)
+    with trio.fail_after(10):
+        async with webhook_server() as (info, deliveries), \
+                await trio.open_tcp_stream("127.0.0.1", info.port) as stream:
+
+            async def exchange(req: h11.Request, body: bytes = b"") -> tuple[int, bytes]:
+                data = conn.send(req) + (conn.send(h11.Data(data=body)) if body else b"")
+                await stream.send_all(data + conn.send(h11.EndOfMessage()))
+                status, got = 0, b""
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await stream.receive_some(65536))
+                    elif isinstance(event, h11.Response):
+                        status = event.status_code
+                    elif isinstance(event, h11.Data):
+                        got += event.data
+                    elif isinstance(event, h11.EndOfMessage):
+                        conn.start_next_cycle()
+                        return status, got
+
+            assert await exchange(h11.Request(method="HEAD", target=PATH,
+                                              headers=[("host", "x")])) == (405, b"")
+            body = ringing("after-head")
+            assert (await exchange(h11.Request(
+                method="POST", target=PATH,
+                headers=[("host", "x"), ("content-length", str(len(body)))]), body))[0] == 200
+    assert [d[0].call_id for d in deliveries] == ["after-head"]

@@ -10,7 +10,8 @@ What it serves itself, on a keep-alive connection, request after request: a requ
 is plain HTTP/1.1 (request line ``METHOD /path[?query] HTTP/1.1``, token header names, no
 control characters in values, a ``Host``, at most one all-digit ``Content-Length``, no
 ``Transfer-Encoding``, ``Upgrade`` or ``Expect``, ``Connection`` only ``close``/``keep-alive``)
-and whose raw path (no percent escapes) is the webhook path or a provider's static page.
+and whose raw path (no percent escapes) is the webhook path or a provider's static page
+(``HEAD`` excepted).
 Everything else, from its first byte on (websocket upgrades to the media streams, other paths,
 chunked bodies, HTTP/1.0, heads it finds odd or larger than ``MAX_HEAD``), goes to ``handoff``:
 hypercorn then serves the rest of that connection through the ASGI dispatcher, so an odd
@@ -241,7 +242,7 @@ class Http1Front:
             await trio.lowlevel.checkpoint()  # a client pipelining requests cannot hog the loop
 
     def _route(self, head: _Head | None) -> str | None:
-        if head is None:
+        if head is None or head.method == "HEAD":  # a HEAD answer has no body: hypercorn's
             return None
         if head.raw_path in self._pages and head.length == 0:
             return "page"
