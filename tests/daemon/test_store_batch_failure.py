@@ -64,3 +64,22 @@ def test_a_deferred_call_save_that_fails_fails_its_batch(tmp_path):
             store.save_call(_record("c1", "completed", "x" * 400))
         assert not store.has_processed_key("k1")
         assert store.get_call("c1") is None
+
+
+def test_events_appended_in_a_batch_keep_their_cursors_and_are_read_back(tmp_path):
+    with Store.open(tmp_path) as store:
+        first = store.append_event(1, "c0", "call.created", {})
+        with store.batch():
+            a = store.append_event(2, "c1", "call.state", {"state": "ringing"})
+            b = store.append_event(3, "c1", "call.ended", {"reason": "completed"})
+            assert (a["cursor"], b["cursor"]) == (first["cursor"] + 1, first["cursor"] + 2)
+            assert [e["cursor"] for e in store.events_after(first["cursor"])] == [
+                a["cursor"], b["cursor"]]
+            c = store.append_event(4, "c1", "call.transcript", {"text": "hi"})
+        assert store.last_cursor() == c["cursor"]
+    with Store.open(tmp_path) as store:
+        stored = store.events_after(0)
+        assert [(e["cursor"], e["type"], e["data"]) for e in stored] == [
+            (first["cursor"], "call.created", {}), (a["cursor"], "call.state", a["data"]),
+            (b["cursor"], "call.ended", b["data"]), (c["cursor"], "call.transcript", c["data"])]
+        assert store.last_cursor() == c["cursor"]

@@ -58,6 +58,7 @@ logger = logging.getLogger("voicecall.web")
 MAX_HEAD = 16 * 1024  # h11's default limit for an incomplete event; larger heads go to it
 RECV_SIZE = 65536
 SEND_TIMEOUT_S = 30.0
+YIELD_EVERY = 8  # requests a connection may answer back to back without a checkpoint
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f-\xff%#]")
@@ -206,6 +207,7 @@ class Http1Front:
     async def _requests(self, conn: socket.socket, remote_addr: str) -> bool:
         """Serve requests until the connection ends (False) or was handed off (True)."""
         buffer = b""
+        unyielded = 0  # requests answered since this task last let others run (at most)
         while True:
             end = buffer.find(b"\r\n\r\n")
             deadline = trio.current_time() + self._keep_alive_timeout_s
@@ -239,7 +241,10 @@ class Http1Front:
             await _send_all(conn, data)
             if not keep:
                 return False
-            await trio.lowlevel.checkpoint()  # a client pipelining requests cannot hog the loop
+            unyielded += 1
+            if unyielded >= YIELD_EVERY:  # a client pipelining requests cannot hog the loop
+                unyielded = 0
+                await trio.lowlevel.checkpoint()
 
     def _route(self, head: _Head | None) -> str | None:
         if head is None or head.method == "HEAD":  # a HEAD answer has no body: hypercorn's
