@@ -141,7 +141,7 @@ async def _start_webhooks(nursery: trio.Nursery, config: Any, provider: Any,
             skip_signature_verification=bool(config.get("skipSignatureVerification")),
             stream_path=media.path if media is not None else None,
             stream_app=media.endpoint.asgi if media is not None else None,
-            diagnostics=diagnostics))
+            diagnostics=diagnostics, batch=manager.store.batch))
     except OSError as exc:
         raise webhook_bind_error(exc, config.serve_bind, config.serve_port) from None
 

@@ -48,6 +48,11 @@ class ReplayCache:
             del self._expiry_by_key[next(iter(self._expiry_by_key))]
         return False
 
+    def forget(self, key: str) -> None:
+        """Forget ``key`` (its delivery was refused, e.g. the store could not keep it): the
+        carrier's retry of it is then not a replay."""
+        self._expiry_by_key.pop(key, None)
+
     def _prune_expired(self, now_ms: int) -> None:
         keys = self._expiry_by_key
         while keys:

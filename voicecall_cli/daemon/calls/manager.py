@@ -15,6 +15,7 @@ abandons (client gone) is cancelled with it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -79,6 +80,7 @@ class CallManager:
         self.greeting_in_flight: dict[str, trio.Event] = {}
         self.greeting_running: set[str] = set()
         self._ending: dict[str, trio.Event] = {}
+        self._ending_reasons: dict[str, str] = {}  # call id -> reason of its hang-up in flight
         # call id -> set (and dropped) at the call's next state change: what waits for an
         # answer sleeps on it (see wait_until_answered).
         self._state_changed: dict[str, trio.Event] = {}
@@ -270,6 +272,10 @@ class CallManager:
             return
         if event.provider_call_id and event.provider_call_id != call.provider_call_id:
             self._rekey(call, event.provider_call_id)
+        ending = self._ending_reasons.get(call.call_id)
+        if ending is not None and event.type is EventType.ENDED:
+            # The carrier reporting the hang-up we asked for (it can beat the REST answer).
+            event = dataclasses.replace(event, reason=ending)
         previous = call.state
         waiter = self.waiters.get(call.call_id)
         outcome = apply_event(call, event, waiter.pure if waiter else None, now)
@@ -376,6 +382,7 @@ class CallManager:
             await pending.wait()
             return
         done = self._ending[call.call_id] = trio.Event()
+        self._ending_reasons[call.call_id] = reason
         try:
             if call.provider_call_id:
                 self.speech.discard(call.provider_call_id)
@@ -383,6 +390,7 @@ class CallManager:
             self.end_locally(call, reason)
         finally:
             del self._ending[call.call_id]
+            del self._ending_reasons[call.call_id]
             done.set()
 
     def new_turn_token(self) -> str:

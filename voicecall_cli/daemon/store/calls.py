@@ -22,6 +22,7 @@ class CallTable(Connection):
 
     def _load_counters(self) -> None:
         super()._load_counters()
+        self._pending_calls: dict[str, dict[str, Any]] = {}
         self._terminal_count = self._scalar(
             "SELECT count(*) FROM calls WHERE ended_seq IS NOT NULL")
         self._last_ended_seq = self._scalar("SELECT max(ended_seq) FROM calls")
@@ -30,7 +31,32 @@ class CallTable(Connection):
         """Insert or replace one call record (``CallRecord.to_dict()``), keyed by ``callId``.
 
         When a call becomes terminal and more than ``retention.terminal_calls`` terminal calls
-        exist, the one that ended earliest is deleted in the same transaction."""
+        exist, the one that ended earliest is deleted in the same transaction.
+
+        Inside a batch the write is deferred to the batch's commit (or to the next read of the
+        calls table), and a later save of the same call in the batch replaces it: a webhook
+        that creates and ends a call writes its row once. A failure then fails the batch."""
+        if self._batch_depth:
+            call_id = str(record["callId"])
+            self._pending_calls.pop(call_id, None)
+            self._pending_calls[call_id] = record  # in the order of their last save
+            return
+        self._write_call(record)
+
+    def _before_commit(self) -> None:
+        super()._before_commit()
+        self._flush_calls()
+
+    def _after_rollback(self) -> None:
+        super()._after_rollback()
+        self._pending_calls.clear()
+
+    def _flush_calls(self) -> None:
+        while self._pending_calls:
+            call_id = next(iter(self._pending_calls))
+            self._write_call(self._pending_calls.pop(call_id))
+
+    def _write_call(self, record: dict[str, Any]) -> None:
         call_id, state = str(record["callId"]), CallState(record["state"])
         terminal_count, last_ended_seq = self._terminal_count, self._last_ended_seq
         with self._transaction() as db:
@@ -95,6 +121,7 @@ class CallTable(Connection):
 
     def call_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
         """Up to ``limit`` stored call ids that start with ``prefix`` (a primary-key range)."""
+        self._flush_calls()
         with self._guard("read"):
             rows = self._conn().execute(
                 "SELECT call_id FROM calls WHERE call_id >= ? AND call_id < ? LIMIT ?",
@@ -102,6 +129,7 @@ class CallTable(Connection):
         return [row[0] for row in rows]
 
     def _records(self, clause: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        self._flush_calls()
         with self._guard("read"):
             rows = self._conn().execute(f"SELECT record FROM calls {clause}", params).fetchall()
         return [json.loads(row[0]) for row in rows]

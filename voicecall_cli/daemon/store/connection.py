@@ -72,12 +72,26 @@ class Connection:
         self.retention = retention
         self._db: sqlite3.Connection | None = db
         self._batch_depth = 0
+        self._batch_failure: BaseException | None = None
         self._after_commit: list[Callable[[], None]] = []
         with self._guard("read"):
             self._load_counters()
 
     def _load_counters(self) -> None:
         """Read each table's in-memory counters; every mixin extends this (calling super)."""
+
+    def _before_commit(self) -> None:
+        """Write what the mixins deferred during the batch (each mixin extends this)."""
+
+    def _after_rollback(self) -> None:
+        """Drop what the mixins deferred during a batch that rolled back (each extends it)."""
+
+    def _reload_counters(self) -> None:
+        """After a rollback: the counters again from the file (best effort: a store that
+        cannot even be read keeps the old ones; its next write fails anyway)."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error, StoreError):
+                self._load_counters()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,7 +149,13 @@ class Connection:
 
         Nested batches join the outer one. Callbacks given to :meth:`after_commit` inside run
         once the commit succeeded (in order), and are dropped if it fails or rolls back. No
-        ``await`` may happen inside a batch (the daemon's callers are synchronous)."""
+        ``await`` may happen inside a batch (the daemon's callers are synchronous).
+
+        All or nothing: once any store call inside the batch has failed (raised), the whole
+        batch rolls back and its exit raises that write's :class:`StoreError`, even when the caller
+        caught the error and carried on; so what commits is never a silent subset (a webhook
+        acknowledged after its batch committed is stored in full). A rollback reloads the
+        tables' in-memory counters, which the failed writes had already moved."""
         if self._batch_depth:
             self._batch_depth += 1
             try:
@@ -143,15 +163,23 @@ class Connection:
             finally:
                 self._batch_depth -= 1
             return
+        self._batch_failure = None
         try:
             with self._transaction():
                 self._batch_depth = 1
                 try:
                     yield
+                    if self._batch_failure is None:
+                        self._before_commit()  # deferred writes (they may fail the batch too)
                 finally:
                     self._batch_depth = 0
+                if self._batch_failure is not None:  # a write failed and its caller went on
+                    raise self._batch_failure
         except BaseException:
             self._after_commit.clear()
+            self._batch_failure = None
+            self._after_rollback()
+            self._reload_counters()
             raise
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -175,29 +203,71 @@ class Connection:
             raise StoreError(f"the store {self.path} is closed")
         return self._db
 
-    @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise store_error(self.path, action, exc) from None
+    def _guard(self, action: str) -> _Guard:
+        """``with self._guard("read"):`` turns a ``sqlite3.Error`` into a :class:`StoreError`."""
+        return _Guard(self, action)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> _Transaction:
         """BEGIN IMMEDIATE .. COMMIT; anything raised inside rolls back and propagates.
-        Inside :meth:`batch` it joins the batch's transaction instead."""
-        db = self._conn()
-        if self._batch_depth:
-            with self._guard("write"):
-                yield db
-            return
-        with self._guard("write"):
-            db.execute("BEGIN IMMEDIATE")
+        Inside :meth:`batch` it joins the batch's transaction instead (and a failure inside
+        marks the batch failed). A small class, not a generator: every write enters one."""
+        return _Transaction(self)
+
+    def _failed(self, error: BaseException) -> None:
+        if self._batch_depth and self._batch_failure is None:  # reads too: what the batch's
+            self._batch_failure = error  # caller decided on may be incomplete
+
+
+class _Guard:
+    __slots__ = ("_action", "_store")
+
+    def __init__(self, store: Connection, action: str) -> None:
+        self._store, self._action = store, action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, sqlite3.Error):
+            error = store_error(self._store.path, self._action, exc)
+            self._store._failed(error)
+            raise error from None
+
+
+class _Transaction:
+    __slots__ = ("_db", "_joined", "_store")
+
+    def __init__(self, store: Connection) -> None:
+        self._store = store
+        self._db = store._conn()
+        self._joined = bool(store._batch_depth)
+
+    def __enter__(self) -> sqlite3.Connection:
+        if not self._joined:
             try:
-                yield db
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise store_error(self._store.path, "write", exc) from None
+        return self._db
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        store, db = self._store, self._db
+        if self._joined:
+            if exc is not None:  # this write is half done: the batch cannot commit
+                error = (store_error(store.path, "write", exc)
+                         if isinstance(exc, sqlite3.Error) else exc)
+                store._failed(error)
+                if error is not exc:
+                    raise error from None
+            return
+        if exc is None:
+            try:
                 db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
+                return
+            except sqlite3.Error as commit_error:
+                exc = commit_error
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise store_error(store.path, "write", exc) from None

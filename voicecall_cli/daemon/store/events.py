@@ -23,10 +23,20 @@ class EventLog(Connection):
         super()._load_counters()
         self._last_cursor = self._scalar("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
         self._event_count = self._scalar("SELECT count(*) FROM events")
+        self._pending_events: list[tuple[int, int, str | None, str, str]] = []
 
     def append_event(self, ts_ms: int, call_id: str | None, type: str,
                      data: dict[str, Any]) -> dict[str, Any]:
-        """Store one event and return it with its new cursor (greater than every earlier one)."""
+        """Store one event and return it with its new cursor (greater than every earlier one).
+
+        Inside a batch the row is written with the batch's others in one statement at its
+        commit (or at the next read of the log); its cursor is assigned now."""
+        if self._batch_depth:
+            cursor = self._last_cursor + 1
+            self._pending_events.append((cursor, ts_ms, call_id, type, dumps(data)))
+            self._last_cursor = cursor
+            return {"cursor": cursor, "ts": ts_ms, "callId": call_id, "type": type,
+                    "data": data}
         count = self._event_count + 1
         with self._transaction() as db:
             cursor = db.execute("INSERT INTO events (ts, call_id, type, data) VALUES (?, ?, ?, ?)",
@@ -37,10 +47,31 @@ class EventLog(Connection):
         self._event_count, self._last_cursor = count, cursor
         return {"cursor": cursor, "ts": ts_ms, "callId": call_id, "type": type, "data": data}
 
+    def _before_commit(self) -> None:
+        super()._before_commit()
+        self._flush_events()
+
+    def _after_rollback(self) -> None:
+        super()._after_rollback()
+        self._pending_events.clear()
+
+    def _flush_events(self) -> None:
+        if not self._pending_events:
+            return
+        rows, self._pending_events = self._pending_events, []
+        count = self._event_count + len(rows)
+        with self._transaction() as db:
+            db.executemany("INSERT INTO events (cursor, ts, call_id, type, data)"
+                           " VALUES (?, ?, ?, ?, ?)", rows)
+            if count > self.retention.events + self.retention.events_batch:
+                count -= trim(db, "events", "cursor", count - self.retention.events)
+        self._event_count = count
+
     def events_after(self, cursor: int, call_id: str | None = None,
                      limit: int = 10_000) -> list[dict[str, Any]]:
         """Stored events with a cursor greater than ``cursor`` (of one call if given), oldest
         first, at most ``limit`` of them."""
+        self._flush_events()
         where = "cursor > ?" if call_id is None else "call_id = ? AND cursor > ?"
         params = (cursor,) if call_id is None else (call_id, cursor)
         with self._guard("read"):

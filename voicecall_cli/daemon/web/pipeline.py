@@ -1,238 +1,272 @@
-"""The lean webhook request pipeline: a bare ASGI callable for exactly the webhook path.
+"""The webhook request pipeline, independent of how the request arrived.
 
-This is the hot path (DESIGN section 8): no framework, one task per request (hypercorn's), a
-response built in one go. The steps and status codes are those of reference section 6.1, in
-order: method (405), pre-auth header gate (401, body unread), per-source-IP in-flight limit (429,
-body unread), body read within ``max_body`` bytes and ``body_timeout_s`` seconds (413 / 408),
-signature verification (401), replay check, parse (400 for a malformed body), hand the events to
-``on_events`` (skipped for a replay; its exceptions are logged, never fatal), then the codec's
-reply. Anything unexpected is logged and answered 500.
+Two transports feed it: the lean HTTP/1.1 front (:mod:`.http1`, every plain webhook request)
+and the ASGI adapter (:mod:`.asgi`, requests on connections handed to hypercorn). Both run the
+steps and status codes of reference section 6.1, in order: method (405), pre-auth header gate
+(401, body unread), per-source-IP limit on requests *stalled on their body* (429, see
+:class:`InFlight`), body read within ``max_body`` bytes and ``body_timeout_s`` seconds (413 /
+408), signature verification (401), replay check, parse (400 for a malformed body), then the
+events go to the store (:class:`~.commit.GroupCommit`) and only once they are committed does
+the codec's reply go out. A delivery whose events could not be stored is answered 503 (with
+``Retry-After``) and forgotten by the replay cache, so the carrier's retry is processed: a
+webhook is never acknowledged unless what it said is stored. A replay is answered with the
+first delivery's reply and causes nothing; a replay of a delivery still being committed waits
+for that commit's outcome. Anything unexpected is logged and answered 500.
 
 Nothing here logs request bodies or query strings: webhooks carry phone numbers. Logs name the
 source address, body size, the request key and event types.
 
-Resource handling: :class:`WebhookPipeline` holds only counters; the server owns the sockets.
-Cancellation (server shutdown) interrupts a request anywhere, releasing its in-flight slot.
+Resource handling: :class:`WebhookPipeline` holds counters, the reply cache and the pending
+commits; the transports own the sockets. Cancellation (server shutdown) interrupts a request
+anywhere; an in-flight slot is released by the ``with`` that took it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import trio
 
-from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.daemon.web.commit import GroupCommit
 from voicecall_cli.daemon.web.diagnostics import PROBE_REPLY, WebhookDiagnostics
 from voicecall_cli.providers.base import WebhookCodec, WebhookReply, WebhookRequest
 from voicecall_cli.providers.replay import ReplayCache
 
 logger = logging.getLogger("voicecall.web")
 REPLY_CACHE_SIZE = 1024
+RETRY_AFTER_S = b"5"
 
 Headers = list[tuple[bytes, bytes]]
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
 
 
-class _Reject(Exception):
-    """Answer the request now with ``status`` and a plain-text ``text`` body."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP response: status, headers (lower-case names, no content-length) and body."""
 
-    def __init__(self, status: int, text: str, extra_headers: Headers | None = None) -> None:
-        super().__init__(status, text)
-        self.status = status
-        self.text = text
-        self.extra_headers = extra_headers or []
-
-
-class _ClientGone(Exception):
-    """The client disconnected before sending its whole body: nobody to answer."""
+    status: int
+    headers: Headers
+    body: bytes
 
 
-async def send_response(send: Send, status: int, headers: Headers, body: bytes) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def text_answer(status: int, text: str, extra: Headers | None = None) -> Answer:
+    return Answer(status, [_TEXT, *(extra or [])], text.encode())
 
 
-async def send_text(send: Send, status: int, text: str,
-                    extra_headers: Headers | None = None) -> None:
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), *(extra_headers or [])]
-    await send_response(send, status, headers, text.encode())
+METHOD_NOT_ALLOWED = text_answer(405, "Method Not Allowed", [(b"allow", b"POST")])
+UNAUTHORIZED = text_answer(401, "Unauthorized")
+TOO_MANY = text_answer(429, "Too Many Requests")
+TOO_LARGE = text_answer(413, "Payload Too Large")
+TIMEOUT = text_answer(408, "Request Timeout")
+BAD_REQUEST = text_answer(400, "Bad Request")
+INTERNAL_ERROR = text_answer(500, "Internal Server Error")
+UNAVAILABLE = text_answer(503, "Service Unavailable", [(b"retry-after", RETRY_AFTER_S)])
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """What the pipeline needs of a request before its body: ``path`` percent-decoded,
+    ``raw_path`` and ``query_string`` as sent (latin-1), header names lower-case (repeats
+    joined with ``", "``)."""
+
+    method: str
+    path: str
+    raw_path: str
+    query_string: str
+    headers: dict[str, str]
+    remote_addr: str | None
+
+    @property
+    def url(self) -> str:
+        """``http://<Host header or localhost><raw path>[?<query>]``."""
+        url = f"http://{self.headers.get('host') or 'localhost'}{self.raw_path}"
+        return f"{url}?{self.query_string}" if self.query_string else url
+
+
+class Reject(Exception):
+    """Answer the request now with ``answer`` (raised by the transports' body readers too)."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+
+
+class InFlight:
+    """Per-source-IP count of webhook requests *stalled on their body*: waiting for body bytes
+    that have not reached the server. The reference (6.1 step 6) caps these at 8 per IP, so a
+    flood of stalled bodies from one address cannot hold the server's tasks and buffers; a
+    request whose body has arrived never takes a slot, however long it then waits for the
+    event loop, so legitimate load is never answered 429."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, remote_addr: str | None) -> Iterator[None]:
+        """Hold one slot for ``remote_addr``; raises :class:`Reject` (429) when it has none."""
+        key = remote_addr or "unknown"
+        count = self._count.get(key, 0)
+        if count >= self.limit:
+            logger.warning("webhook rejected: %d stalled requests in flight from %s", count, key)
+            raise Reject(TOO_MANY)
+        self._count[key] = count + 1
+        try:
+            yield
+        finally:
+            remaining = self._count[key] - 1
+            if remaining:
+                self._count[key] = remaining
+            else:
+                del self._count[key]
 
 
 class WebhookPipeline:
-    """ASGI callable serving one provider's webhook path (the dispatcher routes to it).
+    """One provider's webhook path, for both transports.
 
-    ``on_events`` is called synchronously, in the request's task, with the events of each
-    non-replayed delivery that has any; it must not block (hand the events on, e.g. to a
-    memory channel). ``diagnostics`` (shared with ``doctor``) remembers the last rejected
-    webhook and answers ``doctor``'s probes once their signature is verified.
+    ``commit`` stores each non-replayed delivery's events (see :class:`~.commit.GroupCommit`;
+    its ``run`` must be running). ``diagnostics`` (shared with ``doctor``) remembers the last
+    rejected webhook and answers ``doctor``'s probes once their signature is verified.
     """
 
-    def __init__(self, *, codec: WebhookCodec, on_events: Callable[[list[NormalizedEvent]], None],
-                 replay: ReplayCache, clock_ms: Callable[[], int],
-                 skip_signature_verification: bool, body_timeout_s: float, max_body: int,
-                 max_in_flight_per_ip: int,
+    def __init__(self, *, codec: WebhookCodec, commit: GroupCommit, replay: ReplayCache,
+                 clock_ms: Callable[[], int], skip_signature_verification: bool,
+                 body_timeout_s: float, max_body: int, max_in_flight_per_ip: int,
                  diagnostics: WebhookDiagnostics | None = None) -> None:
-        self._codec = codec
+        self.codec = codec
+        self.body_timeout_s = body_timeout_s
+        self.max_body = max_body
+        self.in_flight = InFlight(max_in_flight_per_ip)
         self._diagnostics = diagnostics or WebhookDiagnostics()
-        self._on_events = on_events
+        self._commit = commit
         self._replay = replay
         self._replies: dict[str, WebhookReply] = {}  # newest REPLY_CACHE_SIZE first replies
+        self._pending: dict[str, trio.Event] = {}  # key -> set once its commit is decided
         self._clock_ms = clock_ms
         self._skip_signature = skip_signature_verification
-        self._body_timeout_s = body_timeout_s
-        self._max_body = max_body
-        self._max_in_flight = max_in_flight_per_ip
-        self._in_flight: dict[str, int] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # -- before the body ---------------------------------------------------------------------
+
+    def check_head(self, head: RequestHead) -> Answer | None:
+        """The answer for a request refused before its body is read (405, 401), else None."""
+        if head.method != "POST":
+            return METHOD_NOT_ALLOWED
+        if not self._skip_signature and not self.codec.has_auth_headers(head.headers):
+            logger.warning("webhook rejected: missing %s signature headers", self.codec.name)
+            self._note_rejection(head, f"missing {self.codec.name} signature headers", None)
+            return UNAUTHORIZED
+        return None
+
+    def declared_too_large(self, head: RequestHead) -> bool:
+        declared = head.headers.get("content-length", "")
+        return declared.isdigit() and int(declared) > self.max_body
+
+    # -- with the body -----------------------------------------------------------------------
+
+    async def answer(self, head: RequestHead, body: bytes) -> Answer:
+        """Verify, de-duplicate, parse, store; the answer to send."""
         try:
-            reply = await self._handle(scope, receive)
-        except _Reject as reject:
-            await send_text(send, reject.status, reject.text, reject.extra_headers)
-            return
-        except _ClientGone:
-            logger.debug("webhook client went away before sending its body")
-            return
+            key, reply, fresh = await self._verified_reply(head, body)
+        except Reject as reject:
+            return reject.answer
         except Exception:
             logger.exception("webhook handling failed")
-            await send_text(send, 500, "Internal Server Error")
-            return
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                   for k, v in reply.headers.items() if k.lower() != "content-length"]
-        await send_response(send, reply.status, headers, reply.body)
+            return INTERNAL_ERROR
+        if fresh and not await self._store(key, reply, head, len(body)):
+            return UNAVAILABLE
+        return reply_answer(reply)
 
-    async def _handle(self, scope: Scope, receive: Receive) -> WebhookReply:
-        if scope["method"] != "POST":
-            raise _Reject(405, "Method Not Allowed", [(b"allow", b"POST")])
-        headers = _header_map(scope["headers"])
-        if not self._skip_signature and not self._codec.has_auth_headers(headers):
-            logger.warning("webhook rejected: missing %s signature headers", self._codec.name)
-            self._note_rejection(scope, headers, f"missing {self._codec.name} signature "
-                                 "headers", None)
-            raise _Reject(401, "Unauthorized")
-        client = scope.get("client")
-        remote_addr = client[0] if client else None
-        ip_key = remote_addr or "unknown"
-        in_flight = self._in_flight.get(ip_key, 0)
-        if in_flight >= self._max_in_flight:
-            logger.warning("webhook rejected: %d requests in flight from %s", in_flight, ip_key)
-            raise _Reject(429, "Too Many Requests")
-        self._in_flight[ip_key] = in_flight + 1
-        try:
-            body = await self._read_body(receive, headers)
-            return self._process(scope, headers, body, remote_addr)
-        finally:
-            remaining = self._in_flight[ip_key] - 1
-            if remaining:
-                self._in_flight[ip_key] = remaining
-            else:
-                del self._in_flight[ip_key]
-
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body:
-            raise _Reject(413, "Payload Too Large")
-        chunks: list[bytes] = []
-        size = 0
-        with trio.move_on_after(self._body_timeout_s):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _ClientGone
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self._max_body:
-                    raise _Reject(413, "Payload Too Large")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return b"".join(chunks)
-        raise _Reject(408, "Request Timeout")
-
-    def _process(self, scope: Scope, headers: dict[str, str], body: bytes,
-                 remote_addr: str | None) -> WebhookReply:
-        request = _webhook_request(scope, headers, body, remote_addr)
+    async def _verified_reply(self, head: RequestHead, body: bytes
+                              ) -> tuple[str, WebhookReply, bool]:
+        """(key, reply, whether its events still have to be stored)."""
+        request = _webhook_request(head, body)
         now_ms = self._clock_ms()
         if self._skip_signature:
-            key = _unverified_key(self._codec.name, request)
+            key = _unverified_key(self.codec.name, request)
         else:
-            verification = self._codec.verify(request, now_ms)
+            verification = self.codec.verify(request, now_ms)
             if not verification.ok or not verification.key:
                 reason = verification.reason or "no request key"
                 logger.warning("webhook rejected: %s", reason)
-                self._note_rejection(scope, headers, reason, verification.url)
-                raise _Reject(401, "Unauthorized")
+                self._note_rejection(head, reason, verification.url)
+                raise Reject(UNAUTHORIZED)
             key = verification.key
-        probe = self._diagnostics.probe_nonce(headers)
+        probe = self._diagnostics.probe_nonce(head.headers)
         if probe is not None:  # doctor's own request, verified: answer it and do nothing else
             self._diagnostics.answer_probe(probe, request.path)
-            return WebhookReply(body=PROBE_REPLY)
+            return key, WebhookReply(body=PROBE_REPLY), False
         is_replay = self._replay.seen(key, now_ms)
-        if is_replay and key in self._replies:
-            # The same answer as the first delivery got, and nothing else happens: parsing
-            # again could consume state (a call's stored notify TwiML, reference 13.7).
-            logger.info("Replay detected; skipping event side effects (key %s)", key)
-            return self._replies[key]
+        if is_replay:
+            pending = self._pending.get(key)
+            if pending is not None:  # the first delivery is being stored: its outcome decides
+                await pending.wait()
+                if key not in self._replies:
+                    raise Reject(UNAVAILABLE)
+            if key in self._replies:
+                # The same answer as the first delivery got, and nothing else happens: parsing
+                # again could consume state (a call's stored notify TwiML, reference 13.7).
+                logger.info("Replay detected; skipping event side effects (key %s)", key)
+                return key, self._replies[key], False
         try:
-            reply = self._codec.parse(request, key, now_ms)
+            reply = self.codec.parse(request, key, now_ms)
         except ValueError as exc:
             logger.warning("webhook rejected: malformed %d-byte body (%s)", len(body), exc)
-            raise _Reject(400, "Bad Request") from None
-        if not is_replay:
-            self._replies[key] = reply
-            if len(self._replies) > REPLY_CACHE_SIZE:
-                del self._replies[next(iter(self._replies))]
+            raise Reject(BAD_REQUEST) from None
         if is_replay:
             logger.info("Replay detected; skipping event side effects (key %s)", key)
-        elif reply.events:
-            logger.debug("webhook from %s: %d bytes, events %s", remote_addr, len(body),
+            return key, reply, False
+        if not reply.events:
+            self._remember(key, reply)
+            return key, reply, False
+        return key, reply, True
+
+    async def _store(self, key: str, reply: WebhookReply, head: RequestHead,
+                     size: int) -> bool:
+        """Commit the delivery's events; False (and the key forgotten) when the store failed."""
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("webhook from %s: %d bytes, events %s", head.remote_addr, size,
                          [event.type.value for event in reply.events])
-            try:
-                self._on_events(reply.events)
-            except Exception:
-                logger.exception("processing webhook events failed (key %s)", key)
-        return reply
+        done = self._pending[key] = trio.Event()
+        try:
+            stored = await self._commit.submit(reply.events)
+            if stored:
+                self._remember(key, reply)
+            else:
+                logger.error("webhook refused with 503: its events could not be stored "
+                             "(key %s); the carrier will retry", key)
+                self._replay.forget(key)
+            return stored
+        finally:
+            del self._pending[key]
+            done.set()
 
+    def _remember(self, key: str, reply: WebhookReply) -> None:
+        self._replies[key] = reply
+        if len(self._replies) > REPLY_CACHE_SIZE:
+            del self._replies[next(iter(self._replies))]
 
-    def _note_rejection(self, scope: Scope, headers: dict[str, str], reason: str,
-                        verified_url: str | None) -> None:
-        client = scope.get("client")
+    def _note_rejection(self, head: RequestHead, reason: str, verified_url: str | None) -> None:
         self._diagnostics.note_rejection(
-            at_ms=self._clock_ms(), reason=reason, url=_request_url(scope, headers),
-            path=scope["path"], headers=headers, verified_url=verified_url,
-            remote_addr=client[0] if client else None)
+            at_ms=self._clock_ms(), reason=reason, url=head.url, path=head.path,
+            headers=head.headers, verified_url=verified_url, remote_addr=head.remote_addr)
 
 
-def _header_map(raw_headers: Headers) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in raw_headers:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
+def reply_answer(reply: WebhookReply) -> Answer:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+               for k, v in reply.headers.items() if k.lower() != "content-length"]
+    return Answer(reply.status, headers, reply.body)
 
 
-def _request_url(scope: Scope, headers: dict[str, str]) -> str:
-    """``http://<Host header or localhost><raw path>[?<query>]``."""
-    raw_path = scope.get("raw_path") or scope["path"].encode()
-    query_string = scope.get("query_string", b"").decode("latin-1")
-    url = f"http://{headers.get('host') or 'localhost'}{raw_path.decode('latin-1')}"
-    return f"{url}?{query_string}" if query_string else url
-
-
-def _webhook_request(scope: Scope, headers: dict[str, str], body: bytes,
-                     remote_addr: str | None) -> WebhookRequest:
-    url = _request_url(scope, headers)
-    query_string = scope.get("query_string", b"").decode("latin-1")
-    query = dict(parse_qsl(query_string, keep_blank_values=True))
-    return WebhookRequest(method=scope["method"], url=url, path=scope["path"], query=query,
-                          headers=headers, body=body, remote_addr=remote_addr)
+def _webhook_request(head: RequestHead, body: bytes) -> WebhookRequest:
+    query = dict(parse_qsl(head.query_string, keep_blank_values=True)) if head.query_string \
+        else {}
+    return WebhookRequest(method=head.method, url=head.url, path=head.path, query=query,
+                          headers=head.headers, body=body, remote_addr=head.remote_addr)
 
 
 def _unverified_key(provider: str, request: WebhookRequest) -> str:

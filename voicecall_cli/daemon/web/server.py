@@ -1,19 +1,26 @@
-"""The webhook HTTP server: hypercorn (trio worker) in front of a small ASGI dispatcher.
+"""The webhook HTTP server: a lean HTTP/1.1 front, hypercorn (trio worker) behind it.
 
 Routing, first match wins:
 
 * the provider's static pages (any method, unauthenticated; Twilio's ``/voice/hold-music``
   hold TwiML): 200 with the page.
-* exactly the configured webhook path (after normalisation): the lean pipeline of
-  :mod:`.pipeline` (reference section 6.1), served without any framework because Quart's
-  per-request machinery would cost half the request budget (DESIGN section 8).
-* everything else, and the ASGI lifespan: a quart-trio app (``GET /healthz`` -> ``{"ok": true}``;
-  other paths 404). Prefix look-alikes such as ``/voice/webhook-evil`` land here and get 404.
+* exactly the configured webhook path (after normalisation): the pipeline of :mod:`.pipeline`
+  (reference section 6.1). Plain HTTP/1.1 requests (every carrier's) are served by the front
+  (:mod:`.http1`) without any framework: hypercorn's per-request machinery alone would cost as
+  much CPU as the reference spends on a whole webhook (DESIGN section 8).
+* everything else (websocket upgrades for the media streams, other paths, requests the front
+  leaves alone), and the ASGI lifespan: the front hands the connection to hypercorn, which
+  serves it through :class:`WebDispatcher`: the stream app, the same pipeline (:mod:`.asgi`),
+  else a quart-trio app (``GET /healthz`` -> ``{"ok": true}``; other paths 404). Prefix
+  look-alikes such as ``/voice/webhook-evil`` land there and get 404.
 
-Resource handling: :func:`serve_webhooks` owns the listening socket, hypercorn's tasks and every
-connection; nothing outlives it. Shutdown is by cancellation: cancel the scope around it (for
-example the daemon's root nursery) and it closes the listener and all connections and returns
-promptly without waiting for idle keep-alive clients or a graceful period.
+Webhook events are stored by :class:`~.commit.GroupCommit` before the webhook is answered.
+
+Resource handling: :func:`serve_webhooks` owns the listening socket, the committer task,
+hypercorn's lifespan task and every connection; nothing outlives it. Shutdown is by
+cancellation: cancel the scope around it (for example the daemon's root nursery) and it closes
+the listener and all connections and returns promptly without waiting for idle keep-alive
+clients or a graceful period.
 """
 
 from __future__ import annotations
@@ -21,24 +28,26 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
-import hypercorn.trio
 import trio
+from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
 from quart_trio import QuartTrio
 
 from voicecall_cli.core.config import normalize_url_path
 from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.daemon.web.asgi import AsgiWebhook, Receive, Scope, Send, send_response
+from voicecall_cli.daemon.web.commit import GroupCommit
 from voicecall_cli.daemon.web.diagnostics import PROBE_HEADER, PROBE_REPLY, WebhookDiagnostics
-from voicecall_cli.daemon.web.pipeline import (
-    Receive,
-    Scope,
-    Send,
-    WebhookPipeline,
-    send_response,
-)
+from voicecall_cli.daemon.web.http1 import Http1Front
+from voicecall_cli.daemon.web.pipeline import WebhookPipeline
 from voicecall_cli.providers.base import StaticPage, WebhookCodec
 from voicecall_cli.providers.replay import ReplayCache
 
@@ -71,7 +80,7 @@ def create_app() -> QuartTrio:
 class WebDispatcher:
     """ASGI entry point: static pages, the webhook pipeline, else the Quart app."""
 
-    def __init__(self, webhook_path: str, pipeline: WebhookPipeline, app: QuartTrio, *,
+    def __init__(self, webhook_path: str, pipeline: AsgiWebhook, app: QuartTrio, *,
                  static_pages: tuple[StaticPage, ...] = (), stream_path: str | None = None,
                  stream_app: ASGIApp | None = None,
                  diagnostics: WebhookDiagnostics | None = None) -> None:
@@ -129,6 +138,7 @@ async def serve_webhooks(
     stream_path: str | None = None,
     stream_app: ASGIApp | None = None,
     diagnostics: WebhookDiagnostics | None = None,
+    batch: Callable[[], AbstractContextManager[Any]] | None = None,
     task_status: trio.TaskStatus[WebhookServerInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve webhooks for ``codec`` on ``bind:port`` until cancelled.
@@ -142,30 +152,72 @@ async def serve_webhooks(
     media streams); other upgrades are refused as before. ``diagnostics`` (shared with
     ``doctor``) remembers rejected webhooks and answers ``doctor``'s probes.
 
+    ``on_events`` gets each non-replayed delivery's events, synchronously, inside ``batch()``
+    (the store's transaction, shared by the deliveries of one group: see
+    :class:`~.commit.GroupCommit`); a delivery is answered only once that batch committed,
+    503 if it did not.
+
     Error handling: a bind failure (address in use, bad host) raises ``OSError`` before
     readiness is reported. Per-request errors never escape: they become HTTP status codes.
     Cancellation closes everything and returns (no graceful drain).
     """
     webhook_path = normalize_url_path(path)
+    commit = GroupCommit(on_events, batch)
     pipeline = WebhookPipeline(
-        codec=codec, on_events=on_events, replay=replay, clock_ms=clock_ms,
+        codec=codec, commit=commit, replay=replay, clock_ms=clock_ms,
         skip_signature_verification=skip_signature_verification, body_timeout_s=body_timeout_s,
         max_body=max_body, max_in_flight_per_ip=max_in_flight_per_ip, diagnostics=diagnostics)
-    dispatcher = WebDispatcher(webhook_path, pipeline, create_app(),
+    dispatcher = WebDispatcher(webhook_path, AsgiWebhook(pipeline), create_app(),
                                static_pages=codec.static_pages, stream_path=stream_path,
                                stream_app=stream_app, diagnostics=diagnostics)
     config = Config()
-    config.bind = [f"fd://{_bound_socket(bind, port).detach()}"]  # hypercorn owns it from here
     config.accesslog = None
     config.errorlog = logging.getLogger("voicecall.web.server")
     config.include_server_header = False
     # Twilio's media messages are ~250 bytes; an unauthenticated socket must not get 16 MiB.
     config.websocket_max_message_size = 64 * 1024
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(hypercorn.trio.serve, dispatcher, config, mode="asgi"))
-        info = server_info(binds[0], webhook_path)
-        logger.info("webhook server for %s listening on %s", codec.name, info.url)
-        task_status.started(info)
+    listener = _bound_socket(bind, port)
+    try:
+        listener.listen(config.backlog)
+        info = server_info(listener.getsockname(), listener.family, webhook_path)
+        hypercorn = _Hypercorn(dispatcher, config)
+        front = Http1Front(pipeline, webhook_path, hypercorn.serve_connection,
+                           pages={page.path: ([(b"content-type", page.content_type.encode())],
+                                              page.body) for page in codec.static_pages},
+                           keep_alive_timeout_s=config.keep_alive_timeout)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(commit.run)
+            await nursery.start(hypercorn.run)
+            await nursery.start(front.serve, listener)
+            logger.info("webhook server for %s listening on %s", codec.name, info.url)
+            task_status.started(info)
+    finally:
+        listener.close()
+
+
+class _Hypercorn:
+    """hypercorn without its listener: the ASGI lifespan of ``app``, and a connection handler
+    for the connections the front hands over (hypercorn's own per-connection server)."""
+
+    def __init__(self, app: ASGIApp, config: Config) -> None:
+        self._app = ASGIWrapper(app)
+        self._config = config
+        self._state: dict[str, Any] = {}
+        self._context = WorkerContext(None)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Run the app's lifespan; ready once it started up; until cancelled."""
+        lifespan = Lifespan(self._app, self._config, self._state)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lifespan.handle_lifespan)
+            await lifespan.wait_for_startup()
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def serve_connection(self, stream: trio.abc.HalfCloseableStream) -> None:
+        await TCPServer(self._app, self._config, self._context,  # type: ignore[arg-type]
+                        ConnectionState(self._state.copy()), stream).run()
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
@@ -182,11 +234,9 @@ def _bound_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def server_info(bound: str, webhook_path: str) -> WebhookServerInfo:
-    """Info from one of hypercorn's bind strings (``http://127.0.0.1:8000``, ``http://[::1]:80``)."""
-    address = bound.split("://", 1)[-1]
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]")
-    url_host = f"[{host}]" if ":" in host else host
-    return WebhookServerInfo(url=f"http://{url_host}:{port}{webhook_path}", port=int(port),
+def server_info(address: Any, family: int, webhook_path: str) -> WebhookServerInfo:
+    """Info from a bound socket's address (``getsockname()``) and family."""
+    host, port = str(address[0]), int(address[1])
+    url_host = f"[{host}]" if family == socket.AF_INET6 else host
+    return WebhookServerInfo(url=f"http://{url_host}:{port}{webhook_path}", port=port,
                              host=host)
