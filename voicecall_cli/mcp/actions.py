@@ -53,6 +53,9 @@ HINTS: dict[ErrorCode, str] = {
         "this MCP server and the daemon are different versions: ask the user to restart the "
         "daemon (`voicecall daemon restart`)"),
     ErrorCode.BAD_REQUEST: "fix the arguments and call again",
+    ErrorCode.STORE_UNAVAILABLE: (
+        "the daemon cannot write its call store (disk full or unwritable): nothing was done; "
+        "tell the user, who must free space or fix the store's permissions, then try again"),
 }
 
 
