@@ -1,0 +1,118 @@
+"""A hang guard on every test: no test can stall the suite (issue #14, item 21).
+
+Every test gets a real-time limit, ``HANG_GUARD_S`` by default, longer or shorter with
+``@pytest.mark.hang_guard(seconds)``. It is a hang guard only, never a timing check: the limit is
+generous on a loaded 2-core CI machine, and a test that meets it has hung.
+
+- trio tests: the test body runs in a cancel scope that a watchdog thread cancels when the real
+  limit passes; the test then fails naming the limit. The watchdog counts wall time, not trio's
+  clock, so a test on ``MockClock(autojump_threshold=0)`` does not jump to the guard's deadline.
+- sync tests: ``SIGALRM`` interrupts the blocked call (a ``subprocess`` wait, a socket read) and
+  the test fails naming the limit.
+- both: ``faulthandler`` dumps every thread's stack and ends the process if even that does not
+  stop it (a hung fixture teardown, a call that ignores signals), so CI never waits forever.
+
+Owns nothing across tests: the timer, the alarm and the faulthandler dump are set and cleared
+around each test call.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import functools
+import inspect
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+HANG_GUARD_S = float(os.environ.get("VOICECALL_TEST_HANG_GUARD_S", "120"))
+"""The default real-time limit of one test. Generous: a test that reaches it has hung."""
+
+BACKSTOP_EXTRA_S = 60.0
+"""faulthandler ends the process this long after twice the limit (setup, call and teardown
+together) if the guard could not stop the test."""
+
+
+class HangGuardError(Exception):
+    """Raised by the sync guard's SIGALRM handler inside the blocked call."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "hang_guard(seconds): this test's real-time hang guard instead of the default"
+    )
+
+
+def _limit(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("hang_guard")
+    if marker is None:
+        return HANG_GUARD_S
+    return float(marker.args[0] if marker.args else marker.kwargs["seconds"])
+
+
+def _guard_trio(fn, limit: float):
+    """``fn`` (a test coroutine function) cancelled after ``limit`` real seconds."""
+    import trio
+
+    @functools.wraps(fn)
+    async def guarded(**kwargs):
+        token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as scope:
+            timer = threading.Timer(limit, token.run_sync_soon, (scope.cancel,))
+            timer.daemon = True
+            timer.start()
+            try:
+                await fn(**kwargs)
+            finally:
+                timer.cancel()
+        if scope.cancelled_caught:
+            pytest.fail(f"hang guard: the test ran longer than {limit:g} s (real time)",
+                        pytrace=False)
+
+    guarded._hang_guarded = True
+    return guarded
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Runs before pytest-trio's wrapper, so the coroutine it runs is the guarded one."""
+    limit = _limit(item)
+    fn = getattr(item, "obj", None)
+    is_trio = item.get_closest_marker("trio") is not None
+    if is_trio and hasattr(fn, "hypothesis"):
+        # pytest-trio runs each example's inner test in its own trio.run: guard each.
+        inner = fn.hypothesis.inner_test
+        if inspect.iscoroutinefunction(inner) and not getattr(inner, "_hang_guarded", False):
+            fn.hypothesis.inner_test = _guard_trio(inner, limit)
+    elif (is_trio and inspect.iscoroutinefunction(fn)
+          and not getattr(fn, "_hang_guarded", False)):
+        item.obj = _guard_trio(fn, limit)
+    use_alarm = (not is_trio and hasattr(signal, "setitimer")
+                 and threading.current_thread() is threading.main_thread())
+    previous = None
+    if use_alarm:
+        def on_alarm(signum, frame):
+            raise HangGuardError(f"hang guard: the test ran longer than {limit:g} s (real time)")
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """The backstop over setup, call and teardown: a stack dump and exit, never a silent hang."""
+    faulthandler.dump_traceback_later(2 * _limit(item) + BACKSTOP_EXTRA_S, exit=True,
+                                      file=sys.stderr)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
