@@ -23,7 +23,6 @@ import functools
 import inspect
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 
@@ -32,7 +31,7 @@ import pytest
 HANG_GUARD_S = float(os.environ.get("VOICECALL_TEST_HANG_GUARD_S", "120"))
 """The default real-time limit of one test. Generous: a test that reaches it has hung."""
 
-BACKSTOP_EXTRA_S = 60.0
+BACKSTOP_EXTRA_S = float(os.environ.get("VOICECALL_TEST_BACKSTOP_EXTRA_S", "60"))
 """faulthandler ends the process this long after twice the limit (setup, call and teardown
 together) if the guard could not stop the test."""
 
@@ -41,10 +40,20 @@ class HangGuardError(Exception):
     """Raised by the sync guard's SIGALRM handler inside the blocked call."""
 
 
+_backstop_file = None  # where faulthandler writes: the terminal's stderr, not pytest's capture
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _backstop_file
     config.addinivalue_line(
         "markers", "hang_guard(seconds): this test's real-time hang guard instead of the default"
     )
+    # pytest's fd capture points fd 2 at a temporary file that a killed process never shows;
+    # its capture keeps a duplicate of the real stderr, which the stack dump must reach.
+    capman = config.pluginmanager.getplugin("capturemanager")
+    err = getattr(getattr(capman, "_global_capturing", None), "err", None)
+    saved = getattr(err, "targetfd_save", None)
+    _backstop_file = os.fdopen(os.dup(saved if isinstance(saved, int) else 2), "w")
 
 
 def _limit(item: pytest.Item) -> float:
@@ -110,8 +119,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     """The backstop over setup, call and teardown: a stack dump and exit, never a silent hang."""
+    _backstop_file.write("")  # still open
     faulthandler.dump_traceback_later(2 * _limit(item) + BACKSTOP_EXTRA_S, exit=True,
-                                      file=sys.stderr)
+                                      file=_backstop_file)
     try:
         yield
     finally:
