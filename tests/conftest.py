@@ -66,12 +66,22 @@ def _limit(item: pytest.Item) -> float:
 def _guard_trio(fn, limit: float):
     """``fn`` (a test coroutine function) cancelled after ``limit`` real seconds."""
     import trio
+    import trio.testing
 
     @functools.wraps(fn)
     async def guarded(**kwargs):
         token = trio.lowlevel.current_trio_token()
+
+        def expire() -> None:
+            clock = trio.lowlevel.current_clock()
+            if isinstance(clock, trio.testing.MockClock):
+                # A test on a frozen clock: let the cleanup's own timeouts (a websocket's
+                # close handshake) elapse, or the cancelled test could never finish.
+                clock.autojump_threshold = 0
+            scope.cancel()
+
         with trio.CancelScope() as scope:
-            timer = threading.Timer(limit, token.run_sync_soon, (scope.cancel,))
+            timer = threading.Timer(limit, token.run_sync_soon, (expire,))
             timer.daemon = True
             timer.start()
             try:
