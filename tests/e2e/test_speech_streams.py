@@ -163,7 +163,6 @@ async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() ->
                 steps = ["endOfSpeechMs", "transcriptMs", "firstTokenMs", "replyMs",
                          "firstTtsByteMs", "audioMs"]
                 assert list(waterfall) == steps and waterfall["endOfSpeechMs"] == 0
-                assert waterfall["transcriptMs"] >= 40  # the pause before the transcript
                 assert [waterfall[k] for k in steps] == sorted(waterfall[k] for k in steps)
                 human = await trio.to_thread.run_sync(lambda: daemon.cli(
                     "status", "--call-id", call_id, check=True).stdout)
