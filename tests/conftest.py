@@ -1,4 +1,5 @@
-"""A hang guard on every test: no test can stall the suite (issue #14, item 21).
+"""Run-wide test rules (issue #14, item 21): a hang guard on every test, and private user
+directories for everything the run starts.
 
 Every test gets a real-time limit, ``HANG_GUARD_S`` by default, longer or shorter with
 ``@pytest.mark.hang_guard(seconds)``. It is a hang guard only, never a timing check: the limit is
@@ -22,7 +23,9 @@ import faulthandler
 import functools
 import inspect
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator
 
@@ -43,8 +46,32 @@ class HangGuardError(Exception):
 _backstop_file = None  # where faulthandler writes: the terminal's stderr, not pytest's capture
 
 
+_ISOLATED_ENV = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR")
+_session_home: str | None = None
+
+
+def _isolate_user_dirs() -> None:
+    """Point the default config, state and socket directories of everything the run starts
+    (CLI, daemons, MCP servers) at a private directory of this process: a test never reads
+    the developer's config nor writes their ``~/.local/state/voicecall`` (store, daemon.log),
+    and parallel workers (pytest-xdist) never share a store, a log or a socket. A test that
+    needs its own still sets them (``monkeypatch.setenv``, an ``env=`` of its own)."""
+    global _session_home
+    _session_home = tempfile.mkdtemp(prefix="vctest-")
+    for name, sub in zip(_ISOLATED_ENV, ("config", "state", "run"), strict=True):
+        path = os.path.join(_session_home, sub)
+        os.makedirs(path, mode=0o700)
+        os.environ[name] = path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_home is not None:
+        shutil.rmtree(_session_home, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _backstop_file
+    _isolate_user_dirs()
     config.addinivalue_line(
         "markers", "hang_guard(seconds): this test's real-time hang guard instead of the default"
     )
