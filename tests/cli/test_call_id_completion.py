@@ -9,14 +9,12 @@ they use it.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.cli.completion_probe import bash_values, complete, uses_call_id_completion
 from tests.cli.conftest import Env
 from tests.cli.fake_daemon import FakeDaemon, Reply
-from voicecall_cli.cli.call_ids import COMPLETION_TIMEOUT_S, active_calls
+from voicecall_cli.cli.call_ids import active_calls
 
 OUT_ID = "3f6b2a10-5c1e-4c7e-9a51-0d1e2f3a4b5c"
 IN_ID = "3f00aa77-0000-4000-8000-000000000001"
@@ -114,19 +112,18 @@ def test_odd_answers_complete_nothing_and_print_no_warning(env: Env, fake: FakeD
 def test_a_daemon_that_does_not_answer_costs_about_the_timeout(env: Env,
                                                                fake: FakeDaemon) -> None:
     fake.answer("voicecall.status", {"calls": CALLS}, delay_s=10)
-    started = time.monotonic()
+    # The ids come 10 s late: an empty answer means it gave up at its timeout instead of
+    # waiting (no clock: a wait would have returned the ids).
     assert active_calls(env.socket) == []
-    assert time.monotonic() - started < COMPLETION_TIMEOUT_S + 0.5
     fake.on("POST", "/v1/voicecall.status", Reply(200, {"calls": CALLS}, delay_s=10))
     proc = complete("bash", ["--socket", str(env.socket), "probe", "--call-id", ""])
     assert bash_values(proc) == []
 
 
-def test_no_daemon_is_fast(env: Env) -> None:
-    started = time.monotonic()
+def test_no_daemon_gives_no_ids(env: Env) -> None:
+    # How fast: tests/bench/bench_pacing.py measures it; a test never checks the real clock.
     assert active_calls(env.socket) == []
     assert active_calls(None) == []
-    assert time.monotonic() - started < 0.25
 
 
 # -- the real commands, once they take call_id_option ----------------------------------------

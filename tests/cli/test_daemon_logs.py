@@ -19,7 +19,7 @@ from tests.cli.conftest import Env, run_cli
 from voicecall_cli.cli.daemon_process import last_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-READ_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 30.0  # a hang guard only
 
 
 def log_file(env: Env) -> Path:
@@ -97,6 +97,21 @@ async def test_an_unreadable_log_is_one_message_and_exit_1(env: Env) -> None:
 # -- following ------------------------------------------------------------------------------
 
 
+def _read_until(pipe, buffer: bytes, wanted: bytes, timeout: float) -> bytes:
+    """``buffer`` plus what ``pipe`` gives until ``wanted`` is in it (a hang guard of
+    ``timeout`` seconds, never a timing check)."""
+    deadline = time.monotonic() + timeout
+    while wanted not in buffer:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {wanted!r} in {buffer!r}"
+        ready, _, _ = select.select([pipe], [], [], left)
+        if ready:
+            chunk = os.read(pipe.fileno(), 65536)
+            assert chunk, f"pipe closed before {wanted!r}; got {buffer!r}"
+            buffer += chunk
+    return buffer
+
+
 class Follower:
     """``voicecall daemon logs -f ...`` as a process, read with deadlines."""
 
@@ -106,24 +121,22 @@ class Follower:
              "logs", "-f", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=PROJECT_ROOT, env={**os.environ, "NO_COLOR": "1"})
         self.buffer = b""
+        self.err_buffer = b""  # stderr read so far by read_err_until
 
     def read_until(self, wanted: bytes, timeout: float = READ_TIMEOUT_S) -> bytes:
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while wanted not in self.buffer:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no {wanted!r} in {self.buffer!r}"
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                assert chunk, f"stdout closed before {wanted!r}; got {self.buffer!r}"
-                self.buffer += chunk
+        self.buffer = _read_until(self.proc.stdout, self.buffer, wanted, timeout)
         return self.buffer
+
+    def read_err_until(self, wanted: bytes, timeout: float = READ_TIMEOUT_S) -> bytes:
+        assert self.proc.stderr is not None
+        self.err_buffer = _read_until(self.proc.stderr, self.err_buffer, wanted, timeout)
+        return self.err_buffer
 
     def interrupt(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGINT)
         _, err = self.proc.communicate(timeout=READ_TIMEOUT_S)
-        return self.proc.returncode, err.decode()
+        return self.proc.returncode, (self.err_buffer + err).decode()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -155,7 +168,7 @@ def test_follow_prints_appended_output_until_ctrl_c(env: Env) -> None:
 def test_follow_waits_for_a_log_that_does_not_exist_yet(env: Env) -> None:
     follower = Follower(env, "--json")
     try:
-        time.sleep(0.3)
+        follower.read_err_until(b"waiting for the log")  # it started before the log existed
         write_log(env, b"started\npart")
         follower.read_until(b"\n")
         write_log(env, b"ial\n")

@@ -66,11 +66,10 @@ async def test_stop_returns_only_once_the_process_has_exited(env: Env, fake: Fak
             return Reply(200, {"ok": True}, after=fake.stop_soon)
 
         fake.on("POST", "/v1/daemon.stop", stop_now)
-        started = time.monotonic()
         result = await run_cli("daemon", "stop", socket=env.socket)
-        elapsed = time.monotonic() - started
         assert result.exit_code == 0, result.output
-        assert elapsed >= 0.6
+        # The process is killed 0.7 s after the stop request was answered: gone on return
+        # means stop waited for it (no clock needed).
         assert not process_exists(child.pid)
     finally:
         child.kill()

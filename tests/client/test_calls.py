@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import trio
 
 from tests.cli.conftest import Env
@@ -71,11 +69,11 @@ async def test_waiting_follows_the_events_until_the_call_ends(env: Env,
 async def test_waiting_times_out_at_its_deadline(env: Env, fake: FakeDaemon) -> None:
     fake.answer("voicecall.status", {"found": True, "call": CALL})
     fake.on("GET", "/v1/events", Stream([{"type": "snapshot", "cursor": 1, "calls": []}]))
-    started = time.monotonic()
+    # The event stream never ends the call: returning at all is the deadline at work (the hang
+    # guard catches a wait that never ends).
     err = await in_thread(api_error, api(env).wait_until_ended, "c-1", 0.4)
     assert err.code is ErrorCode.TIMEOUT
     assert "has not ended within 0.4 s (it is listening)" in err.message
-    assert time.monotonic() - started < 5
 
 
 async def test_an_unknown_call_is_not_waited_for(env: Env, fake: FakeDaemon) -> None:

@@ -4,7 +4,6 @@ Twilio media-stream simulator over real websockets: limits, tokens, playback, re
 
 from __future__ import annotations
 
-import json
 from contextlib import asynccontextmanager
 from functools import partial
 
@@ -64,11 +63,14 @@ async def media_server(**limits):
 
 
 async def idle_socket(url: str, results: list, *, hold: trio.Event,
-                      local_address: str | None = None) -> None:
+                      local_address: str | None = None, opened: list | None = None) -> None:
     """A socket that connects and never starts. Appends its close (code, reason) once the
-    server closes it, or None if it is still open when ``hold`` is set."""
+    server closes it, or None if it is still open when ``hold`` is set; appends None to
+    ``opened`` once the server accepted it."""
     async with open_twilio_media_stream(url, call_sid=CALL, token=None, send_start=False,
                                         local_address=local_address) as stream:
+        if opened is not None:
+            opened.append(None)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_after, stream.closed.wait, nursery.cancel_scope)
             nursery.start_soon(_cancel_after, hold.wait, nursery.cancel_scope)
@@ -99,13 +101,13 @@ async def test_forty_idle_sockets_from_one_ip_keep_four_pending() -> None:
 async def test_an_idle_socket_is_closed_1008_at_the_pre_start_timeout() -> None:
     with trio.fail_after(10):
         async with media_server(pre_start_timeout_s=0.3) as server:
-            began = trio.current_time()
+            began = trio.current_time()  # before the server could start its timer
             async with open_twilio_media_stream(server.url, call_sid=CALL, token=None,
                                                 send_start=False) as stream:
                 await stream.closed.wait()
             elapsed = trio.current_time() - began
     assert (stream.close_code, stream.close_reason) == (1008, "Start timeout")
-    assert 0.3 <= elapsed < 2
+    assert elapsed >= 0.3  # a lower bound only: load makes the close late, never early
 
 
 async def test_the_connection_over_max_connections_gets_503() -> None:
@@ -113,10 +115,13 @@ async def test_the_connection_over_max_connections_gets_503() -> None:
         async with media_server(max_connections=2) as server:
             hold = trio.Event()
             results: list = []
+            opened: list = []
             async with trio.open_nursery() as nursery:
                 for _ in range(2):
-                    nursery.start_soon(partial(idle_socket, server.url, results, hold=hold))
-                await trio.sleep(0.2)
+                    nursery.start_soon(partial(idle_socket, server.url, results, hold=hold,
+                                               opened=opened))
+                while len(opened) < 2:  # both upgraded: both counted
+                    await trio.sleep(0.005)
                 with pytest.raises(trio_websocket.ConnectionRejected) as refused:
                     async with open_twilio_media_stream(server.url, call_sid=CALL, token=None):
                         pass
@@ -186,8 +191,10 @@ async def test_full_duplex_audio_marks_and_clear_over_a_real_socket() -> None:
                     async def play_long() -> None:
                         outcome.append(await server.streams.play(CALL, tone_source(440, 5)))
 
+                    before = len(stream.media)
                     nursery.start_soon(play_long)
-                    await trio.sleep(0.3)
+                    while len(stream.media) < before + 5:  # the long tone is playing
+                        await trio.sleep(0.005)
                     server.streams.clear(CALL)
                 frames_at_clear = len(stream.media)
                 await trio.sleep(0.2)
@@ -200,8 +207,9 @@ async def test_full_duplex_audio_marks_and_clear_over_a_real_socket() -> None:
     assert stream.media[-1].at <= stream.clears[0]
 
 
-async def test_real_clock_playback_reports_its_playout() -> None:
-    with trio.fail_after(20):
+async def test_full_duplex_plays_every_frame_of_a_three_second_tone() -> None:
+    """Its timing (jitter, drift) is measured by tests/bench/bench_pacing.py, never checked."""
+    with trio.fail_after(60):
         async with media_server() as server:
             token = server.registry.token(CALL)
             async with open_twilio_media_stream(server.url, call_sid=CALL,
@@ -211,7 +219,5 @@ async def test_real_clock_playback_reports_its_playout() -> None:
                     nursery.start_soon(stream.send_audio, Tone(300, 3))  # full duplex
                     assert await server.streams.play(CALL, tone_source(440, 3)) == "played"
     heard = playout([(m.at, m.payload) for m in stream.media])
-    print("real-clock playout over loopback:", json.dumps({
-        "gaps": heard.gaps[:5], "max_queued_s": heard.max_queued_s,
-        "min_margin_s": heard.min_margin_s, "messages": heard.messages}))
     assert heard.frames in (150, 151)  # all of the 3 s, in whole 20 ms frames
+    assert len(server.audio) == 150  # and heard every frame of the caller's 3 s

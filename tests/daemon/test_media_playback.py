@@ -257,7 +257,13 @@ async def test_clear_interrupts_active_queued_and_unconfirmed_items(harness, clo
 
 async def test_clear_without_a_stream_is_a_no_op(harness, clock) -> None:
     h = await running(harness)
-    h.streams.clear(CALL)
+    h.streams.clear(CALL)  # no stream yet: nothing to clear, no error
+    # ...and nothing left behind that a later stream of the call would receive
+    sock = await h.started_socket()
+    with trio.fail_after(10):
+        assert await h.streams.play(CALL, tone_source(440, 0.2)) == "played"
+    assert "clear" not in sock.events()
+    assert len(sock.media()) >= 10
 
 
 # -- failures --------------------------------------------------------------------------------------

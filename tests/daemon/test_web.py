@@ -297,12 +297,14 @@ async def test_streamed_oversize_body_is_413_or_reset():
 async def test_stalled_body_is_408_after_the_body_timeout():
     with trio.fail_after(10):
         async with webhook_server(body_timeout_s=0.2) as (info, deliveries):
+            # Only a lower bound, taken before the server could start its timer: load can make
+            # the 408 late, never early.
+            started = trio.current_time()
             client = await RawClient.connect(info.port)
             await client.send_head({"content-length": "50"})
             await client.send_body(b'{"event":', end=False)
-            started = trio.current_time()
             assert await client.response() == (408, b"Request Timeout")
-            assert 0.15 < trio.current_time() - started < 2
+            assert trio.current_time() - started >= 0.2
     assert deliveries == []
 
 
@@ -408,7 +410,10 @@ async def test_healthz_and_unknown_paths_go_to_the_app():
     assert missing.status_code == 404
 
 
-async def test_cancellation_stops_the_server_promptly_with_clients_connected():
+@pytest.mark.hang_guard(60)
+async def test_cancellation_stops_the_server_promptly_with_clients_connected(mock_clock):
+    # trio's clock stands still (MockClock, no autojump): a shutdown that waited on any timer
+    # (a grace period for the open connections) would never end and meet the hang guard.
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             info = await nursery.start(partial(
@@ -417,9 +422,8 @@ async def test_cancellation_stops_the_server_promptly_with_clients_connected():
             idle = await RawClient.connect(info.port)  # keeps a connection open
             stalled = await RawClient.connect(info.port)
             await stalled.send_head({"content-length": "10"})
-            started = trio.current_time()
             nursery.cancel_scope.cancel()
-        assert trio.current_time() - started < 1
+        assert trio.current_time() == 0  # no timer was waited on
         with pytest.raises(OSError):
             await trio.open_tcp_stream("127.0.0.1", info.port)
         await idle.stream.aclose()

@@ -6,19 +6,18 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 from .conftest import VOICECALL, Daemon, make_daemon
 from .test_call_flow import place_answered_call
 
 
 def test_kill_9_mid_call_restores_without_redialling(daemon_factory) -> None:
-    daemon: Daemon = daemon_factory(max_duration=6)
+    # 15 s from answer: room for a turn, a kill, a restart and a turn on a loaded machine.
+    daemon: Daemon = daemon_factory(max_duration=15)
     daemon.start()
     call_id = place_answered_call(daemon)
     daemon.cli_json("continue", "--call-id", call_id, "--message", "Does ten work?")
     before = daemon.call_state(call_id)
-    time.sleep(1.0)
     daemon.kill9()
     assert daemon.socket.exists()  # the dead daemon's socket file is left behind
     daemon.start()
@@ -33,13 +32,12 @@ def test_kill_9_mid_call_restores_without_redialling(daemon_factory) -> None:
     turn = daemon.cli_json("continue", "--call-id", call_id, "--message", "Anything else?")
     assert turn["transcript"] in {"Yes, ten works.", "No, that is all."}
 
-    # The max-duration timer kept its remaining time: the call ends about 6 s after it was
-    # answered, not 6 s after the restart.
+    # The max-duration timer survives the restart (that it keeps its *remaining* time is
+    # checked on trio's MockClock in tests/daemon/test_restore.py, not on a loaded real clock).
     ended = daemon.wait_for(lambda: (c := daemon.call_state(call_id))["endedAt"] and c,
-                            timeout=12, what="the max-duration hang-up")
+                            timeout=60, what="the max-duration hang-up")
     assert ended["state"] == "timeout"
-    elapsed = ended["endedAt"] - ended["answeredAt"]
-    assert 6000 <= elapsed < 7500, elapsed
+    assert ended["endedAt"] - ended["answeredAt"] >= 15000  # never before maxDurationSeconds
 
 
 def test_second_daemon_refuses_and_stale_socket_is_replaced(daemon_factory) -> None:

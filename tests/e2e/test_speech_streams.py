@@ -15,6 +15,7 @@ from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
 from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
 from voicecall_cli.simulator.twilio.simulator import CalleeScript
 
+from .conftest import until
 from .test_twilio import call_state, call_with_stream, cli_json, twilio_daemon, wait_call
 
 KEY = "sk-test-0123456789abcdef"
@@ -164,7 +165,6 @@ async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() ->
                 steps = ["endOfSpeechMs", "transcriptMs", "firstTokenMs", "replyMs",
                          "firstTtsByteMs", "audioMs"]
                 assert list(waterfall) == steps and waterfall["endOfSpeechMs"] == 0
-                assert waterfall["transcriptMs"] >= 40  # the pause before the transcript
                 assert [waterfall[k] for k in steps] == sorted(waterfall[k] for k in steps)
                 human = await trio.to_thread.run_sync(lambda: daemon.cli(
                     "status", "--call-id", call_id, check=True).stdout)
@@ -179,7 +179,7 @@ async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() ->
 
 async def test_a_reply_is_dropped_when_the_caller_speaks_again_first() -> None:
     tts_fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
-    script = ChatScript(pieces=["Okay."], delay_before_first_s=1.0)
+    script = ChatScript(pieces=["Okay."], release=trio.Event())
     with trio.fail_after(90):
         async with serve_fake(tts_fake) as tts, open_realtime_server(KEY) as stt, \
                 run_chat_server(KEY, script) as chat, \
@@ -193,8 +193,10 @@ async def test_a_reply_is_dropped_when_the_caller_speaks_again_first() -> None:
                 call_id = call["callId"]
                 await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
                 await session.completed("First question?")
-                await trio.sleep(0.3)  # the model is still thinking about the first one
-                await session.completed("Actually, second question?")
+                await until(lambda: len(chat.requests) == 1, "the model to get the question")
+                await session.completed("Actually, second question?")  # it is still thinking
+                await until(lambda: len(chat.requests) == 2, "the model to get the second one")
+                script.release.set()  # both replies come now; the first is stale
                 done = await wait_call(
                     daemon, call_id, lambda c: c["transcript"][-1]["text"] == "Okay.",
                     "the reply")
@@ -220,7 +222,8 @@ async def test_the_greeting_is_synthesised_while_the_call_rings() -> None:
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:
                 await stream.wait_for(lambda s: any(m.payload != SILENCE for m in s.media))
-                first_audio = next(m.at for m in stream.media if m.payload != SILENCE)
             assert len(fake.requests) == 1 and fake.requests[0].body["input"] == "Good morning!"
             assert fake.streams[0].headers_sent_at < started  # synthesised before the stream
-            assert first_audio - started < 0.3  # and played the moment it started
+            # ...and played the moment it started: the stream's very first frame is the greeting,
+            # no silence while synthesis catches up (first-audio time: tests/bench/bench_pacing.py)
+            assert stream.media[0].payload != SILENCE

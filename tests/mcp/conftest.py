@@ -30,7 +30,7 @@ notifyHangupDelaySec = 0
 [mock]
 ringDelayMs = 50
 answerDelayMs = 50
-replyDelayMs = 100
+replyDelayMs = {reply_delay_ms}
 replies = ["Yes, ten works.", "No, that is all."]
 {more}
 """
@@ -40,14 +40,17 @@ DaemonFactory = Callable[..., Daemon]
 
 @pytest.fixture
 def mcp_daemon_factory(daemon_factory: Callable[..., Daemon]) -> DaemonFactory:  # noqa: F811
-    """``factory(outbound="...", more="...", max_calls=3)``: a started daemon whose config adds
-    ``outbound`` lines to ``[outbound]`` and ``more`` (whole tables) at the end; stopped and
-    removed by the e2e ``daemon_factory``."""
+    """``factory(outbound="...", more="...", max_calls=3, reply_delay_ms=100)``: a started
+    daemon whose config adds ``outbound`` lines to ``[outbound]`` and ``more`` (whole tables)
+    at the end, its mock callee replying after ``reply_delay_ms``; stopped and removed by the
+    e2e ``daemon_factory``."""
 
-    def factory(*, outbound: str = "", more: str = "", max_calls: int = 3) -> Daemon:
+    def factory(*, outbound: str = "", more: str = "", max_calls: int = 3,
+                reply_delay_ms: int = 100) -> Daemon:
         daemon = daemon_factory()
         daemon.config.write_text(CONFIG.format(store=daemon.root / "state", outbound=outbound,
-                                               more=more, max_calls=max_calls))
+                                               more=more, max_calls=max_calls,
+                                               reply_delay_ms=reply_delay_ms))
         daemon.start()
         return daemon
 

@@ -177,23 +177,36 @@ async def test_errors_an_agent_can_act_on(mcp_daemon_factory: DaemonFactory) -> 
     assert "voicecall daemon start" in down["hint"]
 
 
-async def test_a_second_continue_on_the_same_call_is_a_conflict(mcp_daemon: Daemon) -> None:
-    async with connected(mcp_daemon.socket) as client:
+async def test_a_second_continue_on_the_same_call_is_a_conflict(
+        mcp_daemon_factory: DaemonFactory) -> None:
+    # The callee never answers within the test: the first turn is still waiting, whatever the
+    # machine's load, when the second arrives.
+    daemon = mcp_daemon_factory(reply_delay_ms=600_000)
+    async with connected(daemon.socket) as client:
         call_id = (await ok(client, action="initiate_call", message="Hi."))["callId"]
-        async with trio.open_nursery() as nursery:
-            first: dict[str, Any] = {}
+        first: list[tuple[bool, dict[str, Any]]] = []
 
-            async def wait_reply() -> None:
-                first.update(await ok(client, action="continue_call", callId=call_id,
-                                      message="Anything else?"))
+        async def said_by_bot() -> bool:
+            call = (await ok(client, action="get_status", callId=call_id))["call"]
+            return ("bot", "Anything else?") in [(t["speaker"], t["text"])
+                                                for t in call["transcript"]]
 
-            nursery.start_soon(wait_reply)
-            await trio.sleep(0.05)
-            clash = await error(client, action="continue_call", callId=call_id,
-                                message="Hello?")
-        await ok(client, action="end_call", callId=call_id)
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                async def wait_reply() -> None:
+                    first.append(await voice_call(client, action="continue_call",
+                                                  callId=call_id, message="Anything else?"))
+
+                nursery.start_soon(wait_reply)
+                while not await said_by_bot():  # the turn is under way: its waiter is set
+                    await trio.sleep(0.05)
+                clash = await error(client, action="continue_call", callId=call_id,
+                                    message="Hello?")
+                await ok(client, action="end_call", callId=call_id)
     assert clash["code"] == "conflict" and "Already waiting" in clash["message"]
-    assert first["success"] is True
+    [(first_failed, first_result)] = first
+    assert first_failed, first_result  # the first turn ended with the call, not by the clash
+    assert first_result["error"]["code"] != "conflict", first_result
 
 
 async def test_a_rail_refuses_and_says_which(mcp_daemon_factory: DaemonFactory) -> None:

@@ -33,6 +33,7 @@ async def test_it_speaks_plivos_protocol_at_real_time_pace() -> None:
             async with open_plivo_media_stream(
                     url, call_uuid=CALL, stream_id=STREAM, account_id="MAXXXXXXXXXXXXXXXXXX",
                     extra_headers="callId=c1,turn=2") as stream:
+                started = trio.current_time()
                 sent = await stream.send_audio(Tone(440, 0.2))
                 await stream.send_dtmf("5")
                 await peer.wait_for(lambda r: len(r) == 12)
@@ -55,7 +56,9 @@ async def test_it_speaks_plivos_protocol_at_real_time_pace() -> None:
     audio = b"".join(base64.b64decode(f["media"]["payload"]) for f in frames)
     assert audio == mulaw_encode(sine_pcm16(440, 0.2, amplitude=8000))
     times = [t for t, m in peer.received if m["event"] == "media"]
-    assert 0.17 <= times[-1] - times[0] <= 0.4  # nine 20 ms intervals, loosely
+    # The tenth frame leaves 180 ms after send_audio began (absolute schedule); a lower
+    # bound from before the call, so a loaded machine can only make it later.
+    assert times[-1] - started >= 9 * 0.02 - 1e-9
     dtmf = peer.frames("dtmf")[0]
     assert (dtmf["sequenceNumber"], dtmf["dtmf"]["digit"], dtmf["dtmf"]["track"]) == (
         12, "5", "inbound")
@@ -89,7 +92,6 @@ async def test_a_checkpoint_is_answered_once_the_audio_before_it_played() -> Non
                 await peer.send(play(b"\x01" * 160))
             await peer.send(checkpoint("c1"))
             await stream.wait_for(lambda s: len(s.media) == 10)
-            burst_end = trio.current_time()
             await peer.wait_for(lambda r: len(peer.frames("playedStream")) == 2)
             played_at = [t for t, m in peer.received if m["event"] == "playedStream"][1]
 
@@ -97,7 +99,9 @@ async def test_a_checkpoint_is_answered_once_the_audio_before_it_played() -> Non
     played = peer.frames("playedStream")[1]
     assert (played["streamId"], played["name"]) == (STREAM, "c1")
     assert played["sequenceNumber"] > peer.frames("playedStream")[0]["sequenceNumber"]
-    assert played_at - burst_end >= 0.15  # not before the 200 ms had played
+    # Not before the 200 ms had played: the simulator plays from the first frame's arrival
+    # (same clock; load can only make the echo later).
+    assert played_at >= stream.media[0].at + 10 * 0.02 - 1e-9
 
 
 async def test_clear_audio_drops_the_buffer_and_says_so() -> None:
@@ -162,8 +166,7 @@ async def test_the_simulated_caller_streams_and_keep_call_alive_waits_for_the_en
     assert (start["start"]["callId"], start["extra_headers"]) == (call_uuid, "callId=42")
     assert stream_id == request.stream_id and request.extra_headers == "callId=42"
     assert [m["name"] for m in peer.frames("playedStream")] == ["greeting", "question"]
-    times = [t for t, m in peer.received if m["event"] == "media"][:25]
-    assert times[-1] - times[0] >= 0.35  # real-time pace, loosely
+    assert len(peer.frames("media")) >= 25  # it streamed (its pace: the pace test)
     assert call.spoken == ["After the stream."]
     started, stopped = (r.params for r in app.on("/stream"))
     assert (started["Event"], stopped["Event"]) == ("StartStream", "StopStream")

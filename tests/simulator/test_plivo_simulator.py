@@ -82,8 +82,11 @@ async def test_outbound_call_rings_answers_runs_its_xml_and_hangs_up_signed() ->
 
 
 async def test_a_live_call_is_found_live_then_hung_up_by_the_api() -> None:
-    with trio.fail_after(5):
-        async with fake_plivo({"/answer": KEEP_ALIVE}) as (sim, app, api):
+    # It rings 2 s after the dial (not the default 20 ms), so the lookup right after the dial
+    # still finds it queued on a loaded machine.
+    with trio.fail_after(30):
+        async with fake_plivo({"/answer": KEEP_ALIVE},
+                              callee=CalleeScript(ring_delay_s=2.0)) as (sim, app, api):
             request_uuid = await dial(api, app)
             queued = await api.get(f"/Call/{request_uuid}/", params={"status": "queued"})
             call_uuid = await answered_call_uuid(sim, request_uuid)

@@ -32,6 +32,7 @@ async def test_it_speaks_telnyxs_protocol_at_real_time_pace() -> None:
                     url, call_control_id=CALL, token="tok-1", client_state=b64("c1"),
                     stream_id="S1", call_session_id="sess-1", user_id="user-1",
                     from_="+15550002222", to="+15550001111") as stream:
+                started = trio.current_time()
                 sent = await stream.send_audio(Tone(440, 0.2))
             await peer.wait_for(lambda r: r and r[-1][1]["event"] == "stop")
 
@@ -55,7 +56,9 @@ async def test_it_speaks_telnyxs_protocol_at_real_time_pace() -> None:
     audio = b"".join(base64.b64decode(f["media"]["payload"]) for f in frames)
     assert audio == mulaw_encode(sine_pcm16(440, 0.2, amplitude=8000))
     times = [t for t, m in peer.received if m["event"] == "media"]
-    assert 0.17 <= times[-1] - times[0] <= 0.4  # nine 20 ms intervals, loosely
+    # The tenth frame leaves 180 ms after send_audio began (absolute schedule); a lower
+    # bound from before the call, so a loaded machine can only make it later.
+    assert times[-1] - started >= 9 * 0.02 - 1e-9
     stop = peer.received[-1][1]
     assert stop == {"event": "stop", "sequence_number": "12", "stream_id": "S1",
                     "stop": {"user_id": "user-1", "call_control_id": CALL}}
@@ -83,7 +86,6 @@ async def test_a_mark_is_echoed_once_the_audio_before_it_played_or_at_once() -> 
                 await peer.send(media(b"\x01" * 160))
             await peer.send(mark("m1"))
             await stream.wait_for(lambda s: len(s.media) == 10)
-            burst_end = trio.current_time()
             await peer.wait_for(lambda r: len(peer.frames("mark")) == 2)
             echoed_at = [t for t, m in peer.received if m["event"] == "mark"][1]
 
@@ -92,10 +94,14 @@ async def test_a_mark_is_echoed_once_the_audio_before_it_played_or_at_once() -> 
     echo = peer.frames("mark")[1]
     assert (echo["stream_id"], echo["mark"]) == ("S1", {"name": "m1"})
     assert int(echo["sequence_number"]) > int(peer.frames("mark")[0]["sequence_number"])
-    assert echoed_at - burst_end >= 0.15  # not before the 200 ms had played
+    # Not before the 200 ms had played: the simulator plays from the first frame's arrival
+    # (same clock; load can only make the echo later).
+    assert echoed_at >= stream.media[0].at + 10 * 0.02 - 1e-9
 
 
-async def test_clear_drops_the_queue_and_echoes_the_pending_marks_at_once() -> None:
+async def test_clear_drops_the_queue_and_echoes_the_pending_marks_at_once(mock_clock) -> None:
+    # trio's clock stands still (MockClock, no autojump): the mark's playout time never comes,
+    # so an echo can only be the clear's, sent at once.
     with trio.fail_after(10):
         async with (websocket_server() as (url, peer),
                     open_telnyx_media_stream(url, call_control_id=CALL, token="t") as stream):
@@ -104,9 +110,8 @@ async def test_clear_drops_the_queue_and_echoes_the_pending_marks_at_once() -> N
             await peer.send(mark("long"))
             await peer.send({"event": "clear"})
             await peer.wait_for(lambda r: bool(peer.frames("mark")))
-            echoed_at = next(t for t, m in peer.received if m["event"] == "mark")
-    assert stream.marks_echoed == ["long"]
-    assert echoed_at - stream.clears[0] < 0.5
+    assert stream.marks_echoed == ["long"] and len(stream.clears) == 1
+    assert trio.current_time() == 0  # no timer fired
 
 
 async def test_reordering_swaps_adjacent_frames_deterministically() -> None:
@@ -169,8 +174,7 @@ async def test_the_simulated_caller_streams_after_answer_and_stops_at_hangup() -
     assert [m["mark"]["name"] for m in peer.frames("mark")] == ["greeting", "question"]
     chunks = [int(f["media"]["chunk"]) for f in peer.frames("media")]
     assert chunks != sorted(chunks) and sorted(chunks) == list(range(1, len(chunks) + 1))
-    times = [t for t, m in peer.received if m["event"] == "media"][:25]
-    assert times[-1] - times[0] >= 0.35  # real-time pace, loosely
+    assert len(peer.frames("media")) >= 25  # it streamed (its pace: the pace test)
     events = receiver.events()
     assert events[:3] == ["call.initiated", "call.answered", "streaming.started"]
     assert events.index("streaming.stopped") < events.index("call.hangup")

@@ -44,6 +44,9 @@ class ChatScript:
     pieces: list[str] = field(default_factory=lambda: ["Hello there."])
     delay_before_first_s: float = 0.0  # after the response headers, before the first piece
     delay_between_s: float = 0.0
+    # when set, every reply waits for it before its first piece: a test decides when the model
+    # "answers" instead of racing a delay
+    release: trio.Event | None = None
     status: int = 200
     error_message: str = "The server had an error while processing your request."
 
@@ -95,6 +98,8 @@ class FakeChatServer:
                                 (b"cache-control", b"no-cache")]})
         await _send_event(send, _chunk(model, {"role": "assistant", "content": ""}, None))
         await trio.sleep(script.delay_before_first_s)
+        if script.release is not None:
+            await script.release.wait()
         for index, piece in enumerate(script.pieces):
             if index:
                 await trio.sleep(script.delay_between_s)

@@ -36,7 +36,15 @@ from voicecall_cli.daemon.control.transport import (
     remove_if_ours,
 )
 from voicecall_cli.daemon.store import StoreError
-from voicecall_cli.protocol import API_PREFIX, REQUESTS, ApiError, ErrorCode, Request, StopRequest
+from voicecall_cli.protocol import (
+    API_PREFIX,
+    REQUESTS,
+    ApiError,
+    ContinueRequest,
+    ErrorCode,
+    Request,
+    StopRequest,
+)
 from voicecall_cli.protocol.events import HEARTBEAT, HEARTBEAT_S, LAGGED
 
 __all__ = ["ControlBackend", "ControlSocketError", "Lagged", "SocketInUseError", "Subscription",
@@ -260,7 +268,25 @@ class _ControlServer:
     async def _call(self, request_type: type[Request], conn: HttpConnection,
                     exchange: _Exchange) -> None:
         request = request_type.parse(json_object(exchange.body))
-        await conn.send_json(200, await self.backend.call_method(request))
+        if not isinstance(request, ContinueRequest):
+            await conn.send_json(200, await self.backend.call_method(request))
+            return
+        # A turn is only a wait for its client: when the client goes (Ctrl-C on `continue`)
+        # the turn ends, or it would refuse the next `continue` as a conflict until it timed out.
+        result: dict[str, Any] | None = None
+        failed: ApiError | None = None  # raised outside the nursery, not in an ExceptionGroup
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_client, conn, nursery.cancel_scope)
+            try:
+                result = await self.backend.call_method(request)
+            except ApiError as exc:
+                failed = exc
+            nursery.cancel_scope.cancel()
+        if failed is not None:
+            raise failed
+        if result is None:
+            raise ClientGone
+        await conn.send_json(200, result)
 
     async def _stop(self, conn: HttpConnection, exchange: _Exchange) -> None:
         StopRequest.parse(json_object(exchange.body))
