@@ -46,7 +46,7 @@ async def test_speech_during_the_outbound_greeting_neither_barges_in_nor_counts(
             call_id, sid, request = await call_with_stream(daemon, sim, GREETING)
             async with open_twilio_media_stream(request.url, call_sid=sid,
                                                 token=request.token) as stream:
-                await stream.wait_for(lambda s: len(s.media) >= 25)  # the greeting plays
+                await stream.wait_for(lambda s: s.frames_received >= 25)  # the greeting plays
                 await utterance(stream)  # heard while it still plays: the echo
                 playing = await call_state(daemon, call_id)
                 assert user_words(playing) == []  # the echo is not the caller's answer
@@ -58,7 +58,7 @@ async def test_speech_during_the_outbound_greeting_neither_barges_in_nor_counts(
                 assert stream.clears == []  # never cut short
                 assert user_words(greeted) == []  # the echo is not the caller's answer
                 greeting_frames = len(GREETING.split()) / 2.5 * 50
-                assert len(stream.media) >= 0.95 * greeting_frames  # all of it was sent
+                assert stream.frames_received >= 0.95 * greeting_frames  # all of it was sent
                 assert [t["text"] for t in greeted["transcript"]] == [GREETING]
 
                 await utterance(stream)  # after the greeting, speech is the caller's

@@ -222,6 +222,12 @@ class CarrierMediaStream:
 
     # -- what we observed -----------------------------------------------------------------------
 
+    @property
+    def frames_received(self) -> int:
+        """Whole 20 ms frames of 8 kHz mu-law received, however the app chunked them (a
+        message may carry several frames)."""
+        return sum(len(m.payload) for m in self.media) // 160
+
     def stats(self, since: int = 0) -> MediaStats:
         """Timing of the received (played) media frames from index ``since`` on."""
         return media_stats([m.at for m in self.media[since:]])
