@@ -15,8 +15,9 @@
   upgrade request, the upgrade URL's ``?token=``) that ``registry.check_token`` rejects for
   the start's token subject (by default the provider call id), or a call that is not live
   (``is_live_call``) -> 1008 "Unknown call". Accepted: the token is spent (tokens are
-  single-use and short-lived, see :mod:`.registry`), the stream is added to the registry,
-  then ``on_start(call id, stream id)``;
+  single-use and short-lived, see :mod:`.registry`), the stream is added to the registry
+  (an inbound call's reserved stream slot becomes this stream), then
+  ``on_start(call id, stream id)``;
 * audio -> ``on_audio(call id, mu-law bytes)`` (dropped before the start; frames that carry a
   sequence number are put back in order first, see :mod:`.reorder`); a played mark ->
   completes a playback; dtmf -> ``on_dtmf(call id, digits)``; stream stopped or the socket
