@@ -59,8 +59,11 @@ class LiveStreams:
 
     live: set[str] = field(default_factory=set)
 
-    def token(self, provider_call_id: str) -> str:
+    def token(self, provider_call_id: str, *, inbound: bool = False) -> str:
         return f"token-{provider_call_id}"
+
+    def release(self, provider_call_id: str) -> None:
+        pass
 
     def has_stream(self, provider_call_id: str) -> bool:
         return provider_call_id in self.live

@@ -81,10 +81,18 @@ class Endpoints(Protocol):
 class Streams(Protocol):
     """The daemon's media-stream registry, as a provider may read it."""
 
-    def token(self, provider_call_id: str) -> str:
+    #: Called (no argument) when an inbound slot taken by :meth:`token` frees without a
+    #: stream (its tokens expired unused, or :meth:`release`); the daemon's hold queue sets it.
+    on_release: Callable[[], None]
+
+    def token(self, provider_call_id: str, *, inbound: bool = False) -> str:
         """The token a stream for this call must present. Every reply for the call names the
         same one until a stream for the call starts (which spends it) or it ages; it expires
-        if no stream starts soon enough (the daemon's registry says how long)."""
+        if no stream starts soon enough (the daemon's registry says how long).
+        ``inbound=True`` (the reply hands an inbound caller their stream): the call takes an
+        inbound stream slot now, before the carrier connects the stream, so
+        :meth:`admits_inbound` counts it at once; the slot is the call's until its tokens
+        expire unused, the call ends, or its stream stops."""
 
     def has_stream(self, provider_call_id: str) -> bool:
         """Whether a media stream is live for the call."""
@@ -92,6 +100,10 @@ class Streams(Protocol):
     def admits_inbound(self) -> bool:
         """Whether an inbound call may start a stream now (``streaming.maxInboundStreams``);
         when not, the provider puts the caller on hold."""
+
+    def release(self, provider_call_id: str) -> None:
+        """The call ended: its tokens die and a slot it holds without a stream is free again.
+        (The daemon calls this; providers need not.)"""
 
     def end(self, provider_call_id: str, stream_id: str | None = None) -> None:
         """The provider reported, out of band, that the call's stream (``stream_id``, or

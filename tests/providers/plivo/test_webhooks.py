@@ -328,6 +328,7 @@ def test_an_outbound_call_with_streams_on_is_connected_to_its_stream() -> None:
         "statusCallbackUrl": call_url({"callId": CALL_ID, "flow": "stream-status"})}
     assert redirect == call_url({"callId": CALL_ID, "flow": "redirect"})
     assert streams.tokens_asked == [CALL_UUID]  # the token is the CallUUID's
+    assert streams.reserved == []  # an outbound stream takes no inbound slot
 
 
 def inbound_answer(codec: PlivoWebhookCodec, flow: str | None = None, *,
@@ -356,6 +357,7 @@ def test_an_inbound_caller_waits_on_hold_until_a_stream_slot_is_free() -> None:
     admitted = inbound_answer(codec, "hold", nonce="33333333333333333333")
     _, text, _ = stream_parts(admitted.body)
     assert (text, streams.tokens_asked) == (STREAM_URL, [INBOUND_UUID])
+    assert streams.reserved == [INBOUND_UUID]  # the slot is taken now, not at the start
     # Held again later (the slot was taken meanwhile): told why once more.
     streams.admitting = False
     later = inbound_answer(codec, "hold", nonce="44444444444444444444")

@@ -142,9 +142,11 @@ class PlivoStreams(FakeStreams):
         default_factory=lambda: StreamRegistry(secret=STREAM_SECRET))
     ended: list[tuple[str, str | None]] = field(default_factory=list)
 
-    def token(self, provider_call_id: str) -> str:
+    def token(self, provider_call_id: str, *, inbound: bool = False) -> str:
         self.tokens_asked.append(provider_call_id)
-        return self.registry.token(provider_call_id)
+        if inbound:
+            self.reserved.append(provider_call_id)
+        return self.registry.token(provider_call_id, inbound=inbound)
 
     def end(self, provider_call_id: str, stream_id: str | None = None) -> None:
         self.ended.append((provider_call_id, stream_id))

@@ -83,6 +83,7 @@ class Harness:
     client: TelnyxClient
     receiver: Receiver
     endpoints: FakeEndpoints
+    streams: FakeStreams
 
     async def place(self, call_id: str = "call-1") -> str:
         placed = await self.client.place_call(PlaceCallRequest(
@@ -110,11 +111,12 @@ async def harness(*, stream_url: str | None = None,
         receiver.base_url = binds[0].rstrip("/")
         endpoints = FakeEndpoints(webhook_url=receiver.base_url + "/voice/webhook",
                                   stream_url=stream_url)
+        streams = FakeStreams()
         async with open_telnyx_client(api_key=API_KEY, connection_id=CONNECTION,
                                       api_base_url=sim.base_url, state=state,
-                                      endpoints=endpoints, streams=FakeStreams(),
+                                      endpoints=endpoints, streams=streams,
                                       request_timeout_s=5) as client:
-            yield Harness(sim, client, receiver, endpoints)
+            yield Harness(sim, client, receiver, endpoints, streams)
         nursery.cancel_scope.cancel()
 
 
@@ -162,6 +164,7 @@ async def test_dial_with_a_stream_attaches_it() -> None:
             pid = await h.place("call-s")
             [body] = bodies(h, "/v2/calls")
             assert body["stream_auth_token"] == "token-for-call-s"  # minted for our call id
+            assert h.streams.reserved == []  # an outbound stream takes no inbound slot
             check_golden("dial_streaming", normalised(body, h))
             request = await h.sim.wait_for_stream(pid)
             assert (request.url, request.token, request.bidirectional) == (
@@ -194,6 +197,7 @@ async def test_answer_body_carries_the_stream_and_a_stable_command_id() -> None:
             await h.client.answer("in-1", pid)  # a second attempt never answers twice
             [first, second] = bodies(h, "/actions/answer")
             assert first == second
+            assert h.streams.reserved == ["in-1", "in-1"]  # the slot is taken at the answer
             check_golden("answer", normalised(first, h))
             call = h.sim.calls[pid]
             assert [c.duplicate for c in call.commands if c.action == "answer"] == [False, True]
@@ -286,3 +290,19 @@ async def test_errors_never_show_the_api_key() -> None:
             with pytest.raises(ProviderError) as info:
                 await h.client.start_listening("call-1", pid, None)
             assert API_KEY not in str(info.value) and "***" in str(info.value)
+
+
+async def test_a_held_caller_who_is_gone_when_connected_gives_back_the_slot_it_was_given() -> None:
+    with trio.fail_after(10):
+        async with harness(stream_url="wss://voice.example.com/voice/stream") as h:
+            h.sim.connection_webhook_url = h.endpoints.webhook_url
+            h.streams.admitting = False  # every slot taken: the caller is answered on hold
+            pid = await h.sim.place_inbound(from_="+15550003333", to="+15550002222")
+            await h.sim.wait_for(lambda: "call.initiated" in h.kinds(pid))
+            await h.client.answer("in-1", pid)
+            assert h.client.held_calls() == [pid] and h.streams.reserved == []
+            h.sim.hang_up(pid)
+            await h.sim.wait_for(lambda: h.sim.calls[pid].ended)
+            assert not await h.client.connect_held("in-1", pid)  # Telnyx: the call is over
+            assert h.streams.reserved == ["in-1"] and h.streams.released == ["in-1"]
+            assert h.client.held_calls() == []

@@ -288,6 +288,7 @@ def test_row_outbound_calls_stream_whatever_the_inbound_rule_says():
                     key=KEY + "other").body.decode()  # bare webhook, no callId
     assert other == twiml.stream(STREAM_URL, f"token-for-{OUTBOUND_SID}")
     assert streams.admits_asked == 0
+    assert streams.reserved == []  # an outbound stream takes no inbound slot
 
 
 def test_row_streaming_follows_the_endpoints_at_each_webhook():
@@ -317,6 +318,7 @@ def test_row_inbound_streams_when_the_registry_admits_it():
     reply = deliver(make_codec(state, streams=streams, stream_url=STREAM_URL), "inbound_call")
     assert reply.body.decode() == twiml.stream(STREAM_URL, f"token-for-{INBOUND_SID}")
     assert streams.tokens_asked == [INBOUND_SID]
+    assert streams.reserved == [INBOUND_SID]  # the slot is taken now, not at the stream's start
     assert streams.admits_asked == 1
     assert state.call_url(INBOUND_SID) == f"{WEBHOOK}?callId={INBOUND_SID}"
 

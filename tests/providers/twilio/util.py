@@ -82,10 +82,17 @@ class FakeStreams:
     admitting: bool = True
     tokens_asked: list[str] = field(default_factory=list)
     admits_asked: int = 0
+    reserved: list[str] = field(default_factory=list)  # tokens handed out as inbound slots
+    released: list[str] = field(default_factory=list)
 
-    def token(self, provider_call_id: str) -> str:
+    def token(self, provider_call_id: str, *, inbound: bool = False) -> str:
         self.tokens_asked.append(provider_call_id)
+        if inbound:
+            self.reserved.append(provider_call_id)
         return f"token-for-{provider_call_id}"
+
+    def release(self, provider_call_id: str) -> None:
+        self.released.append(provider_call_id)
 
     def has_stream(self, provider_call_id: str) -> bool:
         return provider_call_id in self.live

@@ -10,6 +10,10 @@ while slots are free. A caller who hangs up while waiting leaves the provider's 
 carrier tells the provider); one the carrier reports gone when we try to connect them is ended
 here (``hangup-user``) and the next caller is tried.
 
+A slot counts as taken from the moment a caller is handed their stream, before the carrier
+connects it (the registry's reservations, see :mod:`voicecall_cli.daemon.media.registry`):
+a reservation released (its token expired unused, its call ended) wakes the queue too.
+
 Resource handling: :meth:`HoldQueue.run` is one task in the call manager's service nursery
 (see :mod:`.service`); cancelling it stops the queue. It holds no other resource. It wakes on
 :meth:`HoldQueue.wake` and, while anyone waits, every ``RECHECK_S`` seconds as well, so a
@@ -43,6 +47,8 @@ class HoldQueue:
         self._manager = manager
         self._streams = streams
         self._changed = trio.Event()
+        if streams is not None:
+            streams.on_release = self.wake  # a reserved slot freed without a stream
 
     def wake(self) -> None:
         """A stream slot may have freed, or a stream started: look at the queue again."""

@@ -205,6 +205,10 @@ class CallManager:
         pid = call.provider_call_id
         if pid and self.by_provider_id.get(pid) == call.call_id:
             del self.by_provider_id[pid]
+        streams = self.speech.streams
+        if streams is not None:  # a stream slot handed to the call and never used is free
+            for subject in {call.call_id, pid} - {None, ""}:
+                streams.release(subject)
         self.on_streams_changed()
 
     def add_transcript(self, call: CallRecord, entry: TranscriptEntry) -> None:

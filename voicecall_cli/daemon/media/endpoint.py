@@ -6,23 +6,18 @@
 :class:`~voicecall_cli.daemon.media.registry.StreamRegistry`. Per socket (reference sections
 5.1 and 5.2):
 
-* an upgrade request that is malformed (not exactly one ``Host`` that is ``host[:port]``, or
-  not one valid ``Sec-WebSocket-Key``: :func:`.upgrade.upgrade_problem`) -> HTTP 400 before
-  anything is counted or held;
-* more than ``max_connections`` open sockets (counted from the upgrade request) -> HTTP 503
-  "Too many media stream connections" before the upgrade, through the ASGI
-  ``websocket.http.response`` extension (hypercorn has it; without it: close before accept);
-* after the upgrade the socket is *pending* until a valid ``start``: beyond ``max_pending``
-  pending sockets, or ``max_pending_per_ip`` from one client IP -> close 1013 "Too many pending
-  media stream connections"; no valid ``start`` within ``pre_start_timeout_s`` -> 1008 "Start
-  timeout";
+* which sockets are taken on at all (malformed upgrades 400, ``max_connections`` open sockets
+  503 through the ASGI ``websocket.http.response`` extension, ``max_pending`` /
+  ``max_pending_per_ip`` sockets waiting for their start 1013) is :mod:`.admission`'s call;
+* no valid ``start`` within ``pre_start_timeout_s`` -> 1008 "Start timeout";
 * stream started: no provider call id -> 1008 "Missing callSid"; a token (the start frame's,
   else the one presented before it: a credential frame, the codec's ``token_header`` on the
   upgrade request, the upgrade URL's ``?token=``) that ``registry.check_token`` rejects for
   the start's token subject (by default the provider call id), or a call that is not live
   (``is_live_call``) -> 1008 "Unknown call". Accepted: the token is spent (tokens are
-  single-use and short-lived, see :mod:`.registry`), the stream is added to the registry,
-  then ``on_start(call id, stream id)``;
+  single-use and short-lived, see :mod:`.registry`), the stream is added to the registry
+  (an inbound call's reserved stream slot becomes this stream), then
+  ``on_start(call id, stream id)``;
 * audio -> ``on_audio(call id, mu-law bytes)`` (dropped before the start; frames that carry a
   sequence number are put back in order first, see :mod:`.reorder`); a played mark ->
   completes a playback; dtmf -> ``on_dtmf(call id, digits)``; stream stopped or the socket
@@ -56,13 +51,13 @@ from typing import Any
 
 import trio
 
+from voicecall_cli.daemon.media.admission import SHUTTING_DOWN, Admission
 from voicecall_cli.daemon.media.connection import Connection
 from voicecall_cli.daemon.media.grace import GraceTimers
 from voicecall_cli.daemon.media.guard import (
     DEFAULT_LIMITS,
     EndpointLog,
     FrameLimits,
-    PendingSlots,
     SocketGuard,
     default_clock,
     describe,
@@ -70,7 +65,7 @@ from voicecall_cli.daemon.media.guard import (
 from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
 from voicecall_cli.daemon.media.registry import Stream, StreamRegistry
 from voicecall_cli.daemon.media.reorder import FrameOrder
-from voicecall_cli.daemon.media.upgrade import presented_token, refuse, upgrade_problem
+from voicecall_cli.daemon.media.upgrade import presented_token
 from voicecall_cli.providers.audio import AudioSource
 from voicecall_cli.providers.media_codec import (
     AudioIn,
@@ -87,10 +82,6 @@ logger = logging.getLogger("voicecall.media")
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
-
-TOO_MANY_CONNECTIONS = b"Too many media stream connections\n"
-SHUTTING_DOWN = b"Media stream handler is shutting down\n"
-TOO_MANY_PENDING = "Too many pending media stream connections"
 
 __all__ = ["MediaStreams", "PlaybackFailed"]
 
@@ -123,8 +114,6 @@ class MediaStreams:
                  limits: FrameLimits = DEFAULT_LIMITS) -> None:
         self._registry = registry
         self._codec = codec
-        self._max_connections = max_connections
-        self._pending = PendingSlots(max_pending, max_pending_per_ip)
         self._pre_start_timeout_s = pre_start_timeout_s
         self._on_start = on_start
         self._on_stop = on_stop
@@ -140,8 +129,9 @@ class MediaStreams:
         self._on_error = on_error
         self._limits = limits
         self.log = EndpointLog(logger, default_clock)
+        self._admission = Admission(max_connections=max_connections, max_pending=max_pending,
+                                    max_pending_per_ip=max_pending_per_ip, log=self.log)
         self._nursery: trio.Nursery | None = None
-        self._open = 0  # sockets from the upgrade request until their ASGI call returns
 
     # -- the owner's side ----------------------------------------------------------------------
 
@@ -196,46 +186,28 @@ class MediaStreams:
     async def _upgrade(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
-        problem = upgrade_problem(scope)
-        if problem is not None:
-            self.log.log(logging.WARNING, "media stream upgrade refused (400): %s", problem)
-            await refuse(scope, send, 400, problem.encode() + b"\n")
+        if await self._admission.refused(scope, send, running=self._nursery is not None):
             return
-        if self._nursery is None:
-            await refuse(scope, send, 503, SHUTTING_DOWN)
-            return
-        if self._open >= self._max_connections:
-            self.log.log(logging.WARNING, "media stream refused: %d connections open",
-                         self._open)
-            await refuse(scope, send, 503, TOO_MANY_CONNECTIONS)
-            return
-        self._open += 1
-        connection: Connection | None = None
-        try:
+        with self._admission.counted():
             client = scope.get("client")
             client_ip = str(client[0]) if client else "unknown"
-            if not self._pending.take(client_ip):
-                self.log.log(logging.WARNING, "media stream from %s refused: too many pending",
-                             client_ip)
-                await send({"type": "websocket.accept"})
-                await send({"type": "websocket.close", "code": 1013, "reason": TOO_MANY_PENDING})
+            if not await self._admission.take_pending(client_ip, send):
                 return
             connection = Connection(
                 client_ip=client_ip, send=send, send_buffer_limit=self._send_buffer_limit,
                 start_deadline=trio.current_time() + self._pre_start_timeout_s,
                 presented_token=presented_token(scope, self._codec.token_header))
-            connection.guard = SocketGuard(self.log.limiter, client_ip, self._limits)
-            await send({"type": "websocket.accept"})
-            if self._nursery is None:  # run() ended while we accepted
-                connection.finished.set()
-            else:
-                self._nursery.start_soon(self._serve, connection, receive)
-            await connection.finished.wait()
-        finally:
-            self._open -= 1
-            if connection is not None:
+            try:
+                connection.guard = SocketGuard(self.log.limiter, client_ip, self._limits)
+                await send({"type": "websocket.accept"})
+                if self._nursery is None:  # run() ended while we accepted
+                    connection.finished.set()
+                else:
+                    self._nursery.start_soon(self._serve, connection, receive)
+                await connection.finished.wait()
+            finally:
                 connection.cancel_scope.cancel()
-                self._release_pending(connection)
+                self._admission.release_pending(connection)
                 if connection.guard is not None:
                     connection.guard.close()
         if not (connection.outbox.close_sent or connection.peer_gone):
@@ -268,7 +240,7 @@ class MediaStreams:
         except Exception as exc:  # a task of this socket's (writer, player) failed: only it ends
             self._failed(connection, exc)
         finally:
-            self._release_pending(connection)
+            self._admission.release_pending(connection)
             connection.finished.set()
 
     async def _write(self, connection: Connection) -> None:
@@ -341,7 +313,7 @@ class MediaStreams:
             self._close_for(connection, 1008, "Unknown call")
             return False
         self._registry.spend_token(subject)
-        self._release_pending(connection)
+        self._admission.release_pending(connection)
         self._graces.cancel(call_id)
         playback = Playback(connection.outbox, self._codec, event.stream_id,
                             first_audio_timeout_s=self._first_audio_timeout_s,
@@ -407,11 +379,6 @@ class MediaStreams:
         self.log.failure(connection.guard.log, "failed (%s)", describe(exc), exc=exc)
         self._close_for(connection, 1011, "Internal error",
                         f"media stream failed: {describe(exc)}")
-
-    def _release_pending(self, connection: Connection) -> None:
-        if connection.pending:
-            connection.pending = False
-            self._pending.give_back(connection.client_ip)
 
     def _notify(self, callback: Callable[..., None], *args: Any) -> None:
         try:

@@ -23,6 +23,17 @@ never yields a token that still opens a stream:
   kills every token minted so far for that subject: a stream for the call is up, and a new
   stream needs a token minted from now on (TwiML fetched again mints one).
 
+Inbound stream slots (``streaming.maxInboundStreams``) are taken when they are handed out, not
+when the carrier gets round to connecting: ``token(call, inbound=True)`` (the provider's reply
+that gives an inbound caller a stream) *reserves* a slot for the call, so a second caller whose
+webhook arrives before the first stream's ``start`` is held instead of slipping past the limit.
+The reservation becomes the live stream when the stream starts (:meth:`StreamRegistry.spend_token`
+then :meth:`StreamRegistry.add`), and is released when every token of the call expired unspent,
+when the call ends (:meth:`StreamRegistry.release`) or, once it is a stream, when the stream
+stops. Each release of a reservation calls ``on_release`` (the daemon wakes the hold queue
+with it; an expiry is noticed at the next look at the registry, which the hold queue takes
+every few seconds while callers wait).
+
 Expired and spent tokens are forgotten, so the registry holds only tokens still usable: at most
 a few per call that is about to stream. Time comes from ``clock`` (default: the monotonic
 clock, whichever thread asks).
@@ -79,30 +90,45 @@ class StreamRegistry:
         self._tokens: dict[str, dict[str, float]] = {}
         self._expiries: deque[tuple[float, str, str]] = deque()
         self._streams: dict[str, Stream] = {}  # provider call id -> its current stream
+        self._reserved: set[str] = set()  # token subjects holding an inbound slot, no stream yet
+        # called (with no argument) whenever a reservation is released; the owner sets it
+        self.on_release: Callable[[], None] = lambda: None
 
     # -- the providers' view -----------------------------------------------------------------
 
-    def token(self, provider_call_id: str) -> str:
+    def token(self, provider_call_id: str, *, inbound: bool = False) -> str:
         """The token a stream for this call (the token subject) must present: the newest
-        unspent one while young, else a new one (module docstring)."""
+        unspent one while young, else a new one (module docstring). ``inbound``: the token
+        is handed to an inbound caller, whose call holds an inbound slot from now on."""
         now = self._clock()
         self._forget_expired(now)
-        live = self._tokens.get(provider_call_id)
-        if live:
-            newest, expiry = next(reversed(live.items()))
-            if expiry - now > self.token_ttl_s / 2:
-                return newest
-        token = self._mint(provider_call_id)
-        self._tokens.setdefault(provider_call_id, {})[token] = now + self.token_ttl_s
-        self._expiries.append((now + self.token_ttl_s, provider_call_id, token))
+        token = self._young_token(provider_call_id, now)
+        if token is None:
+            token = self._mint(provider_call_id)
+            self._tokens.setdefault(provider_call_id, {})[token] = now + self.token_ttl_s
+            self._expiries.append((now + self.token_ttl_s, provider_call_id, token))
+        if inbound and provider_call_id not in self._streams:  # a live stream has its slot
+            self._reserved.add(provider_call_id)
         return token
 
     def has_stream(self, provider_call_id: str) -> bool:
         return provider_call_id in self._streams
 
     def admits_inbound(self) -> bool:
-        inbound = sum(1 for stream in self._streams.values() if stream.inbound)
-        return inbound < self.max_inbound_streams
+        """Whether an inbound slot is free: live inbound streams and reservations (inbound
+        callers handed a stream that has not started yet) take one each."""
+        self._forget_expired(self._clock())
+        return self.inbound_slots_taken() < self.max_inbound_streams
+
+    def inbound_slots_taken(self) -> int:
+        inbound = {pid for pid, stream in self._streams.items() if stream.inbound}
+        return len(inbound) + len(self._reserved - inbound)
+
+    def release(self, provider_call_id: str) -> None:
+        """The call (a token subject) ended: its tokens die and its reservation, if any, is
+        released. A live stream is not touched (its socket's end removes it)."""
+        self._tokens.pop(provider_call_id, None)
+        self._unreserve(provider_call_id)
 
     def end(self, provider_call_id: str, stream_id: str | None = None) -> None:
         stream = self._streams.get(provider_call_id)
@@ -126,8 +152,11 @@ class StreamRegistry:
         return found
 
     def spend_token(self, provider_call_id: str) -> None:
-        """A stream for the subject was accepted: every token minted for it so far is dead."""
+        """A stream for the subject was accepted: every token minted for it so far is dead,
+        and its reservation becomes that stream (the caller must :meth:`add` it right away,
+        in the same step, so the slot is never seen free)."""
         self._tokens.pop(provider_call_id, None)
+        self._reserved.discard(provider_call_id)
 
     def current(self, provider_call_id: str) -> Stream | None:
         return self._streams.get(provider_call_id)
@@ -145,6 +174,19 @@ class StreamRegistry:
 
     # -- tokens ----------------------------------------------------------------------------------
 
+    def _young_token(self, subject: str, now: float) -> str | None:
+        live = self._tokens.get(subject)
+        if live:
+            newest, expiry = next(reversed(live.items()))
+            if expiry - now > self.token_ttl_s / 2:
+                return newest
+        return None
+
+    def _unreserve(self, subject: str) -> None:
+        if subject in self._reserved:
+            self._reserved.discard(subject)
+            self.on_release()
+
     def _mint(self, subject: str) -> str:
         # surrogatepass: ids come off the network, and a lone surrogate must not raise here
         message = subject.encode("utf-8", "surrogatepass") + b"\0" + str(self._minted).encode()
@@ -160,3 +202,4 @@ class StreamRegistry:
                 live.pop(token, None)
                 if not live:
                     del self._tokens[subject]
+                    self._unreserve(subject)  # handed out, never used

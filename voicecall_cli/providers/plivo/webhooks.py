@@ -183,7 +183,7 @@ class PlivoWebhookCodec:
             if connecting or (self._state.first_in_line(call_uuid)
                               and self._streams.admits_inbound()):
                 self._state.unhold(call_uuid)
-                return self._stream_xml(delivery)
+                return self._stream_xml(delivery, inbound=True)  # only inbound callers wait
             return self._hold_xml(delivery)
         said = request.query.get("sayDone")
         if said:
@@ -200,11 +200,13 @@ class PlivoWebhookCodec:
         return xml.listen(action, self._url(delivery), prompt=listen.prompt, voice=self._voice,
                           language=self._language)
 
-    def _stream_xml(self, delivery: _Delivery) -> str:
+    def _stream_xml(self, delivery: _Delivery, *, inbound: bool = False) -> str:
+        """Stream XML; an inbound caller's slot is taken now, not when Plivo connects."""
         stream_url = self._endpoints.stream_url
         if not stream_url:
             return self._next_step(delivery)
-        token = token_for_xml(self._streams.token(delivery.call_uuid))
+        inbound = inbound or delivery.direction == "inbound"
+        token = token_for_xml(self._streams.token(delivery.call_uuid, inbound=inbound))
         return xml.stream(stream_url, token, status_url=self._url(delivery, "stream-status"),
                           redirect_url=self._url(delivery))
 

@@ -141,7 +141,7 @@ class TelnyxClient(ProviderClient):
         line for :meth:`connect_held`."""
         held = bool(self.endpoints.stream_url) and (
             self.state.queue_ahead() or not self.streams.admits_inbound())
-        stream = {} if held else self._stream_fields(call_id)
+        stream = {} if held else self._stream_fields(call_id, inbound=True)
         if held:
             self.state.hold(provider_call_id, call_id)
         try:
@@ -150,6 +150,7 @@ class TelnyxClient(ProviderClient):
                 "client_state": encode_client_state(call_id), **stream})
         except BaseException:
             self.state.forget(provider_call_id)
+            self.streams.release(call_id)  # no stream comes: the slot it took is free
             raise
         if held:
             await self._command(provider_call_id, "speak", {
@@ -166,8 +167,9 @@ class TelnyxClient(ProviderClient):
         self.state.start_connecting(provider_call_id)
         try:
             await self._command(provider_call_id, "streaming_start",
-                                self._stream_fields(call_id))
+                                self._stream_fields(call_id, inbound=True))
         except ApiError as exc:
+            self.streams.release(call_id)  # no stream comes: the slot it took is free
             if _already_ended(exc) or (await self.get_call_status(provider_call_id)
                                        ).is_terminal:
                 self.state.forget(provider_call_id)
@@ -176,6 +178,7 @@ class TelnyxClient(ProviderClient):
             raise ProviderError(f"could not take call {call_id} off hold: {exc}") from None
         except BaseException:
             self.state.hold_first(provider_call_id, call_id)
+            self.streams.release(call_id)
             raise
         self.state.connected(provider_call_id)
         return True
@@ -201,7 +204,9 @@ class TelnyxClient(ProviderClient):
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _stream_fields(self, call_id: str) -> dict[str, Any]:
+    def _stream_fields(self, call_id: str, *, inbound: bool = False) -> dict[str, Any]:
+        """The stream part of a dial/answer/streaming_start; ``inbound``: an inbound caller's
+        slot is taken now (see :meth:`Streams.token`), not when Telnyx starts the stream."""
         stream_url = self.endpoints.stream_url
         if not stream_url:
             return {}
@@ -210,7 +215,7 @@ class TelnyxClient(ProviderClient):
                 "stream_bidirectional_codec": "PCMU",
                 "stream_bidirectional_sampling_rate": 8000,
                 "stream_bidirectional_target_legs": "self",
-                "stream_auth_token": self.streams.token(call_id)}
+                "stream_auth_token": self.streams.token(call_id, inbound=inbound)}
 
     async def _command(self, provider_call_id: str, action: str, body: dict[str, Any]) -> Any:
         """``POST .../actions/<action>`` with a ``command_id`` (``body``'s, else a new one),

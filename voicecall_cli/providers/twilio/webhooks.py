@@ -237,7 +237,10 @@ class TwilioWebhookCodec:
         stream_url = self._endpoints.stream_url
         if stream_url:
             self._state.connected(delivery.call_sid)
-            return twiml.stream(stream_url, self._streams.token(delivery.call_sid))
+            # an inbound caller's slot is taken now, not when Twilio gets to connect
+            inbound = delivery.direction == "inbound"
+            return twiml.stream(stream_url, self._streams.token(delivery.call_sid,
+                                                                inbound=inbound))
         return twiml.idle(self._call_url(request, delivery))
 
     def _call_url(self, request: WebhookRequest, delivery: _Delivery) -> str:
