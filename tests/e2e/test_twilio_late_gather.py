@@ -55,8 +55,8 @@ async def test_a_late_callback_of_turn_one_leaves_turn_two_listening() -> None:
                 assert _gather_action(late.text) == turn_two_action
 
                 # The caller stays silent past the Gather: Twilio follows its Redirect back to
-                # the call's URL, and turn 2 must still be listening there.
-                back = await post_as_twilio(sim.calls[sid].url, {
+                # us, and turn 2 must still be listening there.
+                back = await post_as_twilio(_redirect(late.text), {
                     k: v for k, v in turn_one.params.items()
                     if k not in ("SpeechResult", "Confidence")})
                 assert back.status_code == 200
@@ -76,3 +76,9 @@ async def test_a_late_callback_of_turn_one_leaves_turn_two_listening() -> None:
 def _gather_action(document: str) -> str | None:
     gather = ET.fromstring(document.encode()).find("Gather")
     return None if gather is None else gather.get("action")
+
+
+def _redirect(document: str) -> str:
+    redirect = ET.fromstring(document.encode()).find("Redirect")
+    assert redirect is not None and redirect.text, document
+    return redirect.text

@@ -234,7 +234,7 @@ def test_row_a_late_gather_action_of_an_older_turn_keeps_the_newer_turn_listenin
     assert state.pending_gather(OUTBOUND_SID) == (True, "turn-8")
     turn_8 = twiml.with_turn_token(CALL_URL, "turn-8")
     assert late.body.decode() == twiml.gather(turn_8, prompt=None, voice="Polly.Joanna",
-                                              redirect_url=CALL_URL)
+                                              redirect_url=turn_8)
     untokened = deliver(codec, "gather_speech", {"callId": CALL_ID}, key=KEY + "b")
     assert untokened.events and state.pending_gather(OUTBOUND_SID) == (True, "turn-8")
     own = deliver(codec, "gather_speech", {"callId": CALL_ID, "turnToken": "turn-8"},
@@ -247,7 +247,11 @@ def test_row_redirect_back_while_listening_gathers_again_with_the_token():
     state = remembered_state()
     state.set_pending_gather(OUTBOUND_SID, "turn-7")
     reply = deliver(make_codec(state), "outbound_answer", {"callId": CALL_ID})
-    assert reply.body.decode() == golden("gather_no_prompt")
+    turn_7 = twiml.with_turn_token(CALL_URL, "turn-7")
+    # the Redirect comes back to the turn's own URL: a redirect to the bare call URL would
+    # carry the same signed form as the answer and be answered as its replay
+    assert reply.body.decode() == twiml.gather(turn_7, prompt=None, voice="Polly.Joanna",
+                                               redirect_url=turn_7)
     assert state.pending_gather(OUTBOUND_SID) == (True, "turn-7")  # still listening
 
 

@@ -206,8 +206,10 @@ class TwilioClient(ProviderClient):
                       turn_token: str | None) -> None:
         call_url = self._require_call_url(call_sid)
         action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
+        # Redirect (no speech heard) to the turn's own URL, not the bare call URL: see
+        # TwilioWebhookCodec._pending_gather.
         document = twiml.gather(action, prompt=prompt, voice=self.voice, language=self.language,
-                                redirect_url=call_url)
+                                redirect_url=action)
         self.state.set_pending_gather(call_sid, turn_token)
         try:
             await self._update_twiml(call_sid, document)

@@ -181,8 +181,11 @@ class TwilioWebhookCodec:
             return None
         call_url = self._call_url(request, delivery)
         action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
+        # The Redirect after the Gather (no speech heard) carries the turn too: Twilio's
+        # requests to one URL have the same signed form all call long, so a redirect back to
+        # the bare call URL would be a replay of an earlier one and get its (idle) reply.
         return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
-                            redirect_url=call_url)
+                            redirect_url=action)
 
     def _gather_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
         """After a Gather callback: the turn still listening gets its Gather, else idle."""
