@@ -274,12 +274,13 @@ class _ControlServer:
         # A turn is only a wait for its client: when the client goes (Ctrl-C on `continue`)
         # the turn ends, or it would refuse the next `continue` as a conflict until it timed out.
         result: dict[str, Any] | None = None
-        failed: ApiError | None = None  # raised outside the nursery, not in an ExceptionGroup
+        # raised outside the nursery, not in an ExceptionGroup, so _run answers it by its kind
+        failed: ApiError | StoreError | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch_client, conn, nursery.cancel_scope)
             try:
                 result = await self.backend.call_method(request)
-            except ApiError as exc:
+            except (ApiError, StoreError) as exc:
                 failed = exc
             nursery.cancel_scope.cancel()
         if failed is not None:
