@@ -25,7 +25,7 @@ from voicecall_cli.providers.signatures import (
     NGROK_FREE_TIER_DOMAINS,
     WebhookSecurity,
     reconstruct_public_url,
-    url_variants,
+    url_candidates,
 )
 
 
@@ -87,19 +87,13 @@ def verify_twilio(request: WebhookRequest, auth_token: str | TwilioSigner,
     signed_params = _signed_params(_FormParams(
         form_pairs(request.body) if pairs is None else pairs))
     given = signature.encode()
-    for url in _candidate_urls(primary, public_url, request.headers.get("host", "")):
+    for url in url_candidates(primary, public_url, request.headers.get("host", "")):
         signed = url + signed_params
         if hmac.compare_digest(signer.signature(signed).encode(), given):
             return TwilioVerification(ok=True, url=url, key=_request_key(signed),
                                       is_ngrok_free_tier=free_tier)
     return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
                               reason=f"Invalid signature for URL: {primary}")
-
-
-def _candidate_urls(primary: str, public_url: str | None, host_header: str) -> Iterable[str]:
-    """``primary`` first; the other :func:`url_variants` only when it did not match."""
-    yield primary
-    yield from url_variants(primary, public_url, host_header)[1:]
 
 
 def sign_twilio(auth_token: str, url: str, body: bytes) -> dict[str, str]:
