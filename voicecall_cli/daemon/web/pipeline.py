@@ -41,7 +41,9 @@ from voicecall_cli.providers.replay import ReplayCache
 
 logger = logging.getLogger("voicecall.web")
 #: Python's own bytes per kept answer beyond its text: the dict slots, the key and body
-#: objects' headers, the Answer, its header list and tuples (measured ~ 350 on CPython 3.12).
+#: objects' headers, the Answer, its header list and tuples. Measured with tracemalloc on
+#: CPython 3.11: 10,000 keys each keeping Twilio's empty TwiML reply hold ~660 bytes per key
+#: (key, its expiry and its answer), and :func:`answer_cost` counts each as ~664.
 KEPT_ANSWER_OVERHEAD = 512
 RETRY_AFTER_S = b"5"
 
@@ -270,7 +272,9 @@ def answer_cost(key: str, answer: Answer) -> int:
     :data:`KEPT_ANSWER_OVERHEAD`. Replies are small (Twilio's empty TwiML is 63 bytes, a status
     or JSON reply well under 1 KiB) and bodies shared between answers (constants) are counted
     each time, so the replay cache's budget (``DEFAULT_MAX_KEPT_BYTES``, 16 MiB per provider)
-    is an upper bound on what its answers hold."""
+    bounds what its answers hold. Worst case: 16 MiB of answers per provider, whatever their
+    size (a big reply makes the oldest keys leave sooner); typical: 10,000 keys at ~660 bytes,
+    about 6.5 MB."""
     text = len(answer.body) + len(key) + sum(len(k) + len(v) for k, v in answer.headers)
     return text + KEPT_ANSWER_OVERHEAD
 
