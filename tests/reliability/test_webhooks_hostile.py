@@ -23,9 +23,9 @@ run (measured: 4.7 ms per webhook and 3.8 ms per control-socket read against a m
 ``daemon run``, versus about 3.4 ms per case here, state check included, on a loaded machine).
 The fast subset runs a few rounds per carrier; the ``reliability`` run sends >= 10,000.
 
-The last test is a strict ``xfail`` for a pipeline defect this suite found (a replay parsed again
-once its first reply left the pipeline's reply cache); it starts failing, as a reminder to drop
-the mark, once the pipeline is fixed.
+The last test guards a pipeline defect this suite found (a replay parsed again once its first
+reply had left the pipeline's 1,024-entry reply cache, clearing Twilio's pending Gather): first
+answers now live in the replay cache exactly as long as their keys.
 """
 
 from __future__ import annotations
@@ -172,11 +172,6 @@ def test_hostile_webhooks_ten_thousand_cases(tmp_path: Path) -> None:
 
 
 @pytest.mark.reliability
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon/web/pipeline.py parses a replay again once its first reply has left the "
-    "1024-entry reply cache (the replay cache keeps keys for 10 minutes, up to 10,000), and "
-    "parsing changes the codec's state; remove this mark when the pipeline never parses a "
-    "replay"))
 def test_a_replay_after_many_other_deliveries_still_changes_nothing(tmp_path: Path) -> None:
     """Twilio: a captured Gather result replayed after 1,100 other genuine deliveries must not
     clear the current turn's pending Gather (the call would stop listening)."""

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -40,11 +40,32 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
     if not text:
         return []
     try:
+        pairs = _plain_pairs(text)
+        if pairs is not None:
+            return pairs
         return parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
     except UnicodeDecodeError as exc:
         raise ValueError(f"a percent-escape is not UTF-8 ({exc.reason})") from None
     except ValueError as exc:
         raise ValueError(f"body is not form data: {exc}") from None
+
+
+def _plain_pairs(text: str) -> list[tuple[str, str]] | None:
+    """``parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")`` for
+    the common body whose every field has an ``=``, faster (each name and value is unquoted
+    only when it holds ``%`` or ``+``, exactly as ``parse_qsl`` unquotes it); None for any
+    other body, which ``parse_qsl`` itself then parses or refuses (tests compare the two)."""
+    pairs = []
+    for field in text.split("&"):
+        name, equals, value = field.partition("=")
+        if not equals:
+            return None
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "), errors="strict")
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "), errors="strict")
+        pairs.append((name, value))
+    return pairs
 
 
 def single_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

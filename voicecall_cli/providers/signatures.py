@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -138,6 +139,13 @@ def url_variants(primary: str, public_url: str | None, host_header: str) -> list
     variants = [primary, _with_port(primary, None)]
     variants += [_with_port(primary, port) for port in ports if port]
     return list(dict.fromkeys(variants))
+
+
+def url_candidates(primary: str, public_url: str | None, host_header: str) -> Iterator[str]:
+    """:func:`url_variants` lazily: ``primary`` (the URL nearly every genuine request was
+    signed for) costs nothing more; the others are built only if it did not match."""
+    yield primary
+    yield from url_variants(primary, public_url, host_header)[1:]
 
 
 def _with_port(url: str, port: int | None) -> str:

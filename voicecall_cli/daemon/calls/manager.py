@@ -262,12 +262,14 @@ class CallManager:
 
     def handle_event(self, event: NormalizedEvent) -> None:
         now = self.now_ms()
-        if self.store.has_processed_key(event.key):
-            log.info("duplicate %s event ignored", event.type)
-            return
         call = self.find(event.call_id) or (
             self.find(event.provider_call_id) if event.provider_call_id else None)
         if call is None:
+            # Checked before admitting: a duplicate must not create (or reject) a call. For a
+            # known call ``add_processed_key`` below is the check (nothing happens before it).
+            if self.store.has_processed_key(event.key):
+                log.info("duplicate %s event ignored", event.type)
+                return
             call = self._admit(event, now)
             if call is None:
                 return

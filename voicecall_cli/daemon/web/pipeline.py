@@ -10,15 +10,17 @@ events go to the store (:class:`~.commit.GroupCommit`) and only once they are co
 the codec's reply go out. A delivery whose events could not be stored is answered 503 (with
 ``Retry-After``) and forgotten by the replay cache, so the carrier's retry is processed: a
 webhook is never acknowledged unless what it said is stored. A replay is answered with the
-first delivery's reply and causes nothing; a replay of a delivery still being committed waits
-for that commit's outcome. Anything unexpected is logged and answered 500.
+first delivery's answer and causes nothing: it is never parsed again, since the replay cache
+keeps each first answer exactly as long as its key; a replay of a delivery still being
+committed waits for that commit's outcome. Anything unexpected is logged and answered 500.
 
 Nothing here logs request bodies or query strings: webhooks carry phone numbers. Logs name the
 source address, body size, the request key and event types.
 
-Resource handling: :class:`WebhookPipeline` holds counters, the reply cache and the pending
-commits; the transports own the sockets. Cancellation (server shutdown) interrupts a request
-anywhere; an in-flight slot is released by the ``with`` that took it.
+Resource handling: :class:`WebhookPipeline` holds counters and the pending commits; the replay
+cache it is given (one per provider) holds the first answers, within its byte budget; the
+transports own the sockets. Cancellation (server shutdown) interrupts a request anywhere; an
+in-flight slot is released by the ``with`` that took it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ from voicecall_cli.providers.base import WebhookCodec, WebhookReply, WebhookRequ
 from voicecall_cli.providers.replay import ReplayCache
 
 logger = logging.getLogger("voicecall.web")
-REPLY_CACHE_SIZE = 1024
+#: Python's own bytes per kept answer beyond its text: the dict slots, the key and body
+#: objects' headers, the Answer, its header list and tuples. Measured with tracemalloc on
+#: CPython 3.11: 10,000 keys each keeping Twilio's empty TwiML reply hold ~660 bytes per key
+#: (key, its expiry and its answer), and :func:`answer_cost` counts each as ~664.
+KEPT_ANSWER_OVERHEAD = 512
 RETRY_AFTER_S = b"5"
 
 Headers = list[tuple[bytes, bytes]]
@@ -134,7 +140,7 @@ class WebhookPipeline:
     rejected webhook and answers ``doctor``'s probes once their signature is verified.
     """
 
-    def __init__(self, *, codec: WebhookCodec, commit: GroupCommit, replay: ReplayCache,
+    def __init__(self, *, codec: WebhookCodec, commit: GroupCommit, replay: ReplayCache[Answer],
                  clock_ms: Callable[[], int], skip_signature_verification: bool,
                  body_timeout_s: float, max_body: int, max_in_flight_per_ip: int,
                  diagnostics: WebhookDiagnostics | None = None) -> None:
@@ -145,7 +151,6 @@ class WebhookPipeline:
         self._diagnostics = diagnostics or WebhookDiagnostics()
         self._commit = commit
         self._replay = replay
-        self._replies: dict[str, WebhookReply] = {}  # newest REPLY_CACHE_SIZE first replies
         self._pending: dict[str, trio.Event] = {}  # key -> set once its commit is decided
         self._clock_ms = clock_ms
         self._skip_signature = skip_signature_verification
@@ -171,89 +176,107 @@ class WebhookPipeline:
     async def answer(self, head: RequestHead, body: bytes) -> Answer:
         """Verify, de-duplicate, parse, store; the answer to send."""
         try:
-            key, reply, fresh = await self._verified_reply(head, body)
+            return await self._answer(head, body)
         except Reject as reject:
             return reject.answer
         except Exception:
             logger.exception("webhook handling failed")
             return INTERNAL_ERROR
-        if fresh and not await self._store(key, reply, head, len(body)):
-            return UNAVAILABLE
-        return reply_answer(reply)
 
-    async def _verified_reply(self, head: RequestHead, body: bytes
-                              ) -> tuple[str, WebhookReply, bool]:
-        """(key, reply, whether its events still have to be stored)."""
+    async def _answer(self, head: RequestHead, body: bytes) -> Answer:
         request = _webhook_request(head, body)
         now_ms = self._clock_ms()
-        if self._skip_signature:
-            key = _unverified_key(self.codec.name, request)
-        else:
-            verification = self.codec.verify(request, now_ms)
-            if not verification.ok or not verification.key:
-                reason = verification.reason or "no request key"
-                logger.warning("webhook rejected: %s", reason)
-                self._note_rejection(head, reason, verification.url)
-                raise Reject(UNAUTHORIZED)
-            key = verification.key
+        key = self._verified_key(head, request, now_ms)
         probe = self._diagnostics.probe_nonce(head.headers)
         if probe is not None:  # doctor's own request, verified: answer it and do nothing else
             self._diagnostics.answer_probe(probe, request.path)
-            return key, WebhookReply(body=PROBE_REPLY), False
-        is_replay = self._replay.seen(key, now_ms)
-        if is_replay:
-            pending = self._pending.get(key)
-            if pending is not None:  # the first delivery is being stored: its outcome decides
-                await pending.wait()
-                if key not in self._replies:
-                    raise Reject(UNAVAILABLE)
-            if key in self._replies:
-                # The same answer as the first delivery got, and nothing else happens: parsing
-                # again could consume state (a call's stored notify TwiML, reference 13.7).
-                logger.info("Replay detected; skipping event side effects (key %s)", key)
-                return key, self._replies[key], False
+            return reply_answer(WebhookReply(body=PROBE_REPLY))
+        if self._replay.seen(key, now_ms):
+            return await self._replayed(key)
+        # From here until the answer is kept (or the key forgotten) the key is a replay whose
+        # answer is not known yet: ``_pending`` covers the wait for the store.
         try:
             reply = self.codec.parse(request, key, now_ms)
         except ValueError as exc:
             logger.warning("webhook rejected: malformed %d-byte body (%s)", len(body), exc)
-            raise Reject(BAD_REQUEST) from None
-        if is_replay:
-            logger.info("Replay detected; skipping event side effects (key %s)", key)
-            return key, reply, False
+            self._keep(key, BAD_REQUEST)
+            return BAD_REQUEST
+        except BaseException:
+            self._replay.forget(key)
+            raise
+        answer = reply_answer(reply)
         if not reply.events:
-            self._remember(key, reply)
-            return key, reply, False
-        return key, reply, True
+            self._keep(key, answer)
+            return answer
+        if not await self._store(key, reply, answer, head, len(body)):
+            return UNAVAILABLE
+        return answer
 
-    async def _store(self, key: str, reply: WebhookReply, head: RequestHead,
+    def _verified_key(self, head: RequestHead, request: WebhookRequest, now_ms: int) -> str:
+        """The request key of a request whose signature holds; raises :class:`Reject` (401)."""
+        if self._skip_signature:
+            return _unverified_key(self.codec.name, request)
+        verification = self.codec.verify(request, now_ms)
+        if not verification.ok or not verification.key:
+            reason = verification.reason or "no request key"
+            logger.warning("webhook rejected: %s", reason)
+            self._note_rejection(head, reason, verification.url)
+            raise Reject(UNAUTHORIZED)
+        return verification.key
+
+    async def _replayed(self, key: str) -> Answer:
+        """The first delivery's answer, and nothing else happens: parsing again could consume
+        state (a call's stored notify TwiML, reference 13.7; Twilio's pending Gather)."""
+        pending = self._pending.get(key)
+        if pending is not None:  # the first delivery is being stored: its outcome decides
+            await pending.wait()
+        answer = self._replay.kept(key)
+        if answer is None:  # its first delivery was refused (503), so the key was forgotten
+            raise Reject(UNAVAILABLE)
+        logger.info("Replay detected; skipping event side effects (key %s)", key)
+        return answer
+
+    async def _store(self, key: str, reply: WebhookReply, answer: Answer, head: RequestHead,
                      size: int) -> bool:
         """Commit the delivery's events; False (and the key forgotten) when the store failed."""
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("webhook from %s: %d bytes, events %s", head.remote_addr, size,
                          [event.type.value for event in reply.events])
         done = self._pending[key] = trio.Event()
+        stored = False
         try:
             stored = await self._commit.submit(reply.events)
             if stored:
-                self._remember(key, reply)
+                self._keep(key, answer)
             else:
                 logger.error("webhook refused with 503: its events could not be stored "
                              "(key %s); the carrier will retry", key)
-                self._replay.forget(key)
             return stored
         finally:
+            if not stored:  # refused, or interrupted (shutdown): a retry is not a replay
+                self._replay.forget(key)
             del self._pending[key]
             done.set()
 
-    def _remember(self, key: str, reply: WebhookReply) -> None:
-        self._replies[key] = reply
-        if len(self._replies) > REPLY_CACHE_SIZE:
-            del self._replies[next(iter(self._replies))]
+    def _keep(self, key: str, answer: Answer) -> None:
+        self._replay.keep(key, answer, answer_cost(key, answer))
 
     def _note_rejection(self, head: RequestHead, reason: str, verified_url: str | None) -> None:
         self._diagnostics.note_rejection(
             at_ms=self._clock_ms(), reason=reason, url=head.url, path=head.path,
             headers=head.headers, verified_url=verified_url, remote_addr=head.remote_addr)
+
+
+def answer_cost(key: str, answer: Answer) -> int:
+    """What keeping ``answer`` for ``key`` costs, in bytes: its body, header and key text plus
+    :data:`KEPT_ANSWER_OVERHEAD`. Replies are small (Twilio's empty TwiML is 63 bytes, a status
+    or JSON reply well under 1 KiB) and bodies shared between answers (constants) are counted
+    each time, so the replay cache's budget (``DEFAULT_MAX_KEPT_BYTES``, 16 MiB per provider)
+    bounds what its answers hold. Worst case: 16 MiB of answers per provider, whatever their
+    size (a big reply makes the oldest keys leave sooner); typical: 10,000 keys at ~660 bytes,
+    about 6.5 MB."""
+    text = len(answer.body) + len(key) + sum(len(k) + len(v) for k, v in answer.headers)
+    return text + KEPT_ANSWER_OVERHEAD
 
 
 def reply_answer(reply: WebhookReply) -> Answer:

@@ -41,7 +41,7 @@ from voicecall_cli.providers.base import WebhookRequest
 from voicecall_cli.providers.signatures import (
     WebhookSecurity,
     reconstruct_public_url,
-    url_variants,
+    url_candidates,
 )
 
 V3_HEADER = "x-plivo-signature-v3"
@@ -79,7 +79,7 @@ def verify_plivo(request: WebhookRequest, auth_token: str, security: WebhookSecu
     if request.method not in ("GET", "POST"):
         return PlivoVerification(False, primary, f"Plivo never signs a {request.method}")
     headers = request.headers
-    urls = url_variants(primary, public_url, headers.get("host", ""))
+    urls = url_candidates(primary, public_url, headers.get("host", ""))
     v3, v3_nonce = headers.get(V3_HEADER, ""), headers.get(V3_NONCE_HEADER, "")
     if v3.strip() and v3_nonce:
         if request.method == "GET" and request.body:

@@ -11,6 +11,7 @@ repeated with different values (a reading the signature does not fix).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from voicecall_cli.providers.signatures import (
     NGROK_FREE_TIER_DOMAINS,
     WebhookSecurity,
     reconstruct_public_url,
-    url_variants,
+    url_candidates,
 )
 
 
@@ -45,14 +46,35 @@ class TwilioVerification:
     is_ngrok_free_tier: bool = False
 
 
-def verify_twilio(request: WebhookRequest, auth_token: str, security: WebhookSecurity, *,
-                  public_url: str | None, ngrok_loopback_bypass: bool) -> TwilioVerification:
+class TwilioSigner:
+    """Twilio's ``X-Twilio-Signature`` for one auth token: base64 of HMAC-SHA1, keyed with the
+    token's UTF-8 bytes, over the UTF-8 of :func:`signed_string`, exactly as the SDK's
+    ``RequestValidator.compute_signature`` computes it (tests compare the two on generated
+    inputs). The keyed HMAC is prepared once and copied per signature, so a request costs one
+    hash of its signed string and no validator object."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, auth_token: str) -> None:
+        self._keyed = hmac.new(auth_token.encode("utf-8"), digestmod=hashlib.sha1)
+
+    def signature(self, signed: str) -> str:
+        mac = self._keyed.copy()
+        mac.update(signed.encode("utf-8"))
+        return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def verify_twilio(request: WebhookRequest, auth_token: str | TwilioSigner,
+                  security: WebhookSecurity, *, public_url: str | None,
+                  ngrok_loopback_bypass: bool,
+                  pairs: Sequence[tuple[str, str]] | None = None) -> TwilioVerification:
     """Check ``X-Twilio-Signature`` (HMAC-SHA1 of URL + sorted form parameters).
 
     The primary URL is :func:`reconstruct_public_url`'s (``ngrok_loopback_bypass`` is the
     *effective* flag, see :func:`ngrok_loopback_bypass_effective`); when it does not match,
     the same URL without a port, with ``public_url``'s port and with the ``Host`` header's
-    port are tried, since Twilio signs the URL exactly as it was configured.
+    port are tried, since Twilio signs the URL exactly as it was configured. ``pairs`` is the
+    body's :func:`form_pairs` when the caller has them already (the codec parses a body once).
     """
     primary = reconstruct_public_url(request, security, public_url=public_url,
                                      trust_loopback_forwarding=ngrok_loopback_bypass)
@@ -61,12 +83,14 @@ def verify_twilio(request: WebhookRequest, auth_token: str, security: WebhookSec
     if not signature:
         return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
                                   reason="Missing X-Twilio-Signature header")
-    params = _FormParams(form_pairs(request.body))
-    validator = RequestValidator(auth_token)
-    for url in url_variants(primary, public_url, request.headers.get("host", "")):
-        expected = validator.compute_signature(url, params)
-        if hmac.compare_digest(expected.encode(), signature.encode()):
-            return TwilioVerification(ok=True, url=url, key=_request_key(url, params),
+    signer = auth_token if isinstance(auth_token, TwilioSigner) else TwilioSigner(auth_token)
+    signed_params = _signed_params(_FormParams(
+        form_pairs(request.body) if pairs is None else pairs))
+    given = signature.encode()
+    for url in url_candidates(primary, public_url, request.headers.get("host", "")):
+        signed = url + signed_params
+        if hmac.compare_digest(signer.signature(signed).encode(), given):
+            return TwilioVerification(ok=True, url=url, key=_request_key(signed),
                                       is_ngrok_free_tier=free_tier)
     return TwilioVerification(ok=False, url=primary, is_ngrok_free_tier=free_tier,
                               reason=f"Invalid signature for URL: {primary}")
@@ -106,14 +130,17 @@ def signed_string(url: str, params: Mapping[str, Sequence[str]]) -> str:
     and the order of fields and of a name's values; and, having no separators, it cannot tell
     ``ab=c`` from ``a=bc``. Every such variant of a signed request has this same string.
     """
-    parts = [url]
-    for name in sorted(params):
-        parts.extend(name + value for value in sorted(set(params[name])))
-    return "".join(parts)
+    return url + _signed_params(params)
 
 
-def _request_key(url: str, params: Mapping[str, Sequence[str]]) -> str:
+def _signed_params(params: Mapping[str, Sequence[str]]) -> str:
+    """:func:`signed_string` without its URL (the same for every URL variant tried)."""
+    return "".join([name + value for name in sorted(params)
+                    for value in sorted(set(params[name]))])
+
+
+def _request_key(signed: str) -> str:
     """The replay key: a digest of :func:`signed_string` (which also determines the
     signature), never of the raw form, whose variants the signature ignores."""
-    material = signed_string(url, params).encode("utf-8", "surrogatepass")
+    material = signed.encode("utf-8", "surrogatepass")
     return "twilio:req:" + hashlib.sha256(material).hexdigest()

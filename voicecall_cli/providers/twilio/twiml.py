@@ -26,9 +26,18 @@ HOLD_MUSIC_URL = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-B
 
 
 @xml_safe_args
-def empty() -> str:
-    """Nothing to do (status callbacks; Twilio ends the call if it was waiting for TwiML)."""
+def _empty_document() -> str:
     return VoiceResponse().to_xml()
+
+
+# Built once, by the SDK like every other document: the reply to most status callbacks.
+_EMPTY = _empty_document()
+
+
+def empty() -> str:
+    """Nothing to do (status callbacks; Twilio ends the call if it was waiting for TwiML).
+    The same document every time (it takes no text), built once at import."""
+    return _EMPTY
 
 
 @xml_safe_args

@@ -59,7 +59,12 @@ from voicecall_cli.providers.base import (
 from voicecall_cli.providers.bodies import form_pairs, single_values
 from voicecall_cli.providers.signatures import WebhookSecurity, reconstruct_public_url
 from voicecall_cli.providers.twilio import twiml
-from voicecall_cli.providers.twilio.signature import sign_twilio, verify_twilio
+from voicecall_cli.providers.twilio.signature import (
+    TwilioSigner,
+    sign_twilio,
+    verify_twilio,
+)
+from voicecall_cli.providers.twilio.signature import form_pairs as lenient_form_pairs
 from voicecall_cli.providers.twilio.state import TwilioState
 
 DEFAULT_CONFIDENCE = 0.9
@@ -109,6 +114,10 @@ class TwilioWebhookCodec:
                  streams: Streams, security: WebhookSecurity, ngrok_loopback_bypass: bool,
                  voice: str, language: str = "en-US") -> None:
         self._auth_token = auth_token
+        self._signer = TwilioSigner(auth_token)
+        # The last verified body and its strict form pairs (None: not form data), so parse
+        # reads a body verify has read without parsing it again; compared by identity.
+        self._last_form: tuple[bytes, list[tuple[str, str]] | None] | None = None
         self._state = state
         self._endpoints = endpoints
         self._streams = streams
@@ -121,9 +130,18 @@ class TwilioWebhookCodec:
         return bool(headers.get("x-twilio-signature"))
 
     def verify(self, request: WebhookRequest, now_ms: int) -> Verification:
-        result = verify_twilio(request, self._auth_token, self._security,
+        # The strict parse parse() needs; a body it refuses is still checked (leniently: its
+        # undecodable bytes as U+FFFD), for the 401-or-400 order of reference 6.1. Where the
+        # strict parse succeeds its pairs equal the lenient ones.
+        try:
+            strict: list[tuple[str, str]] | None = form_pairs(request.body)
+        except ValueError:
+            strict = None
+        self._last_form = (request.body, strict)
+        pairs = strict if strict is not None else lenient_form_pairs(request.body)
+        result = verify_twilio(request, self._signer, self._security,
                                public_url=self._endpoints.signed_url,
-                               ngrok_loopback_bypass=self._ngrok_loopback_bypass)
+                               ngrok_loopback_bypass=self._ngrok_loopback_bypass, pairs=pairs)
         return Verification(ok=result.ok, key=result.key, reason=result.reason, url=result.url)
 
     def sign_probe(self, url: str, body: bytes) -> dict[str, str] | None:
@@ -134,7 +152,9 @@ class TwilioWebhookCodec:
 
         Raises ``ValueError`` when the body is not form data or has no ``CallSid``.
         """
-        delivery = _read_delivery(request)
+        last = self._last_form
+        parsed = last[1] if last is not None and last[0] is request.body else None
+        delivery = _read_delivery(request, parsed)
         form = delivery.form
         if request.query.get("sayDone"):
             self._state.say_finished(request.query["sayDone"])
@@ -260,11 +280,13 @@ class TwilioWebhookCodec:
         return call_url
 
 
-def _read_delivery(request: WebhookRequest) -> _Delivery:
-    """The delivery's fields. Raises ``ValueError`` for a body that is not UTF-8 form data,
-    repeats a field with different values (the signature sorts them, so which one came last
-    is not signed) or has no ``CallSid``."""
-    form = single_values(form_pairs(request.body))
+def _read_delivery(request: WebhookRequest,
+                   pairs: list[tuple[str, str]] | None = None) -> _Delivery:
+    """The delivery's fields (``pairs``: the body's ``form_pairs`` when already parsed).
+    Raises ``ValueError`` for a body that is not UTF-8 form data, repeats a field with
+    different values (the signature sorts them, so which one came last is not signed) or has
+    no ``CallSid``."""
+    form = single_values(form_pairs(request.body) if pairs is None else pairs)
     call_sid = form.get("CallSid", "").strip()
     if not call_sid:
         raise ValueError("body has no CallSid")
