@@ -281,7 +281,9 @@ def broken_http(draw: st.DrawFn) -> bytes:
                                        b"-1\r\n\r\n", b"2\r\n{}\r\n"]))
         return http("POST", path, None, [(b"Transfer-Encoding", b"chunked")]) + chunks
     if kind == "bad-header":
-        name = draw(st.binary(min_size=1, max_size=20))
+        # a name holding a line break would end the head early, leaving a valid request
+        name = draw(st.binary(min_size=1, max_size=20).filter(
+            lambda n: b"\n" not in n and b"\r" not in n))
         return http("POST", path, None, [(name + b" :", b"x\x00y")]) + b"{}"
     version = draw(st.sampled_from([b"HTTP/9.9", b"HTTP/0.0", b"HTTP/2.0", b"HTTX/1.1",
                                     b"HTTP/1", b""]))
