@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from tests.conformance.harness import CalleePlan, CarrierHarness
-from tests.e2e.conftest import Daemon, unix_http
+from tests.e2e.conftest import Daemon, stop_daemon, unix_http
 from voicecall_cli.core.config.merge import deep_merge
 
 OUR_NUMBER = "+15550009999"
@@ -178,7 +178,7 @@ async def open_session(carrier: CarrierHarness, *, media: bool = False
                 await session.start()
                 yield session
             finally:
-                await trio.to_thread.run_sync(session.daemon.stop)
+                await stop_daemon(session.daemon)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

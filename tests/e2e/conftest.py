@@ -171,8 +171,16 @@ async def carrier_daemon(config_text: Callable[[Path], str], prefix: str,
         await trio.to_thread.run_sync(daemon.start)
         yield daemon
     finally:
-        await trio.to_thread.run_sync(daemon.stop)
+        await stop_daemon(daemon)
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def stop_daemon(daemon: Daemon) -> None:
+    """Stop ``daemon`` from a trio test's cleanup, even when the test is being cancelled (a
+    failed assertion in a nursery, a hang guard): unshielded, the stop would be cancelled
+    before it began and leave the daemon process running after the test."""
+    with trio.CancelScope(shield=True):
+        await trio.to_thread.run_sync(daemon.stop)
 
 
 async def cli_json(daemon: Daemon, *args: str) -> dict:

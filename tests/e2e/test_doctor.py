@@ -25,7 +25,7 @@ from tests.fakes.edge import Edge, run_edge
 from tests.fakes.ngrok import install_fake_ngrok
 from tests.fakes.tailscale import install_fake_tailscale
 
-from .conftest import VOICECALL, Daemon, until
+from .conftest import VOICECALL, Daemon, stop_daemon, until
 from .test_exposure import path_env
 
 AUTH_TOKEN = "e2e-doctor-auth-token"
@@ -77,7 +77,7 @@ async def setup(extra: str = "", *, top: str = "", clock_offset_s: float = 0.0,
                 edge.routes.update(dict.fromkeys(hosts, port))
                 yield daemon, edge
             finally:
-                await trio.to_thread.run_sync(daemon.stop)
+                await stop_daemon(daemon)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

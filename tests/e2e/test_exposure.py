@@ -23,7 +23,7 @@ from tests.fakes.edge import Edge, run_edge
 from tests.fakes.ngrok import install_fake_ngrok, read_run
 from tests.fakes.tailscale import FakeTailscale, install_fake_tailscale
 
-from .conftest import BASE_CONFIG, Daemon
+from .conftest import BASE_CONFIG, Daemon, stop_daemon
 
 TWILIO_STREAMING = """\
 provider = "twilio"
@@ -118,7 +118,7 @@ async def test_expose_switches_a_running_daemon_while_a_call_stays_live(workdir)
                 await trio.to_thread.run_sync(switch_exposure_during_a_call, daemon, fake,
                                               edge)
             finally:
-                await trio.to_thread.run_sync(daemon.stop)
+                await stop_daemon(daemon)
     assert fake.routes() == {(fake.host_port(8443), USER_ROUTE[0]): USER_ROUTE[1]}
 
 
