@@ -31,8 +31,11 @@ def serve_once(reply: bytes) -> tuple[Path, threading.Thread, list[bytes]]:
             while b"\r\n\r\n" not in data:
                 data += conn.recv(4096)
             received.append(data)
-            for i in range(0, len(reply), 7):  # dribble it out in small pieces
-                conn.sendall(reply[i:i + 7])
+            try:
+                for i in range(0, len(reply), 7):  # dribble it out in small pieces
+                    conn.sendall(reply[i:i + 7])
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading: it refused what it had seen so far
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
