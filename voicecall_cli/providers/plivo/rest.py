@@ -39,6 +39,7 @@ from voicecall_cli.providers.base import (
     ProviderClient,
     ProviderError,
 )
+from voicecall_cli.providers.holding import connect_held_caller
 from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
 from voicecall_cli.providers.plivo import xml
 from voicecall_cli.providers.plivo.state import PendingListen, PendingSpeech, PlivoState
@@ -192,20 +193,9 @@ class PlivoClient(ProviderClient):
         """Transfer the held caller to the hold flow now (instead of at their next check):
         it answers with the stream XML. A call Plivo says is over is dropped and False
         returned; any other failure puts the caller back first in line and raises."""
-        self.state.start_connecting(provider_call_id)
-        try:
-            await self._transfer(call_id, provider_call_id, "hold")
-        except ApiError as exc:
-            status = await self.get_call_status(provider_call_id)
-            if status.is_terminal:
-                self.state.forget(provider_call_id)
-                return False
-            self.state.hold_first(provider_call_id)
-            raise ProviderError(f"could not take call {call_id} off hold: {exc}") from None
-        except BaseException:
-            self.state.hold_first(provider_call_id)
-            raise
-        return True
+        return await connect_held_caller(
+            self.state, call_id, provider_call_id, call_status=self.get_call_status,
+            connect=lambda: self._transfer(call_id, provider_call_id, "hold"))
 
     # -- helpers --------------------------------------------------------------------------------
 

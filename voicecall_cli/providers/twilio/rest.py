@@ -38,6 +38,7 @@ from voicecall_cli.providers.base import (
     ProviderClient,
     ProviderError,
 )
+from voicecall_cli.providers.holding import connect_held_caller
 from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
 from voicecall_cli.providers.twilio import twiml
 from voicecall_cli.providers.twilio.state import TwilioState
@@ -178,21 +179,10 @@ class TwilioClient(ProviderClient):
         Enqueue's action reports ``redirected``). A call Twilio says is over is dropped and
         False returned; any other failure puts the caller back first in line and raises."""
         call_url = self._require_call_url(provider_call_id)
-        self.state.start_connecting(provider_call_id)
-        try:
-            await self._request("POST", self._call_path(provider_call_id),
-                                {"Url": call_url, "Method": "POST"})
-        except ApiError as exc:
-            status = await self.get_call_status(provider_call_id)
-            if status.is_terminal:
-                self.state.forget(provider_call_id)
-                return False
-            self.state.hold_first(provider_call_id)
-            raise ProviderError(f"could not take call {call_id} off hold: {exc}") from None
-        except BaseException:
-            self.state.hold_first(provider_call_id)
-            raise
-        return True
+        return await connect_held_caller(
+            self.state, call_id, provider_call_id, call_status=self.get_call_status,
+            connect=lambda: self._request("POST", self._call_path(provider_call_id),
+                                          {"Url": call_url, "Method": "POST"}))
 
     # -- helpers --------------------------------------------------------------------------------
 
