@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
+import time
 
 import h11
 import trio
@@ -185,3 +187,26 @@ async def test_head_on_the_webhook_path_is_405_without_a_body_and_the_connection
                 method="POST", target=PATH,
                 headers=[("host", "x"), ("content-length", str(len(body)))]), body))[0] == 200
     assert [d[0].call_id for d in deliveries] == ["after-head"]
+
+
+async def test_a_flood_of_refused_webhooks_writes_a_bounded_log(caplog):
+    """Every refused webhook is a warning, and a stranger chooses how many arrive: 400
+    malformed bodies are all refused, while the log keeps the first hundred or so of that kind
+    (the same cap as the media endpoint's) instead of one line each."""
+    caplog.set_level(logging.INFO, logger="voicecall.web")
+    started = time.monotonic()
+    with trio.fail_after(30):
+        async with webhook_server() as (info, deliveries):
+            stream = await trio.open_tcp_stream("127.0.0.1", info.port)
+            buffer = bytearray()
+            statuses = []
+            for batch in range(8):  # distinct bodies: none is a replay of another
+                await stream.send_all(b"".join(request(b"{not json %d" % (batch * 50 + i))
+                                               for i in range(50)))
+                statuses += [(await read_response(stream, buffer))[0] for _ in range(50)]
+            await stream.aclose()
+    elapsed = time.monotonic() - started
+    assert statuses == [400] * 400 and deliveries == []
+    refused = [r for r in caplog.records if r.getMessage().startswith("webhook rejected")]
+    # a burst of 100, then 5 a second for as long as the flood lasted (however slow the run)
+    assert 100 <= len(refused) <= 100 + 5 * elapsed + 1, (len(refused), elapsed)

@@ -43,6 +43,7 @@ from quart_trio import QuartTrio
 
 from voicecall_cli.core.config import normalize_url_path
 from voicecall_cli.core.events import NormalizedEvent
+from voicecall_cli.daemon.loglimit import RateLimitFilter
 from voicecall_cli.daemon.web.asgi import AsgiWebhook, Receive, Scope, Send, send_response
 from voicecall_cli.daemon.web.commit import GroupCommit
 from voicecall_cli.daemon.web.diagnostics import PROBE_HEADER, PROBE_REPLY, WebhookDiagnostics
@@ -177,6 +178,10 @@ async def serve_webhooks(
     # Twilio's media messages are ~250 bytes; an unauthenticated socket must not get 16 MiB.
     config.websocket_max_message_size = 64 * 1024
     listener = _bound_socket(bind, port)
+    # Each refused webhook is a log line and strangers choose how many arrive: any one kind of
+    # line is capped (after a burst), as on the media endpoint, so a flood cannot fill the disk.
+    flood_guard = RateLimitFilter()
+    logger.addFilter(flood_guard)
     try:
         listener.listen(config.backlog)
         info = server_info(listener.getsockname(), listener.family, webhook_path)
@@ -192,6 +197,7 @@ async def serve_webhooks(
             logger.info("webhook server for %s listening on %s", codec.name, info.url)
             task_status.started(info)
     finally:
+        logger.removeFilter(flood_guard)
         listener.close()
 
 
