@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from voicecall_cli.protocol.text import lone_surrogate
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -112,9 +114,6 @@ def _holds_lone_surrogate(document: Any) -> bool:
             continue
         else:
             continue
-        for text in strings:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
+        if any(lone_surrogate(text) is not None for text in strings):
+            return True
     return False
