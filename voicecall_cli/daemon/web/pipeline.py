@@ -169,7 +169,8 @@ class WebhookPipeline:
 
     def declared_too_large(self, head: RequestHead) -> bool:
         declared = head.headers.get("content-length", "")
-        return declared.isdigit() and int(declared) > self.max_body
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+        return declared.isascii() and declared.isdigit() and int(declared) > self.max_body
 
     # -- with the body -----------------------------------------------------------------------
 
