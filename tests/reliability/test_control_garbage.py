@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from tests.e2e.conftest import Daemon, make_daemon
 from tests.e2e.test_call_flow import place_answered_call
+from tests.protocol.test_hostile_values import VALID  # one valid body per request type
 from voicecall_cli.daemon.control.transport import MAX_BODY_BYTES, MAX_HEAD_BYTES
 from voicecall_cli.protocol import REQUESTS
 from voicecall_cli.protocol.messages import _FIELD_TYPES, INT_RANGES
@@ -38,20 +39,6 @@ FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 LONG = settings(FAST, max_examples=1000)
 
-# A valid body of every request type; one value at a time is spoiled.
-VALID: dict[str, dict[str, Any]] = {
-    "voicecall.initiate": {"message": "hi", "to": "+15550001111", "mode": "notify",
-                           "from": "+15550002222", "idempotencyKey": "k1", "origin": "cli",
-                           "confirmToken": "t"},
-    "voicecall.continue": {"callId": "abc", "message": "m", "timeoutMs": 5000},
-    "voicecall.speak": {"callId": "abc", "message": "m"},
-    "voicecall.end": {"callId": "abc"},
-    "voicecall.status": {"callId": "abc"},
-    "voicecall.calls": {"state": "active", "since": 0, "limit": 5},
-    "voicecall.expose": {"mode": "serve", "path": "/voice"},
-    "daemon.doctor": {},
-    "daemon.stop": {},
-}
 PATHS = ["/v1/health", "/v1/events", *(f"/v1/{m}" for m in REQUESTS), "/", "/v1/", "/v2/health",
          "/v1/voicecall.nope", "/v1/health/../events", "//v1/health"]
 ALLOWED = {"/v1/health": "GET", "/v1/events": "GET", **{f"/v1/{m}": "POST" for m in REQUESTS}}
