@@ -189,9 +189,12 @@ class CallManager:
         try:
             self.publish(call, ev.CALL_ENDED, {"reason": call.end_reason})
         finally:
-            self._forget_ended(call)
+            self.forget(call)
 
-    def _forget_ended(self, call: CallRecord) -> None:
+    def forget(self, call: CallRecord) -> None:
+        """Drop ``call`` and all that hangs on it from memory: its waiter (failed), timers,
+        carrier-id mapping and stream slot. For an ended call, and for a call the store could
+        not record (it must not hold a ``maxConcurrentCalls`` slot or be listed as live)."""
         waiter = self.waiters.pop(call.call_id, None)
         if waiter is not None:
             waiter.fail(f"Call ended: {call.end_reason}")

@@ -119,16 +119,6 @@ def store_unavailable(exc: StoreError, outcome: str) -> ApiError:
     return ApiError(ErrorCode.STORE_UNAVAILABLE, f"{exc}; {outcome}")
 
 
-def _forget(m: CallManager, call: CallRecord) -> None:
-    """Drop ``call`` from the manager's memory: a call the store could not record must not
-    hold a ``maxConcurrentCalls`` slot or be listed as live."""
-    if m.calls.get(call.call_id) is call:
-        del m.calls[call.call_id]
-    for pid, call_id in list(m.by_provider_id.items()):
-        if call_id == call.call_id:
-            del m.by_provider_id[pid]
-
-
 def _dial_failed(m: CallManager, call: CallRecord, exc: Exception) -> None:
     """The provider refused the dial: journal it, publish it and end the call; if the store
     cannot record that, the call is still forgotten (a restart ends it ``failed``)."""
@@ -140,7 +130,7 @@ def _dial_failed(m: CallManager, call: CallRecord, exc: Exception) -> None:
     except StoreError as store_exc:
         log.error("call %s failed and could not be recorded: %s", call.call_id, store_exc)
     finally:
-        _forget(m, call)
+        m.forget(call)
 
 
 async def _record_dialled(m: CallManager, call: CallRecord, provider_call_id: str) -> None:
@@ -156,7 +146,7 @@ async def _record_dialled(m: CallManager, call: CallRecord, provider_call_id: st
             m.persist(call)
             m.publish(call, ev.CALL_DIALLED, {"providerCallId": provider_call_id})
     except StoreError as exc:
-        _forget(m, call)
+        m.forget(call)
         outcome = "the call was hung up"
         with trio.CancelScope(shield=True), trio.move_on_after(10) as scope:
             try:
