@@ -69,6 +69,22 @@ def stream(registry: StreamRegistry, pid: str) -> Stream:
     return started
 
 
+def holding_manager(tmp_path: Path, carrier: HoldingCarrier, registry: StreamRegistry):
+    """A call manager on a real store and bus, inbound calls open, its speech routed to
+    ``registry``'s streams and its calls held and connected through ``carrier``."""
+    store = Store.open(tmp_path / "state")
+    wall = WallClock()
+    holder: list = []
+    bus = EventBus(store, lambda: holder[0].snapshot(), clock_ms=wall.now_ms)
+    provider = Provider("mock", carrier, MockWebhookCodec(), Capabilities())
+    manager = new_call_manager(
+        CallSettings(inbound_policy="open"), store, bus, provider, wall,
+        endpoints=DaemonEndpoints(),
+        speech=SpeechRouter(carrier, Capabilities(), streams=registry))
+    holder.append(manager)
+    return manager
+
+
 async def test_the_first_in_line_is_retried_then_connected_and_a_gone_caller_is_ended(
         tmp_path: Path, env_nursery: trio.Nursery, clock: trio.testing.MockClock) -> None:
     clock.autojump_threshold = math.inf  # time moves only when the test moves it
@@ -81,16 +97,7 @@ async def test_the_first_in_line_is_retried_then_connected_and_a_gone_caller_is_
     registry = StreamRegistry(max_inbound_streams=1)
     carrier = HoldingCarrier(held=["p2", "p3"], outcomes={"p2": ["fail", "ok"],
                                                           "p3": ["gone"]})
-    store = Store.open(tmp_path / "state")
-    wall = WallClock()
-    holder: list = []
-    bus = EventBus(store, lambda: holder[0].snapshot(), clock_ms=wall.now_ms)
-    provider = Provider("mock", carrier, MockWebhookCodec(), Capabilities())
-    manager = new_call_manager(
-        CallSettings(inbound_policy="open"), store, bus, provider, wall,
-        endpoints=DaemonEndpoints(),
-        speech=SpeechRouter(carrier, Capabilities(), streams=registry))
-    holder.append(manager)
+    manager = holding_manager(tmp_path, carrier, registry)
     first = stream(registry, "p1")  # the one inbound slot is taken from the start
     await env_nursery.start(run_calls, manager)
     ids = {pid: inbound(manager, pid) for pid in ("p1", "p2", "p3")}
@@ -119,5 +126,5 @@ async def test_the_first_in_line_is_retried_then_connected_and_a_gone_caller_is_
     await settle()
     assert manager.find(ids["p3"]) is None  # ended at once, not at the next recheck
     assert connects() == ["p2", "p2", "p3"] and carrier.held == []
-    ended = store.find_call_by_provider_id("p3")
+    ended = manager.store.find_call_by_provider_id("p3")
     assert ended is not None and ended["state"] == "hangup-user"

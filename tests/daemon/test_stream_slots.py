@@ -17,19 +17,11 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls.holdqueue import RECHECK_S
-from voicecall_cli.daemon.calls.service import new_call_manager, run_calls
-from voicecall_cli.daemon.calls.settings import CallSettings
-from voicecall_cli.daemon.calls.speech import SpeechRouter
-from voicecall_cli.daemon.clock import WallClock
-from voicecall_cli.daemon.endpoints import DaemonEndpoints
+from voicecall_cli.daemon.calls.service import run_calls
 from voicecall_cli.daemon.media.registry import Stream, StreamRegistry
-from voicecall_cli.daemon.store import Store
-from voicecall_cli.providers.base import Capabilities, Provider
-from voicecall_cli.providers.mock.webhooks import MockWebhookCodec
 
-from .test_hold_queue import HoldingCarrier, inbound
+from .test_hold_queue import HoldingCarrier, holding_manager, inbound
 
 CALL_A = "CA000000000000000000000000000000aa"
 CALL_B = "CA000000000000000000000000000000bb"
@@ -135,16 +127,7 @@ async def test_the_hold_queue_counts_reservations_and_wakes_when_one_frees(
     ttl = RECHECK_S * 10 + 0.5  # expires between two rechecks
     registry = StreamRegistry(max_inbound_streams=1, token_ttl_s=ttl, clock=trio.current_time)
     carrier = HoldingCarrier(held=["p2"], outcomes={"p2": ["ok"]})
-    store = Store.open(tmp_path / "state")
-    wall = WallClock()
-    holder: list = []
-    bus = EventBus(store, lambda: holder[0].snapshot(), clock_ms=wall.now_ms)
-    provider = Provider("mock", carrier, MockWebhookCodec(), Capabilities())
-    manager = new_call_manager(
-        CallSettings(inbound_policy="open"), store, bus, provider, wall,
-        endpoints=DaemonEndpoints(),
-        speech=SpeechRouter(carrier, Capabilities(), streams=registry))
-    holder.append(manager)
+    manager = holding_manager(tmp_path, carrier, registry)
     registry.token("p1", inbound=True)  # p1's stream TwiML went out; no start yet
     await env_nursery.start(run_calls, manager)
     for pid in ("p1", "p2"):
@@ -167,16 +150,7 @@ async def test_a_reservation_frees_when_its_call_ends(
     clock.autojump_threshold = math.inf
     registry = StreamRegistry(max_inbound_streams=1, clock=trio.current_time)
     carrier = HoldingCarrier(held=["p2"], outcomes={"p2": ["ok"]})
-    store = Store.open(tmp_path / "state")
-    wall = WallClock()
-    holder: list = []
-    bus = EventBus(store, lambda: holder[0].snapshot(), clock_ms=wall.now_ms)
-    provider = Provider("mock", carrier, MockWebhookCodec(), Capabilities())
-    manager = new_call_manager(
-        CallSettings(inbound_policy="open"), store, bus, provider, wall,
-        endpoints=DaemonEndpoints(),
-        speech=SpeechRouter(carrier, Capabilities(), streams=registry))
-    holder.append(manager)
+    manager = holding_manager(tmp_path, carrier, registry)
     registry.token("p1", inbound=True)  # p1's stream TwiML went out; no start yet
     await env_nursery.start(run_calls, manager)
     first = inbound(manager, "p1")
