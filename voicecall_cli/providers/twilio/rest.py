@@ -195,9 +195,7 @@ class TwilioClient(ProviderClient):
     async def _gather(self, call_sid: str, *, prompt: str | None,
                       turn_token: str | None) -> None:
         call_url = self._require_call_url(call_sid)
-        action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
-        # Redirect (no speech heard) to the turn's own URL, not the bare call URL: see
-        # TwilioWebhookCodec._pending_gather.
+        action = twiml.turn_url(call_url, turn_token)
         document = twiml.gather(action, prompt=prompt, voice=self.voice, language=self.language,
                                 redirect_url=action)
         self.state.set_pending_gather(call_sid, turn_token)

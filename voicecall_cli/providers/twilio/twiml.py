@@ -130,3 +130,11 @@ def with_turn_token(url: str, turn_token: str) -> str:
     """``url`` with its ``turnToken`` query parameter set to ``turn_token`` (added or replaced;
     the other parameters keep their order)."""
     return with_query(url, turnToken=turn_token)
+
+
+def turn_url(call_url: str, turn_token: str | None) -> str:
+    """Where a turn's ``<Gather>`` posts what it heard and where its ``<Redirect>`` (nothing
+    heard) comes back: the call's URL with the turn's token, the bare call URL for a turn
+    without one. Twilio's requests to one URL carry the same signed form all call long, so a
+    redirect to the bare call URL would be a replay of an earlier request and get its reply."""
+    return with_turn_token(call_url, turn_token) if turn_token else call_url

@@ -200,10 +200,7 @@ class TwilioWebhookCodec:
         if not listening:
             return None
         call_url = self._call_url(request, delivery)
-        action = twiml.with_turn_token(call_url, turn_token) if turn_token else call_url
-        # The Redirect after the Gather (no speech heard) carries the turn too: Twilio's
-        # requests to one URL have the same signed form all call long, so a redirect back to
-        # the bare call URL would be a replay of an earlier one and get its (idle) reply.
+        action = twiml.turn_url(call_url, turn_token)
         return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
                             redirect_url=action)
 
