@@ -27,6 +27,7 @@ RPC_COMMANDS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("end",): (["end", "c1"], "voicecall.end"),
     ("status",): (["status", "c1"], "voicecall.status"),
     ("calls",): (["calls", "--state", "ended"], "voicecall.calls"),
+    ("latency",): (["latency", "c1"], "voicecall.latency"),
     ("daemon", "stop"): (["daemon", "stop"], "daemon.stop"),
     ("expose",): (["expose", "--mode", "serve"], "voicecall.expose"),
     ("smoke",): (["smoke", "--to", "+15550001111", "--yes"], "voicecall.initiate"),

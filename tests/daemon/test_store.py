@@ -314,3 +314,19 @@ def test_a_failed_batch_rolls_back_and_drops_its_callbacks(tmp_path):
             raise RuntimeError("boom")
         assert ran == [] and not store.has_processed_key("lost")
         assert store.add_processed_key("lost", 2)  # the table is usable again
+
+
+def test_latest_events_are_the_newest_of_their_types_oldest_first(tmp_path):
+    with Store.open(tmp_path) as store:
+        for n in range(6):
+            store.append_event(n, "a" if n % 2 else "b", "call.latency", {"n": n})
+            store.append_event(n, "a", "call.state", {"n": n})
+        with store.batch():  # still in the batch: read all the same
+            store.append_event(9, "b", "call.turn", {"n": 9})
+            newest = store.latest_events(("call.latency", "call.turn"), limit=3)
+        assert [(e["type"], e["data"]["n"]) for e in newest] == [
+            ("call.latency", 4), ("call.latency", 5), ("call.turn", 9)]
+        of_a = store.latest_events(("call.latency",), "a", limit=10)
+        assert [e["data"]["n"] for e in of_a] == [1, 3, 5]
+        assert [e["cursor"] for e in of_a] == sorted(e["cursor"] for e in of_a)
+        assert store.latest_events(("call.latency",), "nobody") == []

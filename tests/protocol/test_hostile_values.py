@@ -16,13 +16,14 @@ from voicecall_cli.protocol.text import is_e164, is_e164_prefix, lone_surrogate,
 VALID: dict[str, dict[str, object]] = {
     "voicecall.initiate": {"message": "hi", "to": "+15550001111", "mode": "notify",
                            "from": "+15550002222", "idempotencyKey": "k1", "origin": "cli",
-                           "confirmToken": "t"},
+                           "confirmToken": "t", "objective": "Book the ten o'clock slot."},
     "voicecall.continue": {"callId": "abc", "message": "m", "timeoutMs": 5000},
     "voicecall.speak": {"callId": "abc", "message": "m"},
     "voicecall.end": {"callId": "abc"},
     "voicecall.status": {"callId": "abc"},
     "voicecall.calls": {"state": "active", "since": 0, "limit": 5},
     "voicecall.expose": {"mode": "serve", "path": "/voice"},
+    "voicecall.latency": {"callId": "abc", "last": 5},
     "daemon.doctor": {},
     "daemon.stop": {},
 }
@@ -41,7 +42,7 @@ def test_the_valid_bodies_parse() -> None:
     assert sorted(VALID) == sorted(REQUESTS)
     for method, body in VALID.items():
         REQUESTS[method].parse(body)
-    assert len(STRING_FIELDS) >= 14 and len(INT_FIELDS) == 3
+    assert len(STRING_FIELDS) >= 14 and len(INT_FIELDS) == 4
 
 
 def refusal(method: str, field: str, value: object) -> ApiError:

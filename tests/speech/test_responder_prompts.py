@@ -72,3 +72,23 @@ def test_the_utterance_already_at_the_transcripts_end_is_sent_once() -> None:
     messages = build_messages(system_prompt="S", caller="+1555", transcript=transcript,
                               user_message="Book a table")
     assert [m["content"] for m in messages] == ["S", "Hi there.", "Book a table"]
+
+
+def test_a_calls_objective_is_system_context_never_a_conversation_line() -> None:
+    objective = "Book the 10am slot.\x0bAsk about\x00 parking."
+    messages = build_messages(system_prompt="Be brief.", caller="+15550001111",
+                              transcript=[("bot", "Hi!"), ("user", "Hello?")],
+                              user_message="Hello?", objective=objective)
+    assert [m["role"] for m in messages] == ["system", "system", "assistant", "user"]
+    assert messages[0]["content"] == "Be brief."  # the configured prompt is kept as it is
+    brief = messages[1]["content"]
+    assert brief.endswith("Book the 10am slot. Ask about  parking.")  # no control characters
+    assert "never read it out" in brief
+    assert [m["content"] for m in messages[2:]] == ["Hi!", "Hello?"]
+
+
+@pytest.mark.parametrize("objective", [None, "", "   "])
+def test_no_objective_adds_no_message(objective: str | None) -> None:
+    messages = build_messages(system_prompt=None, caller="+15550001111", transcript=[],
+                              user_message="Hi", objective=objective)
+    assert [m["role"] for m in messages] == ["system", "user"]

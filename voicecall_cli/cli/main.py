@@ -41,6 +41,7 @@ COMMAND_MODULES: dict[str, str] = {
     "status": "status",
     "calls": "calls",
     "tail": "tail",
+    "latency": "latency",
     "daemon": "daemon",
     "expose": "expose",
     "doctor": "doctor",

@@ -173,8 +173,13 @@ def outbound_refusal(rails: OutboundRails, to: str, now_ms: int, *,
     return None
 
 
-def request_fingerprint(to: str, from_number: str, mode: str, message: str) -> str:
+def request_fingerprint(to: str, from_number: str, mode: str, message: str,
+                        objective: str | None = None) -> str:
     """A digest of what an outbound request asks for (after defaults are applied): an
-    idempotency key or a confirmation token is valid only for the request it was issued for."""
-    canonical = json.dumps([to, from_number, mode, message], ensure_ascii=False)
+    idempotency key or a confirmation token is valid only for the request it was issued for.
+    A request without ``objective`` has the digest it had before objectives existed."""
+    parts = [to, from_number, mode, message]
+    if objective is not None:
+        parts.append({"objective": objective})
+    canonical = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

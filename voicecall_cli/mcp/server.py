@@ -26,6 +26,7 @@ from voicecall_cli.client.calls import CallsApi
 from voicecall_cli.client.control import ControlClient
 from voicecall_cli.mcp.actions import ACTIONS, MAX_WAIT_S, ActionError, run_action
 from voicecall_cli.protocol import CALL_LIST_LIMIT, CALL_MODES, ApiError
+from voicecall_cli.protocol.messages import OBJECTIVE_MAX
 from voicecall_cli.protocol.schema import merged_schema
 from voicecall_cli.protocol.views import (
     CallsResult,
@@ -42,9 +43,11 @@ TRANSCRIPT_URI = "voicecall://calls/{callId}/transcript"
 INSTRUCTIONS = """\
 voicecall places and receives real phone calls through the user's voicecall daemon.
 Use the voice_call tool:
-- initiate_call (message, to?, mode?): place a call; mode "notify" says the message and hangs
-  up, "conversation" stays on the line. Returns callId. If it returns confirmationRequired, show
-  the preview to the user and call initiate_call again with the same arguments and confirmToken.
+- initiate_call (message, to?, mode?, objective?): place a call; mode "notify" says the
+  message and hangs up, "conversation" stays on the line, where objective (a private brief,
+  never spoken) steers the daemon's automatic replies. Returns callId. If it returns
+  confirmationRequired, show the preview to the user and call initiate_call again with the
+  same arguments and confirmToken.
 - continue_call (callId, message): say something and wait for the caller's answer (transcript).
 - speak_to_user (callId, message): say something without waiting.
 - end_call (callId): hang up.
@@ -58,10 +61,10 @@ bad_request) and a hint saying what to do. A call refused by a rail must not be 
 
 TOOL_DESCRIPTION = """\
 Place and manage phone calls. Actions: initiate_call (message, to?, mode?, idempotencyKey?,
-confirmToken?), continue_call (callId, message, timeout?), speak_to_user (callId, message),
-end_call (callId), get_status (callId), wait_for_end (callId, timeout?), list_calls (state?,
-limit?). Phone numbers are E.164 (+15550001234); call ids may be given as a unique prefix of 8+
-characters."""
+confirmToken?, objective?), continue_call (callId, message, timeout?), speak_to_user (callId,
+message), end_call (callId), get_status (callId), wait_for_end (callId, timeout?), list_calls
+(state?, limit?). Phone numbers are E.164 (+15550001234); call ids may be given as a unique
+prefix of 8+ characters."""
 
 Action = Literal[ACTIONS]  # type: ignore[valid-type]  (the tuple's names, in its order)
 Mode = Literal[CALL_MODES]  # type: ignore[valid-type]
@@ -97,6 +100,11 @@ def build_server(socket_path: str | Path) -> MCPServer:
         confirmToken: Annotated[str | None, Field(
             description="initiate_call: the token a confirmationRequired answer gave, once "
                         "the user approved the preview.")] = None,
+        objective: Annotated[str | None, Field(
+            description="initiate_call (conversation calls): a private brief for the "
+                        "auto-responder (what to achieve, what to ask); the model gets it as "
+                        f"context, it is never spoken; at most {OBJECTIVE_MAX} "
+                        "characters.")] = None,
         state: Annotated[str | None, Field(
             description="list_calls: active, ended or one call state.")] = None,
         limit: Annotated[int | None, Field(
@@ -105,7 +113,8 @@ def build_server(socket_path: str | Path) -> MCPServer:
     ) -> CallToolResult:
         args = {"message": message, "to": to, "mode": mode, "callId": callId,
                 "timeout": timeout, "idempotencyKey": idempotencyKey,
-                "confirmToken": confirmToken, "state": state, "limit": limit}
+                "confirmToken": confirmToken, "objective": objective, "state": state,
+                "limit": limit}
         try:
             result = run_action(api, action, args)
         except ActionError as err:

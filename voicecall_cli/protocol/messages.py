@@ -73,8 +73,10 @@ class Request:
                 if v is not None}
 
 
-_FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int}
+_FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int, "last": int}
 CALL_LIST_LIMIT = 1000  # at most this many calls in one voicecall.calls answer
+LATENCY_LAST_LIMIT = 1000  # at most this many turns in one voicecall.latency answer
+LATENCY_LAST_DEFAULT = 200
 MAX_TIMEOUT_MS = 24 * 3600 * 1000  # continue's wait for a reply: a day at most
 MAX_EPOCH_MS = 2**53 - 1  # beyond any date, and still exact in every JSON reader
 # Integer field -> (lowest, highest, the message when the value is out of range).
@@ -83,6 +85,7 @@ INT_RANGES: dict[str, tuple[int, int, str]] = {
                                      f"{MAX_TIMEOUT_MS} (24 hours)"),
     "since": (0, MAX_EPOCH_MS, "since must be epoch milliseconds"),
     "limit": (1, CALL_LIST_LIMIT, f"limit must be between 1 and {CALL_LIST_LIMIT}"),
+    "last": (1, LATENCY_LAST_LIMIT, f"last must be between 1 and {LATENCY_LAST_LIMIT}"),
 }
 
 
@@ -103,6 +106,7 @@ CALL_STATE_GROUPS = ("active", "ended")
 
 CALL_ORIGINS = ("cli", "mcp", "api")
 IDEMPOTENCY_KEY_MAX = 200
+OBJECTIVE_MAX = 2000  # characters of a call's objective (a brief, not a document)
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,12 @@ class InitiateRequest(Request):
     ``origin`` says who asks (``cli``, ``mcp``, ``api`` when absent). With ``origin: "mcp"`` and
     ``mcp.requireConfirmation`` set, a request without ``confirmToken`` dials nothing and
     answers ``{"initiated": false, "confirmationRequired": true, "confirmToken", "expiresAt",
-    "preview": {"to", "from", "mode", "message"}}``; the same request again with that token
-    (single use, valid until ``expiresAt``) places the call.
+    "preview": {"to", "from", "mode", "message", "objective"?}}``; the same request again with
+    that token (single use, valid until ``expiresAt``) places the call.
+
+    ``objective``: a private brief for the auto-responder on this (conversation) call, at most
+    :data:`OBJECTIVE_MAX` characters. It goes into the model's system context for every reply
+    on the call and is never spoken; the call keeps it as ``metadata.objective``.
     """
 
     METHOD: ClassVar[str] = "voicecall.initiate"
@@ -133,6 +141,7 @@ class InitiateRequest(Request):
     idempotencyKey: str | None = None
     origin: str | None = None
     confirmToken: str | None = None
+    objective: str | None = None
 
     def check(self) -> None:
         for wire, number in (("to", self.to), ("from", self.from_)):
@@ -149,6 +158,13 @@ class InitiateRequest(Request):
                            "ASCII characters")
         if self.origin is not None and self.origin not in CALL_ORIGINS:
             raise ApiError(ErrorCode.BAD_REQUEST, "origin must be 'cli', 'mcp' or 'api'")
+        if self.objective is not None:
+            if not self.objective:
+                raise ApiError(ErrorCode.BAD_REQUEST, "objective must not be blank")
+            if len(self.objective) > OBJECTIVE_MAX:
+                raise ApiError(ErrorCode.BAD_REQUEST,
+                               f"objective must be at most {OBJECTIVE_MAX} characters "
+                               f"(it has {len(self.objective)})")
 
 
 @dataclass(frozen=True)
@@ -239,6 +255,22 @@ class DoctorRequest(Request):
 
 
 @dataclass(frozen=True)
+class LatencyRequest(Request):
+    """``voicecall.latency``: the auto-reply turns' waterfalls from the stored ``call.latency``
+    events, and each stage's percentiles over them.
+
+    ``callId``: one call's turns (a unique prefix will do); ``last``: the newest this many turns
+    (default :data:`LATENCY_LAST_DEFAULT`, 1 to :data:`LATENCY_LAST_LIMIT`).
+    -> ``{"turns": [row, ...], "summary": {...}}``, oldest turn first; the shapes are
+    :func:`voicecall_cli.protocol.latency.latency_result`'s.
+    """
+
+    METHOD: ClassVar[str] = "voicecall.latency"
+    callId: str | None = None
+    last: int | None = None
+
+
+@dataclass(frozen=True)
 class StopRequest(Request):
     """``daemon.stop`` -> ``{"ok": true}``, then the daemon shuts down cleanly."""
 
@@ -248,5 +280,5 @@ class StopRequest(Request):
 REQUESTS: dict[str, type[Request]] = {
     cls.METHOD: cls
     for cls in (InitiateRequest, ContinueRequest, SpeakRequest, EndRequest, StatusRequest,
-                CallsRequest, ExposeRequest, DoctorRequest, StopRequest)
+                CallsRequest, ExposeRequest, DoctorRequest, LatencyRequest, StopRequest)
 }

@@ -186,6 +186,7 @@ class CallPreview(View):
     from_: str
     mode: str
     message: str
+    objective: str | None = None  # the call's private brief for the auto-responder, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,8 +78,8 @@ class Responder:
 
     async def reply_sentences(self, *, caller: str, transcript: list[tuple[str, str]],
                               user_message: str,
-                              on_first_token: Callable[[], None] | None = None
-                              ) -> AsyncIterator[str]:
+                              on_first_token: Callable[[], None] | None = None,
+                              objective: str | None = None) -> AsyncIterator[str]:
         """Yield the reply to ``user_message``, sentence by sentence, as the model writes it.
 
         ``caller`` is the caller's number (named in the built-in prompt); ``transcript`` is the
@@ -92,9 +92,12 @@ class Responder:
         that speaks each sentence before asking for the next is not cut off by its own pace.
         Past it: ``SpeechError("Response generation timed out after Nms")``.
         ``on_first_token`` is called when the model's first text arrives (turn latency).
+        ``objective`` is the call's private brief: system context for the model, not a line
+        of the conversation (see :func:`~voicecall_cli.speech.prompts.build_messages`).
         """
         messages = build_messages(system_prompt=self.system_prompt, caller=caller,
-                                  transcript=transcript, user_message=user_message)
+                                  transcript=transcript, user_message=user_message,
+                                  objective=objective)
         splitter = SentenceSplitter()
         deadline = trio.current_time() + self.timeout_s
         try:

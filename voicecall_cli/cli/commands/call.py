@@ -7,8 +7,10 @@ is not missed) and then prints how it went: the outcome and the transcript (``--
 ended call's record). A call that was never answered (busy, no answer, failed) exits 1.
 
 ``--json`` prints the daemon's answer as it is (``replayed: true`` when ``--idempotency-key``
-named a call placed before). A call an outbound rail refuses exits 9 with the daemon's message
-(``--json``: the error object with its ``rail``). The request says ``origin: "cli"``.
+named a call placed before). ``--objective`` is the call's private brief for the
+auto-responder (``objective`` in the request). A call an outbound rail refuses exits 9 with the
+daemon's message (``--json``: the error object with its ``rail``). The request says
+``origin: "cli"``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from voicecall_cli.cli.exit_codes import CliError, ExitCode
 from voicecall_cli.cli.options import message_options
 from voicecall_cli.cli.output import emit_json, emit_text, json_option, note, render
 from voicecall_cli.protocol import CALL_MODES, ApiError, ErrorCode, InitiateRequest
+from voicecall_cli.protocol.messages import OBJECTIVE_MAX
 
 # --wait has no deadline of its own: a call ends by maxDurationSeconds at the latest.
 WAIT_LIMIT_S = 7 * 24 * 3600.0
@@ -39,17 +42,22 @@ WAIT_LIMIT_S = 7 * 24 * 3600.0
 @click.option("--idempotency-key", metavar="KEY",
               help="The same key within 24 h returns the first call's id and never dials "
                    "twice.")
+@click.option("--objective", metavar="TEXT",
+              help="A private brief for the auto-responder on this conversation call (what "
+                   "to achieve, what to ask): the model gets it as context, it is never "
+                   f"spoken. At most {OBJECTIVE_MAX} characters.")
 @click.option("--wait", is_flag=True,
               help="Stay until the call has ended, then print its outcome and transcript "
                    "(exit 1 when it was never answered).")
 @json_option
 @click.pass_obj
 def command(obj: CliContext, to: str | None, message: str, mode: str | None,
-            from_number: str | None, idempotency_key: str | None, wait: bool,
-            as_json: bool) -> None:
+            from_number: str | None, idempotency_key: str | None, objective: str | None,
+            wait: bool, as_json: bool) -> None:
     """Place a call and print its call id."""
     request = build_request(InitiateRequest, to=to, message=message, mode=mode,
-                            from_=from_number, idempotencyKey=idempotency_key, origin="cli")
+                            from_=from_number, idempotencyKey=idempotency_key, origin="cli",
+                            objective=objective)
     result = obj.rpc(request, expect="callId")
     call_id = str(result["callId"])
     if not wait:

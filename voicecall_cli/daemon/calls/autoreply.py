@@ -3,10 +3,11 @@ the 'L' rule that every final caller transcript, from a stream or a webhook, is 
 
 :func:`open_auto_responder` owns the model client (its HTTP pool is closed on exit). Each reply
 runs as a task in the call manager's nursery and speaks sentence by sentence as the model
-writes. Every bit of newer caller speech (speech start, a partial, a final) bumps the call's
-generation, and a reply whose generation is no longer current is dropped before its next
-sentence: never a stale answer. Failures are logged and published as ``call.error``; the call
-goes on.
+writes. A call placed with an objective (``metadata.objective``) gives it to the model as
+system context on every reply; only the model's reply is ever spoken. Every bit of newer
+caller speech (speech start, a partial, a final) bumps the call's generation, and a reply
+whose generation is no longer current is dropped before its next sentence: never a stale
+answer. Failures are logged and published as ``call.error``; the call goes on.
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ class AutoResponder:
         manager = self.manager
         assert manager is not None
         history = [(t.speaker, t.text) for t in call.transcript[-HISTORY_ENTRIES:]]
+        objective = call.metadata.get("objective")
         try:
             async with aclosing(self.responder.reply_sentences(
                     caller=call.from_number, transcript=history, user_message=utterance,
                     on_first_token=lambda: manager.latency.mark(call.call_id, "firstTokenMs"),
+                    objective=objective if isinstance(objective, str) else None,
                     )) as sentences:
                 async for sentence in sentences:
                     manager.latency.mark(call.call_id, "replyMs")

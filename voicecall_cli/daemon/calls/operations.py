@@ -73,6 +73,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     if not m.endpoints.webhook_url:
         raise _failed("Webhook URL not configured")
     mode = req.mode or s.default_mode
+    if req.objective is not None:
+        _check_objective(m, mode)
     admission = rails.admit(m, req, to, from_number, mode)
     if admission.answer is not None:
         return admission.answer
@@ -84,6 +86,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     call = CallRecord(call_id=str(uuid.uuid4()), provider=s.provider, direction="outbound",
                       state=CallState.INITIATED, from_number=from_number, to_number=to,
                       started_at=now, metadata={"initialMessage": req.message, "mode": mode})
+    if req.objective is not None:
+        call.metadata["objective"] = req.objective
     m.pending_initiations += 1
     try:
         try:  # the call, its journal entry and call.created: all committed, or none
@@ -111,6 +115,18 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     finally:
         m.pending_initiations -= 1
     return InitiateResult(initiated=True, callId=call.call_id).to_json()
+
+
+def _check_objective(m: CallManager, mode: str) -> None:
+    """An objective is for the auto-responder: refused where none would ever read it."""
+    if mode != "conversation":
+        raise ApiError(ErrorCode.BAD_REQUEST,
+                       "objective is for conversation calls (the auto-responder answers only "
+                       "those); a notify call only says its message")
+    if m.auto_responder is None:
+        raise ApiError(ErrorCode.BAD_REQUEST,
+                       "objective needs automatic replies, which are off: configure an "
+                       "OpenAI API key (OPENAI_API_KEY or streaming.openaiApiKey)")
 
 
 def store_unavailable(exc: StoreError, outcome: str) -> ApiError:

@@ -56,7 +56,7 @@ def admit(m: CallManager, req: InitiateRequest, to: str, from_number: str,
           mode: str) -> Admission:
     """Apply the replay lookup, the rails and the confirmation step (module docstring)."""
     now = m.now_ms()
-    fingerprint = request_fingerprint(to, from_number, mode, req.message)
+    fingerprint = request_fingerprint(to, from_number, mode, req.message, req.objective)
     key = req.idempotencyKey
     if key is not None:
         first = m.store.idempotency_get(key, now)
@@ -81,7 +81,8 @@ def admit(m: CallManager, req: InitiateRequest, to: str, from_number: str,
         return Admission(m, InitiateResult(
             initiated=False, confirmationRequired=True, confirmToken=token,
             expiresAt=expires_at,
-            preview=CallPreview(to=to, from_=from_number, mode=mode, message=req.message),
+            preview=CallPreview(to=to, from_=from_number, mode=mode, message=req.message,
+                                objective=req.objective),
         ).to_json())
     m.confirmations.check(req.confirmToken, fingerprint, now)
     return Admission(m, idempotency=idempotency, confirm_token=req.confirmToken)

@@ -12,6 +12,7 @@ from voicecall_cli import __version__
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls import operations
 from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.control.latency import latency
 from voicecall_cli.daemon.doctor import DoctorContext, run_checks
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.tunnels.exposure import Exposure
@@ -25,6 +26,7 @@ from voicecall_cli.protocol import (
     ErrorCode,
     ExposeRequest,
     InitiateRequest,
+    LatencyRequest,
     Request,
     SpeakRequest,
     StatusRequest,
@@ -78,6 +80,8 @@ class DaemonBackend:
             return operations.status(m, request)
         if isinstance(request, CallsRequest):
             return operations.calls(m, request)
+        if isinstance(request, LatencyRequest):
+            return latency(m, request)
         if isinstance(request, ExposeRequest):
             if self.exposure is None:
                 raise ApiError(ErrorCode.OPERATION_FAILED, "this daemon cannot change exposure")

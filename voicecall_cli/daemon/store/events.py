@@ -81,6 +81,21 @@ class EventLog(Connection):
         return [{"cursor": c, "ts": ts, "callId": cid, "type": t, "data": json.loads(d)}
                 for c, ts, cid, t, d in rows]
 
+    def latest_events(self, types: tuple[str, ...], call_id: str | None = None,
+                      limit: int = 200) -> list[dict[str, Any]]:
+        """The newest ``limit`` stored events of these ``types`` (of one call if given),
+        returned oldest first."""
+        self._flush_events()
+        marks = ", ".join("?" * len(types))
+        where = f"type IN ({marks})" + ("" if call_id is None else " AND call_id = ?")
+        params = (*types,) if call_id is None else (*types, call_id)
+        with self._guard("read"):
+            rows = self._conn().execute(
+                f"SELECT cursor, ts, call_id, type, data FROM events WHERE {where}"
+                " ORDER BY cursor DESC LIMIT ?", (*params, limit)).fetchall()
+        return [{"cursor": c, "ts": ts, "callId": cid, "type": t, "data": json.loads(d)}
+                for c, ts, cid, t, d in reversed(rows)]
+
     def last_cursor(self) -> int:
         """The newest cursor ever handed out (0 for a new store), kept across pruning."""
         self._conn()
