@@ -49,6 +49,8 @@ class Request:
                     raise ApiError(ErrorCode.BAD_REQUEST, f"{name} required")
                 continue
             expected = _FIELD_TYPES.get(name, str)
+            if expected is bool and not isinstance(value, bool):
+                raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be true or false")
             if expected is int:
                 value = _checked_int(name, value)
             if expected is str:
@@ -73,7 +75,7 @@ class Request:
                 if v is not None}
 
 
-_FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int}
+_FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int, "record": bool}
 CALL_LIST_LIMIT = 1000  # at most this many calls in one voicecall.calls answer
 MAX_TIMEOUT_MS = 24 * 3600 * 1000  # continue's wait for a reply: a day at most
 MAX_EPOCH_MS = 2**53 - 1  # beyond any date, and still exact in every JSON reader
@@ -122,6 +124,11 @@ class InitiateRequest(Request):
     answers ``{"initiated": false, "confirmationRequired": true, "confirmToken", "expiresAt",
     "preview": {"to", "from", "mode", "message"}}``; the same request again with that token
     (single use, valid until ``expiresAt``) places the call.
+
+    ``record: true`` records the call at the carrier once it is answered (as
+    ``recording.enabled`` does for every call); the recording's URL comes later on the call
+    (``recording``) and as a ``call.recording`` event. A provider that cannot record refuses
+    it (``bad_request``).
     """
 
     METHOD: ClassVar[str] = "voicecall.initiate"
@@ -133,6 +140,7 @@ class InitiateRequest(Request):
     idempotencyKey: str | None = None
     origin: str | None = None
     confirmToken: str | None = None
+    record: bool | None = None
 
     def check(self) -> None:
         for wire, number in (("to", self.to), ("from", self.from_)):

@@ -19,6 +19,7 @@ from voicecall_cli.core.call import CallRecord, TranscriptEntry
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.calls import rails
 from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.recording import RECORD_KEY
 from voicecall_cli.daemon.calls.turns import TurnFailed, TurnWaiter
 from voicecall_cli.daemon.store import StoreError
 from voicecall_cli.protocol import (
@@ -73,6 +74,9 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     if not m.endpoints.webhook_url:
         raise _failed("Webhook URL not configured")
     mode = req.mode or s.default_mode
+    if req.record and not m.provider.capabilities.recording:
+        raise ApiError(ErrorCode.BAD_REQUEST,
+                       f"record: provider {m.provider.name} cannot record calls")
     admission = rails.admit(m, req, to, from_number, mode)
     if admission.answer is not None:
         return admission.answer
@@ -84,6 +88,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     call = CallRecord(call_id=str(uuid.uuid4()), provider=s.provider, direction="outbound",
                       state=CallState.INITIATED, from_number=from_number, to_number=to,
                       started_at=now, metadata={"initialMessage": req.message, "mode": mode})
+    if req.record:
+        call.metadata[RECORD_KEY] = True  # started at the answer (see .recording)
     m.pending_initiations += 1
     try:
         try:  # the call, its journal entry and call.created: all committed, or none
