@@ -58,7 +58,7 @@ bad_request) and a hint saying what to do. A call refused by a rail must not be 
 
 TOOL_DESCRIPTION = """\
 Place and manage phone calls. Actions: initiate_call (message, to?, mode?, idempotencyKey?,
-confirmToken?), continue_call (callId, message, timeout?), speak_to_user (callId, message),
+confirmToken?, record?), continue_call (callId, message, timeout?), speak_to_user (callId, message),
 end_call (callId), get_status (callId), wait_for_end (callId, timeout?), list_calls (state?,
 limit?). Phone numbers are E.164 (+15550001234); call ids may be given as a unique prefix of 8+
 characters."""
@@ -97,6 +97,10 @@ def build_server(socket_path: str | Path) -> MCPServer:
         confirmToken: Annotated[str | None, Field(
             description="initiate_call: the token a confirmationRequired answer gave, once "
                         "the user approved the preview.")] = None,
+        record: Annotated[bool | None, Field(
+            description="initiate_call: true records the call at the carrier (tell the "
+                        "other party: consent law may require it); the recording's URL is "
+                        "on get_status after the call.")] = None,
         state: Annotated[str | None, Field(
             description="list_calls: active, ended or one call state.")] = None,
         limit: Annotated[int | None, Field(
@@ -105,7 +109,8 @@ def build_server(socket_path: str | Path) -> MCPServer:
     ) -> CallToolResult:
         args = {"message": message, "to": to, "mode": mode, "callId": callId,
                 "timeout": timeout, "idempotencyKey": idempotencyKey,
-                "confirmToken": confirmToken, "state": state, "limit": limit}
+                "confirmToken": confirmToken, "record": record, "state": state,
+                "limit": limit}
         try:
             result = run_action(api, action, args)
         except ActionError as err:
