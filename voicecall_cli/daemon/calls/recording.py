@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("voicecall.calls")
 
 RECORD_KEY = "record"  # metadata: this call is to be recorded (initiate's ``record``)
+STARTED_KEY = "recordingRequestedAt"  # metadata: when the carrier was asked to record (ms)
 
 
 def wants_recording(manager: CallManager, call: CallRecord) -> bool:
@@ -40,9 +41,13 @@ def wants_recording(manager: CallManager, call: CallRecord) -> bool:
 
 
 def on_answered(manager: CallManager, call: CallRecord) -> None:
-    """Start the carrier's recording of a recorded call that was just answered."""
-    if not wants_recording(manager, call) or not call.provider_call_id:
+    """Start the carrier's recording of a recorded call that was just answered (once: a
+    carrier may report the answer more than once, Twilio by callback and by fetch)."""
+    if (not wants_recording(manager, call) or not call.provider_call_id
+            or call.metadata.get(STARTED_KEY)):
         return
+    call.metadata[STARTED_KEY] = manager.now_ms()
+    manager.persist(call)
     if not manager.provider.capabilities.recording:
         manager.publish(call, ev.CALL_ERROR, {
             "message": f"recording not started: provider {manager.provider.name} cannot "

@@ -50,6 +50,11 @@ class SimRecording:
     def duration_ms(self) -> int:
         return 0 if self.ended_ms is None else max(0, self.ended_ms - self.started_ms)
 
+    @property
+    def duration_s(self) -> int:
+        """``recording_duration``: whole seconds, rounded."""
+        return round(self.duration_ms / 1000)
+
 
 class Recorder:
     """Starts recordings and reports each one once its call ended."""
@@ -96,7 +101,7 @@ class Recorder:
         params = {
             "api_id": recording.api_id, "record_url": recording.url,
             "call_uuid": recording.call_uuid, "recording_id": recording.recording_id,
-            "recording_duration": str(round(recording.duration_ms / 1000)),
+            "recording_duration": str(recording.duration_s),
             "recording_duration_ms": str(recording.duration_ms),
             "recording_start_ms": str(recording.started_ms),
             "recording_end_ms": str(recording.ended_ms)}
