@@ -83,7 +83,7 @@ class CallRecord:
             "endReason": self.end_reason,
             "transcript": [t.to_dict() for t in self.transcript],
             "metadata": dict(self.metadata),
-            "recording": dict(self.recording) if self.recording is not None else None,
+            **({"recording": dict(self.recording)} if self.recording is not None else {}),
             "processedEventIds": list(self.processed_event_ids),
         }
 
