@@ -88,6 +88,11 @@ class MockHarness(CarrierHarness):
     def heard(self, provider_call_id: str) -> list[str] | None:
         return None  # the mock's callee hears in-process
 
+    def recordings(self, provider_call_id: str) -> list[tuple[str, int]]:
+        """The mock records in-process: what its call.recording webhooks reported."""
+        return [(e["recordingUrl"], e["recordingDurationSec"])
+                for e in self._tap.events(provider_call_id) if e.get("type") == "call.recording"]
+
     def status_queries(self, provider_call_id: str) -> int | None:
         return None  # answered in-process from the provider call id
 

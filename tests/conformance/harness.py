@@ -89,6 +89,11 @@ class CarrierHarness:
         """Outbound calls the carrier was asked to place."""
         raise NotImplementedError
 
+    def recordings(self, provider_call_id: str) -> list[tuple[str, int]]:
+        """(URL, duration in seconds) of each recording the carrier made of this call (the
+        duration is final once the call ended)."""
+        raise NotImplementedError
+
     def activity(self) -> int:
         """A count that grows whenever the daemon makes the carrier do anything."""
         raise NotImplementedError
@@ -157,6 +162,9 @@ class SimulatedCarrier(CarrierHarness):
 
     def dials(self) -> int:
         return sum(1 for r in self.sim.requests if r.method == "POST" and self.is_dial_path(r.path))
+
+    def recordings(self, provider_call_id: str) -> list[tuple[str, int]]:
+        return [(r.url, r.duration_s) for r in self.sim.recordings.get(provider_call_id, [])]
 
     def is_status_path(self, path: str, provider_call_id: str) -> bool:
         raise NotImplementedError

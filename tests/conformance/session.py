@@ -162,17 +162,18 @@ class Session:
 
 
 @asynccontextmanager
-async def open_session(carrier: CarrierHarness, *, media: bool = False
-                       ) -> AsyncIterator[Session]:
+async def open_session(carrier: CarrierHarness, *, media: bool = False,
+                       config: dict[str, Any] | None = None) -> AsyncIterator[Session]:
+    """A session; ``config`` is merged over the suite's and the carrier's configuration."""
     plan = CalleePlan(our_number=OUR_NUMBER, replies=REPLIES)
     root = Path(tempfile.mkdtemp(prefix="vcconf", dir="/tmp"))
     try:
         async with carrier.running(plan):
-            config = root / "config.json"
-            config.write_text(json.dumps(deep_merge(
+            path = root / "config.json"
+            path.write_text(json.dumps(deep_merge(deep_merge(
                 common_config(carrier.name, root / "state", media=media),
-                carrier.config(plan)), indent=2))
-            session = Session(carrier, Daemon(root=root, config=config,
+                carrier.config(plan)), config or {}), indent=2))
+            session = Session(carrier, Daemon(root=root, config=path,
                                               socket=root / "control.sock"))
             try:
                 await session.start()

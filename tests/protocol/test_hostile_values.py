@@ -16,7 +16,8 @@ from voicecall_cli.protocol.text import is_e164, is_e164_prefix, lone_surrogate,
 VALID: dict[str, dict[str, object]] = {
     "voicecall.initiate": {"message": "hi", "to": "+15550001111", "mode": "notify",
                            "from": "+15550002222", "idempotencyKey": "k1", "origin": "cli",
-                           "confirmToken": "t", "objective": "Book the ten o'clock slot."},
+                           "confirmToken": "t", "objective": "Book the ten o'clock slot.",
+                           "record": True},
     "voicecall.continue": {"callId": "abc", "message": "m", "timeoutMs": 5000},
     "voicecall.speak": {"callId": "abc", "message": "m"},
     "voicecall.end": {"callId": "abc"},
@@ -35,14 +36,15 @@ def wire_fields(method: str) -> list[str]:
 
 
 STRING_FIELDS = [(m, f) for m in REQUESTS for f in wire_fields(m) if f not in _FIELD_TYPES]
-INT_FIELDS = [(m, f) for m in REQUESTS for f in wire_fields(m) if f in _FIELD_TYPES]
+INT_FIELDS = [(m, f) for m in REQUESTS for f in wire_fields(m) if _FIELD_TYPES.get(f) is int]
+BOOL_FIELDS = [(m, f) for m in REQUESTS for f in wire_fields(m) if _FIELD_TYPES.get(f) is bool]
 
 
 def test_the_valid_bodies_parse() -> None:
     assert sorted(VALID) == sorted(REQUESTS)
     for method, body in VALID.items():
         REQUESTS[method].parse(body)
-    assert len(STRING_FIELDS) >= 14 and len(INT_FIELDS) == 4
+    assert len(STRING_FIELDS) >= 14 and len(INT_FIELDS) == 4 and len(BOOL_FIELDS) == 1
 
 
 def refusal(method: str, field: str, value: object) -> ApiError:
@@ -69,6 +71,13 @@ def test_an_absurd_number_in_any_integer_field_is_refused_naming_it(method, fiel
     err = refusal(method, field, value)
     assert err.message.startswith(field)
     assert len(err.message) < 200  # never the 400-digit value echoed back
+
+
+@pytest.mark.parametrize(("method", "field"), BOOL_FIELDS)
+@pytest.mark.parametrize("value", [1, 0, "true", "yes", [], {}, 1.0])
+def test_anything_but_true_or_false_in_a_flag_is_refused_naming_it(method, field, value):
+    err = refusal(method, field, value)
+    assert err.message == f"{field} must be true or false"
 
 
 def test_a_long_timeout_within_a_day_is_accepted() -> None:

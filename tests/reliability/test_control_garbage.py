@@ -175,6 +175,16 @@ def bad_int(field: str) -> st.SearchStrategy[str]:
         BAD_TEXT.map(json.dumps))
 
 
+# What a flag (``record``) cannot take: anything but true, false (or null: absent).
+BAD_BOOL = st.one_of(st.sampled_from(['"true"', '"false"', "1", "0", "1.0", "[]", "{}"]),
+                     BAD_TEXT.map(json.dumps))
+
+
+def bad_value(field: str) -> st.SearchStrategy[str]:
+    kind = _FIELD_TYPES.get(field)
+    return bad_int(field) if kind is int else BAD_BOOL if kind is bool else BAD_STRING
+
+
 @st.composite
 def absurd_body(draw: st.DrawFn) -> tuple[str, bytes]:
     """A request type and a JSON body with one value its field cannot take."""
@@ -185,7 +195,7 @@ def absurd_body(draw: st.DrawFn) -> tuple[str, bytes]:
                                if fields else ["unknown", "surrogate-key"]))
     if how == "field":
         field = draw(st.sampled_from(fields))
-        fragment = draw(bad_int(field) if field in _FIELD_TYPES else BAD_STRING)
+        fragment = draw(bad_value(field))
     elif how == "unknown":
         field = draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in fields))
         fragment = draw(st.one_of(json_value(None), BAD_STRING))

@@ -139,6 +139,9 @@ def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> TitledBox:
     ]
     if call.get("endReason"):
         rows.append(("end reason", str(call["endReason"])))
+    if isinstance(call.get("recording"), Mapping):
+        rows.append(("recording", f"{call['recording'].get('url', '-')} "
+                                  f"({call['recording'].get('durationSec', '?')} s)"))
     rows.extend(latency_rows(call.get("metadata") or {}))
     parts: list[RenderableType] = [facts_grid(rows)]
     transcript = call.get("transcript") or []

@@ -45,6 +45,8 @@ def _summary(event: Mapping[str, Any]) -> str:
                 f"listened {d.get('listenWaitMs', '?')} ms")
     if kind == "call.ended":
         return f"ended: {d.get('reason', '?')}"
+    if kind == "call.recording":
+        return f"recording {d.get('url', '?')} ({d.get('durationSec', '?')} s)"
     if kind == "call.error":
         return str(d.get("message", "error"))
     if kind == "call.rejected":

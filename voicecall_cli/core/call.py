@@ -50,6 +50,8 @@ class CallRecord:
     transcript: list[TranscriptEntry] = field(default_factory=list)
     processed_event_ids: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # {"url", "durationSec"} once the carrier reported the call's recording (opt-in)
+    recording: dict[str, Any] | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -81,6 +83,7 @@ class CallRecord:
             "endReason": self.end_reason,
             "transcript": [t.to_dict() for t in self.transcript],
             "metadata": dict(self.metadata),
+            **({"recording": dict(self.recording)} if self.recording is not None else {}),
             "processedEventIds": list(self.processed_event_ids),
         }
 
@@ -93,7 +96,8 @@ class CallRecord:
             endedAt=self.ended_at, endReason=self.end_reason,
             transcript=tuple(TranscriptLine(t.timestamp, t.speaker, t.text, t.is_final)
                              for t in self.transcript),
-            metadata=dict(self.metadata))
+            metadata=dict(self.metadata),
+            recording=dict(self.recording) if self.recording is not None else None)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CallRecord:
@@ -112,4 +116,5 @@ class CallRecord:
             transcript=[TranscriptEntry.from_dict(t) for t in d.get("transcript") or []],
             processed_event_ids=[str(k) for k in d.get("processedEventIds") or []],
             metadata=dict(d.get("metadata") or {}),
+            recording=dict(d["recording"]) if isinstance(d.get("recording"), dict) else None,
         )

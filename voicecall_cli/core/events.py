@@ -23,6 +23,7 @@ class EventType(StrEnum):
     DTMF = "call.dtmf"
     ENDED = "call.ended"
     ERROR = "call.error"
+    RECORDING = "call.recording"  # the carrier saved the call's recording (may follow the end)
 
 
 @dataclass(slots=True)
@@ -46,6 +47,8 @@ class NormalizedEvent:
     reason: str = "completed"  # call.ended: an end reason
     error: str = "unknown error"  # call.error
     retryable: bool = False  # call.error
+    recording_url: str = ""  # call.recording
+    recording_duration_s: int | None = None  # call.recording (None: the carrier did not say)
 
     @property
     def key(self) -> str:

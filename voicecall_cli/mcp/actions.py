@@ -99,7 +99,7 @@ def run_action(api: CallsApi, action: str, args: dict[str, Any]) -> dict[str, An
 def _dispatch(api: CallsApi, action: str, a: dict[str, Any]) -> dict[str, Any]:
     if action == "initiate_call":
         request = InitiateRequest.parse({**_pick(a, "message", "to", "mode", "idempotencyKey",
-                                                 "confirmToken", "objective"),
+                                                 "confirmToken", "objective", "record"),
                                          "origin": "mcp"})
         return api.initiate(request).to_json()
     if action == "continue_call":

@@ -61,10 +61,10 @@ bad_request) and a hint saying what to do. A call refused by a rail must not be 
 
 TOOL_DESCRIPTION = """\
 Place and manage phone calls. Actions: initiate_call (message, to?, mode?, idempotencyKey?,
-confirmToken?, objective?), continue_call (callId, message, timeout?), speak_to_user (callId,
-message), end_call (callId), get_status (callId), wait_for_end (callId, timeout?), list_calls
-(state?, limit?). Phone numbers are E.164 (+15550001234); call ids may be given as a unique
-prefix of 8+ characters."""
+confirmToken?, objective?, record?), continue_call (callId, message, timeout?), speak_to_user
+(callId, message), end_call (callId), get_status (callId), wait_for_end (callId, timeout?),
+list_calls (state?, limit?). Phone numbers are E.164 (+15550001234); call ids may be given as a
+unique prefix of 8+ characters."""
 
 Action = Literal[ACTIONS]  # type: ignore[valid-type]  (the tuple's names, in its order)
 Mode = Literal[CALL_MODES]  # type: ignore[valid-type]
@@ -105,6 +105,10 @@ def build_server(socket_path: str | Path) -> MCPServer:
                         "auto-responder (what to achieve, what to ask); the model gets it as "
                         f"context, it is never spoken; at most {OBJECTIVE_MAX} "
                         "characters.")] = None,
+        record: Annotated[bool | None, Field(
+            description="initiate_call: true records the call at the carrier (tell the "
+                        "other party: consent law may require it); the recording's URL is "
+                        "on get_status after the call.")] = None,
         state: Annotated[str | None, Field(
             description="list_calls: active, ended or one call state.")] = None,
         limit: Annotated[int | None, Field(
@@ -113,8 +117,8 @@ def build_server(socket_path: str | Path) -> MCPServer:
     ) -> CallToolResult:
         args = {"message": message, "to": to, "mode": mode, "callId": callId,
                 "timeout": timeout, "idempotencyKey": idempotencyKey,
-                "confirmToken": confirmToken, "objective": objective, "state": state,
-                "limit": limit}
+                "confirmToken": confirmToken, "objective": objective, "record": record,
+                "state": state, "limit": limit}
         try:
             result = run_action(api, action, args)
         except ActionError as err:

@@ -49,6 +49,8 @@ class Request:
                     raise ApiError(ErrorCode.BAD_REQUEST, f"{name} required")
                 continue
             expected = _FIELD_TYPES.get(name, str)
+            if expected is bool and not isinstance(value, bool):
+                raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be true or false")
             if expected is int:
                 value = _checked_int(name, value)
             if expected is str:
@@ -73,7 +75,8 @@ class Request:
                 if v is not None}
 
 
-_FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int, "last": int}
+_FIELD_TYPES: dict[str, type] = {"timeoutMs": int, "since": int, "limit": int, "last": int,
+                                "record": bool}
 CALL_LIST_LIMIT = 1000  # at most this many calls in one voicecall.calls answer
 LATENCY_LAST_LIMIT = 1000  # at most this many turns in one voicecall.latency answer
 LATENCY_LAST_DEFAULT = 200
@@ -130,6 +133,11 @@ class InitiateRequest(Request):
     ``objective``: a private brief for the auto-responder on this (conversation) call, at most
     :data:`OBJECTIVE_MAX` characters. It goes into the model's system context for every reply
     on the call and is never spoken; the call keeps it as ``metadata.objective``.
+
+    ``record: true`` records the call at the carrier once it is answered (as
+    ``recording.enabled`` does for every call); the recording's URL comes later on the call
+    (``recording``) and as a ``call.recording`` event. A provider that cannot record refuses
+    it (``bad_request``).
     """
 
     METHOD: ClassVar[str] = "voicecall.initiate"
@@ -142,6 +150,7 @@ class InitiateRequest(Request):
     origin: str | None = None
     confirmToken: str | None = None
     objective: str | None = None
+    record: bool | None = None
 
     def check(self) -> None:
         for wire, number in (("to", self.to), ("from", self.from_)):

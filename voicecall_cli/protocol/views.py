@@ -121,7 +121,9 @@ class CallView(View):
 
     ``endReason`` is the final state once the call has ended (``completed``, ``hangup-user``,
     ``hangup-bot``, ``busy``, ``no-answer``, ``failed``, ``timeout``...); ``answeredAt`` is
-    null for a call nobody answered. Times are epoch milliseconds.
+    null for a call nobody answered. Times are epoch milliseconds. ``recording`` (only on a
+    recorded call, once the carrier reported it, usually after the end): ``{"url",
+    "durationSec"}`` (``durationSec`` null when the carrier did not say).
     """
 
     WIRE_NAMES: ClassVar[dict[str, str]] = {"from_": "from"}
@@ -138,6 +140,7 @@ class CallView(View):
     endReason: str | None
     transcript: tuple[TranscriptLine, ...]
     metadata: dict[str, Any]
+    recording: dict[str, Any] | None = None  # {url, durationSec}: see voicecall call --record
 
     @property
     def ended(self) -> bool:

@@ -49,12 +49,16 @@ class Capabilities:
     ``streaming.enabled``.
     ``answer_inbound``: an accepted inbound call must be answered explicitly
     (:meth:`ProviderClient.answer`).
+    ``recording``: the carrier records an answered call on request
+    (:meth:`ProviderClient.start_recording`) and reports the recording by webhook, as a
+    ``call.recording`` event.
     """
 
     native_notify: bool = False
     speak_and_listen: bool = False
     media: bool = False
     answer_inbound: bool = False
+    recording: bool = False
 
 
 class Endpoints(Protocol):
@@ -260,6 +264,13 @@ class ProviderClient:
     async def answer(self, call_id: str, provider_call_id: str) -> None:
         """Answer an accepted inbound call (``answer_inbound`` capability)."""
         raise ProviderError(f"{self.name}: inbound calls are answered by the webhook reply")
+
+    async def start_recording(self, call_id: str, provider_call_id: str) -> None:
+        """Have the carrier record the answered call, both parties (in two channels where the
+        carrier offers it), until it ends (``recording`` capability); returns once the carrier
+        accepted. The recording's URL and duration arrive later (usually after the hang-up)
+        as a webhook the codec turns into a ``call.recording`` event."""
+        raise ProviderError(f"{self.name}: call recording is not supported")
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         """The call's status, normalised; never raises (a failure is ``state="unknown"``)."""

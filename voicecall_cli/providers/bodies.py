@@ -117,3 +117,21 @@ def _holds_lone_surrogate(document: Any) -> bool:
         if any(lone_surrogate(text) is not None for text in strings):
             return True
     return False
+
+
+MAX_SECONDS_DIGITS = 9  # a recording longer than 31 years is not a duration
+
+
+def whole_seconds(value: object) -> int | None:
+    """A carrier's duration field as whole seconds: an int, or text of ASCII digits (a
+    decimal part such as Plivo's ``"12.5"`` is dropped); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 10 ** MAX_SECONDS_DIGITS else None
+    if not isinstance(value, str):
+        return None
+    whole = value.strip().split(".", 1)[0]
+    if whole.isascii() and whole.isdigit() and len(whole) <= MAX_SECONDS_DIGITS:
+        return int(whole)
+    return None

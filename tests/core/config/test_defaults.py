@@ -47,6 +47,7 @@ EXPECTED_DEFAULTS = {
         "replyDelayMs": 300,
     },
     "mcp": {"requireConfirmation": False},
+    "recording": {"enabled": False},
     "store": "/home/ada/.local/state/voicecall",
 }
 

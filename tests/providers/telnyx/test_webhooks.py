@@ -56,7 +56,9 @@ GOLDEN = {
     "streaming_started": NONE,
     "streaming_stopped": NONE,
     "streaming_failed": NONE,
-    "call_recording_saved": NONE,
+    "call_recording_saved": (EventType.RECORDING, {
+        "call_id": CALL_ID, "recording_url": "https://example.com/r.mp3",
+        "recording_duration_s": None}),
 }
 
 

@@ -46,6 +46,9 @@ WAIT_LIMIT_S = 7 * 24 * 3600.0
               help="A private brief for the auto-responder on this conversation call (what "
                    "to achieve, what to ask): the model gets it as context, it is never "
                    f"spoken. At most {OBJECTIVE_MAX} characters.")
+@click.option("--record", is_flag=True,
+              help="Record the call at the carrier once answered (both sides); its URL is on "
+                   "'status' after the hang-up. The other party may have to be told.")
 @click.option("--wait", is_flag=True,
               help="Stay until the call has ended, then print its outcome and transcript "
                    "(exit 1 when it was never answered).")
@@ -53,11 +56,11 @@ WAIT_LIMIT_S = 7 * 24 * 3600.0
 @click.pass_obj
 def command(obj: CliContext, to: str | None, message: str, mode: str | None,
             from_number: str | None, idempotency_key: str | None, objective: str | None,
-            wait: bool, as_json: bool) -> None:
+            record: bool, wait: bool, as_json: bool) -> None:
     """Place a call and print its call id."""
     request = build_request(InitiateRequest, to=to, message=message, mode=mode,
                             from_=from_number, idempotencyKey=idempotency_key, origin="cli",
-                            objective=objective)
+                            objective=objective, record=True if record else None)
     result = obj.rpc(request, expect="callId")
     call_id = str(result["callId"])
     if not wait:

@@ -194,6 +194,9 @@ CONFIG_SCHEMA = Obj({
     # `voicecall mcp`: requireConfirmation makes an agent's initiate_call return a preview and
     # a token first; only the same request again with the token dials.
     "mcp": Obj({"requireConfirmation": Bool(False)}),
+    # Carrier-side dual-channel recording of every call once answered (off: only calls placed
+    # with `call --record`). Recording may need the other party's consent: see the README.
+    "recording": Obj({"enabled": Bool(False)}),
 })
 
 

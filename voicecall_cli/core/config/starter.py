@@ -92,6 +92,9 @@ path = "/voice/webhook"           # where the webhook is mounted publicly
 [mcp]                             # `voicecall mcp`, the MCP server for agents
 requireConfirmation = false       # true: an agent's call is previewed, then confirmed by token
 
+[recording]                       # carrier-side recording (the other party may need telling)
+enabled = false                   # true: record every call; or per call: voicecall call --record
+
 [mock]                            # the mock provider's simulated callee
 ringDelayMs = 200
 answerDelayMs = 400

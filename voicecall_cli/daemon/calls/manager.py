@@ -90,6 +90,8 @@ class CallManager:
         self.hold_queue: Any = None  # HoldQueue (see service.new_call_manager)
         # What an answered call starts (the greeting; see service.new_call_manager).
         self.on_answered: Callable[[CallRecord], None] = lambda call: None
+        # What takes the carrier's call.recording reports (see .recording).
+        self.on_recording: Callable[[NormalizedEvent], None] = lambda event: None
         # What a stream starting or stopping, or a call ending, wakes (the hold queue).
         self.on_streams_changed: Callable[[], None] = lambda: None
         self.latency = TurnLatency(self)
@@ -264,6 +266,9 @@ class CallManager:
                     log.exception("failed to process %s event", event.type)
 
     def handle_event(self, event: NormalizedEvent) -> None:
+        if event.type is EventType.RECORDING:  # may come after the end: the call's own path
+            self.on_recording(event)
+            return
         now = self.now_ms()
         call = self.find(event.call_id) or (
             self.find(event.provider_call_id) if event.provider_call_id else None)

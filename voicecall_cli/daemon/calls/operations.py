@@ -19,6 +19,7 @@ from voicecall_cli.core.call import CallRecord, TranscriptEntry
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.calls import rails
 from voicecall_cli.daemon.calls.manager import CallManager
+from voicecall_cli.daemon.calls.recording import RECORD_KEY
 from voicecall_cli.daemon.calls.turns import TurnFailed, TurnWaiter
 from voicecall_cli.daemon.store import StoreError
 from voicecall_cli.protocol import (
@@ -75,6 +76,9 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     mode = req.mode or s.default_mode
     if req.objective is not None:
         _check_objective(m, mode)
+    if req.record and not m.provider.capabilities.recording:
+        raise ApiError(ErrorCode.BAD_REQUEST,
+                       f"record: provider {m.provider.name} cannot record calls")
     admission = rails.admit(m, req, to, from_number, mode)
     if admission.answer is not None:
         return admission.answer
@@ -88,6 +92,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
                       started_at=now, metadata={"initialMessage": req.message, "mode": mode})
     if req.objective is not None:
         call.metadata["objective"] = req.objective
+    if req.record:
+        call.metadata[RECORD_KEY] = True  # started at the answer (see .recording)
     m.pending_initiations += 1
     try:
         try:  # the call, its journal entry and call.created: all committed, or none

@@ -1,4 +1,5 @@
-"""The call manager and what runs on top of it, put together: the greeting on answer, restore of
+"""The call manager and what runs on top of it, put together: the greeting (and the opt-in
+recording) on answer, the carrier's recording reports, restore of
 the calls a previous run left live, the stale-call reaper, and the hold queue of inbound callers
 waiting for a stream slot.
 
@@ -13,7 +14,9 @@ from functools import partial
 
 import trio
 
+from voicecall_cli.core.call import CallRecord
 from voicecall_cli.daemon.bus import EventBus
+from voicecall_cli.daemon.calls import recording
 from voicecall_cli.daemon.calls.greeting import on_answered
 from voicecall_cli.daemon.calls.holdqueue import HoldQueue
 from voicecall_cli.daemon.calls.manager import CallManager
@@ -32,10 +35,16 @@ def new_call_manager(settings: CallSettings, store: Store, bus: EventBus, provid
     """A :class:`CallManager` whose answered calls are greeted (reference 2.6)."""
     manager = CallManager(settings, store, bus, provider, clock, endpoints=endpoints,
                           speech=speech)
-    manager.on_answered = partial(on_answered, manager)
+    manager.on_answered = partial(_on_answered, manager)
+    manager.on_recording = partial(recording.on_recording, manager)
     manager.hold_queue = HoldQueue(manager, manager.speech.streams)
     manager.on_streams_changed = manager.hold_queue.wake
     return manager
+
+
+def _on_answered(manager: CallManager, call: CallRecord) -> None:
+    recording.on_answered(manager, call)  # first: the recording starts before the greeting
+    on_answered(manager, call)
 
 
 async def run_calls(manager: CallManager, *,

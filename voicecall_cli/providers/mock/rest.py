@@ -22,7 +22,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import httpx
@@ -64,6 +63,7 @@ class _CalleeCall:
     # Set once the newest planned reply was delivered (or given up): the next one waits for
     # it, so the callee answers its questions in the order they were asked.
     last_reply: trio.Event | None = None
+    recording_since_ms: int | None = None  # start_recording: the recording runs from then
 
 
 class MockClient(ProviderClient):
@@ -129,6 +129,15 @@ class MockClient(ProviderClient):
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         """Nothing to do: a question once asked is answered (see :meth:`start_listening`)."""
 
+    async def start_recording(self, call_id: str, provider_call_id: str) -> None:
+        """The mock carrier "records" from now on: after the call ends it reports a
+        ``call.recording`` with a ``mock://`` URL (nothing is stored) and the seconds since."""
+        call = self._call(provider_call_id, call_id)
+        if call.state.ended:
+            raise ProviderError(f"mock carrier: call {call_id} has ended")
+        if call.recording_since_ms is None:
+            call.recording_since_ms = self._clock_ms()
+
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         return self._call(provider_call_id, None).state.status()
 
@@ -166,7 +175,17 @@ class MockClient(ProviderClient):
         call.state.ended_reason = reason
         for scope in call.scopes:
             scope.cancel()
-        self._nursery.start_soon(partial(self._post, call, EventType.ENDED, reason=reason))
+        self._nursery.start_soon(self._post_end, call, reason)
+
+    async def _post_end(self, call: _CalleeCall, reason: str) -> None:
+        """``call.ended``, then the recording's report when the call was recorded."""
+        await self._post(call, EventType.ENDED, reason=reason)
+        since, call.recording_since_ms = call.recording_since_ms, None
+        if since is not None:
+            await self._post(call, EventType.RECORDING,
+                             recording_url=f"mock://recordings/{call.state.call_id}.mp3",
+                             recording_duration_s=max(0, round((self._clock_ms() - since)
+                                                               / 1000)))
 
     # -- plumbing -------------------------------------------------------------------------------
 

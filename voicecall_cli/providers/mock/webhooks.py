@@ -3,7 +3,8 @@
 A mock webhook is a JSON POST ``{"events": [...]}`` or ``{"event": {...}}``; each event is an
 object with camelCase keys (``type``, ``callId``, ``id``, ``timestamp``, ``providerCallId``,
 ``turnToken``, ``direction``, ``from``, ``to``, ``text``, ``transcript``, ``isFinal``,
-``confidence``, ``durationMs``, ``digits``, ``reason``, ``error``, ``retryable``). There is no
+``confidence``, ``durationMs``, ``digits``, ``reason``, ``error``, ``retryable``,
+``recordingUrl``, ``recordingDurationSec``). There is no
 signature: the request key is ``"mock:" + sha256(body)``, so an identical payload is a replay
 (anyone who can reach the webhook can send a new one: the mock carrier verifies nothing). Bodies
 are decoded strictly (``bodies.json_body``): not UTF-8 JSON text is a 400.
@@ -50,6 +51,8 @@ _OPTIONAL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "reason": ("reason", (str,)),
     "error": ("error", (str,)),
     "retryable": ("retryable", (bool,)),
+    "recordingUrl": ("recording_url", (str,)),
+    "recordingDurationSec": ("recording_duration_s", (int,)),
 }
 # Fields written by encode_mock_event for each event type, beyond the common ones.
 _TYPE_FIELDS: dict[EventType, tuple[str, ...]] = {
@@ -59,6 +62,7 @@ _TYPE_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.DTMF: ("digits",),
     EventType.ENDED: ("reason",),
     EventType.ERROR: ("error", "retryable"),
+    EventType.RECORDING: ("recordingUrl", "recordingDurationSec"),
 }
 _COMMON_OPTIONAL = ("providerCallId", "turnToken", "direction", "from", "to")
 

@@ -23,7 +23,8 @@ from voicecall_cli.providers.base import (
     Streams,
 )
 
-CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True)
+CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True,
+                            recording=True)
 
 
 @asynccontextmanager
@@ -46,7 +47,8 @@ async def _open(config: ProviderConfig, endpoints: Endpoints,
             auth_id=config.get("plivo.authId") or "", auth_token=auth_token,
             api_base_url=config.get("plivo.apiBaseUrl"), state=state, endpoints=endpoints,
             voice=voice, language=language,
-            ring_timeout_s=max(1, int(config.get("ringTimeoutMs")) // 1000)) as client:
+            ring_timeout_s=max(1, int(config.get("ringTimeoutMs")) // 1000),
+            record_time_limit_s=int(config.get("maxDurationSeconds"))) as client:
         yield Provider("plivo", client, webhooks, CAPABILITIES, PlivoMediaCodec())
 
 

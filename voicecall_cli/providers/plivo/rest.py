@@ -78,7 +78,8 @@ class PlivoClient(ProviderClient):
     name = "plivo"
 
     def __init__(self, *, api: RestApi, auth_id: str, state: PlivoState, endpoints: Endpoints,
-                 voice: str, language: str, ring_timeout_s: int) -> None:
+                 voice: str, language: str, ring_timeout_s: int,
+                 record_time_limit_s: int = 3600) -> None:
         self._api = api
         self._account = f"/v1/Account/{quote(auth_id, safe='')}"
         self.state = state
@@ -86,6 +87,7 @@ class PlivoClient(ProviderClient):
         self.voice = voice
         self.language = language
         self.ring_timeout_s = ring_timeout_s
+        self.record_time_limit_s = record_time_limit_s  # Plivo stops at 60 s unless told
 
     # -- ProviderClient ----------------------------------------------------------------------
 
@@ -160,6 +162,16 @@ class PlivoClient(ProviderClient):
         call_uuid = self.state.call_uuid(provider_call_id)
         if call_uuid:
             self.state.stop_listening(call_uuid)
+
+    async def start_recording(self, call_id: str, provider_call_id: str) -> None:
+        """``POST /Call/{CallUUID}/Record/`` (mp3, up to the call's longest duration); Plivo
+        posts ``record_url`` and ``recording_duration`` to our ``flow=recording`` URL when
+        the recording ends. (Plivo's Record API has no channel option: one mixed file.)"""
+        call_uuid = self._answered_uuid(provider_call_id)
+        await self._api.request("POST", f"{self._account}/Call/{_path(call_uuid)}/Record/", json={
+            "file_format": "mp3", "time_limit": self.record_time_limit_s,
+            "callback_url": with_query(self._webhook_url(), callId=call_id, flow="recording"),
+            "callback_method": "POST"})
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         """A live call (``GET /Call/{uuid}/?status=live``), or one still queued under its
@@ -254,7 +266,8 @@ async def open_plivo_client(*, auth_id: str, auth_token: str, api_base_url: str,
                             state: PlivoState, endpoints: Endpoints,
                             voice: str = xml.DEFAULT_VOICE,
                             language: str = xml.DEFAULT_LANGUAGE, ring_timeout_s: int = 30,
-                            request_timeout_s: float = 15.0) -> AsyncIterator[PlivoClient]:
+                            request_timeout_s: float = 15.0, record_time_limit_s: int = 3600,
+                            ) -> AsyncIterator[PlivoClient]:
     """Open a :class:`PlivoClient` for ``api_base_url`` (``https://api.plivo.com`` in
     production, a simulator's ``base_url`` in tests). The HTTP client is closed on exit.
     Proxy settings from the environment apply except for a loopback ``api_base_url``."""
@@ -267,4 +280,5 @@ async def open_plivo_client(*, auth_id: str, auth_token: str, api_base_url: str,
         api = RestApi(http, label="Plivo", secrets=(auth_token, basic),
                       timeout_s=request_timeout_s)
         yield PlivoClient(api=api, auth_id=auth_id, state=state, endpoints=endpoints,
-                          voice=voice, language=language, ring_timeout_s=ring_timeout_s)
+                          voice=voice, language=language, ring_timeout_s=ring_timeout_s,
+                          record_time_limit_s=record_time_limit_s)

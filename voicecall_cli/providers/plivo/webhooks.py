@@ -21,6 +21,7 @@ never from a request's ``Host``.
 ``redirect``            none (``sayDone``: a speech was heard)                next step
 ``hold``                none                                                  stream or hold
 ``stream-status``       none; StopStream/DroppedStream end the stream         empty
+``recording``           ``call.recording`` (the Record API's callback)        empty
 ======================  ====================================================  ===============
 
 "Next step" is a ``<GetInput>`` while a turn listens, else a keep-alive (wait, ask again); a
@@ -53,7 +54,7 @@ from voicecall_cli.providers.base import (
     WebhookReply,
     WebhookRequest,
 )
-from voicecall_cli.providers.bodies import form_pairs, single_values
+from voicecall_cli.providers.bodies import form_pairs, single_values, whole_seconds
 from voicecall_cli.providers.plivo import xml
 from voicecall_cli.providers.plivo.media import token_for_xml
 from voicecall_cli.providers.plivo.signature import (
@@ -123,6 +124,8 @@ class PlivoWebhookCodec:
 
         Raises ``ValueError`` when the body is not form data or names no ``CallUUID``.
         """
+        if _text(request.query.get("flow")).strip().lower() == "recording":
+            return _xml_reply(xml.empty(), self._recording(request, now_ms))
         delivery = _read_delivery(request, self._state)
         flow, call_uuid = delivery.flow, delivery.call_uuid
         dedupe_key = key or _fallback_key(request)
@@ -149,6 +152,29 @@ class PlivoWebhookCodec:
         if delivery.direction == "inbound":
             events.insert(0, (EventType.INITIATED, {}, f"plivo:initiated:{call_uuid}"))
         return _reply(events, delivery, now_ms, self._answer_xml(delivery))
+
+    def _recording(self, request: WebhookRequest, now_ms: int) -> list[NormalizedEvent]:
+        """The Record API's callback (form fields ``call_uuid``, ``record_url``,
+        ``recording_id``, ``recording_duration``...): ``call.recording``, counted once per
+        recording. Raises ``ValueError`` for a body that is not form data or names no call."""
+        form = single_values(form_pairs(request.body))
+        call_uuid = _text(form.get("call_uuid") or form.get("CallUUID")).strip()
+        if not call_uuid:
+            raise ValueError("recording callback has no call_uuid")
+        url = _text(form.get("record_url")).strip()
+        if not url:
+            return []
+        duration = whole_seconds(form.get("recording_duration"))
+        if duration is None:
+            millis = whole_seconds(form.get("recording_duration_ms"))
+            duration = None if millis is None else round(millis / 1000)
+        call_id = (_text(request.query.get("callId")).strip()
+                   or self._state.call_id(call_uuid) or call_uuid)
+        recording_id = _text(form.get("recording_id")).strip() or url
+        return [NormalizedEvent(
+            type=EventType.RECORDING, id=str(uuid.uuid4()), call_id=call_id,
+            timestamp=now_ms, dedupe_key=f"plivo:recording:{recording_id}",
+            provider_call_id=call_uuid, recording_url=url, recording_duration_s=duration)]
 
     # -- XML decisions -------------------------------------------------------------------------
 
@@ -276,8 +302,9 @@ def _reply(events: list[tuple[EventType, dict[str, Any], str]], delivery: _Deliv
     return WebhookReply(events=normalised, body=document.encode(), headers=dict(XML_HEADERS))
 
 
-def _xml_reply(document: str) -> WebhookReply:
-    return WebhookReply(body=document.encode(), headers=dict(XML_HEADERS))
+def _xml_reply(document: str, events: list[NormalizedEvent] | None = None) -> WebhookReply:
+    return WebhookReply(events=events or [], body=document.encode(),
+                        headers=dict(XML_HEADERS))
 
 
 def _e164(number: str | None) -> str | None:

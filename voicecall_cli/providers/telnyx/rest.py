@@ -157,6 +157,13 @@ class TelnyxClient(ProviderClient):
                 "payload": HOLD_PROMPT, "payload_type": "text", "voice": self.voice,
                 "language": self.language})
 
+    async def start_recording(self, call_id: str, provider_call_id: str) -> None:
+        """``record_start``: mp3, both parties in two channels; Telnyx reports the saved file
+        as ``call.recording.saved`` after the hang-up (see :mod:`.webhooks`)."""
+        await self._command(provider_call_id, "record_start", {
+            "format": "mp3", "channels": "dual",
+            "client_state": encode_client_state(call_id)})
+
     def held_calls(self) -> list[str]:
         return self.state.held()
 

@@ -17,6 +17,8 @@ newest ``client_state`` (:mod:`.state`): our call id, plus the turn token while 
 ``call.transcription``     ``call.speech`` (``transcription_data``, else the older flat fields)
 ``call.dtmf.received``     ``call.dtmf``
 ``call.hangup``            ``call.ended`` with the reason of its ``hangup_cause``
+``call.recording.saved``   ``call.recording``: the mp3 URL (``public_recording_urls``, else
+                           ``recording_urls``), the duration from its start and end times
 ``streaming.*``, others    none (acknowledged)
 =========================  ================================================================
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -111,10 +114,12 @@ class TelnyxWebhookCodec:
             return WebhookReply()
         payload = data.get("payload")
         payload = payload if isinstance(payload, dict) else {}
+        event_type = data["event_type"]
         pid = _text(payload.get("call_control_id"))
+        if not pid and event_type == "call.recording.saved":  # its documented example names
+            pid = _text(payload.get("call_leg_id"))  # the leg only (client_state: our id)
         if not pid:
             return WebhookReply()
-        event_type = data["event_type"]
         event_id = _text(data.get("id"))
         if event_type == "call.speak.ended":
             self._state.speak_ended(pid, event_id)
@@ -146,10 +151,39 @@ def _event(event_type: str, payload: dict[str, Any]) -> tuple[EventType, dict[st
         return _transcription(payload)
     if event_type == "call.speak.started":
         return EventType.SPEAKING, {}
+    if event_type == "call.recording.saved":
+        return _recording(payload)
     if event_type == "call.dtmf.received":
         digit = _text(payload.get("digit"))
         return (EventType.DTMF, {"digits": digit}) if digit else None
     return None
+
+
+def _recording(payload: dict[str, Any]) -> tuple[EventType, dict[str, Any]] | None:
+    url = ""
+    for key in ("public_recording_urls", "recording_urls"):
+        urls = payload.get(key)
+        if isinstance(urls, dict):
+            url = _text(urls.get("mp3")) or _text(urls.get("wav"))
+            if url:
+                break
+    if not url:
+        return None
+    started = _instant(payload.get("recording_started_at"))
+    ended = _instant(payload.get("recording_ended_at"))
+    duration = (max(0, round((ended - started).total_seconds()))
+                if started is not None and ended is not None else None)
+    return EventType.RECORDING, {"recording_url": url, "recording_duration_s": duration}
+
+
+def _instant(value: object) -> datetime | None:
+    """An ISO 8601 time with its zone (Telnyx writes ``2018-02-02T22:20:27.521992Z``)."""
+    text = _text(value).strip()
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    return when if when is not None and when.tzinfo is not None else None
 
 
 def _transcription(payload: dict[str, Any]) -> tuple[EventType, dict[str, Any]] | None:

@@ -51,6 +51,9 @@ STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
 # Terminal CallStatus -> our end reason (reference 4.1); every other status is live.
 END_REASONS = {"completed": "completed", "failed": "failed", "busy": "busy",
                "no-answer": "no-answer", "canceled": "hangup-bot"}
+NOT_IN_PROGRESS = "21220"  # Twilio's "call is not in-progress"
+RECORDING_ATTEMPTS = 5
+RECORDING_RETRY_S = 0.4
 MISSING_CALL_URL = "Missing webhook URL for this call (provider state not initialized)"
 
 Form = Mapping[str, str | Sequence[str]]
@@ -149,6 +152,27 @@ class TwilioClient(ProviderClient):
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         self.state.clear_pending_gather(provider_call_id)
+
+    async def start_recording(self, call_id: str, provider_call_id: str) -> None:
+        """``POST Calls/{CallSid}/Recordings.json``: both parties in two channels; Twilio
+        posts the ``completed`` recording to our webhook (``type=recording``). An inbound
+        call is answered by our reply to its first webhook, which this request can beat:
+        Twilio then refuses (21220, not in progress), so that refusal is retried briefly."""
+        form = {"RecordingChannels": "dual",
+                "RecordingStatusCallback": with_query(self._webhook_url(), callId=call_id,
+                                                      type="recording"),
+                "RecordingStatusCallbackEvent": "completed",
+                "RecordingStatusCallbackMethod": "POST"}
+        path = f"{self._call_path(provider_call_id)[:-len('.json')]}/Recordings.json"
+        for attempt in range(RECORDING_ATTEMPTS):
+            try:
+                await self._request("POST", path, form)
+                return
+            except ApiError as exc:
+                not_yet = exc.status == 400 and NOT_IN_PROGRESS in exc.codes
+                if not not_yet or attempt == RECORDING_ATTEMPTS - 1:
+                    raise
+            await trio.sleep(RECORDING_RETRY_S)
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         """Reference 3.2: 404 is an ended call (``completed``); any other failure is

@@ -17,6 +17,7 @@ Which TwiML a webhook gets (first matching row):
 ========================================  ======================================================
 request                                   reply
 ========================================  ======================================================
+``type=recording``                        ``call.recording`` (a ``completed`` recording); empty
 ``SpeechResult`` (Gather action)          ``call.speech``; only the listening turn's own
                                           token ends that turn; a turn still listening:
                                           Gather again, else idle
@@ -56,7 +57,7 @@ from voicecall_cli.providers.base import (
     WebhookReply,
     WebhookRequest,
 )
-from voicecall_cli.providers.bodies import form_pairs, single_values
+from voicecall_cli.providers.bodies import form_pairs, single_values, whole_seconds
 from voicecall_cli.providers.signatures import WebhookSecurity, reconstruct_public_url
 from voicecall_cli.providers.twilio import twiml
 from voicecall_cli.providers.twilio.signature import (
@@ -159,6 +160,10 @@ class TwilioWebhookCodec:
         if request.query.get("sayDone"):
             self._state.say_finished(request.query["sayDone"])
         events: list[tuple[EventType, dict[str, Any]]]
+        if request.query.get("type") == "recording":  # RecordingStatusCallback (after the end)
+            return WebhookReply(events=_recording_events(delivery, now_ms), status=200,
+                                body=twiml.empty().encode(),
+                                headers={"content-type": "application/xml"})
         if "SpeechResult" in form:
             events = [(EventType.SPEECH, {
                 "transcript": form["SpeechResult"], "is_final": True,
@@ -295,6 +300,21 @@ def _read_delivery(request: WebhookRequest,
         direction=_DIRECTIONS.get(form.get("Direction", "").strip().lower()),
         is_status_callback=request.query.get("type") == "status",
         turn_token=request.query.get("turnToken") or None)
+
+
+def _recording_events(delivery: _Delivery, now_ms: int) -> list[NormalizedEvent]:
+    """A ``completed`` recording status callback: ``call.recording`` (its dedupe key is the
+    RecordingSid, so a re-sent callback counts once); any other status: nothing."""
+    form = delivery.form
+    url = form.get("RecordingUrl", "").strip()
+    sid = form.get("RecordingSid", "").strip()
+    if form.get("RecordingStatus", "").strip().lower() != "completed" or not url or not sid:
+        return []
+    duration = form.get("RecordingDuration", "").strip()
+    return _normalised([(EventType.RECORDING, {
+        "recording_url": url,
+        "recording_duration_s": whole_seconds(duration)})], delivery,
+        f"twilio:recording:{sid}", now_ms)
 
 
 def _status_events(status: str) -> list[tuple[EventType, dict[str, Any]]]:

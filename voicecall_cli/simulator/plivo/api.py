@@ -8,7 +8,8 @@ Routes (under ``/v1/Account/<auth_id>/``, trailing slash optional):
   ``GET Call/<request_uuid>/?status=queued`` -> 200 the queued call;
   ``GET Call/<call_uuid>/`` -> 200 the call detail record, once the call ended (404 before),
 * ``POST Call/<call_uuid>/`` (transfer) -> 202 ``{"api_id", "message": "call transferred"}``,
-* ``DELETE Call/<call_uuid>/`` and ``DELETE Request/<request_uuid>/`` -> 204, no body.
+* ``DELETE Call/<call_uuid>/`` and ``DELETE Request/<request_uuid>/`` -> 204, no body,
+* ``POST Call/<call_uuid>/Record/`` -> 202 (see :mod:`.recording`).
 
 Every answer carries an ``api_id``; errors are ``{"api_id", "error": "<text>"}``: wrong or
 missing credentials, or another account's path -> 401; a body that is not a JSON object (nor
@@ -37,6 +38,7 @@ from voicecall_cli.simulator.serving import Request, Response, RestApp
 _ACCOUNT = re.compile(r"^/v1/Account/(?P<account>[^/]+)/(?P<rest>.*)$")
 _CALLS = re.compile(r"^Call/?$")
 _CALL = re.compile(r"^Call/(?P<id>[^/]+)/?$")
+_RECORD = re.compile(r"^Call/(?P<id>[^/]+)/Record/?$")
 _REQUEST = re.compile(r"^Request/(?P<id>[^/]+)/?$")
 _NUMBER = re.compile(r"^\+?[1-9]\d{3,15}$")
 
@@ -160,6 +162,8 @@ class CallOperations(Protocol):
 
     def cancel_request(self, request_uuid: str) -> None: ...
 
+    def start_recording(self, call_uuid: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
 
 class FakePlivoApi(RestApp):
     """ASGI callable for the fake REST API, bound to one :class:`CallOperations`; the ASGI
@@ -220,6 +224,10 @@ class FakePlivoApi(RestApp):
                 self._ops.hangup(found["id"])
                 return answer(204, None)
             raise ApiFailure(405, f"method {method_} not allowed")
+        if (found := _RECORD.match(rest)) is not None:
+            if method_ != "POST":
+                raise ApiFailure(405, f"method {method_} not allowed")
+            return Response(202, json.dumps(self._ops.start_recording(found["id"], body)))
         if (found := _REQUEST.match(rest)) is not None:
             if method_ != "DELETE":
                 raise ApiFailure(405, f"method {method_} not allowed")

@@ -53,6 +53,7 @@ from voicecall_cli.simulator.plivo.call import (
     WebhookDelivery,
 )
 from voicecall_cli.simulator.plivo.media import PlivoMediaStream
+from voicecall_cli.simulator.plivo.recording import Recorder, SimRecording
 from voicecall_cli.simulator.plivo.runner import CallRunner
 from voicecall_cli.simulator.plivo.webhooks import (
     Outbox,
@@ -106,6 +107,9 @@ class PlivoSimulator:
         self._clock_ms = clock_ms
         self._sender = WebhookSender(http, WebhookSigner(auth_token), forward=forward)
         self._changed = trio.Event()
+        self.recorder = Recorder(sender=self._sender, nursery=nursery, clock_ms=clock_ms,
+                                 base_url=lambda: self.base_url, wait_ended=self.wait_ended,
+                                 on_change=self._notify)
 
     # -- what tests do --------------------------------------------------------------------------
 
@@ -275,6 +279,14 @@ class PlivoSimulator:
         if call is None or call.status not in ("queued", "ringing"):
             raise ApiFailure(404, "not found")
         self._runners[call.call_uuid].cancel_request()
+
+    def start_recording(self, call_uuid: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.recorder.start(self._live_call(call_uuid), body)
+
+    @property
+    def recordings(self) -> dict[str, list[SimRecording]]:
+        """Every recording started (the Record API), by CallUUID."""
+        return self.recorder.recordings
 
     # -- plumbing -------------------------------------------------------------------------------
 

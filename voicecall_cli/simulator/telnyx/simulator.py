@@ -18,6 +18,7 @@ act on it:
 Test hooks: :meth:`TelnyxSimulator.place_inbound`, :meth:`~TelnyxSimulator.hang_up` (the
 person hangs up), :meth:`~TelnyxSimulator.end_on_carrier` (the call ends with no webhook),
 :meth:`~TelnyxSimulator.press` (DTMF), :meth:`~TelnyxSimulator.fail_next_request`,
+``recordings`` (``record_start``; see :mod:`.recording`),
 ``duplicate_events`` / ``retry_delay_s`` (webhook delivery, see :mod:`.webhooks`) and the
 ``wait_for*`` methods. Webhooks go only to loopback URLs (or through the ``forward`` map).
 
@@ -59,6 +60,7 @@ from voicecall_cli.simulator.telnyx.call import (
     StreamRequest,
     WebhookDelivery,
 )
+from voicecall_cli.simulator.telnyx.recording import Recorder, SimRecording
 from voicecall_cli.simulator.telnyx.runner import CallRunner
 from voicecall_cli.simulator.telnyx.webhooks import (
     DeliveryPolicy,
@@ -74,7 +76,7 @@ __all__ = ["CalleeScript", "Command", "RecordedRequest", "SimCall", "StreamReque
 logger = logging.getLogger("voicecall.simulator.telnyx")
 
 ACTIONS = frozenset({"answer", "hangup", "speak", "transcription_start", "transcription_stop",
-                     "streaming_start", "streaming_stop", "send_dtmf"})
+                     "streaming_start", "streaming_stop", "send_dtmf", "record_start"})
 DIAL_KEYS = frozenset({"connection_id", "to", "from", "webhook_url", "webhook_url_method",
                        "client_state", "command_id", "timeout_secs"}) | STREAM_KEYS
 INBOUND_RING_TIMEOUT_S = 30.0
@@ -110,6 +112,9 @@ class TelnyxSimulator:
         self._clock_ms = clock_ms
         self._sender = WebhookSender(http, signer, clock_ms=clock_ms, forward=forward)
         self._changed = trio.Event()
+        self.recorder = Recorder(sender=self._sender, nursery=nursery, clock_ms=clock_ms,
+                                 base_url=lambda: self.base_url, wait_ended=self.wait_ended,
+                                 on_change=self._notify)
 
     @property
     def duplicate_events(self) -> set[str]:
@@ -283,6 +288,8 @@ class TelnyxSimulator:
             stream = api.stream_request(body, required=True)
             assert stream is not None
             return partial(runner.streaming_start, stream)
+        if action == "record_start":
+            return self.recorder.check(call, body)
         if action == "send_dtmf":
             digits = body.get("digits")
             if not isinstance(digits, str) or not digits:
@@ -292,6 +299,11 @@ class TelnyxSimulator:
         return {"transcription_start": runner.transcription_start,
                 "transcription_stop": runner.transcription_stop,
                 "streaming_stop": runner.streaming_stop}[action]
+
+    @property
+    def recordings(self) -> dict[str, list[SimRecording]]:
+        """Every recording started (``record_start``), by call_control_id."""
+        return self.recorder.recordings
 
     # -- plumbing -------------------------------------------------------------------------------
 

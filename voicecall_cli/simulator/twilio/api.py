@@ -4,7 +4,9 @@ Routes (under ``/2010-04-01/Accounts/<AccountSid>``):
 
 * ``POST /Calls.json`` -> 201 with the call resource (JSON),
 * ``GET /Calls/<CallSid>.json`` -> 200 with the call resource,
-* ``POST /Calls/<CallSid>.json`` (``Twiml``, ``Url``, ``Status``) -> 200 with the call resource.
+* ``POST /Calls/<CallSid>.json`` (``Twiml``, ``Url``, ``Status``) -> 200 with the call resource,
+* ``POST /Calls/<CallSid>/Recordings.json`` -> 201 with the recording resource (see
+  :mod:`.recording`).
 
 Wrong or missing credentials, or an AccountSid in the path that is not the authenticated one,
 -> 401 with Twilio's error 20003 body. Unknown call or path -> 404 (error 20404). The semantics
@@ -38,6 +40,8 @@ from voicecall_cli.simulator.serving import Send as Send
 
 _CALLS = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls"
                     r"(?:/(?P<sid>[^/]+))?\.json$")
+_RECORDINGS = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)"
+                         r"/Recordings\.json$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,9 @@ class CallOperations(Protocol):
 
     def update_call(self, call_sid: str, form: Mapping[str, list[str]]) -> dict[str, Any]: ...
 
+    def start_recording(self, call_sid: str, form: Mapping[str, list[str]]
+                        ) -> dict[str, Any]: ...
+
 
 class FakeTwilioApi(RestApp):
     """ASGI callable for the fake REST API, bound to one :class:`CallOperations` (the
@@ -112,7 +119,7 @@ class FakeTwilioApi(RestApp):
     def respond(self, request: Request) -> Response:
         method, path, body = request.method, request.path, request.body
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True) if body else {}
-        match = _CALLS.match(path)
+        match = _CALLS.match(path) or _RECORDINGS.match(path)
         authorized = hmac.compare_digest(request.headers.get("authorization", ""),
                                          self._expected_auth)
         if authorized and match and match["account"] != self._account_sid:
@@ -137,6 +144,10 @@ class FakeTwilioApi(RestApp):
             if match is None:
                 raise ApiFailure(404, 20404, f"The requested resource {path} was not found")
             sid = match["sid"]
+            if match.re is _RECORDINGS:
+                if method != "POST":
+                    raise ApiFailure(405, 20004, "Method not allowed")
+                return 201, json.dumps(self._sim.start_recording(sid, form)), "application/json"
             if sid is None and method == "POST":
                 return 201, json.dumps(self._sim.create_call(form)), "application/json"
             if sid is not None and method == "GET":

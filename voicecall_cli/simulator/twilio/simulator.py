@@ -42,6 +42,7 @@ from voicecall_cli.simulator.twilio.call import (
     StreamRequest,
     WebhookDelivery,
 )
+from voicecall_cli.simulator.twilio.recording import Recorder, SimRecording
 from voicecall_cli.simulator.twilio.runner import CallRunner
 from voicecall_cli.simulator.twilio.webhooks import API_VERSION, WebhookSender, rfc2822
 
@@ -83,6 +84,10 @@ class TwilioSimulator:
         self._sender = WebhookSender(http, auth_token, forward=forward)
         self.api = FakeTwilioApi(self, account_sid=account_sid, auth_token=auth_token)
         self._changed = trio.Event()
+        self.recorder = Recorder(account_sid=account_sid, sender=self._sender,
+                                 nursery=nursery, clock_ms=clock_ms,
+                                 base_url=lambda: self.base_url, wait_ended=self.wait_ended,
+                                 on_change=self._notify)
 
     # -- what tests do --------------------------------------------------------------------------
 
@@ -226,6 +231,14 @@ class TwilioSimulator:
         elif status:
             raise ApiFailure(400, 20001, f"Invalid Status: {status}")
         return self.call_resource(call_sid)
+
+    def start_recording(self, call_sid: str, form: Mapping[str, list[str]]) -> dict[str, Any]:
+        return self.recorder.start(self._call(call_sid), form)
+
+    @property
+    def recordings(self) -> dict[str, list[SimRecording]]:
+        """Every recording started, by CallSid (see :mod:`.recording`)."""
+        return self.recorder.recordings
 
     # -- plumbing -------------------------------------------------------------------------------
 
