@@ -171,6 +171,13 @@ def test_the_fingerprint_covers_every_part_of_the_request() -> None:
                   ("+15550001111", "+15550000000", "conversation", "hi"),
                   ("+15550001111", "+15550000000", "notify", "hi!")):
         assert request_fingerprint(*other) != base
+    # the options count once given, and a token for a plain call places no recorded call
+    asked = ("+15550001111", "+15550000000", "conversation", "hi")
+    plain = request_fingerprint(*asked)
+    variants = {request_fingerprint(*asked, objective="Book it."),
+                request_fingerprint(*asked, record=True),
+                request_fingerprint(*asked, objective="Book it.", record=True)}
+    assert len(variants) == 3 and plain not in variants
 
 
 # ---- configuration ----------------------------------------------------------------------------

@@ -174,12 +174,15 @@ def outbound_refusal(rails: OutboundRails, to: str, now_ms: int, *,
 
 
 def request_fingerprint(to: str, from_number: str, mode: str, message: str,
-                        objective: str | None = None) -> str:
+                        objective: str | None = None, record: bool | None = None) -> str:
     """A digest of what an outbound request asks for (after defaults are applied): an
     idempotency key or a confirmation token is valid only for the request it was issued for.
-    A request without ``objective`` has the digest it had before objectives existed."""
-    parts = [to, from_number, mode, message]
-    if objective is not None:
-        parts.append({"objective": objective})
+    The options (``objective``, ``record``) count only when given, so a request without them
+    has the digest it had before they existed."""
+    parts: list[object] = [to, from_number, mode, message]
+    options = {name: value for name, value in (("objective", objective), ("record", record))
+               if value is not None}
+    if options:
+        parts.append(options)
     canonical = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

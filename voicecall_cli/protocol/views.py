@@ -190,6 +190,7 @@ class CallPreview(View):
     mode: str
     message: str
     objective: str | None = None  # the call's private brief for the auto-responder, if any
+    record: bool | None = None  # true: the call will be recorded at the carrier
 
 
 @dataclass(frozen=True, slots=True)

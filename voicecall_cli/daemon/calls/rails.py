@@ -56,7 +56,8 @@ def admit(m: CallManager, req: InitiateRequest, to: str, from_number: str,
           mode: str) -> Admission:
     """Apply the replay lookup, the rails and the confirmation step (module docstring)."""
     now = m.now_ms()
-    fingerprint = request_fingerprint(to, from_number, mode, req.message, req.objective)
+    fingerprint = request_fingerprint(to, from_number, mode, req.message, req.objective,
+                                      req.record or None)
     key = req.idempotencyKey
     if key is not None:
         first = m.store.idempotency_get(key, now)
@@ -82,7 +83,7 @@ def admit(m: CallManager, req: InitiateRequest, to: str, from_number: str,
             initiated=False, confirmationRequired=True, confirmToken=token,
             expiresAt=expires_at,
             preview=CallPreview(to=to, from_=from_number, mode=mode, message=req.message,
-                                objective=req.objective),
+                                objective=req.objective, record=req.record or None),
         ).to_json())
     m.confirmations.check(req.confirmToken, fingerprint, now)
     return Admission(m, idempotency=idempotency, confirm_token=req.confirmToken)
