@@ -66,6 +66,8 @@ class CallTable(Connection):
                 last_ended_seq += 1
                 ended_seq = last_ended_seq
                 terminal_count += 1
+                self._call_became_terminal(
+                    db, call_id, int(record.get("endedAt") or record["startedAt"]))
             elif not state.is_terminal and ended_seq is not None:
                 ended_seq = None
                 terminal_count -= 1
