@@ -68,7 +68,7 @@ class HookRunner:
         self._clock_ms = clock_ms
         self._limiter = trio.CapacityLimiter(max_concurrent)
         self._nursery: trio.Nursery | None = None
-        self._attempts: dict[str, int] = {}  # call id -> attempt under way
+        self._attempts: dict[str, int] = {}  # call id -> attempt, while its hook runs
 
     async def run(self, *, task_status: trio.TaskStatus[HookRunner] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -132,15 +132,13 @@ class HookRunner:
                                               env=_command_env(call_id))
                     self._outcome(call_id, kind, 1, scrub(error, settings.secret)
                                   if error else None)
-            except trio.Cancelled:
-                self._finish(call_id, kind, HOOK_FAILED, self._attempts[call_id], STOPPED)
-                raise
             except Exception as exc:  # a bug must not end the daemon
                 log.exception("the hook of call %s failed", call_id)
                 self._finish(call_id, kind, HOOK_FAILED, self._attempts[call_id],
                              f"internal error ({type(exc).__name__})")
-            finally:
-                del self._attempts[call_id]
+            finally:  # still running: cancelled (trio may wrap Cancelled in a group)
+                if call_id in self._attempts:
+                    self._finish(call_id, kind, HOOK_FAILED, self._attempts[call_id], STOPPED)
 
     async def _post(self, call_id: str, settings: HookSettings, document: bytes) -> None:
         """POST with retries: after a retryable failure, a ``retrying`` event, the backoff,
@@ -176,6 +174,7 @@ class HookRunner:
                 error: str | None) -> None:
         """Record the end of a hook and publish it, in one transaction; a store that cannot
         record it is logged (the row stays ``started``: never run again)."""
+        self._attempts.pop(call_id, None)
         data: dict[str, Any] = {"status": "ok" if status == HOOK_OK else "failed",
                                 "kind": kind, "attempt": attempt}
         if error is not None:
