@@ -2,7 +2,8 @@
 ended call's JSON on stdin once, a hook that hangs is killed at its timeout, a ``kill -9`` and
 restart never run a hook again; a URL gets one POST signed with HMAC-SHA256 (checked here with
 ``hmac``, not our code, and with the README's snippet), and a URL answering 500 is retried,
-then reported failed."""
+then reported failed; a Twilio call (through its simulator) that the carrier ends gets its
+hook once too."""
 
 from __future__ import annotations
 
@@ -10,15 +11,20 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import trio
 
-from .conftest import VOICECALL, Daemon
+from .conftest import VOICECALL, Daemon, cli_json
 from .test_readme import readme_blocks
+from .test_twilio import twilio_daemon
 
 HOOK_SCRIPT = """\
 #!/bin/sh
@@ -189,3 +195,28 @@ def test_url_hook_posts_once_signed_and_retries_a_500_then_reports_it(
     assert SECRET not in everything and SECRET not in daemon.log.read_text()
     assert SECRET not in daemon.cli("--config", str(daemon.config), "config", "show",
                                     check=True).stdout
+
+
+async def test_a_twilio_call_the_carrier_ends_runs_the_hook_once() -> None:
+    """Through the Twilio simulator: the end comes in a signed status webhook (the webhook
+    batch's commit), and the hook gets the call as the carrier ended it."""
+    hook_dir = Path(tempfile.mkdtemp(prefix="vchook", dir="/tmp"))
+    try:
+        script = hook_dir / "hook.sh"
+        script.write_text(HOOK_SCRIPT)
+        script.chmod(0o755)
+        with trio.fail_after(60):
+            async with twilio_daemon(extra_config=f'\n[hooks]\nonCallEnded = "{script}"\n'
+                                     ) as (daemon, _sim):
+                placed = await cli_json(daemon, "call", "--mode", "notify",
+                                        "--message", "Your order has shipped.")
+                call_id = placed["callId"]
+                events = await trio.to_thread.run_sync(wait_hook_done, daemon, call_id)
+                assert events == [{"status": "ok", "kind": "command", "attempt": 1}]
+                given = json.loads((hook_dir / f"{call_id}.json").read_text())
+                assert given == await cli_json(daemon, "status", "--call-id", call_id)
+                assert given["call"]["state"] == "completed"
+                assert given["call"]["providerCallId"].startswith("CA")
+        assert (hook_dir / "runs").read_text().split() == [call_id]
+    finally:
+        shutil.rmtree(hook_dir, ignore_errors=True)
