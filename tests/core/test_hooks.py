@@ -8,6 +8,8 @@ import hashlib
 import hmac
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from voicecall_cli.core.hooks import (
     HookTarget,
@@ -102,3 +104,19 @@ def test_hook_configuration_errors_name_the_key_and_never_the_secret():
         "hooks.timeoutMs", "hooks.retries", "hooks.secert"}
     bad_secret = errors_of({"hooks": {"onCallEnded": "x", "secret": ["not", SECRET]}})
     assert SECRET not in str(bad_secret)
+
+
+@settings(deadline=None, derandomize=True, max_examples=300,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=60),
+                 st.builds(lambda scheme, rest: f"{scheme}://{rest}",
+                           st.sampled_from(["http", "https", "HTTP", "ftp", "file"]),
+                           st.text(max_size=40))))
+def test_any_text_is_a_target_or_a_clear_refusal(value):
+    try:
+        target = parse_target(value)
+    except HookTargetError as exc:
+        assert len(value.strip()) < 12 or value.strip() not in str(exc)  # never echoed
+        return
+    assert (target.kind == "command" and target.argv) or (
+        target.kind == "url" and target.url.lower().startswith(("https://", "http://")))

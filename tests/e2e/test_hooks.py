@@ -114,13 +114,16 @@ def test_command_hook_runs_once_is_killed_at_its_timeout_and_not_rerun_after_kil
     assert [t["text"] for t in given["call"]["transcript"]] == ["Your table is ready."]
 
     hanging = place(daemon, "HANG please")
+    pid_file = daemon.root / f"{hanging}.pid"
+    daemon.wait_for(pid_file.exists, what="the hanging hook to start")
+    # While it hangs, the daemon answers and takes calls.
+    assert daemon.cli_json("status", "--call-id", hanging)["call"]["endedAt"]
+    assert daemon.health()["ok"] is True
     events = wait_hook_done(daemon, hanging)
     assert events == [{"status": "failed", "kind": "command", "attempt": 1,
                        "error": "timed out after 1000 ms; killed"}]
-    pid = int((daemon.root / f"{hanging}.pid").read_text())
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # killed (and reaped by the daemon)
-    assert daemon.health()["ok"] is True  # the daemon carried on
+        os.kill(int(pid_file.read_text()), 0)  # killed (and reaped by the daemon)
 
     daemon.kill9()
     daemon.start()
