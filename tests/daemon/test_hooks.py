@@ -10,10 +10,12 @@ call; a clean stop kills a running command's whole process group.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from voicecall_cli.core.call import CallRecord
 from voicecall_cli.core.hooks import HookTarget
@@ -95,6 +97,22 @@ async def test_the_pending_row_commits_with_the_terminal_record_or_not_at_all(tm
         assert told == ["c1"] and store.hook_get("c1")["status"] == "pending"
         store.save_call({"callId": "c1", "state": "completed", "startedAt": 1, "endedAt": 3})
         assert told == ["c1"]  # saved again while ended: no second hook
+
+
+def test_the_runner_is_told_only_once_another_connection_sees_the_row(tmp_path):
+    with Store.open(tmp_path) as store:
+        seen: list[tuple] = []
+
+        def committed(call_id: str) -> None:
+            other = sqlite3.connect(store.path)
+            try:
+                seen.append(other.execute("SELECT call_id, status FROM hook_runs").fetchone())
+            finally:
+                other.close()
+
+        store.arm_hooks(committed)
+        end_call(store, "c1")  # two plain saves, no batch
+        assert seen == [("c1", "pending")]
 
 
 async def test_after_a_crash_a_started_hook_is_reported_and_a_due_one_runs_once(
@@ -181,16 +199,20 @@ async def test_a_stop_kills_a_running_hook_group_and_leaves_waiting_ones_due(
                                 clock_ms=lambda: 1_000, max_concurrent=1)
             await nursery.start(runner.run)
             end_call(store, "hang-1")
-            end_call(store, "later")  # waits: one hook at a time here
             with trio.fail_after(30):
                 while not (hook_dir / "child.pid").exists() or not (
                         hook_dir / "hang-1.pid").exists():
                     await trio.sleep(0.02)
+            end_call(store, "later")  # waits: one hook at a time here
+            await trio.testing.wait_all_tasks_blocked()  # it would have started by now
             assert store.hook_get("later")["status"] == "pending"
             nursery.cancel_scope.cancel()  # the daemon stops
         hook_pid = int((hook_dir / "hang-1.pid").read_text())
         child_pid = int((hook_dir / "child.pid").read_text())
-        assert not _alive(hook_pid) and not _alive(child_pid)  # the whole group is gone
+        assert not _alive(hook_pid)  # reaped by the runner
+        with trio.fail_after(10):  # the child got SIGKILL too; init reaps it when it dies
+            while _alive(child_pid):
+                await trio.sleep(0.01)
         assert store.hook_get("hang-1")["status"] == "failed"
         assert store.hook_get("hang-1")["error"] == (
             "the daemon stopped while the hook ran; it is not run again")

@@ -41,7 +41,8 @@ class CallTable(Connection):
             self._pending_calls.pop(call_id, None)
             self._pending_calls[call_id] = record  # in the order of their last save
             return
-        self._write_call(record)
+        with self.batch():  # a batch of one: what runs after its commit (a hook) runs then
+            self._write_call(record)
 
     def _before_commit(self) -> None:
         super()._before_commit()
