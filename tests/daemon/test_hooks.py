@@ -22,7 +22,7 @@ from voicecall_cli.core.hooks import HookTarget
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.hooks import HookRunner, HookSettings
-from voicecall_cli.daemon.store import Store, StoreError
+from voicecall_cli.daemon.store import Retention, Store, StoreError
 from voicecall_cli.protocol import events as ev
 
 SCRIPT = """\
@@ -218,3 +218,19 @@ async def test_a_stop_kills_a_running_hook_group_and_leaves_waiting_ones_due(
             "the daemon stopped while the hook ran; it is not run again")
         assert store.hooks_pending() == ["later"]  # runs at the next start
         assert runs(hook_dir) == ["hang-1"]
+
+
+def test_finished_hook_rows_are_bounded_like_terminal_calls(tmp_path):
+    with Store.open(tmp_path, retention=Retention(terminal_calls=3)) as store:
+        store.arm_hooks(lambda call_id: None)
+        for n in range(110):
+            end_call(store, f"c{n}")
+            if n != 5:  # c5 stays due: never pruned
+                assert store.hook_start(f"c{n}", "command")
+                store.hook_finish(f"c{n}", "ok")
+        other = sqlite3.connect(store.path)
+        rows = other.execute("SELECT call_id FROM hook_runs ORDER BY id").fetchall()
+        other.close()
+        assert len(rows) <= 3 + 100 + 1
+        assert ("c5",) in rows and ("c109",) in rows and ("c0",) not in rows
+        assert store.hooks_pending() == ["c5"]
