@@ -358,13 +358,13 @@ def test_a_version_1_store_is_migrated_keeping_its_data(tmp_path):
         store.journal_begin("c2", TO, "+15550000000", "notify", 9, idempotency=("k", "fp"))
         assert store.idempotency_get("k", 10) == ("c2", "fp", 9)
     db = sqlite3.connect(old / FILENAME)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     db.close()
     # A migrated store has exactly the schema of a new one.
     Store.open(tmp_path / "new").close()
     assert schema_of(old / FILENAME) == schema_of(tmp_path / "new" / FILENAME)
     assert {("table", "idempotency_keys"), ("index", "journal_by_begun"),
-            ("index", "journal_by_to")} <= schema_of(old / FILENAME)
+            ("index", "journal_by_to"), ("table", "hook_runs")} <= schema_of(old / FILENAME)
     # Opening it again changes nothing.
     Store.open(old).close()
     assert schema_of(old / FILENAME) == schema_of(tmp_path / "new" / FILENAME)

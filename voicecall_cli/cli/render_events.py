@@ -58,6 +58,9 @@ def _summary(event: Mapping[str, Any]) -> str:
         return "reply waterfall: " + waterfall_text(d)
     if kind == "call.stream":
         return f"media stream {d.get('event', '?')} ({d.get('streamSid', '?')})"
+    if kind == "call.hook":
+        return (f"post-call hook ({d.get('kind', '?')}) {d.get('status', '?')}, attempt "
+                f"{d.get('attempt', '?')}" + (f": {d['error']}" if d.get("error") else ""))
     if kind == "call.restored":
         return f"restored after a daemon restart in state {d.get('state', '?')}"
     if kind == "daemon.started":
@@ -95,6 +98,9 @@ def _event_style(event: Mapping[str, Any]) -> str:
     kind = str(event.get("type", ""))
     if kind in ("call.error", "call.rejected", "call.refused", "daemon.tunnel_down"):
         return "red"
+    if kind == "call.hook":
+        status = (event.get("data") or {}).get("status")
+        return "red" if status == "failed" else "yellow" if status == "retrying" else "green"
     if kind == "call.transcript":
         return "cyan"
     return "blue" if kind.startswith("daemon.") else "green"

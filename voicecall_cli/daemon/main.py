@@ -34,6 +34,7 @@ from voicecall_cli.daemon.control.backend import DaemonBackend
 from voicecall_cli.daemon.control.server import serve_control
 from voicecall_cli.daemon.doctor import DoctorContext
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
+from voicecall_cli.daemon.hooks import HookSettings
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.wiring import open_media
 from voicecall_cli.daemon.startup import StartupError, webhook_bind_error
@@ -95,7 +96,8 @@ async def run_daemon(config: Any, socket_path: Path, *,
                 if auto_responder is not None:
                     manager.auto_responder = auto_responder
                     auto_responder.manager = manager
-                await nursery.start(run_calls, manager)
+                await nursery.start(partial(run_calls, manager,
+                                            hooks=HookSettings.from_config(config)))
                 if media is not None:
                     endpoints.stream_path = media.path
                     media.hooks.bind(manager, media.endpoint)

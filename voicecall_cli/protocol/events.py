@@ -38,6 +38,8 @@ CALL_REJECTED = "call.rejected"  # {from, to, policy}: inbound caller refused, h
 CALL_REFUSED = "call.refused"
 CALL_RESTORED = "call.restored"  # {state}: kept after a daemon restart
 CALL_STREAM = "call.stream"  # {event: started|stopped, streamSid}: the carrier's media stream
+# {status: ok|failed|retrying, kind: command|url, attempt, error?}: the post-call hook's outcome
+CALL_HOOK = "call.hook"
 DAEMON_STARTED = "daemon.started"  # {pid, version, provider, webhookUrl}
 DAEMON_STOPPING = "daemon.stopping"  # {}
 # {mode: funnel|serve|off|ngrok, tunnel, localUrl, publicUrl, webhookUrl, streamUrl}: where

@@ -2,9 +2,9 @@
 
 Keys and nesting are the OpenClaw plugin's ``plugins.entries.voice-call.config`` object; the
 keys this product adds (``controlSocket``, ``streaming.maxInboundStreams``, ``*.apiBaseUrl``,
-``mock``, the outbound rails ``outbound.allowTo``/``quietHours``/``maxCallsPerHour*`` and
-``mcp``) sit beside them in the same style. ``store`` has no static default: it depends on
-the environment and is filled in by the loader.
+``mock``, the outbound rails ``outbound.allowTo``/``quietHours``/``maxCallsPerHour*``,
+``mcp`` and ``hooks``) sit beside them in the same style. ``store`` has no static default: it
+depends on the environment and is filled in by the loader.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from voicecall_cli.core.config.fields import (
     TimeWindow,
     Url,
 )
+from voicecall_cli.core.config.hooks import HooksSpec
 
 PROVIDERS = ("telnyx", "twilio", "plivo", "mock")
 # The providers this build runs, in registry order (every one of PROVIDERS): the registry line
@@ -197,6 +198,8 @@ CONFIG_SCHEMA = Obj({
     # Carrier-side dual-channel recording of every call once answered (off: only calls placed
     # with `call --record`). Recording may need the other party's consent: see the README.
     "recording": Obj({"enabled": Bool(False)}),
+    # The post-call hook (absent: none): a command or an https URL run once per ended call.
+    "hooks": HooksSpec(),
 })
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from voicecall_cli.core.config.env import ENV_HINTS
 from voicecall_cli.core.config.fields import Checker, join
 from voicecall_cli.core.config.schema import ALL_PATHS, CONFIG_SCHEMA
+from voicecall_cli.core.hooks import is_plain_http, parse_target
 from voicecall_cli.core.keys import looks_like_ed25519_public_key
 from voicecall_cli.protocol.text import invalid_text_message
 
@@ -116,6 +117,11 @@ def collect_warnings(data: Mapping[str, Any], key: Callable[[str], str] = str) -
             f"{key('streaming.enabled')} is true but no OpenAI API key was found (set "
             f"{key('streaming.openaiApiKey')} or OPENAI_API_KEY): callers on media streams "
             "will not be transcribed")
+    hook = lookup(data, "hooks.onCallEnded")
+    if isinstance(hook, str) and is_plain_http(parse_target(hook)):
+        warnings.append(
+            f"{key('hooks.onCallEnded')} is a plain http:// URL: allowed to a loopback address "
+            "only, for tests and local receivers; the call's JSON travels unencrypted")
     if lookup(data, "tts.provider") == "edge":
         warnings.append(
             f'{key("tts.provider")} "edge" is ignored for calls (telephony audio needs PCM): '

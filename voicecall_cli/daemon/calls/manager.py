@@ -88,6 +88,7 @@ class CallManager:
         self._nursery: trio.Nursery | None = None
         self.auto_responder: Any = None  # AutoResponder, when auto-responses are on
         self.hold_queue: Any = None  # HoldQueue (see service.new_call_manager)
+        self.hooks: Any = None  # the post-call HookRunner (see service.run_calls)
         # What an answered call starts (the greeting; see service.new_call_manager).
         self.on_answered: Callable[[CallRecord], None] = lambda call: None
         # What takes the carrier's call.recording reports (see .recording).

@@ -25,6 +25,7 @@ from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.daemon.calls.speech import SpeechRouter
 from voicecall_cli.daemon.calls.timers import reap_stale_calls
 from voicecall_cli.daemon.clock import WallClock
+from voicecall_cli.daemon.hooks import HookRunner, HookSettings
 from voicecall_cli.daemon.store import Store
 from voicecall_cli.providers.base import Endpoints, Provider
 
@@ -47,12 +48,17 @@ def _on_answered(manager: CallManager, call: CallRecord) -> None:
     on_answered(manager, call)
 
 
-async def run_calls(manager: CallManager, *,
+async def run_calls(manager: CallManager, *, hooks: HookSettings | None = None,
                     task_status: trio.TaskStatus[CallManager] = trio.TASK_STATUS_IGNORED
                     ) -> None:
-    """Run ``manager`` (see the module docstring) until cancelled."""
+    """Run ``manager`` (see the module docstring) until cancelled. The post-call hook's
+    runner (``manager.hooks``, with ``hooks``, None for none) starts before restore, so a
+    call that restore ends gets its hook too."""
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)
+        manager.hooks = HookRunner(hooks, manager.store, manager.bus,
+                                   clock_ms=manager.clock.now_ms)
+        await nursery.start(manager.hooks.run)
         manager.adopt_restored(await restore_calls(manager))
         if manager.settings.stale_call_reaper_s > 0:
             nursery.start_soon(reap_stale_calls, manager)

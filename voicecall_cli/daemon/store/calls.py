@@ -41,7 +41,8 @@ class CallTable(Connection):
             self._pending_calls.pop(call_id, None)
             self._pending_calls[call_id] = record  # in the order of their last save
             return
-        self._write_call(record)
+        with self.batch():  # a batch of one: what runs after its commit (a hook) runs then
+            self._write_call(record)
 
     def _before_commit(self) -> None:
         super()._before_commit()
@@ -66,6 +67,8 @@ class CallTable(Connection):
                 last_ended_seq += 1
                 ended_seq = last_ended_seq
                 terminal_count += 1
+                self._call_became_terminal(
+                    db, call_id, int(record.get("endedAt") or record["startedAt"]))
             elif not state.is_terminal and ended_seq is not None:
                 ended_seq = None
                 terminal_count -= 1

@@ -86,6 +86,10 @@ class Connection:
     def _after_rollback(self) -> None:
         """Drop what the mixins deferred during a batch that rolled back (each extends it)."""
 
+    def _call_became_terminal(self, db: sqlite3.Connection, call_id: str, at_ms: int) -> None:
+        """Inside the transaction that makes a call's record terminal (mixins extend it: the
+        post-call hook's row is written here)."""
+
     def _reload_counters(self) -> None:
         """After a rollback: the counters again from the file (best effort: a store that
         cannot even be read keeps the old ones; its next write fails anyway)."""

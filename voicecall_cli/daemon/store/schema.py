@@ -1,10 +1,11 @@
 """The store's schema: its tables, its version, and how an opened file is brought to it.
 
-Five tables: call records (the ``CallRecord.to_dict()`` JSON plus indexed columns), the event log
+Six tables: call records (the ``CallRecord.to_dict()`` JSON plus indexed columns), the event log
 (whose ``INTEGER PRIMARY KEY AUTOINCREMENT`` is the stream ``cursor``, never reused, even after
 pruning), processed webhook keys (dedupe/replay across restarts), the outbound journal (written
 before the provider is asked to dial, so a restart never dials twice) and the idempotency keys
-of outbound requests (written in the journal entry's transaction).
+of outbound requests (written in the journal entry's transaction), and the post-call hook's
+runs (a row written in the transaction that makes a call terminal; see :mod:`.hooks`).
 
 The schema version is the file's ``PRAGMA user_version``. :func:`prepare` creates the schema in
 an empty file, brings an older file up to :data:`SCHEMA_VERSION` and refuses a newer one or a
@@ -16,7 +17,7 @@ version bump, re-reading the version inside it (two processes opening one old fi
 once).
 
 Versions: 1, the first; 2, ``idempotency_keys`` and the journal indexes of the outbound rate
-limits (``begun_at``, and ``to_number, begun_at``).
+limits (``begun_at``, and ``to_number, begun_at``); 3, ``hook_runs`` (additive).
 """
 
 from __future__ import annotations
@@ -77,8 +78,21 @@ CREATE INDEX journal_by_begun ON outbound_journal(begun_at);
 CREATE INDEX journal_by_to ON outbound_journal(to_number, begun_at);
 """
 
+_V3 = """
+CREATE TABLE hook_runs (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,  -- pending | started | ok | failed | interrupted
+    created_at INTEGER NOT NULL,
+    kind TEXT,  -- command | url, once started
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX hook_runs_by_status ON hook_runs(status, id);
+"""
+
 # _STEPS[n] brings a file at version n to version n + 1 (version 0: an empty file).
-_STEPS: tuple[str, ...] = (_V1, _V2)
+_STEPS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(_STEPS)
 
 
