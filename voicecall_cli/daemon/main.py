@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from voicecall_cli.daemon.doctor import DoctorContext
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.wiring import open_media
+from voicecall_cli.daemon.reload import ConfigLoader, open_reloader
 from voicecall_cli.daemon.startup import StartupError, webhook_bind_error
 from voicecall_cli.daemon.store import Store, StoreError
 from voicecall_cli.daemon.tunnels.base import TunnelError
@@ -51,13 +53,18 @@ log = logging.getLogger("voicecall.daemon")
 STREAM_DRAIN_S = 1.0
 
 
-async def _signals(stop: trio.Event, *,
+async def _signals(stop: trio.Event, on_reload: Callable[[], None], *,
                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Set ``stop`` on SIGTERM/SIGINT; reports started once the handlers are installed, so
-    no signal sent after READY=1 can hit the default (killing) action."""
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+    """Set ``stop`` on SIGTERM/SIGINT, call ``on_reload`` on SIGHUP; reports started once the
+    handlers are installed, so no signal sent after READY=1 can hit the default (killing)
+    action."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as received:
         task_status.started()
         async for signum in received:
+            if signum == signal.SIGHUP:
+                log.info("received SIGHUP; reading the config again")
+                on_reload()
+                continue
             log.info("received %s; shutting down", signal.Signals(signum).name)
             stop.set()
             return
@@ -69,10 +76,11 @@ async def _watchdog(interval_s: float) -> None:
         await trio.sleep(interval_s)
 
 
-async def run_daemon(config: Any, socket_path: Path, *,
+async def run_daemon(config: Any, socket_path: Path, *, load_config: ConfigLoader | None = None,
                      task_status: trio.TaskStatus[DaemonBackend] = trio.TASK_STATUS_IGNORED
                      ) -> None:
-    """Serve until asked to stop. ``config`` is a validated ``VoiceCallConfig``."""
+    """Serve until asked to stop. ``config`` is a validated ``VoiceCallConfig``;
+    ``load_config`` reads and checks its file again (``daemon reload``, SIGHUP)."""
     clock = WallClock()
     spec = registry.load(config.provider)
     endpoints = DaemonEndpoints(public_url=config.get("publicUrl"),
@@ -86,6 +94,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
             async with spec.open(config, endpoints, streams) as provider, \
                     open_media(config, provider, streams) as media, \
                     open_auto_responder(config) as auto_responder, \
+                    open_reloader(config, load_config) as reloader, \
                     trio.open_nursery() as nursery:
                 speech = SpeechRouter(provider.client, provider.capabilities,
                                       streams=streams if media else None,
@@ -95,6 +104,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                 if auto_responder is not None:
                     manager.auto_responder = auto_responder
                     auto_responder.manager = manager
+                reloader.bind(manager, bus, media)
                 await nursery.start(run_calls, manager)
                 if media is not None:
                     endpoints.stream_path = media.path
@@ -116,7 +126,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                     backend = DaemonBackend(manager, bus, config.provider, endpoints,
                                             exposure=exposure, doctor=DoctorContext(
                                                 config, endpoints, exposure, diagnostics,
-                                                provider.webhooks))
+                                                provider.webhooks), reloader=reloader)
                     await _serve_until_stopped(nursery, backend, socket_path, info,
                                                task_status)
                 finally:
@@ -153,7 +163,9 @@ async def _serve_until_stopped(nursery: trio.Nursery, backend: DaemonBackend,
     drain the event streams."""
     bus, endpoints = backend.bus, backend.endpoints
     await nursery.start(serve_control, socket_path, backend)
-    await nursery.start(_signals, backend.stop_requested)
+    reload = backend.reloader.reload_logged if backend.reloader else None
+    await nursery.start(_signals, backend.stop_requested,
+                        lambda: nursery.start_soon(reload) if reload else None)
     interval = sdnotify.watchdog_interval_s()
     if interval:
         nursery.start_soon(_watchdog, interval)
