@@ -24,6 +24,7 @@ VALID: dict[str, dict[str, object]] = {
     "voicecall.calls": {"state": "active", "since": 0, "limit": 5},
     "voicecall.expose": {"mode": "serve", "path": "/voice"},
     "daemon.doctor": {},
+    "daemon.reload": {},
     "daemon.stop": {},
 }
 

@@ -131,6 +131,11 @@ class SwitchableVoice:
     def use(self, voice: Voice) -> None:
         self._voice = voice
 
+    @property
+    def current(self) -> Voice:
+        """The voice the next utterance starts with."""
+        return self._voice
+
     def __call__(self, text: str, on_first_byte: Callable[[], None] | None = None) -> Any:
         return self._voice(text, on_first_byte)
 
