@@ -1,0 +1,154 @@
+"""``voicecall daemon reload`` and SIGHUP on real ``daemon run`` processes: a live streamed call
+keeps going and speaks its next utterance with the new voice; a restart-only key is named and
+not applied; an invalid file is refused (exit 78) and the running config kept."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import trio
+
+from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
+from voicecall_cli.simulator.twilio.media import open_twilio_media_stream
+
+from .conftest import Daemon, cli_json, until
+from .test_twilio import call_state, call_with_stream, twilio_daemon, wait_call
+
+KEY = "sk-test-0123456789abcdef"
+SILENCE = b"\xff" * 160
+
+SPEECH = """
+[streaming]
+enabled = true
+sttProvider = "scripted"
+
+[tts]
+provider = "openai"
+
+[tts.openai]
+apiKey = "{key}"
+baseUrl = "{tts}"
+voice = "alloy"
+"""
+
+
+def events(daemon: Daemon) -> list[dict]:
+    shown = daemon.cli("tail", "--since", "all", "--no-follow", "--json", check=True).stdout
+    return [json.loads(line) for line in shown.splitlines()]
+
+
+async def test_reload_during_a_streamed_call_changes_the_next_utterances_voice() -> None:
+    fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
+    with trio.fail_after(90):
+        async with serve_fake(fake) as tts, twilio_daemon(
+                extra_config=SPEECH.format(key=KEY, tts=tts.base_url),
+                top_config='responseBaseUrl = "http://127.0.0.1:9/v1"\n') as (daemon, sim):
+            webhook_url = daemon.health()["webhookUrl"]
+            call_id, sid, request = await call_with_stream(daemon, sim, "Hello from the clinic.")
+            async with open_twilio_media_stream(request.url, call_sid=sid,
+                                                token=request.token) as stream:
+                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
+                assert [r.body["voice"] for r in fake.requests] == ["alloy"]
+
+                text = daemon.config.read_text()
+                daemon.config.write_text(
+                    text.replace('voice = "alloy"', 'voice = "nova"')
+                    .replace('bind = "127.0.0.1"', 'bind = "127.0.0.1"\npath = "/elsewhere"'))
+                result = await cli_json(daemon, "daemon", "reload")
+                assert result == {"ok": True, "applied": ["tts.openai.voice"],
+                                  "needsRestart": ["serve.path"]}
+                spoken_before = len(stream.media)
+
+                await cli_json(daemon, "speak", "--call-id", call_id, "--message",
+                               "Your appointment is at ten.")
+                await until(lambda: len(fake.requests) == 2, "the second synthesis")
+                second = fake.requests[1].body
+                assert (second["voice"], second["input"]) == ("nova",
+                                                              "Your appointment is at ten.")
+                # The same stream carries the new utterance: the call was never dropped.
+                await until(lambda: any(m.payload != SILENCE
+                                        for m in stream.media[spoken_before:]),
+                            "the new utterance's audio on the same stream")
+                call = await call_state(daemon, call_id)
+                assert call["callId"] == call_id and call["endedAt"] is None
+                assert call["state"] not in ("completed", "failed", "hangup-bot", "error")
+                assert [t["text"] for t in call["transcript"]][-1] == \
+                    "Your appointment is at ten."
+            # serve.path needs a restart: webhooks are still served where they were.
+            assert daemon.health()["webhookUrl"] == webhook_url
+            kinds = [(e["type"], e["data"].get("event")) for e in
+                     await trio.to_thread.run_sync(events, daemon) if e.get("callId") == call_id]
+            assert kinds.count(("call.stream", "started")) == 1  # one stream, never re-opened
+
+
+def rewrite(daemon: Daemon, old: str, new: str) -> None:
+    text = daemon.config.read_text()
+    assert old in text
+    daemon.config.write_text(text.replace(old, new))
+
+
+def test_invalid_reload_is_refused_and_the_running_config_is_kept(daemon_factory) -> None:
+    daemon: Daemon = daemon_factory()
+    rewrite(daemon, 'defaultMode = "conversation"',
+            'defaultMode = "notify"\nallowTo = ["+15550001111"]')
+    daemon.start()
+    port = daemon.health()["localUrl"]
+
+    refused = daemon.cli("call", "--to", "+15550002222", "--message", "Hi.")
+    assert refused.returncode == 9 and "outbound.allowTo" in refused.stderr
+
+    # Invalid: the rail changed, and two keys are wrong. Refused whole, with its key paths.
+    rewrite(daemon, 'allowTo = ["+15550001111"]',
+            'allowTo = ["+15550002222"]\nnotifyHangupDelaySec = -1')
+    rewrite(daemon, "maxConcurrentCalls = 3", "maxConcurrentCalls = 0")
+    proc = daemon.cli("daemon", "reload")
+    assert proc.returncode == 78, proc.stderr
+    assert "outbound.notifyHangupDelaySec" in proc.stderr
+    assert "maxConcurrentCalls" in proc.stderr
+    assert "the running one is kept" in proc.stderr
+    as_json = daemon.cli("daemon", "reload", "--json")
+    assert as_json.returncode == 78
+    error = json.loads(as_json.stdout)["error"]
+    assert error["code"] == "config_error"
+    assert {i["path"] for i in error["issues"]} == {"outbound.notifyHangupDelaySec",
+                                                    "maxConcurrentCalls"}
+    # Still serving, with the old rail.
+    assert daemon.health()["ok"] is True
+    again = daemon.cli("call", "--to", "+15550002222", "--message", "Hi.")
+    assert again.returncode == 9 and "outbound.allowTo" in again.stderr
+
+    # Valid, with a restart-only key: the rail applies, serve.port is named and kept.
+    rewrite(daemon, "notifyHangupDelaySec = -1", "notifyHangupDelaySec = 1")
+    rewrite(daemon, "maxConcurrentCalls = 0", "maxConcurrentCalls = 3")
+    rewrite(daemon, "port = 0", "port = 1")
+    result = daemon.cli_json("daemon", "reload")
+    assert result == {"ok": True, "applied": ["outbound.notifyHangupDelaySec", "outbound.allowTo"],
+                      "needsRestart": ["serve.port"]}
+    assert daemon.health()["localUrl"] == port
+    placed = daemon.cli_json("call", "--to", "+15550002222", "--message", "Hi.")
+    assert placed["callId"]
+    human = daemon.cli("daemon", "reload")
+    assert human.returncode == 0
+    assert "needs a restart to apply (kept as they were): serve.port" in human.stderr
+    reloaded = [e["data"] for e in events(daemon) if e["type"] == "daemon.reloaded"]
+    assert reloaded == [{"applied": result["applied"], "needsRestart": ["serve.port"]},
+                        {"applied": [], "needsRestart": ["serve.port"]}]
+
+
+def test_sighup_reloads_a_running_daemon(daemon_factory) -> None:
+    daemon: Daemon = daemon_factory()
+    daemon.start()
+    rewrite(daemon, "maxConcurrentCalls = 3", "maxConcurrentCalls = 0")
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)  # invalid: logged, nothing changes
+    daemon.wait_for(lambda: "config reload refused" in daemon.log.read_text(),
+                    what="the refusal in the log")
+    assert "maxConcurrentCalls" in daemon.log.read_text()
+    rewrite(daemon, "maxConcurrentCalls = 0", "maxConcurrentCalls = 2")
+    daemon.proc.send_signal(signal.SIGHUP)
+    reloaded = daemon.wait_for(
+        lambda: [e["data"] for e in events(daemon) if e["type"] == "daemon.reloaded"],
+        what="the daemon.reloaded event")
+    assert reloaded == [{"applied": ["maxConcurrentCalls"], "needsRestart": []}]
+    assert daemon.health()["ok"] is True and daemon.proc.poll() is None
