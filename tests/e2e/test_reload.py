@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import trio
 
@@ -152,3 +153,9 @@ def test_sighup_reloads_a_running_daemon(daemon_factory) -> None:
         what="the daemon.reloaded event")
     assert reloaded == [{"applied": ["maxConcurrentCalls"], "needsRestart": []}]
     assert daemon.health()["ok"] is True and daemon.proc.poll() is None
+
+
+def test_the_unit_reloads_with_sighup() -> None:
+    unit = (Path(__file__).resolve().parents[2] / "daemon" / "voicecall.service").read_text()
+    reload = [line for line in unit.splitlines() if line.startswith("ExecReload=")]
+    assert reload == ["ExecReload=/bin/kill -HUP $MAINPID"]  # what test_sighup_... exercises
