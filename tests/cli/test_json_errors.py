@@ -28,6 +28,7 @@ RPC_COMMANDS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("status",): (["status", "c1"], "voicecall.status"),
     ("calls",): (["calls", "--state", "ended"], "voicecall.calls"),
     ("daemon", "stop"): (["daemon", "stop"], "daemon.stop"),
+    ("daemon", "reload"): (["daemon", "reload"], "daemon.reload"),
     ("expose",): (["expose", "--mode", "serve"], "voicecall.expose"),
     ("smoke",): (["smoke", "--to", "+15550001111", "--yes"], "voicecall.initiate"),
 }
