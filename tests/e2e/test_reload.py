@@ -114,6 +114,15 @@ def test_invalid_reload_is_refused_and_the_running_config_is_kept(daemon_factory
     assert error["code"] == "config_error"
     assert {i["path"] for i in error["issues"]} == {"outbound.notifyHangupDelaySec",
                                                     "maxConcurrentCalls"}
+    # Valid for the schema, refused by the mock carrier's own check: refused the same way.
+    rewrite(daemon, "replyDelayMs = 100", "replyDelayMs = 100\nhangupAfterReplies = 0")
+    rewrite(daemon, "notifyHangupDelaySec = -1", "notifyHangupDelaySec = 1")
+    rewrite(daemon, "maxConcurrentCalls = 0", "maxConcurrentCalls = 3")
+    carrier = daemon.cli("daemon", "reload")
+    assert carrier.returncode == 78 and "mock.hangupAfterReplies" in carrier.stderr
+    rewrite(daemon, "hangupAfterReplies = 0\n", "")
+    rewrite(daemon, "notifyHangupDelaySec = 1", "notifyHangupDelaySec = -1")
+    rewrite(daemon, "maxConcurrentCalls = 3", "maxConcurrentCalls = 0")
     # Still serving, with the old rail.
     assert daemon.health()["ok"] is True
     again = daemon.cli("call", "--to", "+15550002222", "--message", "Hi.")
@@ -123,12 +132,17 @@ def test_invalid_reload_is_refused_and_the_running_config_is_kept(daemon_factory
     rewrite(daemon, "notifyHangupDelaySec = -1", "notifyHangupDelaySec = 1")
     rewrite(daemon, "maxConcurrentCalls = 0", "maxConcurrentCalls = 3")
     rewrite(daemon, "port = 0", "port = 1")
+    rewrite(daemon, '"Yes, ten works."', '"Reloaded: eleven works."')
     result = daemon.cli_json("daemon", "reload")
-    assert result == {"ok": True, "applied": ["outbound.notifyHangupDelaySec", "outbound.allowTo"],
+    assert result == {"ok": True, "applied": ["outbound.notifyHangupDelaySec", "outbound.allowTo",
+                                              "mock.replies"],
                       "needsRestart": ["serve.port"]}
     assert daemon.health()["localUrl"] == port
-    placed = daemon.cli_json("call", "--to", "+15550002222", "--message", "Hi.")
-    assert placed["callId"]
+    # The new rail and the mock carrier's new script apply to the next call.
+    call_id = daemon.cli_json("call", "--to", "+15550002222", "--message", "Hi.",
+                              "--mode", "conversation")["callId"]
+    turn = daemon.cli_json("continue", "--call-id", call_id, "--message", "Does ten work?")
+    assert turn["transcript"] == "Reloaded: eleven works."
     human = daemon.cli("daemon", "reload")
     assert human.returncode == 0
     assert "needs a restart to apply (kept as they were): serve.port" in human.stderr

@@ -9,13 +9,15 @@ switched in:
 
 * the call manager's :class:`~voicecall_cli.daemon.calls.settings.CallSettings` (rails, inbound
   policy, timeouts for new calls and turns),
+* what the carrier client takes on live (``ProviderClient.reconfigure``: the mock's script),
 * the streams' voice (the next utterance) and transcriber factory (the next stream),
 * the auto-responder's model client (the next reply),
 * the log redactor (secrets of the new file too).
 
-Everything that can fail (loading, building the settings, the voice, the model client) happens
-first; the switch itself is a run of plain assignments with no ``await`` between them, so in
-trio every turn, call and stream sees either the old settings or the new ones, never a mix.
+Everything that can fail (loading, building the settings, the carrier's part, the voice, the
+model client) happens first; the switch itself is a run of plain assignments with no ``await``
+between them, so in trio every turn, call and stream sees either the old settings or the new
+ones, never a mix.
 Reloads are serialised by a lock. A ``daemon.reloaded`` event records each one that succeeded.
 
 Ownership: the :class:`Reloader` owns the model clients it builds and closes them when
@@ -32,7 +34,7 @@ from typing import Any
 
 import trio
 
-from voicecall_cli.core.config import ConfigError, VoiceCallConfig
+from voicecall_cli.core.config import ConfigError, ConfigIssue, VoiceCallConfig
 from voicecall_cli.core.config.reloadable import plan_reload
 from voicecall_cli.daemon import redaction
 from voicecall_cli.daemon.calls.autoreply import (
@@ -89,6 +91,7 @@ class Reloader:
 
                 voice = self._media.voice.build(effective.get("tts"))
                 factory = transcriber_factory(effective)
+            switch_carrier = self._carrier_switch(effective)
             responder_wanted = responder_settings(effective)
             responder = None
             if responder_wanted is not None and responder_wanted != self._responder:
@@ -97,6 +100,7 @@ class Reloader:
             # The switch: no await from here on (all-old or all-new for every reader).
             redaction.install(effective, self.config, new)
             self._manager.settings = settings
+            switch_carrier()
             if self._media is not None:
                 self._media.voice.use(voice)
                 self._media.hooks.use_transcriber_factory(factory)
@@ -112,6 +116,15 @@ class Reloader:
                  new.source or "the defaults", ", ".join(applied) or "nothing",
                  ", ".join(needs_restart) or "nothing")
         return {"ok": True, "applied": applied, "needsRestart": needs_restart}
+
+    def _carrier_switch(self, config: VoiceCallConfig) -> Callable[[], None]:
+        """The carrier client's part (``ProviderClient.reconfigure``); its ``ValueError``
+        (``"<key> <what is wrong>"``) is a config error at that key."""
+        try:
+            return self._manager.provider.client.reconfigure(config)
+        except ValueError as exc:
+            key, _, message = str(exc).partition(" ")
+            raise ConfigError([ConfigIssue(config.key(key), message or key)]) from None
 
     def _switch_responder(self, wanted: dict[str, Any] | None, built: Any) -> None:
         """No model key: no automatic replies; a changed model client: the next reply uses

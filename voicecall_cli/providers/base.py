@@ -285,6 +285,16 @@ class ProviderClient:
         caller then stays first in line."""
         raise ProviderError(f"{self.name}: no inbound callers are held")
 
+    # -- daemon reload ---------------------------------------------------------------------------
+
+    def reconfigure(self, config: ProviderConfig) -> Callable[[], None]:
+        """Prepare what of a reloaded ``config`` this client takes on while it runs (keys that
+        ``core.config.reloadable`` classifies as applying) and return the function that switches
+        it in; the daemon calls it with no ``await`` in between, with the rest of the reload.
+        Raises ``ValueError`` naming the key for a setting it cannot use (nothing changes then).
+        A client built once from the config (credentials, voices): nothing to switch."""
+        return lambda: None
+
 
 class ProviderConfig(Protocol):
     """What a provider reads of the validated configuration."""

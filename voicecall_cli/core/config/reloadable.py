@@ -5,7 +5,8 @@ leaf key, or a whole :class:`~voicecall_cli.core.config.fields.TimeWindow` such 
 ``outbound.quietHours``):
 
 * :data:`APPLIES`: the daemon reads it again for new calls, new turns or new media streams
-  (speech, the auto-responder, the outbound rails, the inbound policy, call timeouts); calls
+  (speech, the auto-responder, the outbound rails, the inbound policy, call timeouts, the
+  mock carrier's script through ``ProviderClient.reconfigure``); calls
   that are live keep going and pick it up at their next turn.
 * :data:`RESTART`: it was used to build something that lives as long as the daemon (the carrier
   client and its credentials, the webhook server, the control socket, the store, the media
@@ -71,6 +72,10 @@ _APPLIES = (
     "outbound.quietHours", "outbound.maxCallsPerHour", "outbound.maxCallsPerHourPerNumber",
     "mcp.requireConfirmation", "maxDurationSeconds", "silenceTimeoutMs",
     "transcriptTimeoutMs", "maxConcurrentCalls",
+    # The mock carrier's callee script: its client switches it (ProviderClient.reconfigure)
+    # for new calls and a live call's next reply.
+    "mock.ringDelayMs", "mock.answerDelayMs", "mock.outcome", "mock.replies",
+    "mock.replyDelayMs", "mock.hangupAfterReplies", "mock.hangupAfterMs",
 )
 
 _RESTART = (
@@ -82,9 +87,6 @@ _RESTART = (
     "plivo.authId", "plivo.authToken", "plivo.apiBaseUrl", "plivo.voice", "plivo.language",
     # ringTimeoutMs is also the carrier's own dial timeout, given to its client at start.
     "ringTimeoutMs",
-    # The mock carrier's callee script is part of its client.
-    "mock.ringDelayMs", "mock.answerDelayMs", "mock.outcome", "mock.replies",
-    "mock.replyDelayMs", "mock.hangupAfterReplies", "mock.hangupAfterMs",
     # The webhook server, its signature checks, the tunnel and the public address.
     "serve.port", "serve.bind", "serve.path", "tailscale.mode", "tailscale.path",
     "tunnel.provider", "tunnel.ngrokAuthToken", "tunnel.ngrokDomain",
