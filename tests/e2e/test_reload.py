@@ -166,6 +166,8 @@ def test_sighup_reloads_a_running_daemon(daemon_factory) -> None:
         lambda: [e["data"] for e in events(daemon) if e["type"] == "daemon.reloaded"],
         what="the daemon.reloaded event")
     assert reloaded == [{"applied": ["maxConcurrentCalls"], "needsRestart": []}]
+    shown = daemon.cli("tail", "--since", "all", "--no-follow", check=True).stdout
+    assert "config reloaded: applied maxConcurrentCalls; needs a restart: nothing" in shown
     assert daemon.health()["ok"] is True and daemon.proc.poll() is None
 
 

@@ -43,6 +43,7 @@ from voicecall_cli.daemon.calls.autoreply import (
     responder_settings,
 )
 from voicecall_cli.daemon.calls.settings import CallSettings
+from voicecall_cli.daemon.store import StoreError
 from voicecall_cli.protocol import events as ev
 
 log = logging.getLogger("voicecall.reload")
@@ -108,8 +109,11 @@ class Reloader:
             self.config = effective
             applied = [effective.key(path) for path in plan.applied]
             needs_restart = [effective.key(path) for path in plan.needs_restart]
-            self._bus.publish(None, ev.DAEMON_RELOADED,
-                              {"applied": applied, "needsRestart": needs_restart})
+            try:
+                self._bus.publish(None, ev.DAEMON_RELOADED,
+                                  {"applied": applied, "needsRestart": needs_restart})
+            except StoreError as exc:  # the reload happened: a full disk must not say otherwise
+                log.error("daemon.reloaded not recorded: %s", exc)
         for warning in new.warnings:
             logging.getLogger("voicecall.config").warning("%s", warning)
         log.info("config reloaded from %s: applied %s; needs a restart: %s",
