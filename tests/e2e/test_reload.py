@@ -11,7 +11,7 @@ from pathlib import Path
 import trio
 
 from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
-from voicecall_cli.simulator.twilio.media import open_twilio_media_stream
+from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
 
 from .conftest import Daemon, cli_json, until
 from .test_twilio import call_state, call_with_stream, twilio_daemon, wait_call
@@ -23,6 +23,8 @@ SPEECH = """
 [streaming]
 enabled = true
 sttProvider = "scripted"
+scriptedTranscripts = ["Old words."]
+silenceDurationMs = 300
 
 [tts]
 provider = "openai"
@@ -32,6 +34,16 @@ apiKey = "{key}"
 baseUrl = "{tts}"
 voice = "alloy"
 """
+
+
+def user_words(call: dict) -> list[str]:
+    return [t["text"] for t in call["transcript"] if t["speaker"] == "user"]
+
+
+async def utterance(stream) -> None:
+    """Loud audio for half a second, then silence long enough to end the utterance."""
+    await stream.send_audio(Tone(300.0, 0.5))
+    await stream.send_audio(Tone(300.0, 0.6, amplitude=0))
 
 
 def events(daemon: Daemon) -> list[dict]:
@@ -55,9 +67,11 @@ async def test_reload_during_a_streamed_call_changes_the_next_utterances_voice()
                 text = daemon.config.read_text()
                 daemon.config.write_text(
                     text.replace('voice = "alloy"', 'voice = "nova"')
+                    .replace('"Old words."', '"New words."')
                     .replace('bind = "127.0.0.1"', 'bind = "127.0.0.1"\npath = "/elsewhere"'))
                 result = await cli_json(daemon, "daemon", "reload")
-                assert result == {"ok": True, "applied": ["tts.openai.voice"],
+                assert result == {"ok": True, "applied": ["streaming.scriptedTranscripts",
+                                                          "tts.openai.voice"],
                                   "needsRestart": ["serve.path"]}
                 spoken_before = len(stream.media)
 
@@ -76,6 +90,18 @@ async def test_reload_during_a_streamed_call_changes_the_next_utterances_voice()
                 assert call["state"] not in ("completed", "failed", "hangup-bot", "error")
                 assert [t["text"] for t in call["transcript"]][-1] == \
                     "Your appointment is at ten."
+                # The live stream keeps the transcriber it started with...
+                await utterance(stream)
+                heard = await wait_call(daemon, call_id, user_words, "the caller's words")
+                assert user_words(heard) == ["Old words."]
+            # ...and a stream that starts now gets the new transcription settings.
+            second_id, sid2, request2 = await call_with_stream(daemon, sim, "Hello again.")
+            async with open_twilio_media_stream(request2.url, call_sid=sid2,
+                                                token=request2.token) as stream2:
+                await wait_call(daemon, second_id, lambda c: c["transcript"], "the greeting")
+                await utterance(stream2)
+                heard = await wait_call(daemon, second_id, user_words, "the caller's words")
+                assert user_words(heard) == ["New words."]
             # serve.path needs a restart: webhooks are still served where they were.
             assert daemon.health()["webhookUrl"] == webhook_url
             kinds = [(e["type"], e["data"].get("event")) for e in
