@@ -150,3 +150,32 @@ async def test_a_refused_file_changes_nothing(tmp_path: Path,
         assert env.manager.settings is before
         assert reloader.config is config
         assert "daemon.reloaded" not in [e["type"] for e in env.store.events_after(0, None)]
+
+
+
+async def test_the_model_client_follows_the_config_for_the_next_reply(
+        tmp_path: Path, env_nursery: trio.Nursery) -> None:
+    path, config, env, load = await open_reload_env(tmp_path, env_nursery)
+    async with open_reloader(config, load) as reloader:
+        reloader.bind(env.manager, env.bus)
+        assert env.manager.auto_responder is None  # no key: no automatic replies
+        with trio.fail_after(20):
+            write(path, 1, "old", TTS)
+            await reloader.reload()
+            auto = env.manager.auto_responder
+            assert auto is not None and auto.responder.model == "gpt-4o-mini"
+            path.write_text(path.read_text().replace(
+                'inboundGreeting = "old"',
+                'inboundGreeting = "old"\nresponseModel = "openai/gpt-4.1-mini"\n'
+                'responseSystemPrompt = "Be brief."\nresponseTimeoutMs = 5000'))
+            result = await reloader.reload()
+            assert result["applied"] == ["responseModel", "responseSystemPrompt",
+                                         "responseTimeoutMs"]
+            # The same AutoResponder (it knows each call's newest speech), a new model client.
+            assert env.manager.auto_responder is auto
+            assert (auto.responder.model, auto.responder.system_prompt,
+                    auto.responder.timeout_s) == ("gpt-4.1-mini", "Be brief.", 5.0)
+            write(path, 1, "old")  # the key gone: no automatic replies from now on
+            await reloader.reload()
+            assert env.manager.auto_responder is None
+        assert len(reloader.owned_responders) == 2
