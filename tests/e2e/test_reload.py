@@ -8,6 +8,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 import trio
 
 from tests.speech.fakes.tts_servers import FakeOpenAISpeech, serve_fake
@@ -66,11 +67,12 @@ async def test_reload_during_a_streamed_call_changes_the_next_utterances_voice()
 
                 text = daemon.config.read_text()
                 daemon.config.write_text(
-                    text.replace('voice = "alloy"', 'voice = "nova"')
+                    "ringTimeoutMs = 25000\n" + text.replace('voice = "alloy"', 'voice = "nova"')
                     .replace('"Old words."', '"New words."')
                     .replace('bind = "127.0.0.1"', 'bind = "127.0.0.1"\npath = "/elsewhere"'))
                 result = await cli_json(daemon, "daemon", "reload")
-                assert result == {"ok": True, "applied": ["streaming.scriptedTranscripts",
+                assert result == {"ok": True, "applied": ["ringTimeoutMs",
+                                                          "streaming.scriptedTranscripts",
                                                           "tts.openai.voice"],
                                   "needsRestart": ["serve.path"]}
                 spoken_before = len(stream.media)
@@ -102,6 +104,8 @@ async def test_reload_during_a_streamed_call_changes_the_next_utterances_voice()
                 await utterance(stream2)
                 heard = await wait_call(daemon, second_id, user_words, "the caller's words")
                 assert user_words(heard) == ["New words."]
+            dials = [r.get("Timeout") for r in sim.requests if r.path.endswith("/Calls.json")]
+            assert dials == ["30", "25"]  # the carrier's dial timeout follows ringTimeoutMs
             # serve.path needs a restart: webhooks are still served where they were.
             assert daemon.health()["webhookUrl"] == webhook_url
             kinds = [(e["type"], e["data"].get("event")) for e in
@@ -201,3 +205,32 @@ def test_the_unit_reloads_with_sighup() -> None:
     unit = (Path(__file__).resolve().parents[2] / "daemon" / "voicecall.service").read_text()
     reload = [line for line in unit.splitlines() if line.startswith("ExecReload=")]
     assert reload == ["ExecReload=/bin/kill -HUP $MAINPID"]  # what test_sighup_... exercises
+
+
+def _dial_timeouts(carrier: str, sim) -> list[object]:
+    """The ring timeout of every dial the carrier's simulator received."""
+    if carrier == "telnyx":
+        return [r.body.get("timeout_secs") for r in sim.requests
+                if r.method == "POST" and r.path == "/v2/calls"]
+    return [r.body.get("ring_timeout") for r in sim.requests
+            if r.method == "POST" and r.path.rstrip("/").endswith("/Call")]
+
+
+@pytest.mark.parametrize("carrier", ["telnyx", "plivo"])
+async def test_a_reloaded_ring_timeout_is_the_next_dials(carrier: str) -> None:
+    from voicecall_cli.simulator.plivo.simulator import CalleeScript as PlivoCallee
+    from voicecall_cli.simulator.telnyx.simulator import CalleeScript as TelnyxCallee
+
+    from .test_plivo import plivo_daemon
+    from .test_telnyx import telnyx_daemon
+
+    opened = (telnyx_daemon(TelnyxCallee()) if carrier == "telnyx"
+              else plivo_daemon(PlivoCallee()))
+    with trio.fail_after(60):
+        async with opened as (daemon, sim):
+            daemon.config.write_text("ringTimeoutMs = 25000\n" + daemon.config.read_text())
+            result = await cli_json(daemon, "daemon", "reload")
+            assert result == {"ok": True, "applied": ["ringTimeoutMs"], "needsRestart": []}
+            await cli_json(daemon, "call", "--message", "Hi.", "--mode", "notify")
+            await until(lambda: _dial_timeouts(carrier, sim), "the dial")
+            assert [int(t) for t in _dial_timeouts(carrier, sim)] == [25]  # default: 30

@@ -306,6 +306,11 @@ class ProviderConfig(Protocol):
     def get(self, dotted: str) -> Any: ...
 
 
+def ring_timeout_seconds(config: ProviderConfig) -> int:
+    """``ringTimeoutMs`` as the whole seconds a carrier lets a dial ring (at least 1)."""
+    return max(1, int(config.get("ringTimeoutMs")) // 1000)
+
+
 @dataclass(frozen=True, slots=True)
 class Provider:
     """An opened provider (see the module docstring)."""

@@ -5,8 +5,8 @@ leaf key, or a whole :class:`~voicecall_cli.core.config.fields.TimeWindow` such 
 ``outbound.quietHours``):
 
 * :data:`APPLIES`: the daemon reads it again for new calls, new turns or new media streams
-  (speech, the auto-responder, the outbound rails, the inbound policy, call timeouts, the
-  mock carrier's script through ``ProviderClient.reconfigure``); calls
+  (speech, the auto-responder, the outbound rails, the inbound policy, call timeouts; the
+  carriers' dial timeout and the mock's script through ``ProviderClient.reconfigure``); calls
   that are live keep going and pick it up at their next turn.
 * :data:`RESTART`: it was used to build something that lives as long as the daemon (the carrier
   client and its credentials, the webhook server, the control socket, the store, the media
@@ -72,21 +72,21 @@ _APPLIES = (
     "outbound.quietHours", "outbound.maxCallsPerHour", "outbound.maxCallsPerHourPerNumber",
     "mcp.requireConfirmation", "maxDurationSeconds", "silenceTimeoutMs",
     "transcriptTimeoutMs", "maxConcurrentCalls",
-    # The mock carrier's callee script: its client switches it (ProviderClient.reconfigure)
-    # for new calls and a live call's next reply.
+    # The carrier client switches these itself (ProviderClient.reconfigure): ringTimeoutMs is
+    # also each carrier's dial timeout (the next dial); the mock's callee script applies to new
+    # calls and a live call's next reply.
+    "ringTimeoutMs",
     "mock.ringDelayMs", "mock.answerDelayMs", "mock.outcome", "mock.replies",
     "mock.replyDelayMs", "mock.hangupAfterReplies", "mock.hangupAfterMs",
 )
 
 _RESTART = (
-    # The carrier plug-in is opened once: its client, credentials, voices and dial timeout.
+    # The carrier plug-in is opened once: its client, credentials and voices.
     "enabled", "provider",
     "telnyx.apiKey", "telnyx.connectionId", "telnyx.publicKey", "telnyx.apiBaseUrl",
     "telnyx.voice", "telnyx.language",
     "twilio.accountSid", "twilio.authToken", "twilio.apiBaseUrl",
     "plivo.authId", "plivo.authToken", "plivo.apiBaseUrl", "plivo.voice", "plivo.language",
-    # ringTimeoutMs is also the carrier's own dial timeout, given to its client at start.
-    "ringTimeoutMs",
     # The webhook server, its signature checks, the tunnel and the public address.
     "serve.port", "serve.bind", "serve.path", "tailscale.mode", "tailscale.path",
     "tunnel.provider", "tunnel.ngrokAuthToken", "tunnel.ngrokDomain",
