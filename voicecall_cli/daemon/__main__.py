@@ -18,6 +18,10 @@ import os
 import sys
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicecall_cli.core.config import VoiceCallConfig
 
 EXIT_CONFIG = 78
 
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _load_checked(config_path: Path, explicit: bool) -> object:
+def _load_checked(config_path: Path, explicit: bool) -> VoiceCallConfig:
     """The config file read and checked again, as at start (``daemon reload``, SIGHUP)."""
     from voicecall_cli.core.config import check_startup, load_config
 

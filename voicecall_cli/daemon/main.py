@@ -6,7 +6,8 @@ serve, then ``READY=1`` goes to systemd. A tunnel that cannot start fails the st
 one line saying why). SIGTERM, SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting,
 cancel every service (the tunnel removes its routes before the webhook server closes), close
 the bus and the store (calls stay persisted and are restored on the next start), return
-normally.
+normally. SIGHUP or ``daemon.reload``: the config file is read again and what can change live
+is switched in (:mod:`voicecall_cli.daemon.reload`); calls go on.
 """
 
 from __future__ import annotations
