@@ -4,6 +4,7 @@ other; a refused file changes nothing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -95,6 +96,8 @@ async def test_readers_see_all_old_or_all_new_settings(tmp_path: Path,
         reloaded = [e["data"] for e in env.store.events_after(0, None)
                     if e["type"] == "daemon.reloaded"]
         assert reloaded == [{"applied": result["applied"], "needsRestart": []}]
+        stored = json.dumps(env.store.events_after(0, None))
+        assert "sk-test" not in json.dumps(result) and "sk-test" not in stored  # names only
 
 
 async def test_two_reloads_at_once_run_one_after_the_other(tmp_path: Path,
