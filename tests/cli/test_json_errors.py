@@ -29,6 +29,7 @@ RPC_COMMANDS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("calls",): (["calls", "--state", "ended"], "voicecall.calls"),
     ("latency",): (["latency", "c1"], "voicecall.latency"),
     ("daemon", "stop"): (["daemon", "stop"], "daemon.stop"),
+    ("daemon", "reload"): (["daemon", "reload"], "daemon.reload"),
     ("expose",): (["expose", "--mode", "serve"], "voicecall.expose"),
     ("smoke",): (["smoke", "--to", "+15550001111", "--yes"], "voicecall.initiate"),
 }

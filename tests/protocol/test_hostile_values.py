@@ -26,6 +26,7 @@ VALID: dict[str, dict[str, object]] = {
     "voicecall.expose": {"mode": "serve", "path": "/voice"},
     "voicecall.latency": {"callId": "abc", "last": 5},
     "daemon.doctor": {},
+    "daemon.reload": {},
     "daemon.stop": {},
 }
 

@@ -68,6 +68,9 @@ def _summary(event: Mapping[str, Any]) -> str:
                 f"provider {d.get('provider', '?')}, webhook {d.get('webhookUrl', '-')}")
     if kind == "daemon.stopping":
         return "daemon stopping"
+    if kind == "daemon.reloaded":
+        return ("config reloaded: applied " + (", ".join(d.get("applied") or []) or "nothing")
+                + "; needs a restart: " + (", ".join(d.get("needsRestart") or []) or "nothing"))
     if kind == "daemon.exposed":
         mode = d.get("mode", "?")
         where = d.get("publicUrl") or d.get("webhookUrl") or "-"

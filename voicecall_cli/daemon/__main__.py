@@ -16,7 +16,12 @@ import argparse
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicecall_cli.core.config import VoiceCallConfig
 
 EXIT_CONFIG = 78
 
@@ -66,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     from voicecall_cli.daemon.store import StoreError
 
     try:
-        trio.run(run_daemon, config, socket_path)
+        trio.run(partial(run_daemon, config, socket_path,
+                         load_config=partial(_load_checked, config_path, explicit)))
     except BaseException as exc:
         leaf = _leaf(exc)
         if isinstance(leaf, StoreError):
@@ -85,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
               f"(details in {log})", file=sys.stderr)
         return 1
     return 0
+
+
+def _load_checked(config_path: Path, explicit: bool) -> VoiceCallConfig:
+    """The config file read and checked again, as at start (``daemon reload``, SIGHUP)."""
+    from voicecall_cli.core.config import check_startup, load_config
+
+    config = load_config(config_path, os.environ, explicit=explicit)
+    check_startup(config)
+    return config
 
 
 def _write_crash_report(exc: BaseException) -> Path:

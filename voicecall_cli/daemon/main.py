@@ -6,7 +6,8 @@ serve, then ``READY=1`` goes to systemd. A tunnel that cannot start fails the st
 one line saying why). SIGTERM, SIGINT or ``daemon.stop``: ``STOPPING=1``, stop accepting,
 cancel every service (the tunnel removes its routes before the webhook server closes), close
 the bus and the store (calls stay persisted and are restored on the next start), return
-normally.
+normally. SIGHUP or ``daemon.reload``: the config file is read again and what can change live
+is switched in (:mod:`voicecall_cli.daemon.reload`); calls go on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from voicecall_cli.daemon.endpoints import DaemonEndpoints
 from voicecall_cli.daemon.hooks import HookSettings
 from voicecall_cli.daemon.media.registry import StreamRegistry
 from voicecall_cli.daemon.media.wiring import open_media
+from voicecall_cli.daemon.reload import ConfigLoader, open_reloader
 from voicecall_cli.daemon.startup import StartupError, webhook_bind_error
 from voicecall_cli.daemon.store import Store, StoreError
 from voicecall_cli.daemon.tunnels.base import TunnelError
@@ -52,13 +55,18 @@ log = logging.getLogger("voicecall.daemon")
 STREAM_DRAIN_S = 1.0
 
 
-async def _signals(stop: trio.Event, *,
+async def _signals(stop: trio.Event, on_reload: Callable[[], None], *,
                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Set ``stop`` on SIGTERM/SIGINT; reports started once the handlers are installed, so
-    no signal sent after READY=1 can hit the default (killing) action."""
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+    """Set ``stop`` on SIGTERM/SIGINT, call ``on_reload`` on SIGHUP; reports started once the
+    handlers are installed, so no signal sent after READY=1 can hit the default (killing)
+    action."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as received:
         task_status.started()
         async for signum in received:
+            if signum == signal.SIGHUP:
+                log.info("received SIGHUP; reading the config again")
+                on_reload()
+                continue
             log.info("received %s; shutting down", signal.Signals(signum).name)
             stop.set()
             return
@@ -70,10 +78,11 @@ async def _watchdog(interval_s: float) -> None:
         await trio.sleep(interval_s)
 
 
-async def run_daemon(config: Any, socket_path: Path, *,
+async def run_daemon(config: Any, socket_path: Path, *, load_config: ConfigLoader | None = None,
                      task_status: trio.TaskStatus[DaemonBackend] = trio.TASK_STATUS_IGNORED
                      ) -> None:
-    """Serve until asked to stop. ``config`` is a validated ``VoiceCallConfig``."""
+    """Serve until asked to stop. ``config`` is a validated ``VoiceCallConfig``;
+    ``load_config`` reads and checks its file again (``daemon reload``, SIGHUP)."""
     clock = WallClock()
     spec = registry.load(config.provider)
     endpoints = DaemonEndpoints(public_url=config.get("publicUrl"),
@@ -87,6 +96,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
             async with spec.open(config, endpoints, streams) as provider, \
                     open_media(config, provider, streams) as media, \
                     open_auto_responder(config) as auto_responder, \
+                    open_reloader(config, load_config) as reloader, \
                     trio.open_nursery() as nursery:
                 speech = SpeechRouter(provider.client, provider.capabilities,
                                       streams=streams if media else None,
@@ -96,6 +106,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                 if auto_responder is not None:
                     manager.auto_responder = auto_responder
                     auto_responder.manager = manager
+                reloader.bind(manager, bus, media)
                 await nursery.start(partial(run_calls, manager,
                                             hooks=HookSettings.from_config(config)))
                 if media is not None:
@@ -118,7 +129,7 @@ async def run_daemon(config: Any, socket_path: Path, *,
                     backend = DaemonBackend(manager, bus, config.provider, endpoints,
                                             exposure=exposure, doctor=DoctorContext(
                                                 config, endpoints, exposure, diagnostics,
-                                                provider.webhooks))
+                                                provider.webhooks), reloader=reloader)
                     await _serve_until_stopped(nursery, backend, socket_path, info,
                                                task_status)
                 finally:
@@ -155,7 +166,9 @@ async def _serve_until_stopped(nursery: trio.Nursery, backend: DaemonBackend,
     drain the event streams."""
     bus, endpoints = backend.bus, backend.endpoints
     await nursery.start(serve_control, socket_path, backend)
-    await nursery.start(_signals, backend.stop_requested)
+    reload = backend.reloader.reload_logged if backend.reloader else None
+    await nursery.start(_signals, backend.stop_requested,
+                        lambda: nursery.start_soon(reload) if reload else None)
     interval = sdnotify.watchdog_interval_s()
     if interval:
         nursery.start_soon(_watchdog, interval)

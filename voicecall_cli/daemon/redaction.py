@@ -1,12 +1,13 @@
 """Keeping configured secrets out of the daemon's log: a :class:`logging.Filter` fed from the
 config's secret fields (the ones ``config show`` redacts, ``SECRET_PATHS``).
 
-Who owns what: ``python -m voicecall_cli.daemon`` calls :func:`install` once, after loading
-the config and before the daemon starts; the filter sits on every handler of the root logger,
-so every record any module logs (httpx, hypercorn, trio, ours) is redacted as it is written,
-exception tracebacks included. :func:`install` also keeps the HTTP client libraries from
-logging request URLs at INFO (Twilio's and Plivo's REST paths carry the account id): the
-secret is not logged in the first place, and the filter is the net below that.
+Who owns what: ``python -m voicecall_cli.daemon`` calls :func:`install` after loading the
+config and before the daemon starts (:mod:`.reload` again after each reload); the filter sits on
+every handler of the root logger, so every record any module logs (httpx, hypercorn, trio,
+ours) is redacted as it is written, exception tracebacks included. :func:`install` also keeps
+the HTTP client libraries from logging request URLs at INFO (Twilio's and Plivo's REST paths
+carry the account id): the secret is not logged in the first place, and the filter is the net
+below that.
 
 What counts as a secret's appearance: the value itself, its URL-encoded form, and the
 HTTP Basic credentials two secrets make (``sid:token``, base64). Values shorter than
@@ -92,11 +93,12 @@ class RedactingFilter(logging.Filter):
 _active = Redactor(())
 
 
-def install(config: Any) -> Redactor:
-    """Redact ``config``'s secrets from every root handler's output (and quiet the HTTP
-    client loggers); returns the redactor, which :func:`redact` also uses from now on."""
+def install(config: Any, *more: Any) -> Redactor:
+    """Redact the secrets of ``config`` (and of ``more`` configs: a reload's old and new) from
+    every root handler's output (and quiet the HTTP client loggers); returns the redactor,
+    which :func:`redact` also uses from now on."""
     global _active
-    _active = Redactor(secret_values(config))
+    _active = Redactor([value for each in (config, *more) for value in secret_values(each)])
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:

@@ -42,6 +42,8 @@ CALL_STREAM = "call.stream"  # {event: started|stopped, streamSid}: the carrier'
 CALL_HOOK = "call.hook"
 DAEMON_STARTED = "daemon.started"  # {pid, version, provider, webhookUrl}
 DAEMON_STOPPING = "daemon.stopping"  # {}
+# {applied: [keys], needsRestart: [keys]}: the config file was read again (daemon reload, SIGHUP)
+DAEMON_RELOADED = "daemon.reloaded"
 # {mode: funnel|serve|off|ngrok, tunnel, localUrl, publicUrl, webhookUrl, streamUrl}: where
 # carriers reach the daemon now (at start with a tunnel, and after each ``expose``)
 DAEMON_EXPOSED = "daemon.exposed"

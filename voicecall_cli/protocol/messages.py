@@ -279,6 +279,15 @@ class LatencyRequest(Request):
     last: int | None = None
 
 
+class ReloadRequest(Request):
+    """``daemon.reload`` -> ``{"ok": true, "applied": [...], "needsRestart": [...]}``: the
+    daemon reads its config file again; ``applied`` names the changed keys now in effect,
+    ``needsRestart`` the changed keys it keeps at their running value until a restart. An
+    invalid file is refused (``config_error``, ``details.issues``) and nothing changes."""
+
+    METHOD: ClassVar[str] = "daemon.reload"
+
+
 @dataclass(frozen=True)
 class StopRequest(Request):
     """``daemon.stop`` -> ``{"ok": true}``, then the daemon shuts down cleanly."""
@@ -289,5 +298,6 @@ class StopRequest(Request):
 REQUESTS: dict[str, type[Request]] = {
     cls.METHOD: cls
     for cls in (InitiateRequest, ContinueRequest, SpeakRequest, EndRequest, StatusRequest,
-                CallsRequest, ExposeRequest, DoctorRequest, LatencyRequest, StopRequest)
+                CallsRequest, ExposeRequest, DoctorRequest, LatencyRequest, ReloadRequest,
+                StopRequest)
 }

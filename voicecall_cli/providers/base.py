@@ -296,6 +296,16 @@ class ProviderClient:
         caller then stays first in line."""
         raise ProviderError(f"{self.name}: no inbound callers are held")
 
+    # -- daemon reload ---------------------------------------------------------------------------
+
+    def reconfigure(self, config: ProviderConfig) -> Callable[[], None]:
+        """Prepare what of a reloaded ``config`` this client takes on while it runs (keys that
+        ``core.config.reloadable`` classifies as applying) and return the function that switches
+        it in; the daemon calls it with no ``await`` in between, with the rest of the reload.
+        Raises ``ValueError`` naming the key for a setting it cannot use (nothing changes then).
+        A client built once from the config (credentials, voices): nothing to switch."""
+        return lambda: None
+
 
 class ProviderConfig(Protocol):
     """What a provider reads of the validated configuration."""
@@ -305,6 +315,11 @@ class ProviderConfig(Protocol):
     data: Mapping[str, Any]
 
     def get(self, dotted: str) -> Any: ...
+
+
+def ring_timeout_seconds(config: ProviderConfig) -> int:
+    """``ringTimeoutMs`` as the whole seconds a carrier lets a dial ring (at least 1)."""
+    return max(1, int(config.get("ringTimeoutMs")) // 1000)
 
 
 @dataclass(frozen=True, slots=True)

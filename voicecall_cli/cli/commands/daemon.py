@@ -1,9 +1,10 @@
-"""``voicecall daemon run|start|stop|restart|status|logs``: the daemon's life cycle, from outside.
+"""``voicecall daemon run|start|stop|restart|reload|status|logs``: the daemon's life cycle.
 
 ``run`` replaces this process with the daemon (``os.execv``: same PID, so systemd's
 ``Type=notify`` sees the daemon itself). ``start`` spawns it detached and waits until it
 answers; ``stop`` asks it to stop (``daemon.stop``) and waits until it has exited; ``restart``
-is ``stop`` then ``start`` (calls survive: the new daemon restores them from the store).
+is ``stop`` then ``start`` (calls survive: the new daemon restores them from the store);
+``reload`` makes it read its config file again (``daemon.reload``).
 ``logs`` prints ``daemon.log``, where ``start`` appends the daemon's output.
 """
 
@@ -29,7 +30,7 @@ from voicecall_cli.cli.output import (
     note,
     render,
 )
-from voicecall_cli.protocol import ApiError, ErrorCode, StopRequest
+from voicecall_cli.protocol import ApiError, ErrorCode, ReloadRequest, StopRequest
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -47,7 +48,7 @@ timeout_option = click.option(
 
 @click.group("daemon")
 def command() -> None:
-    """Run, start, stop, restart or check the voicecall daemon, or show its log."""
+    """Run, start, stop, restart, reload or check the voicecall daemon, or show its log."""
 
 
 @command.command("run")
@@ -110,6 +111,30 @@ def restart(obj: CliContext, config_path: Path | None, timeout: float, as_json: 
         _stop(obj, health, timeout)
         note(f"the daemon stopped (pid {health.get('pid', '?')})")
     _show_health(_start(obj, config_path, timeout), as_json)
+
+
+@command.command("reload")
+@json_option
+@click.pass_obj
+def reload(obj: CliContext, as_json: bool) -> None:
+    """Make the daemon read its config file again, without dropping calls.
+
+    Speech, auto-response, outbound-rail, inbound-policy and call-timeout settings apply to new
+    turns and new calls; settings that need a restart (provider and credentials, serve.*,
+    controlSocket, store, tunnel, streaming endpoint) are named and left as they were. An
+    invalid file is refused with its errors (exit 78) and the running config is kept. Under
+    systemd: systemctl --user reload voicecall. With --json: {"ok", "applied", "needsRestart"}.
+    """
+    result = obj.rpc(ReloadRequest())
+    if as_json:
+        emit_json(result)
+        return
+    applied, restart = result.get("applied") or [], result.get("needsRestart") or []
+    note("the daemon read its config again: "
+         + (f"applied {', '.join(applied)}" if applied else "no setting that applies changed"))
+    if restart:
+        note(f"needs a restart to apply (kept as they were): {', '.join(restart)}\n"
+             "restart with: voicecall daemon restart (live calls are restored)")
 
 
 @command.command("status")

@@ -81,19 +81,34 @@ class AutoResponder:
                 manager.publish(call, ev.CALL_ERROR, {"message": f"auto-reply failed: {exc}"})
 
 
+def responder_settings(config: Any) -> dict[str, Any] | None:
+    """The model client's settings for ``config`` (the :class:`Responder` keywords), or None
+    when no model key is configured (then there are no automatic replies)."""
+    api_key = config.get("streaming.openaiApiKey") or config.get("tts.openai.apiKey")
+    if not api_key:
+        return None
+    from voicecall_cli.speech.prompts import parse_model
+
+    _provider, model = parse_model(config.get("responseModel"))
+    return {"api_key": api_key, "model": model, "base_url": config.get("responseBaseUrl"),
+            "timeout_s": int(config.get("responseTimeoutMs")) / 1000,
+            "system_prompt": config.get("responseSystemPrompt") or None}
+
+
+def build_responder(settings: dict[str, Any]) -> Any:
+    """A new :class:`Responder` (its owner closes it: ``aclose``)."""
+    from voicecall_cli.speech.responder import Responder
+
+    return Responder(**settings)
+
+
 @asynccontextmanager
 async def open_auto_responder(config: Any) -> AsyncIterator[AutoResponder | None]:
     """The auto-responder for this config, or None when no model key is configured."""
-    api_key = config.get("streaming.openaiApiKey") or config.get("tts.openai.apiKey")
-    if not api_key:
+    settings = responder_settings(config)
+    if settings is None:
         log.info("auto-responses are off: no OpenAI API key (OPENAI_API_KEY)")
         yield None
         return
-    from voicecall_cli.speech.prompts import parse_model
-    from voicecall_cli.speech.responder import Responder
-
-    _provider, model = parse_model(config.get("responseModel"))
-    async with Responder(api_key=api_key, model=model, base_url=config.get("responseBaseUrl"),
-                         timeout_s=int(config.get("responseTimeoutMs")) / 1000,
-                         system_prompt=config.get("responseSystemPrompt") or None) as responder:
+    async with build_responder(settings) as responder:
         yield AutoResponder(responder)

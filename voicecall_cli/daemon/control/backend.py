@@ -9,12 +9,14 @@ from typing import Any
 import trio
 
 from voicecall_cli import __version__
+from voicecall_cli.core.config import ConfigError
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls import operations
 from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.daemon.control.latency import latency
 from voicecall_cli.daemon.doctor import DoctorContext, run_checks
 from voicecall_cli.daemon.endpoints import DaemonEndpoints
+from voicecall_cli.daemon.reload import Reloader
 from voicecall_cli.daemon.tunnels.exposure import Exposure
 from voicecall_cli.protocol import (
     PROTOCOL_VERSION,
@@ -27,6 +29,7 @@ from voicecall_cli.protocol import (
     ExposeRequest,
     InitiateRequest,
     LatencyRequest,
+    ReloadRequest,
     Request,
     SpeakRequest,
     StatusRequest,
@@ -39,13 +42,14 @@ class DaemonBackend:
 
     def __init__(self, manager: CallManager, bus: EventBus, provider: str,
                  endpoints: DaemonEndpoints, *, exposure: Exposure | None = None,
-                 doctor: DoctorContext | None = None) -> None:
+                 doctor: DoctorContext | None = None, reloader: Reloader | None = None) -> None:
         self.manager = manager
         self.bus = bus
         self.provider = provider
         self.endpoints = endpoints
         self.exposure = exposure
         self.doctor = doctor
+        self.reloader = reloader
         self.started = time.monotonic()
         self.stop_requested = trio.Event()
 
@@ -90,7 +94,22 @@ class DaemonBackend:
             if self.doctor is None:
                 raise ApiError(ErrorCode.OPERATION_FAILED, "this daemon has no doctor")
             return {"checks": [check.to_json() for check in await run_checks(self.doctor)]}
+        if isinstance(request, ReloadRequest):
+            return await self._reload()
         raise ApiError(ErrorCode.NOT_FOUND, f"unknown method {request.METHOD}")
+
+    async def _reload(self) -> dict[str, Any]:
+        """``daemon.reload``: an invalid file is ``config_error`` with every issue (its key
+        path and message) in ``details.issues``; the running config is kept."""
+        if self.reloader is None:
+            raise ApiError(ErrorCode.OPERATION_FAILED, "this daemon cannot reload its config")
+        try:
+            return await self.reloader.reload()
+        except ConfigError as exc:
+            raise ApiError(ErrorCode.CONFIG_ERROR,
+                           f"the config was not reloaded (the running one is kept):\n{exc}",
+                           {"issues": [{"path": issue.path, "message": issue.message}
+                                       for issue in exc.issues]}) from None
 
     def subscribe(self, since: int | str | None, call_id: str | None) -> Any:
         """The event stream, of one call when ``call_id`` is given (a unique prefix will do;

@@ -189,6 +189,11 @@ class StreamHooks:
         self.manager = manager
         self.media = media
 
+    def use_transcriber_factory(self, factory: TranscriberFactory | None) -> None:
+        """Streams that start from now on are transcribed by ``factory`` (``daemon reload``);
+        a started stream keeps its transcriber."""
+        self._factory = factory
+
     def on_audio(self, call_sid: str, mulaw: bytes) -> None:
         transcriber = self._transcribers.get(call_sid)
         if transcriber is not None:

@@ -9,7 +9,7 @@ tasks run in the nursery of whoever calls :meth:`MediaStreams.run`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -34,13 +34,14 @@ log = logging.getLogger("voicecall.media")
 
 @dataclass
 class Media:
-    """The opened media side: the websocket endpoint (served at ``path``), its hooks and the
-    stream speaker."""
+    """The opened media side: the websocket endpoint (served at ``path``), its hooks, the
+    stream speaker and the voice it speaks with (``daemon reload`` switches it)."""
 
     path: str
     endpoint: MediaStreams
     hooks: StreamHooks
     speaker: StreamSpeaker
+    voice: SwitchableVoice
 
 
 @asynccontextmanager
@@ -62,7 +63,7 @@ async def open_media(config: Any, provider: Provider,
         is_live_call=hooks.is_live_call, on_error=partial(report_stream_error, hooks))
     async with open_voice(config) as voice:
         yield Media(normalize_url_path(config.get("streaming.streamPath")), endpoint, hooks,
-                    StreamSpeaker(endpoint, voice, hooks))
+                    StreamSpeaker(endpoint, voice, hooks), voice)
 
 
 def report_stream_error(hooks: StreamHooks, call_sid: str, message: str) -> None:
@@ -103,21 +104,49 @@ def transcriber_factory(config: Any) -> TranscriberFactory | None:
     return realtime
 
 
+class SwitchableVoice:
+    """The stream speaker's :data:`Voice`: each utterance is spoken by the voice in use when it
+    starts, so :meth:`use` (``daemon reload``) changes the next utterance, never one that plays.
+
+    :meth:`build` makes a voice for a ``tts`` block with the HTTP client this object borrows
+    (``open_voice`` owns and closes it); it does not switch."""
+
+    def __init__(self, http: Any) -> None:
+        self._http = http
+        self._voice: Voice = offline_voice
+
+    def build(self, tts: Any) -> Voice:
+        """The voice for the validated ``tts`` block: the configured TTS, else the offline
+        tone voice (the reason is logged)."""
+        from voicecall_cli.speech.tts import make_synthesizer, tts_unavailable_reason
+
+        timeout_s = int((tts or {}).get("timeoutMs") or 8000) / 1000
+        synthesizer = make_synthesizer(tts, http=self._http, timeout_s=timeout_s)
+        if synthesizer is None:
+            log.warning("calls speak with a placeholder tone: %s", tts_unavailable_reason(tts))
+            return offline_voice
+        return lambda text, on_first_byte=None: synthesized_voice(synthesizer, text,
+                                                                  on_first_byte)
+
+    def use(self, voice: Voice) -> None:
+        self._voice = voice
+
+    @property
+    def current(self) -> Voice:
+        """The voice the next utterance starts with."""
+        return self._voice
+
+    def __call__(self, text: str, on_first_byte: Callable[[], None] | None = None) -> Any:
+        return self._voice(text, on_first_byte)
+
+
 @asynccontextmanager
-async def open_voice(config: Any) -> AsyncIterator[Voice]:
+async def open_voice(config: Any) -> AsyncIterator[SwitchableVoice]:
     """How text becomes call audio: the configured TTS (its HTTP client is closed on exit),
     else the offline tone voice, with the reason logged once."""
     import httpx
 
-    from voicecall_cli.speech.tts import make_synthesizer, tts_unavailable_reason
-
-    tts = config.get("tts")
-    timeout_s = int((tts or {}).get("timeoutMs") or 8000) / 1000
     async with httpx.AsyncClient() as http:
-        synthesizer = make_synthesizer(tts, http=http, timeout_s=timeout_s)
-        if synthesizer is None:
-            log.warning("calls speak with a placeholder tone: %s", tts_unavailable_reason(tts))
-            yield offline_voice
-        else:
-            yield lambda text, on_first_byte=None: synthesized_voice(synthesizer, text,
-                                                                     on_first_byte)
+        voice = SwitchableVoice(http)
+        voice.use(voice.build(config.get("tts")))
+        yield voice

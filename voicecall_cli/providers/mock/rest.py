@@ -34,6 +34,7 @@ from voicecall_cli.providers.base import (
     PlacedCall,
     ProviderCallStatus,
     ProviderClient,
+    ProviderConfig,
     ProviderError,
 )
 from voicecall_cli.providers.http import is_loopback_url
@@ -85,6 +86,15 @@ class MockClient(ProviderClient):
         self._clock_ms = clock_ms
         self._endpoints = endpoints
         self._calls: dict[str, _CalleeCall] = {}
+
+    def reconfigure(self, config: ProviderConfig) -> Callable[[], None]:
+        """``daemon reload``: the new ``mock`` block's callee script, for calls placed from now
+        on and the next reply of a live call."""
+        settings = MockSettings.from_config(config.get("mock") or {})
+
+        def switch() -> None:
+            self.settings = settings
+        return switch
 
     def callee(self, provider_call_id: str) -> CalleeState:
         """The callee's view of a call (replies given, texts played, how it ended)."""

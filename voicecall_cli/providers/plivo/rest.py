@@ -23,7 +23,7 @@ import base64
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +37,9 @@ from voicecall_cli.providers.base import (
     PlacedCall,
     ProviderCallStatus,
     ProviderClient,
+    ProviderConfig,
     ProviderError,
+    ring_timeout_seconds,
 )
 from voicecall_cli.providers.holding import connect_held_caller
 from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
@@ -88,6 +90,14 @@ class PlivoClient(ProviderClient):
         self.language = language
         self.ring_timeout_s = ring_timeout_s
         self.record_time_limit_s = record_time_limit_s  # Plivo stops at 60 s unless told
+
+    def reconfigure(self, config: ProviderConfig) -> Callable[[], None]:
+        """``daemon reload``: ``ringTimeoutMs`` is the next dial's ``ring_timeout``."""
+        ring_timeout_s = ring_timeout_seconds(config)
+
+        def switch() -> None:
+            self.ring_timeout_s = ring_timeout_s
+        return switch
 
     # -- ProviderClient ----------------------------------------------------------------------
 

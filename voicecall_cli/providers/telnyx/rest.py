@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -37,8 +37,10 @@ from voicecall_cli.providers.base import (
     PlacedCall,
     ProviderCallStatus,
     ProviderClient,
+    ProviderConfig,
     ProviderError,
     Streams,
+    ring_timeout_seconds,
 )
 from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
 from voicecall_cli.providers.telnyx.state import TelnyxState, encode_client_state
@@ -74,6 +76,14 @@ class TelnyxClient(ProviderClient):
         self.voice = voice
         self.language = language
         self.ring_timeout_s = min(MAX_RING_S, max(MIN_RING_S, ring_timeout_s))
+
+    def reconfigure(self, config: ProviderConfig) -> Callable[[], None]:
+        """``daemon reload``: ``ringTimeoutMs`` is the next dial's ``timeout_secs``."""
+        ring_timeout_s = min(MAX_RING_S, max(MIN_RING_S, ring_timeout_seconds(config)))
+
+        def switch() -> None:
+            self.ring_timeout_s = ring_timeout_s
+        return switch
 
     # -- ProviderClient ----------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +36,9 @@ from voicecall_cli.providers.base import (
     PlacedCall,
     ProviderCallStatus,
     ProviderClient,
+    ProviderConfig,
     ProviderError,
+    ring_timeout_seconds,
 )
 from voicecall_cli.providers.holding import connect_held_caller
 from voicecall_cli.providers.http import ApiError, RestApi, is_loopback_url
@@ -87,6 +89,14 @@ class TwilioClient(ProviderClient):
         self.voice = voice
         self.language = language
         self.ring_timeout_s = ring_timeout_s
+
+    def reconfigure(self, config: ProviderConfig) -> Callable[[], None]:
+        """``daemon reload``: ``ringTimeoutMs`` is the next dial's ``Timeout``."""
+        ring_timeout_s = ring_timeout_seconds(config)
+
+        def switch() -> None:
+            self.ring_timeout_s = ring_timeout_s
+        return switch
 
     # -- ProviderClient ----------------------------------------------------------------------
 
