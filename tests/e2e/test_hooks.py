@@ -40,9 +40,10 @@ esac
 SECRET = "whsec-e2e-0123456789abcdef"
 
 
-def notify_daemon(daemon_factory, hooks: str) -> Daemon:
-    """A mock daemon whose notify calls hang up as soon as the message is spoken."""
-    daemon: Daemon = daemon_factory(extra=f"\n[hooks]\n{hooks}")
+def notify_daemon(daemon_factory, hooks: str | None) -> Daemon:
+    """A mock daemon whose notify calls hang up as soon as the message is spoken; ``hooks``
+    opens its ``[hooks]`` table (None: no table)."""
+    daemon: Daemon = daemon_factory(extra="" if hooks is None else f"\n[hooks]\n{hooks}")
     text = daemon.config.read_text().replace(
         'defaultMode = "conversation"', 'defaultMode = "notify"\nnotifyHangupDelaySec = 0')
     daemon.config.write_text(text)
@@ -223,3 +224,24 @@ async def test_a_twilio_call_the_carrier_ends_runs_the_hook_once() -> None:
         assert (hook_dir / "runs").read_text().split() == [call_id]
     finally:
         shutil.rmtree(hook_dir, ignore_errors=True)
+
+
+def test_a_reload_arms_a_new_hook_for_calls_that_end_afterwards(daemon_factory) -> None:
+    daemon = notify_daemon(daemon_factory, None)
+    daemon.start()
+    before = place(daemon, "Before the hook.")
+    daemon.wait_for(lambda: daemon.cli_json("status", "--call-id", before)["call"]["endedAt"],
+                    what="the first call to end")
+    script = daemon.root / "hook.sh"
+    script.write_text(HOOK_SCRIPT)
+    script.chmod(0o755)
+    with daemon.config.open("a") as f:
+        f.write(f'\n[hooks]\nonCallEnded = "{script}"\n')
+    reply = daemon.cli_json("daemon", "reload")
+    assert "hooks" in reply["applied"] and reply["needsRestart"] == []
+
+    after = place(daemon, "After the hook.")
+    assert wait_hook_done(daemon, after)[-1] == {"status": "ok", "kind": "command", "attempt": 1}
+    # Only the call that ended after the reload had a hook to run.
+    assert (daemon.root / "runs").read_text().split() == [after]
+    assert hook_events(daemon, before) == []
