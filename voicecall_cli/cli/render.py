@@ -139,6 +139,8 @@ def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> TitledBox:
     ]
     if call.get("endReason"):
         rows.append(("end reason", str(call["endReason"])))
+    if call.get("answeredBy"):
+        rows.append(("answered by", str(call["answeredBy"])))
     rows.extend(latency_rows(call.get("metadata") or {}))
     parts: list[RenderableType] = [facts_grid(rows)]
     transcript = call.get("transcript") or []

@@ -45,6 +45,9 @@ def _summary(event: Mapping[str, Any]) -> str:
                 f"listened {d.get('listenWaitMs', '?')} ms")
     if kind == "call.ended":
         return f"ended: {d.get('reason', '?')}"
+    if kind == "call.answered_by":
+        return f"answered by {d.get('answeredBy', '?')}" + (
+            ", greeting over" if d.get("greetingEnded") else "")
     if kind == "call.error":
         return str(d.get("message", "error"))
     if kind == "call.rejected":

@@ -31,6 +31,8 @@ CALL_TURN = "call.turn"  # {turn, latencyMs, listenWaitMs}
 CALL_LATENCY = "call.latency"  # {transcriptMs: 0, replyMs, audioMs}: an auto-reply's waterfall
 CALL_ENDED = "call.ended"  # {reason}
 CALL_ERROR = "call.error"  # {message}
+# {answeredBy, greetingEnded?}: answering-machine detection's result (and a machine's beep)
+CALL_ANSWERED_BY = "call.answered_by"
 CALL_REJECTED = "call.rejected"  # {from, to, policy}: inbound caller refused, hung up once
 # {rail, to, reason, origin} (callId null): an outbound call an outbound rail refused to dial
 CALL_REFUSED = "call.refused"

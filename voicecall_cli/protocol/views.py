@@ -120,8 +120,11 @@ class CallView(View):
     """One call as the daemon reports it (status, calls, the event stream's snapshot).
 
     ``endReason`` is the final state once the call has ended (``completed``, ``hangup-user``,
-    ``hangup-bot``, ``busy``, ``no-answer``, ``failed``, ``timeout``...); ``answeredAt`` is
-    null for a call nobody answered. Times are epoch milliseconds.
+    ``hangup-bot``, ``busy``, ``no-answer``, ``failed``, ``timeout``, ``voicemail``: a
+    conversation call a machine answered...); ``answeredAt`` is null for a call nobody answered.
+    ``answeredBy`` is answering-machine detection's result (``human``, ``machine``, ``fax``,
+    ``unknown``), absent when detection is off or has not answered yet. Times are epoch
+    milliseconds.
     """
 
     WIRE_NAMES: ClassVar[dict[str, str]] = {"from_": "from"}
@@ -138,6 +141,7 @@ class CallView(View):
     endReason: str | None
     transcript: tuple[TranscriptLine, ...]
     metadata: dict[str, Any]
+    answeredBy: str | None = None
 
     @property
     def ended(self) -> bool:

@@ -49,12 +49,16 @@ class Capabilities:
     ``streaming.enabled``.
     ``answer_inbound``: an accepted inbound call must be answered explicitly
     (:meth:`ProviderClient.answer`).
+    ``machine_detection``: outbound calls can ask for answering-machine detection
+    (:attr:`PlaceCallRequest.machine_detection`); its result arrives as ``call.answered_by``
+    events, and with ``voicemail`` a machine's greeting-ended event follows (the beep).
     """
 
     native_notify: bool = False
     speak_and_listen: bool = False
     media: bool = False
     answer_inbound: bool = False
+    machine_detection: bool = False
 
 
 class Endpoints(Protocol):
@@ -185,6 +189,9 @@ class PlaceCallRequest:
     to_number: str
     mode: str  # "notify" | "conversation"
     message: str | None = None
+    # answering-machine detection: "off" | "detect" | "voicemail" (wait for the greeting's
+    # end: the notify message is then spoken by the daemon, not by a native notify document)
+    machine_detection: str = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +267,11 @@ class ProviderClient:
     async def answer(self, call_id: str, provider_call_id: str) -> None:
         """Answer an accepted inbound call (``answer_inbound`` capability)."""
         raise ProviderError(f"{self.name}: inbound calls are answered by the webhook reply")
+
+    async def await_greeting_end(self, call_id: str, provider_call_id: str) -> None:
+        """A machine answered a ``voicemail`` call: have the carrier report the end of its
+        greeting (a ``call.answered_by`` event with ``greeting_ended``). Carriers that report
+        it by themselves once asked at dial time do nothing."""
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         """The call's status, normalised; never raises (a failure is ``state="unknown"``)."""

@@ -73,6 +73,10 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     if not m.endpoints.webhook_url:
         raise _failed("Webhook URL not configured")
     mode = req.mode or s.default_mode
+    amd = s.machine_detection
+    if amd != "off" and not m.provider.capabilities.machine_detection:
+        raise _failed(f"{s.provider} cannot detect answering machines; set "
+                      "outbound.machineDetection = \"off\"")
     admission = rails.admit(m, req, to, from_number, mode)
     if admission.answer is not None:
         return admission.answer
@@ -84,6 +88,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     call = CallRecord(call_id=str(uuid.uuid4()), provider=s.provider, direction="outbound",
                       state=CallState.INITIATED, from_number=from_number, to_number=to,
                       started_at=now, metadata={"initialMessage": req.message, "mode": mode})
+    if amd != "off":
+        call.metadata["machineDetection"] = amd
     m.pending_initiations += 1
     try:
         try:  # the call, its journal entry and call.created: all committed, or none
@@ -101,7 +107,7 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         try:
             placed = await m.client.place_call(PlaceCallRequest(
                 call_id=call.call_id, from_number=from_number, to_number=to, mode=mode,
-                message=req.message))
+                message=req.message, machine_detection=amd))
         except Exception as exc:
             _dial_failed(m, call, exc)
             raise _failed(f"call {call.call_id} failed: {exc}") from None

@@ -36,6 +36,7 @@ class CallSettings:
     allow_from: tuple[str, ...] = field(default_factory=tuple)
     inbound_greeting: str | None = None
     rails: OutboundRails = field(default_factory=OutboundRails)
+    machine_detection: str = "off"  # outbound.machineDetection
 
     @property
     def effective_from_number(self) -> str | None:
@@ -61,6 +62,7 @@ class CallSettings:
             allow_from=tuple(cfg.get("allowFrom") or ()),
             inbound_greeting=cfg.get("inboundGreeting"),
             rails=rails_from_config(cfg),
+            machine_detection=cfg.get("outbound.machineDetection") or "off",
         )
 
 

@@ -3,7 +3,8 @@
 A mock webhook is a JSON POST ``{"events": [...]}`` or ``{"event": {...}}``; each event is an
 object with camelCase keys (``type``, ``callId``, ``id``, ``timestamp``, ``providerCallId``,
 ``turnToken``, ``direction``, ``from``, ``to``, ``text``, ``transcript``, ``isFinal``,
-``confidence``, ``durationMs``, ``digits``, ``reason``, ``error``, ``retryable``). There is no
+``confidence``, ``durationMs``, ``digits``, ``reason``, ``error``, ``retryable``, and for
+``call.answered_by`` ``answeredBy`` and ``greetingEnded``). There is no
 signature: the request key is ``"mock:" + sha256(body)``, so an identical payload is a replay
 (anyone who can reach the webhook can send a new one: the mock carrier verifies nothing). Bodies
 are decoded strictly (``bodies.json_body``): not UTF-8 JSON text is a 400.
@@ -50,6 +51,8 @@ _OPTIONAL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "reason": ("reason", (str,)),
     "error": ("error", (str,)),
     "retryable": ("retryable", (bool,)),
+    "answeredBy": ("answered_by", (str,)),
+    "greetingEnded": ("greeting_ended", (bool,)),
 }
 # Fields written by encode_mock_event for each event type, beyond the common ones.
 _TYPE_FIELDS: dict[EventType, tuple[str, ...]] = {
@@ -58,6 +61,7 @@ _TYPE_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.SILENCE: ("durationMs",),
     EventType.DTMF: ("digits",),
     EventType.ENDED: ("reason",),
+    EventType.ANSWERED_BY: ("answeredBy", "greetingEnded"),
     EventType.ERROR: ("error", "retryable"),
 }
 _COMMON_OPTIONAL = ("providerCallId", "turnToken", "direction", "from", "to")
