@@ -150,3 +150,22 @@ async def test_a_carrier_without_detection_refuses_the_call(tmp_path, autojump_c
     with pytest.raises(ApiError, match="cannot detect answering machines"):
         await operations.initiate(env.manager, InitiateRequest(message="Hi"))
     assert env.carrier.of("place") == []
+
+
+async def test_a_native_notify_carrier_leaves_the_voicemail_to_the_daemon(
+        tmp_path, autojump_clock, env_nursery) -> None:
+    """Twilio and Plivo say a notify message by themselves; a voicemail call's message is the
+    daemon's to say, after the result, however the answer and the result are ordered."""
+    carrier = RecordingCarrier(capabilities=Capabilities(native_notify=True,
+                                                         machine_detection=True))
+    env = await open_env_factory(tmp_path)(settings("notify", "voicemail"), carrier,
+                                           nursery=env_nursery)
+    result = await operations.initiate(env.manager, InitiateRequest(message="Hi"))
+    call_id = result["callId"]
+    env.event(EventType.ANSWERED_BY, call_id, answered_by="human")  # before the answer
+    env.event(EventType.ANSWERED, call_id)
+    await trio.sleep(0.01)
+    env.event(EventType.ANSWERED, call_id)  # reported twice (status callback and Url)
+    await trio.sleep(0.01)
+    assert carrier.of("play") == [("play", call_id, "Hi")]
+    assert [t.text for t in env.manager.calls[call_id].transcript] == ["Hi"]

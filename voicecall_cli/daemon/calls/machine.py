@@ -56,25 +56,19 @@ def leaves_voicemail(call: CallRecord) -> bool:
 
 def on_answered(manager: CallManager, call: CallRecord) -> None:
     """What an answered call starts (:func:`.greeting.on_answered`), except that a voicemail
-    call's message waits for the detection result."""
-    if holds_message(manager, call):
-        greeting.start_max_duration_timer(manager, call)
-        return
-    greeting.on_answered(manager, call)
-
-
-def holds_message(manager: CallManager, call: CallRecord) -> bool:
-    """Called when ``call`` is answered: True when its message must wait for the detection
-    result (the caller then does not speak it); a result that came before the answer is
-    acted on now."""
+    call's message is the daemon's to say (never a carrier's native notify) and waits for the
+    detection result; a result that came before the answer is acted on now. (A carrier may
+    report the answer more than once: the greeting runs at most once at a time and only
+    while the message is unsaid.)"""
     if not leaves_voicemail(call):
-        return False
+        greeting.on_answered(manager, call)
+        return
+    greeting.start_max_duration_timer(manager, call)
     state = call.metadata.get("voicemail")
     if state == READY:
-        return False
-    wait_s = GREETING_WAIT_S if state == WAITING_GREETING else RESULT_WAIT_S
-    _start_wait(manager, call, wait_s)
-    return True
+        start_greeting(manager, call.call_id)
+        return
+    _start_wait(manager, call, GREETING_WAIT_S if state == WAITING_GREETING else RESULT_WAIT_S)
 
 
 def on_answered_by(manager: CallManager, call: CallRecord, event: NormalizedEvent,
