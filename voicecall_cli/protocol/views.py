@@ -123,7 +123,7 @@ class CallView(View):
     ``hangup-bot``, ``busy``, ``no-answer``, ``failed``, ``timeout``, ``voicemail``: a
     conversation call a machine answered...); ``answeredAt`` is null for a call nobody answered.
     ``answeredBy`` is answering-machine detection's result (``human``, ``machine``, ``fax``,
-    ``unknown``), absent when detection is off or has not answered yet. Times are epoch
+    ``unknown``), null when detection is off or has not answered yet. Times are epoch
     milliseconds.
     """
 
@@ -141,7 +141,7 @@ class CallView(View):
     endReason: str | None
     transcript: tuple[TranscriptLine, ...]
     metadata: dict[str, Any]
-    answeredBy: str | None = None
+    answeredBy: str | None
 
     @property
     def ended(self) -> bool:

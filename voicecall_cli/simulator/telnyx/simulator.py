@@ -76,12 +76,12 @@ logger = logging.getLogger("voicecall.simulator.telnyx")
 ACTIONS = frozenset({"answer", "hangup", "speak", "transcription_start", "transcription_stop",
                      "streaming_start", "streaming_stop", "send_dtmf"})
 DIAL_KEYS = frozenset({"connection_id", "to", "from", "webhook_url", "webhook_url_method",
-                       "client_state", "command_id", "timeout_secs",
-                       "answering_machine_detection"}) | STREAM_KEYS
+                       "client_state", "command_id", "timeout_secs"}) | STREAM_KEYS
 INBOUND_RING_TIMEOUT_S = 30.0
 
 
-AMD_MODES = ("detect", "detect_beep")  # the answering_machine_detection values simulated
+# The answering_machine_detection values simulated (others are recorded as ignored).
+AMD_MODES = ("detect", "detect_beep")
 
 
 def _wall_clock_ms() -> int:
@@ -215,12 +215,10 @@ class TelnyxSimulator:
         call = self._new_call(direction="outgoing", from_=from_, to=to,
                               webhook_url=body.get("webhook_url") or self.connection_webhook_url,
                               timeout_s=timeout_s, client_state=state)
-        call.ignored_params = {k: v for k, v in body.items() if k not in DIAL_KEYS}
         amd = body.get("answering_machine_detection")
-        if amd not in (None, "disabled", *AMD_MODES):
-            raise api.invalid(f"Invalid answering_machine_detection {amd!r}.",
-                              "/answering_machine_detection")
         call.answering_machine_detection = amd if amd in AMD_MODES else None
+        call.ignored_params = {k: v for k, v in body.items() if k not in DIAL_KEYS
+                               and not (k == "answering_machine_detection" and amd in AMD_MODES)}
         call.commands.append(Command("dial", dict(body)))
         self._runner(call, self.callees.get(to, self.callee)).start_outbound(stream)
         return {"call_control_id": call.call_control_id, "call_leg_id": call.call_leg_id,
