@@ -169,3 +169,13 @@ async def test_a_native_notify_carrier_leaves_the_voicemail_to_the_daemon(
     await trio.sleep(0.01)
     assert carrier.of("play") == [("play", call_id, "Hi")]
     assert [t.text for t in env.manager.calls[call_id].transcript] == ["Hi"]
+
+
+async def test_a_result_for_a_call_placed_without_detection_changes_nothing_else(
+        tmp_path, autojump_clock, env_nursery) -> None:
+    env = await open_env(tmp_path, env_nursery, "conversation", "off")
+    call_id = await answered(env)
+    env.event(EventType.ANSWERED_BY, call_id, answered_by="machine")
+    await trio.sleep(1)
+    assert status(env, call_id)["answeredBy"] == "machine"  # recorded, as the carrier said
+    assert env.carrier.of("hangup") == []

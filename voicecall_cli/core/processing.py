@@ -104,7 +104,8 @@ def apply_event(call: CallRecord, event: NormalizedEvent, waiter: Waiter | None,
         out.answered_by_changed = call.answered_by != result
         call.answered_by = result
         out.end_as_voicemail = (result == "machine" and call.direction == "outbound"
-                                and call.mode == "conversation")
+                                and call.mode == "conversation"
+                                and bool(call.metadata.get("machineDetection")))
     elif kind is EventType.ENDED:
         reason = event.reason if event.reason in END_REASONS else CallState.COMPLETED.value
         out.state_changed = finalize(call, reason, event.timestamp or now_ms)
