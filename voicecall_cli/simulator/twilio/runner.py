@@ -146,26 +146,23 @@ class CallRunner:
     async def _detect_machine(self) -> None:
         """Async AMD: a human at once; a machine's greeting plays ``greeting_s``: reported
         ``machine_start`` at once (``Enable``), or ``machine_end_beep`` after it."""
-        call = self.call
-        if self.script.answered_by == "human":
-            await self._amd_callback("human", 0)
-            return
-        call.greeting_playing = True
-        self._on_change()
-        if call.machine_detection != "DetectMessageEnd":
-            await self._amd_callback("machine_start", 0)
-        await trio.sleep(self.script.greeting_s)
-        call.greeting_playing = False
-        self._on_change()
-        if call.machine_detection == "DetectMessageEnd":
+        call, machine = self.call, self.script.answered_by == "machine"
+        at_end = machine and call.machine_detection == "DetectMessageEnd"
+        call.greeting_playing = machine
+        if not at_end:
+            await self._amd_callback("machine_start" if machine else "human", 0)
+        if machine:
+            await trio.sleep(self.script.greeting_s)
+            call.greeting_playing = False
+            self._on_change()
+        if at_end:
             await self._amd_callback("machine_end_beep", round(self.script.greeting_s * 1000))
 
     async def _amd_callback(self, answered_by: str, duration_ms: int) -> None:
         call, call.answered_by = self.call, answered_by
         params = {"AccountSid": self._account_sid, "CallSid": call.sid,
                   "AnsweredBy": answered_by, "MachineDetectionDuration": str(duration_ms)}
-        assert call.amd_callback is not None
-        call.amd_callbacks.append(await self._sender.post(call.amd_callback, params))
+        call.amd_callbacks.append(await self._sender.post(call.amd_callback or "", params))
         self._on_change()
 
     def _mark_answered(self) -> None:
