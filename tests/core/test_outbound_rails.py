@@ -194,7 +194,8 @@ def test_the_rail_keys_validate_and_are_absent_by_default() -> None:
                                                  "timezone": "Europe/London"}
     assert config.get("mcp.requireConfirmation") is True
     defaults = from_obj({})
-    assert set(defaults.get("outbound")) == {"defaultMode", "notifyHangupDelaySec"}
+    assert set(defaults.get("outbound")) == {"defaultMode", "notifyHangupDelaySec",
+                                             "machineDetection"}
     assert defaults.get("mcp") == {"requireConfirmation": False}
     assert from_obj({"outbound": {"quietHours": {"start": "23:00", "end": "06:30"}}}
                     ).get("outbound.quietHours") == {"start": "23:00", "end": "06:30"}

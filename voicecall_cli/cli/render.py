@@ -142,6 +142,8 @@ def call_panel(call: Mapping[str, Any], now_ms: int | None = None) -> TitledBox:
     if isinstance(call.get("recording"), Mapping):
         rows.append(("recording", f"{call['recording'].get('url', '-')} "
                                   f"({call['recording'].get('durationSec', '?')} s)"))
+    if call.get("answeredBy"):
+        rows.append(("answered by", str(call["answeredBy"])))
     rows.extend(latency_rows(call.get("metadata") or {}))
     parts: list[RenderableType] = [facts_grid(rows)]
     transcript = call.get("transcript") or []

@@ -47,6 +47,9 @@ def _summary(event: Mapping[str, Any]) -> str:
         return f"ended: {d.get('reason', '?')}"
     if kind == "call.recording":
         return f"recording {d.get('url', '?')} ({d.get('durationSec', '?')} s)"
+    if kind == "call.answered_by":
+        return f"answered by {d.get('answeredBy', '?')}" + (
+            ", greeting over" if d.get("greetingEnded") else "")
     if kind == "call.error":
         return str(d.get("message", "error"))
     if kind == "call.rejected":

@@ -47,6 +47,7 @@ class CallRecord:
     answered_at: int | None = None
     ended_at: int | None = None
     end_reason: str | None = None
+    answered_by: str | None = None  # answering-machine detection: human|machine|fax|unknown
     transcript: list[TranscriptEntry] = field(default_factory=list)
     processed_event_ids: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +82,7 @@ class CallRecord:
             "answeredAt": self.answered_at,
             "endedAt": self.ended_at,
             "endReason": self.end_reason,
+            "answeredBy": self.answered_by,
             "transcript": [t.to_dict() for t in self.transcript],
             "metadata": dict(self.metadata),
             **({"recording": dict(self.recording)} if self.recording is not None else {}),
@@ -94,6 +96,7 @@ class CallRecord:
             direction=self.direction, state=self.state.value, from_=self.from_number,
             to=self.to_number, startedAt=self.started_at, answeredAt=self.answered_at,
             endedAt=self.ended_at, endReason=self.end_reason,
+            answeredBy=self.answered_by,
             transcript=tuple(TranscriptLine(t.timestamp, t.speaker, t.text, t.is_final)
                              for t in self.transcript),
             metadata=dict(self.metadata),
@@ -113,6 +116,7 @@ class CallRecord:
             answered_at=d.get("answeredAt"),
             ended_at=d.get("endedAt"),
             end_reason=d.get("endReason"),
+            answered_by=d.get("answeredBy"),
             transcript=[TranscriptEntry.from_dict(t) for t in d.get("transcript") or []],
             processed_event_ids=[str(k) for k in d.get("processedEventIds") or []],
             metadata=dict(d.get("metadata") or {}),

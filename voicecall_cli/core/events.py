@@ -21,6 +21,7 @@ class EventType(StrEnum):
     SPEECH = "call.speech"
     SILENCE = "call.silence"
     DTMF = "call.dtmf"
+    ANSWERED_BY = "call.answered_by"  # answering-machine detection's result
     ENDED = "call.ended"
     ERROR = "call.error"
     RECORDING = "call.recording"  # the carrier saved the call's recording (may follow the end)
@@ -44,6 +45,10 @@ class NormalizedEvent:
     confidence: float | None = None  # call.speech
     duration_ms: int = 0  # call.silence
     digits: str = ""  # call.dtmf
+    # call.answered_by: who answered (human|machine|fax|unknown); greeting_ended: a machine's
+    # greeting is over (its beep, or the silence after it), so a voicemail may be left now.
+    answered_by: str = "unknown"
+    greeting_ended: bool = False
     reason: str = "completed"  # call.ended: an end reason
     error: str = "unknown error"  # call.error
     retryable: bool = False  # call.error

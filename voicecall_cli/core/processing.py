@@ -17,6 +17,8 @@ from voicecall_cli.core.policy import inbound_allowed
 from voicecall_cli.core.states import END_REASONS, CallState, transition
 
 DEFAULT_GREETING = "Hello! How can I help you today?"
+# Who answering-machine detection says answered (``CallRecord.answered_by``).
+ANSWERED_BY = ("human", "machine", "fax", "unknown")
 
 _STATE_EVENTS = {
     EventType.INITIATED: CallState.INITIATED,
@@ -43,6 +45,10 @@ class Outcome:
     token_mismatch: bool = False
     ended_reason: str | None = None  # the call reached a terminal state
     error_message: str | None = None  # non-retryable carrier error (the waiter fails with it)
+    # answering-machine detection reported (call.answered_by): publish it when it changed
+    answered_by_changed: bool = False
+    # an outbound conversation call reached a machine: hang up, end reason ``voicemail``
+    end_as_voicemail: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -93,6 +99,13 @@ def apply_event(call: CallRecord, event: NormalizedEvent, waiter: Waiter | None,
             if waiter is not None:
                 out.resolve_waiter_with = event.transcript
         out.state_changed = set_state(call, CallState.LISTENING)
+    elif kind is EventType.ANSWERED_BY:
+        result = event.answered_by if event.answered_by in ANSWERED_BY else "unknown"
+        out.answered_by_changed = call.answered_by != result
+        call.answered_by = result
+        out.end_as_voicemail = (result == "machine" and call.direction == "outbound"
+                                and call.mode == "conversation"
+                                and bool(call.metadata.get("machineDetection")))
     elif kind is EventType.ENDED:
         reason = event.reason if event.reason in END_REASONS else CallState.COMPLETED.value
         out.state_changed = finalize(call, reason, event.timestamp or now_ms)

@@ -53,7 +53,7 @@ Use the voice_call tool:
 - end_call (callId): hang up.
 - get_status (callId): the call's state and transcript.
 - wait_for_end (callId, timeout?): wait until the call has ended; returns its transcript and
-  endReason (completed, hangup-user, busy, no-answer, failed...).
+  endReason (completed, hangup-user, busy, no-answer, failed, voicemail...).
 - list_calls (state?, limit?): active and recent calls.
 Errors carry a code (daemon_not_running, call_not_found, timeout, conflict, refused,
 bad_request) and a hint saying what to do. A call refused by a rail must not be retried.

@@ -33,6 +33,8 @@ CALL_ENDED = "call.ended"  # {reason}
 CALL_ERROR = "call.error"  # {message}
 # {url, durationSec}: the carrier's recording of the call (opt-in; usually after the end)
 CALL_RECORDING = "call.recording"
+# {answeredBy, greetingEnded?}: answering-machine detection's result (and a machine's beep)
+CALL_ANSWERED_BY = "call.answered_by"
 CALL_REJECTED = "call.rejected"  # {from, to, policy}: inbound caller refused, hung up once
 # {rail, to, reason, origin} (callId null): an outbound call an outbound rail refused to dial
 CALL_REFUSED = "call.refused"

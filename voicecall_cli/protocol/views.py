@@ -120,10 +120,13 @@ class CallView(View):
     """One call as the daemon reports it (status, calls, the event stream's snapshot).
 
     ``endReason`` is the final state once the call has ended (``completed``, ``hangup-user``,
-    ``hangup-bot``, ``busy``, ``no-answer``, ``failed``, ``timeout``...); ``answeredAt`` is
-    null for a call nobody answered. Times are epoch milliseconds. ``recording`` (only on a
+    ``hangup-bot``, ``busy``, ``no-answer``, ``failed``, ``timeout``, ``voicemail``: a
+    conversation call a machine answered...); ``answeredAt`` is null for a call nobody answered.
+    ``answeredBy`` is answering-machine detection's result (``human``, ``machine``, ``fax``,
+    ``unknown``), null when detection is off or has not answered yet. ``recording`` (only on a
     recorded call, once the carrier reported it, usually after the end): ``{"url",
-    "durationSec"}`` (``durationSec`` null when the carrier did not say).
+    "durationSec"}`` (``durationSec`` null when the carrier did not say). Times are epoch
+    milliseconds.
     """
 
     WIRE_NAMES: ClassVar[dict[str, str]] = {"from_": "from"}
@@ -140,6 +143,7 @@ class CallView(View):
     endReason: str | None
     transcript: tuple[TranscriptLine, ...]
     metadata: dict[str, Any]
+    answeredBy: str | None
     recording: dict[str, Any] | None = None  # {url, durationSec}: see voicecall call --record
 
     @property

@@ -52,6 +52,9 @@ class Capabilities:
     ``recording``: the carrier records an answered call on request
     (:meth:`ProviderClient.start_recording`) and reports the recording by webhook, as a
     ``call.recording`` event.
+    ``machine_detection``: outbound calls can ask for answering-machine detection
+    (:attr:`PlaceCallRequest.machine_detection`); its result arrives as ``call.answered_by``
+    events, and with ``voicemail`` a machine's greeting-ended event follows (the beep).
     """
 
     native_notify: bool = False
@@ -59,6 +62,7 @@ class Capabilities:
     media: bool = False
     answer_inbound: bool = False
     recording: bool = False
+    machine_detection: bool = False
 
 
 class Endpoints(Protocol):
@@ -189,6 +193,9 @@ class PlaceCallRequest:
     to_number: str
     mode: str  # "notify" | "conversation"
     message: str | None = None
+    # answering-machine detection: "off" | "detect" | "voicemail" (wait for the greeting's
+    # end: the notify message is then spoken by the daemon, not by a native notify document)
+    machine_detection: str = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +278,11 @@ class ProviderClient:
         accepted. The recording's URL and duration arrive later (usually after the hang-up)
         as a webhook the codec turns into a ``call.recording`` event."""
         raise ProviderError(f"{self.name}: call recording is not supported")
+
+    async def await_greeting_end(self, call_id: str, provider_call_id: str) -> None:
+        """A machine answered a ``voicemail`` call: have the carrier report the end of its
+        greeting (a ``call.answered_by`` event with ``greeting_ended``). Carriers that report
+        it by themselves once asked at dial time do nothing."""
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         """The call's status, normalised; never raises (a failure is ``state="unknown"``)."""

@@ -47,8 +47,11 @@ class ScriptedCallee:
     hangs up. ``say_seconds_per_char``: how long the carrier's own text-to-speech takes per
     character. ``stream_audio``: on a media stream, be the caller (silence at real-time pace,
     a tone of ``reply_seconds`` for each bot utterance but the greeting; see
-    :func:`talk_on_stream`). Raises ``ValueError`` for an ``answer`` or
-    ``hangup_after_replies`` that cannot be.
+    :func:`talk_on_stream`). ``answered_by``: who picks up as the carrier's answering-machine
+    detection reports it (when the dial asked for it): ``"human"``, or ``"machine"``, whose
+    greeting plays for ``greeting_s`` after the answer before its beep (what the carrier says
+    while it plays is recorded as spoken over the greeting). Raises ``ValueError`` for an
+    ``answer``, ``answered_by`` or ``hangup_after_replies`` that cannot be.
     """
 
     replies: list[str] = field(default_factory=lambda: list(DEFAULT_REPLIES))
@@ -61,10 +64,14 @@ class ScriptedCallee:
     confidence: float = 0.92
     stream_audio: bool = False
     reply_seconds: float = 1.2
+    answered_by: Literal["human", "machine"] = "human"
+    greeting_s: float = 0.3
 
     def __post_init__(self) -> None:
         if self.answer not in (True, "busy", "no-answer", "failed"):
             raise ValueError("answer must be True, 'busy', 'no-answer' or 'failed'")
+        if self.answered_by not in ("human", "machine"):
+            raise ValueError("answered_by must be 'human' or 'machine'")
         if self.hangup_after_replies is not None and self.hangup_after_replies < 1:
             raise ValueError("hangup_after_replies must be at least 1 (or None)")
 

@@ -72,6 +72,7 @@ _APPLIES = (
     "outbound.quietHours", "outbound.maxCallsPerHour", "outbound.maxCallsPerHourPerNumber",
     "mcp.requireConfirmation", "maxDurationSeconds", "silenceTimeoutMs",
     "transcriptTimeoutMs", "maxConcurrentCalls", "recording.enabled",
+    "outbound.machineDetection",
     # The post-call hook: calls that end from now on get the new one (HookRunner.update).
     "hooks",
     # The carrier client switches these itself (ProviderClient.reconfigure): ringTimeoutMs is
@@ -79,7 +80,8 @@ _APPLIES = (
     # calls and a live call's next reply.
     "ringTimeoutMs",
     "mock.ringDelayMs", "mock.answerDelayMs", "mock.outcome", "mock.replies",
-    "mock.replyDelayMs", "mock.hangupAfterReplies", "mock.hangupAfterMs",
+    "mock.replyDelayMs", "mock.hangupAfterReplies", "mock.hangupAfterMs", "mock.answeredBy",
+    "mock.greetingMs",
 )
 
 _RESTART = (

@@ -111,6 +111,10 @@ MOCK_SCHEMA = Obj({
     "replyDelayMs": Int(300, ge=0),
     "hangupAfterReplies": Int(ge=0),
     "hangupAfterMs": Int(gt=0),
+    # Answering-machine detection as the mock carrier reports it: who picks up, and how long
+    # a machine's greeting lasts before its beep.
+    "answeredBy": Enum(("human", "machine"), "human"),
+    "greetingMs": Int(1500, ge=0),
 })
 
 CONFIG_SCHEMA = Obj({
@@ -150,6 +154,10 @@ CONFIG_SCHEMA = Obj({
         "quietHours": TimeWindow(),
         "maxCallsPerHour": Int(ge=1, le=1000),
         "maxCallsPerHourPerNumber": Int(ge=1, le=1000),
+        # Answering-machine detection on outbound calls: off; detect (record who answered;
+        # a conversation call a machine answers ends ``voicemail``); voicemail (a notify
+        # message waits for the greeting's beep and is left as a voicemail).
+        "machineDetection": Enum(("off", "detect", "voicemail"), "off"),
     }),
     "maxDurationSeconds": Int(300, gt=0),
     "staleCallReaperSeconds": Int(0, ge=0),

@@ -93,6 +93,9 @@ class CallManager:
         self.on_answered: Callable[[CallRecord], None] = lambda call: None
         # What takes the carrier's call.recording reports (see .recording).
         self.on_recording: Callable[[NormalizedEvent], None] = lambda event: None
+        # What an answering-machine detection result does (see service.new_call_manager).
+        self.on_answered_by: Callable[[CallRecord, NormalizedEvent, Outcome], None] = \
+            lambda call, event, outcome: None
         # What a stream starting or stopping, or a call ending, wakes (the hold queue).
         self.on_streams_changed: Callable[[], None] = lambda: None
         self.latency = TurnLatency(self)
@@ -308,6 +311,8 @@ class CallManager:
             waiter.resolve(outcome.resolve_waiter_with)
         if outcome.answered:
             self.on_answered(call)
+        if event.type is EventType.ANSWERED_BY:
+            self.on_answered_by(call, event, outcome)
         if event.type is EventType.SPEECH and not outcome.token_mismatch:
             self._hand_over_speech(call, outcome)
 

@@ -79,6 +79,10 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
     if req.record and not m.provider.capabilities.recording:
         raise ApiError(ErrorCode.BAD_REQUEST,
                        f"record: provider {m.provider.name} cannot record calls")
+    amd = s.machine_detection
+    if amd != "off" and not m.provider.capabilities.machine_detection:
+        raise _failed(f"{s.provider} cannot detect answering machines; set "
+                      "outbound.machineDetection = \"off\"")
     admission = rails.admit(m, req, to, from_number, mode)
     if admission.answer is not None:
         return admission.answer
@@ -94,6 +98,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         call.metadata["objective"] = req.objective
     if req.record:
         call.metadata[RECORD_KEY] = True  # started at the answer (see .recording)
+    if amd != "off":
+        call.metadata["machineDetection"] = amd
     m.pending_initiations += 1
     try:
         try:  # the call, its journal entry and call.created: all committed, or none
@@ -111,7 +117,7 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
         try:
             placed = await m.client.place_call(PlaceCallRequest(
                 call_id=call.call_id, from_number=from_number, to_number=to, mode=mode,
-                message=req.message))
+                message=req.message, machine_detection=amd))
         except Exception as exc:
             _dial_failed(m, call, exc)
             raise _failed(f"call {call.call_id} failed: {exc}") from None

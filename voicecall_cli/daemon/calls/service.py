@@ -16,8 +16,7 @@ import trio
 
 from voicecall_cli.core.call import CallRecord
 from voicecall_cli.daemon.bus import EventBus
-from voicecall_cli.daemon.calls import recording
-from voicecall_cli.daemon.calls.greeting import on_answered
+from voicecall_cli.daemon.calls import machine, recording
 from voicecall_cli.daemon.calls.holdqueue import HoldQueue
 from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.daemon.calls.restore import restore_calls
@@ -33,11 +32,13 @@ from voicecall_cli.providers.base import Endpoints, Provider
 def new_call_manager(settings: CallSettings, store: Store, bus: EventBus, provider: Provider,
                      clock: WallClock, *, endpoints: Endpoints,
                      speech: SpeechRouter | None = None) -> CallManager:
-    """A :class:`CallManager` whose answered calls are greeted (reference 2.6)."""
+    """A :class:`CallManager` whose answered calls are greeted (reference 2.6) and whose
+    answering-machine detection results are acted on (:mod:`.machine`)."""
     manager = CallManager(settings, store, bus, provider, clock, endpoints=endpoints,
                           speech=speech)
     manager.on_answered = partial(_on_answered, manager)
     manager.on_recording = partial(recording.on_recording, manager)
+    manager.on_answered_by = partial(machine.on_answered_by, manager)
     manager.hold_queue = HoldQueue(manager, manager.speech.streams)
     manager.on_streams_changed = manager.hold_queue.wake
     return manager
@@ -45,7 +46,7 @@ def new_call_manager(settings: CallSettings, store: Store, bus: EventBus, provid
 
 def _on_answered(manager: CallManager, call: CallRecord) -> None:
     recording.on_answered(manager, call)  # first: the recording starts before the greeting
-    on_answered(manager, call)
+    machine.on_answered(manager, call)
 
 
 async def run_calls(manager: CallManager, *, hooks: HookSettings | None = None,

@@ -37,6 +37,7 @@ class CallSettings:
     inbound_greeting: str | None = None
     rails: OutboundRails = field(default_factory=OutboundRails)
     record_all: bool = False  # recording.enabled: every answered call is recorded
+    machine_detection: str = "off"  # outbound.machineDetection
 
     @property
     def effective_from_number(self) -> str | None:
@@ -63,6 +64,7 @@ class CallSettings:
             inbound_greeting=cfg.get("inboundGreeting"),
             rails=rails_from_config(cfg),
             record_all=bool(cfg.get("recording.enabled")),
+            machine_detection=cfg.get("outbound.machineDetection") or "off",
         )
 
 

@@ -18,6 +18,7 @@ from voicecall_cli.providers.base import ProviderCallStatus
 
 OUTCOME_END_REASONS = {"busy": "busy", "no-answer": "no-answer", "failed": "failed"}
 OUTCOMES = ("answer", *OUTCOME_END_REASONS)
+ANSWERED_BY = ("human", "machine")
 DEFAULT_REPLIES = ("Hello, this is the mock callee.", "Yes, that works for me.",
                    "Thank you, goodbye.")
 _STALE_MARKERS = ("stale", "ended", "completed")
@@ -32,6 +33,8 @@ class MockSettings:
     reply_delay_ms: int = 300
     hangup_after_replies: int | None = None
     hangup_after_ms: int | None = None
+    answered_by: str = "human"  # who picks up, as answering-machine detection reports it
+    greeting_ms: int = 1500  # a machine's greeting, from its detection to its beep
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any]) -> MockSettings:
@@ -46,6 +49,9 @@ class MockSettings:
         replies = settings.get("replies", defaults.replies)
         if isinstance(replies, str) or not all(isinstance(r, str) for r in replies):
             raise ValueError("mock.replies must be a list of strings")
+        answered_by = settings.get("answeredBy", defaults.answered_by)
+        if answered_by not in ANSWERED_BY:
+            raise ValueError(f"mock.answeredBy must be one of {', '.join(ANSWERED_BY)}")
         after_replies = _optional_ms(settings, "hangupAfterReplies")
         if after_replies == 0:
             raise ValueError("mock.hangupAfterReplies must be at least 1")
@@ -57,6 +63,8 @@ class MockSettings:
             reply_delay_ms=_ms(settings, "replyDelayMs", defaults.reply_delay_ms),
             hangup_after_replies=after_replies,
             hangup_after_ms=_optional_ms(settings, "hangupAfterMs"),
+            answered_by=answered_by,
+            greeting_ms=_ms(settings, "greetingMs", defaults.greeting_ms),
         )
 
 
@@ -90,6 +98,27 @@ def placement_script(settings: MockSettings) -> list[CalleeStep]:
 
 
 @dataclass(frozen=True, slots=True)
+class DetectionStep:
+    """Wait ``delay_ms``, then report ``call.answered_by`` (``greeting_ended``: the beep)."""
+
+    delay_ms: int
+    answered_by: str
+    greeting_ended: bool = False
+
+
+def detection_script(settings: MockSettings, machine_detection: str) -> list[DetectionStep]:
+    """What answering-machine detection reports once the callee answered: nothing when it is
+    off; the result at once; for a machine in ``voicemail`` mode, its beep ``greetingMs``
+    later."""
+    if machine_detection == "off":
+        return []
+    steps = [DetectionStep(0, settings.answered_by)]
+    if settings.answered_by == "machine" and machine_detection == "voicemail":
+        steps.append(DetectionStep(settings.greeting_ms, "machine", greeting_ended=True))
+    return steps
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedReply:
     text: str
     hang_up_after: bool  # the callee hangs up reply_delay_ms after this reply was delivered
@@ -104,6 +133,9 @@ class CalleeState:
     replies_given: int = 0
     ended_reason: str | None = None  # set once the call ended (either side hung up)
     played: list[str] = field(default_factory=list)
+    machine_detection: str = "off"  # what the call was placed with
+    greeting_playing: bool = False  # a machine's greeting plays (before its beep)
+    heard_over_greeting: list[str] = field(default_factory=list)  # spoken before the beep
 
     @property
     def ended(self) -> bool:

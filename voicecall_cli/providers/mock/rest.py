@@ -43,6 +43,7 @@ from voicecall_cli.providers.mock.callee import (
     MockSettings,
     PlannedReply,
     call_id_from_provider_id,
+    detection_script,
     placement_script,
 )
 from voicecall_cli.providers.mock.webhooks import encode_mock_event
@@ -107,6 +108,7 @@ class MockClient(ProviderClient):
     async def place_call(self, request: PlaceCallRequest) -> PlacedCall:
         provider_call_id = f"mock-{request.call_id}"
         call = self._call(provider_call_id, request.call_id)
+        call.state.machine_detection = request.machine_detection
         self._start(call, self._ring_then_answer, call)
         return PlacedCall(provider_call_id=provider_call_id)
 
@@ -117,8 +119,11 @@ class MockClient(ProviderClient):
             self._end(call, reason)
 
     async def speak(self, call_id: str, provider_call_id: str, text: str) -> None:
-        """The callee hears ``text`` at once."""
-        self._call(provider_call_id, call_id).state.played.append(text)
+        """The callee hears ``text`` at once (over a machine's greeting, if it still plays)."""
+        state = self._call(provider_call_id, call_id).state
+        state.played.append(text)
+        if state.greeting_playing:
+            state.heard_over_greeting.append(text)
 
     async def start_listening(self, call_id: str, provider_call_id: str,
                               turn_token: str | None) -> None:
@@ -160,6 +165,14 @@ class MockClient(ProviderClient):
                 self._end(call, step.reason or "completed")
                 return
             await self._post(call, step.event_type)
+        for detected in detection_script(self.settings, call.state.machine_detection):
+            call.state.greeting_playing = detected.answered_by == "machine"
+            await trio.sleep(detected.delay_ms / 1000)
+            call.state.greeting_playing = (detected.answered_by == "machine"
+                                           and not detected.greeting_ended
+                                           and call.state.machine_detection == "voicemail")
+            await self._post(call, EventType.ANSWERED_BY, answered_by=detected.answered_by,
+                             greeting_ended=detected.greeting_ended)
         if self.settings.hangup_after_ms is not None:
             await trio.sleep(self.settings.hangup_after_ms / 1000)
             self._end(call, "hangup-user")

@@ -4,7 +4,8 @@ A mock webhook is a JSON POST ``{"events": [...]}`` or ``{"event": {...}}``; eac
 object with camelCase keys (``type``, ``callId``, ``id``, ``timestamp``, ``providerCallId``,
 ``turnToken``, ``direction``, ``from``, ``to``, ``text``, ``transcript``, ``isFinal``,
 ``confidence``, ``durationMs``, ``digits``, ``reason``, ``error``, ``retryable``,
-``recordingUrl``, ``recordingDurationSec``). There is no
+``recordingUrl``, ``recordingDurationSec``, and for ``call.answered_by`` ``answeredBy`` and
+``greetingEnded``). There is no
 signature: the request key is ``"mock:" + sha256(body)``, so an identical payload is a replay
 (anyone who can reach the webhook can send a new one: the mock carrier verifies nothing). Bodies
 are decoded strictly (``bodies.json_body``): not UTF-8 JSON text is a 400.
@@ -53,6 +54,8 @@ _OPTIONAL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "retryable": ("retryable", (bool,)),
     "recordingUrl": ("recording_url", (str,)),
     "recordingDurationSec": ("recording_duration_s", (int,)),
+    "answeredBy": ("answered_by", (str,)),
+    "greetingEnded": ("greeting_ended", (bool,)),
 }
 # Fields written by encode_mock_event for each event type, beyond the common ones.
 _TYPE_FIELDS: dict[EventType, tuple[str, ...]] = {
@@ -61,6 +64,7 @@ _TYPE_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.SILENCE: ("durationMs",),
     EventType.DTMF: ("digits",),
     EventType.ENDED: ("reason",),
+    EventType.ANSWERED_BY: ("answeredBy", "greetingEnded"),
     EventType.ERROR: ("error", "retryable"),
     EventType.RECORDING: ("recordingUrl", "recordingDurationSec"),
 }

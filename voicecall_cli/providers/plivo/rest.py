@@ -105,7 +105,10 @@ class PlivoClient(ProviderClient):
         """``POST /Call/``; the PlacedCall's id is Plivo's RequestUUID. Never retried: a
         second request would ring the callee twice."""
         call_url = with_query(self._webhook_url(), callId=request.call_id)
-        if request.mode == "notify" and request.message:
+        # A voicemail call's message waits for the beep: the daemon says it then, not the
+        # notify XML at answer.
+        if (request.mode == "notify" and request.message
+                and request.machine_detection != "voicemail"):
             self.state.store_notify_xml(request.call_id, xml.notify(
                 request.message, voice=self.voice, language=self.language))
         body = {
@@ -115,6 +118,10 @@ class PlivoClient(ProviderClient):
             "hangup_url": with_query(call_url, flow="hangup"), "hangup_method": "POST",
             "ring_timeout": self.ring_timeout_s,
         }
+        if request.machine_detection != "off":  # asynchronous: the result goes to flow=amd
+            body.update(machine_detection="true",
+                        machine_detection_url=with_query(call_url, flow="amd"),
+                        machine_detection_method="POST")
         try:
             answer = await self._api.request("POST", f"{self._account}/Call/", json=body)
             request_uuid = answer.get("request_uuid") if isinstance(answer, dict) else None
@@ -182,6 +189,10 @@ class PlivoClient(ProviderClient):
             "file_format": "mp3", "time_limit": self.record_time_limit_s,
             "callback_url": with_query(self._webhook_url(), callId=call_id, flow="recording"),
             "callback_method": "POST"})
+    async def await_greeting_end(self, call_id: str, provider_call_id: str) -> None:
+        """Plivo reports no beep by itself: transfer the call to a ``<Wait beep="true">``
+        whose redirect (``flow=beep-done``) says the greeting is over."""
+        await self._transfer(call_id, self._answered_uuid(provider_call_id), "xml-beep")
 
     async def get_call_status(self, provider_call_id: str) -> ProviderCallStatus:
         """A live call (``GET /Call/{uuid}/?status=live``), or one still queued under its

@@ -22,6 +22,11 @@ never from a request's ``Host``.
 ``hold``                none                                                  stream or hold
 ``stream-status``       none; StopStream/DroppedStream end the stream         empty
 ``recording``           ``call.recording`` (the Record API's callback)        empty
+``amd``                 ``call.answered_by`` (``Machine`` true: machine,       empty
+                        else human)
+``xml-beep``            none                                                  wait for the
+                                                                              beep
+``beep-done``           ``call.answered_by`` (machine, greeting over)          next step
 ======================  ====================================================  ===============
 
 "Next step" is a ``<GetInput>`` while a turn listens, else a keep-alive (wait, ask again); a
@@ -75,7 +80,8 @@ TRANSCRIPT_FIELDS = ("Speech", "Transcription", "TranscriptionText", "SpeechResu
                      "RecognizedSpeech", "Text")
 STREAM_ENDED = frozenset({"stopstream", "droppedstream", "stopped", "failed"})
 XML_HEADERS = {"content-type": "text/xml; charset=utf-8"}
-_XML_FLOWS = frozenset({"xml-speak", "xml-listen", "redirect", "hold", "stream-status"})
+_XML_FLOWS = frozenset({"xml-speak", "xml-listen", "redirect", "hold", "stream-status",
+                        "xml-beep"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,15 @@ class PlivoWebhookCodec:
             # leaves the current turn listening and gets its GetInput again as the reply.
             self._state.end_turn(call_uuid, delivery.turn_token)
             return _reply(events, delivery, now_ms, self._next_step(delivery))
+        if flow == "amd":  # the machine_detection_url: who answered
+            machine = delivery.form.get("Machine", "").strip().lower() == "true"
+            events = [(EventType.ANSWERED_BY, {"answered_by": "machine" if machine else "human"},
+                       f"plivo:amd:{call_uuid}")]
+            return _reply(events, delivery, now_ms, xml.empty())
+        if flow == "beep-done":  # the <Wait beep> of xml-beep is over: the greeting ended
+            events = [(EventType.ANSWERED_BY, {"answered_by": "machine", "greeting_ended": True},
+                       f"plivo:beep:{call_uuid}")]
+            return _reply(events, delivery, now_ms, self._next_step(delivery))
         if flow == "ring":
             events = [(EventType.RINGING, {}, f"plivo:ringing:{call_uuid}")]
             return _reply(events, delivery, now_ms, xml.empty())
@@ -199,6 +214,8 @@ class PlivoWebhookCodec:
                 return self._next_step(delivery)
             return xml.speak(speech.text, with_query(self._url(delivery), sayDone=speech.token),
                              voice=self._voice, language=self._language)
+        if flow == "xml-beep":
+            return xml.await_beep(self._url(delivery, "beep-done"))
         if flow == "stream-status":
             event = delivery.form.get("Event", "").strip().lower()
             if event in STREAM_ENDED:

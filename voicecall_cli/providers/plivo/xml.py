@@ -23,6 +23,7 @@ KEEP_ALIVE_S = 30  # one <Wait> of an idle call, then Plivo asks again
 LISTEN_TIMEOUT_S = 30  # GetInput executionTimeout
 MIN_LISTEN_TIMEOUT_S, MAX_LISTEN_TIMEOUT_S = 5, 60  # what Plivo accepts
 HOLD_WAIT_S = 5  # an inbound caller on hold asks again this often
+BEEP_WAIT_S = 30  # the longest a voicemail greeting is waited for
 HOLD_PROMPT = "Please hold while we connect you."
 DEFAULT_VOICE = "WOMAN"
 DEFAULT_LANGUAGE = "en-US"
@@ -43,6 +44,13 @@ def empty() -> str:
 def keep_alive(redirect_url: str, wait_s: int = KEEP_ALIVE_S) -> str:
     """Keep the call up doing nothing: wait, then ask ``redirect_url`` again."""
     return _document(plivoxml.WaitElement(length=wait_s), _redirect(redirect_url))
+
+
+@xml_safe_args
+def await_beep(redirect_url: str, wait_s: int = BEEP_WAIT_S) -> str:
+    """A machine answered: wait for its greeting's beep (at most ``wait_s``), then tell
+    ``redirect_url`` (the voicemail may be left now)."""
+    return _document(plivoxml.WaitElement(length=wait_s, beep=True), _redirect(redirect_url))
 
 
 @xml_safe_args

@@ -23,7 +23,8 @@ from voicecall_cli.providers.base import (
     Streams,
 )
 
-CAPABILITIES = Capabilities(media=True, answer_inbound=True, recording=True)
+CAPABILITIES = Capabilities(media=True, answer_inbound=True, recording=True,
+                            machine_detection=True)
 
 
 @asynccontextmanager

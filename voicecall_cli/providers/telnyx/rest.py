@@ -56,6 +56,10 @@ SPEAK_S_PER_CHAR = 0.12
 RETRIES = 1
 
 
+# outbound.machineDetection -> the dial's answering_machine_detection: detect_beep adds
+# call.machine.greeting.ended once a machine's greeting ended in a beep (voicemail mode).
+MACHINE_DETECTION = {"detect": "detect", "voicemail": "detect_beep"}
+
 class TelnyxClient(ProviderClient):
     """Telnyx's :class:`~voicecall_cli.providers.base.ProviderClient` (module docstring).
 
@@ -100,6 +104,8 @@ class TelnyxClient(ProviderClient):
             "client_state": encode_client_state(request.call_id),
             "command_id": str(uuid.uuid4()), "timeout_secs": self.ring_timeout_s,
             **self._stream_fields(request.call_id)}
+        if request.machine_detection in MACHINE_DETECTION:
+            body["answering_machine_detection"] = MACHINE_DETECTION[request.machine_detection]
         answer = await self._api.request("POST", "/v2/calls", json=body)
         data = answer.get("data") if isinstance(answer, dict) else None
         pid = data.get("call_control_id") if isinstance(data, dict) else None

@@ -16,6 +16,9 @@ newest ``client_state`` (:mod:`.state`): our call id, plus the turn token while 
 ``call.speak.ended``       none; the ``speak`` command waiting for it returns
 ``call.transcription``     ``call.speech`` (``transcription_data``, else the older flat fields)
 ``call.dtmf.received``     ``call.dtmf``
+``call.machine.*``         ``call.answered_by``: ``detection.ended`` (``result`` human,
+                           machine, fax, else unknown), ``greeting.ended`` (a machine whose
+                           greeting is over)
 ``call.hangup``            ``call.ended`` with the reason of its ``hangup_cause``
 ``call.recording.saved``   ``call.recording``: the mp3 URL (``public_recording_urls``, else
                            ``recording_urls``), the duration from its start and end times
@@ -79,6 +82,8 @@ HANGUP_REASONS = {
 _DIRECTIONS = {"incoming": "inbound", "inbound": "inbound", "outgoing": "outbound",
                "outbound": "outbound"}
 DEFAULT_CONFIDENCE = 0.9
+# call.machine.detection.ended's result -> who answered (not_sure and others: unknown)
+_DETECTED = {"human": "human", "machine": "machine", "fax": "fax"}
 
 
 class TelnyxWebhookCodec:
@@ -153,6 +158,11 @@ def _event(event_type: str, payload: dict[str, Any]) -> tuple[EventType, dict[st
         return EventType.SPEAKING, {}
     if event_type == "call.recording.saved":
         return _recording(payload)
+    if event_type == "call.machine.detection.ended":
+        result = _text(payload.get("result")).lower()
+        return EventType.ANSWERED_BY, {"answered_by": _DETECTED.get(result, "unknown")}
+    if event_type == "call.machine.greeting.ended":
+        return EventType.ANSWERED_BY, {"answered_by": "machine", "greeting_ended": True}
     if event_type == "call.dtmf.received":
         digit = _text(payload.get("digit"))
         return (EventType.DTMF, {"digits": digit}) if digit else None

@@ -57,6 +57,9 @@ NOT_IN_PROGRESS = "21220"  # Twilio's "call is not in-progress"
 RECORDING_ATTEMPTS = 5
 RECORDING_RETRY_S = 0.4
 MISSING_CALL_URL = "Missing webhook URL for this call (provider state not initialized)"
+# outbound.machineDetection -> Twilio's MachineDetection: DetectMessageEnd reports a machine
+# only once its greeting ended (the beep), so the voicemail is left after it.
+MACHINE_DETECTION = {"detect": "Enable", "voicemail": "DetectMessageEnd"}
 
 Form = Mapping[str, str | Sequence[str]]
 
@@ -104,7 +107,10 @@ class TwilioClient(ProviderClient):
         webhook_url = self._webhook_url()
         call_url = with_query(webhook_url, callId=request.call_id)
         status_url = with_query(webhook_url, callId=request.call_id, type="status")
-        if request.mode == "notify" and request.message:
+        # A voicemail call's message waits for the beep: the daemon says it then, not the
+        # notify TwiML at answer.
+        if (request.mode == "notify" and request.message
+                and request.machine_detection != "voicemail"):
             self.state.store_notify_twiml(
                 request.call_id, twiml.notify(request.message, self.voice, self.language))
         form: dict[str, str | Sequence[str]] = {
@@ -112,6 +118,10 @@ class TwilioClient(ProviderClient):
             "StatusCallback": status_url, "StatusCallbackEvent": STATUS_CALLBACK_EVENTS,
             "Timeout": str(self.ring_timeout_s),
         }
+        if request.machine_detection in MACHINE_DETECTION:
+            form.update(machine_detection_form(
+                request.machine_detection,
+                with_query(webhook_url, callId=request.call_id, type="amd")))
         try:
             body = await self._request("POST", f"{self._calls_path}.json", form)
         except ProviderError:
@@ -256,6 +266,13 @@ class TwilioClient(ProviderClient):
         :class:`~voicecall_cli.providers.http.ApiError`."""
         return await self._api.request(method, path,
                                        form=_form_pairs(form) if form is not None else None)
+
+
+def machine_detection_form(mode: str, callback_url: str) -> dict[str, str]:
+    """The dial's answering-machine detection fields: asynchronous (the call's TwiML runs at
+    once), its result (``AnsweredBy``) POSTed to ``callback_url``."""
+    return {"MachineDetection": MACHINE_DETECTION[mode], "AsyncAmd": "true",
+            "AsyncAmdStatusCallback": callback_url, "AsyncAmdStatusCallbackMethod": "POST"}
 
 
 def _form_pairs(form: Form | None) -> list[tuple[str, str]]:

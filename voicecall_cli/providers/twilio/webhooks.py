@@ -18,6 +18,7 @@ Which TwiML a webhook gets (first matching row):
 request                                   reply
 ========================================  ======================================================
 ``type=recording``                        ``call.recording`` (a ``completed`` recording); empty
+``AnsweredBy`` and ``type=amd``           ``call.answered_by`` (async AMD callback); empty
 ``SpeechResult`` (Gather action)          ``call.speech``; only the listening turn's own
                                           token ends that turn; a turn still listening:
                                           Gather again, else idle
@@ -83,6 +84,11 @@ _END_REASONS = {  # terminal CallStatus -> end reason
     "canceled": "hangup-bot",
 }
 _DIRECTIONS = {"inbound": "inbound", "outbound-api": "outbound", "outbound-dial": "outbound"}
+# AnsweredBy of the async AMD callback -> who answered; machine_end_*: the greeting is over
+# (MachineDetection=DetectMessageEnd reports a machine only then).
+_ANSWERED_BY = {"human": "human", "fax": "fax", "unknown": "unknown",
+                "machine_start": "machine", "machine_end_beep": "machine",
+                "machine_end_silence": "machine", "machine_end_other": "machine"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +170,10 @@ class TwilioWebhookCodec:
             return WebhookReply(events=_recording_events(delivery, now_ms), status=200,
                                 body=twiml.empty().encode(),
                                 headers={"content-type": "application/xml"})
-        if "SpeechResult" in form:
+        if "AnsweredBy" in form and request.query.get("type") == "amd":
+            events = [(EventType.ANSWERED_BY, answered_by(form["AnsweredBy"]))]
+            reply = twiml.empty()  # Twilio ignores the answer to its AMD callback
+        elif "SpeechResult" in form:
             events = [(EventType.SPEECH, {
                 "transcript": form["SpeechResult"], "is_final": True,
                 "confidence": _confidence(form.get("Confidence"))})]
@@ -315,6 +324,13 @@ def _recording_events(delivery: _Delivery, now_ms: int) -> list[NormalizedEvent]
         "recording_url": url,
         "recording_duration_s": whole_seconds(duration)})], delivery,
         f"twilio:recording:{sid}", now_ms)
+
+
+def answered_by(raw: str) -> dict[str, Any]:
+    """A ``call.answered_by`` event's fields for Twilio's ``AnsweredBy``."""
+    word = raw.strip().lower()
+    return {"answered_by": _ANSWERED_BY.get(word, "unknown"),
+            "greeting_ended": word.startswith("machine_end_")}
 
 
 def _status_events(status: str) -> list[tuple[EventType, dict[str, Any]]]:

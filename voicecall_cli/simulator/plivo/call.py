@@ -169,6 +169,12 @@ class SimCall:
     cause: Cause | None = None
     hangup_source: str | None = None
     spoken: list[str] = field(default_factory=list)  # every <Speak> text run, in order
+    # answering-machine detection the dial asked for (machine_detection, its URL and method)
+    machine_detection: str | None = None
+    machine_detection_url: str | None = None
+    machine_detection_method: str = "POST"
+    greeting_playing: bool = False  # a machine's greeting plays (before its beep)
+    spoken_over_greeting: list[str] = field(default_factory=list)  # <Speak> texts begun then
     played: list[str] = field(default_factory=list)  # every <Play> URL run
     documents: list[str] = field(default_factory=list)  # every XML document received
     xml_errors: list[str] = field(default_factory=list)  # Plivo's XML rules the app broke

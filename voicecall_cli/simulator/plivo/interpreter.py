@@ -6,7 +6,8 @@ What the elements do here:
 
 * ``Speak`` records its text in ``call.spoken`` and takes ``len(text) *
   say_seconds_per_char`` per loop (``loop="0"`` speaks until interrupted); ``Play`` records
-  its URL and takes ``play_seconds`` per loop; ``Wait`` takes ``length`` seconds (with
+  its URL and takes ``play_seconds`` per loop; ``Wait`` takes ``length`` seconds (``beep``:
+  until a machine's greeting ended, at most that long; with
   ``silence="true"``, ``minSilence``: the simulated line is silent).
 * ``GetInput`` says its nested prompt, then listens. With ``speech`` in ``inputType`` the
   callee's next reply arrives ``reply_delay_s`` after the prompt (after the GetInput began,
@@ -93,6 +94,10 @@ class CallControl(Protocol):
 
     def changed(self) -> None: ...
 
+    async def wait_for_beep(self, seconds: float) -> None:
+        """Until a machine's greeting ended in its beep (at once if it has), or ``seconds``."""
+        ...
+
 
 class Program:
     """Runs the call's XML; one per call, :meth:`run` again after each transfer."""
@@ -154,7 +159,10 @@ class Program:
             await self._play(element)
         elif tag == "Wait":
             seconds = s["min_silence_ms"] / 1000 if s["silence"] else s["length"]
-            await trio.sleep(seconds * c.time_factor())
+            if s["beep"] and not s["silence"]:
+                await c.wait_for_beep(seconds * c.time_factor())
+            else:
+                await trio.sleep(seconds * c.time_factor())
         elif tag == "GetInput":
             return await self._get_input(element)
         elif tag == "Stream":
@@ -179,6 +187,8 @@ class Program:
 
     async def _speak(self, element: Element) -> None:
         self._c.call.spoken.append(element.text)
+        if self._c.call.greeting_playing:
+            self._c.call.spoken_over_greeting.append(element.text)
         self._c.changed()
         loop = element.settings["loop"]
         if loop == 0:

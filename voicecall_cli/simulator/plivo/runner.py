@@ -72,6 +72,7 @@ class CallRunner:
                                    on_change=on_change)
         self._program = Program(self)
         self._document: trio.CancelScope | None = None
+        self._beep = trio.Event()  # set when a machine's greeting ended
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -244,6 +245,31 @@ class CallRunner:
         if self.script.hangup_after_s is not None:
             self._tasks.spawn(self._person_hangs_up_later, self.script.hangup_after_s)
         self._run_document(Fetch("answer", call.answer_url, call.answer_method))
+        if call.machine_detection and call.machine_detection_url:
+            self._tasks.spawn(self._detect_machine)
+
+    async def _detect_machine(self) -> None:
+        """Asynchronous machine detection: ``Machine`` (true/false) to the
+        ``machine_detection_url`` at once; a machine's greeting then plays ``greeting_s``
+        (its beep ends a ``<Wait beep="true">``)."""
+        call = self.call
+        machine = self.script.answered_by == "machine"
+        call.greeting_playing = machine
+        url = call.machine_detection_url
+        assert url is not None
+        self.notify("machine", url, call.machine_detection_method,
+                    {**self.params("MachineDetection"), "Machine": str(machine).lower(),
+                     "IfMachine": "hangup" if call.machine_detection == "hangup"
+                     else "continue"})
+        if machine:
+            await trio.sleep(self.script.greeting_s)
+            call.greeting_playing = False
+            self._beep.set()
+            self._on_change()
+
+    async def wait_for_beep(self, seconds: float) -> None:
+        with trio.move_on_after(seconds):
+            await self._beep.wait()
 
     def _run_document(self, step: Fetch) -> None:
         if self._document is not None:

@@ -227,6 +227,12 @@ class PlivoSimulator:
         call.fallback_url, call.fallback_method = urls["fallback"]
         call.ring_timeout_s = min(t for t in (ring_timeout, on_ring) if t is not None)
         call.time_limit_s = time_limit
+        detection = api.text(body, "machine_detection")
+        if detection not in (None, "true", "hangup"):
+            raise ApiFailure(400, "machine_detection must be true or hangup")
+        call.machine_detection = detection
+        call.machine_detection_url = api.url(body, "machine_detection_url")
+        call.machine_detection_method = api.method(body, "machine_detection_method")
         self._runner(call, self.callees.get(to, self.callee)).start_outbound()
         return {"message": "call fired", "request_uuid": call.request_uuid}
 

@@ -160,6 +160,9 @@ class SimCall:
     stream: StreamRequest | None = None  # the latest stream request
     dtmf_sent: list[str] = field(default_factory=list)  # send_dtmf digits, in order
     ignored_params: dict[str, Any] = field(default_factory=dict)  # unknown dial keys
+    answering_machine_detection: str | None = None  # the dial's: detect | detect_beep
+    greeting_playing: bool = False  # a machine's greeting plays (before its beep)
+    spoken_over_greeting: list[str] = field(default_factory=list)  # speak texts begun then
     webhooks: list[WebhookDelivery] = field(default_factory=list)  # every attempt, in order
     errors: list[str] = field(default_factory=list)
     created_ms: int = 0

@@ -5,9 +5,11 @@ Outbound: ``call.initiated`` (state ``bridging``) at once; after ``ring_delay_s 
 answer_delay_s`` the :class:`CalleeScript`'s answer: ``call.answered`` and, when the dial asked
 for one, the media stream; or ``call.hangup`` with ``user_busy`` / ``timeout`` /
 ``destination_out_of_order``. A pick-up later than ``timeout_secs`` is a ``timeout`` at
-``timeout_secs``. Inbound: ``call.initiated`` (state ``parked``, direction ``incoming``) and then
-nothing until the app's ``answer``; an unanswered call is given up by the caller after the ring
-timeout (``originator_cancel``).
+``timeout_secs``. A dial with ``answering_machine_detection`` gets its ``call.machine.*``
+results after the answer (the script's ``answered_by`` and ``greeting_s``). Inbound:
+``call.initiated`` (state ``parked``, direction ``incoming``) and then nothing until the app's
+``answer``; an unanswered call is given up by the caller after the ring timeout
+(``originator_cancel``).
 
 ``hangup_source`` names the party that ended the call: the app is the ``caller`` of an
 outgoing call and the ``callee`` of an incoming one; the simulated person is the other.
@@ -112,6 +114,23 @@ class CallRunner:
         self._emit("call.answered", start_time=iso8601(self.call.created_ms))
         if self._stream_request is not None:
             self._open_stream(self._stream_request)
+        if self.call.answering_machine_detection:
+            self._tasks.spawn(self._detect_machine)
+
+    async def _detect_machine(self) -> None:
+        """``call.machine.detection.ended`` (human or machine) at once; a machine's greeting
+        plays ``greeting_s``, then (``detect_beep``) ``call.machine.greeting.ended``."""
+        call = self.call
+        if self.script.answered_by == "human":
+            self._emit("call.machine.detection.ended", result="human")
+            return
+        call.greeting_playing = True
+        self._emit("call.machine.detection.ended", result="machine")
+        await trio.sleep(self.script.greeting_s)
+        call.greeting_playing = False
+        self._on_change()
+        if call.answering_machine_detection == "detect_beep":
+            self._emit("call.machine.greeting.ended", result="beep_detected")
 
     def end(self, cause: str, source: str) -> None:
         """End the call (idempotent): cancel its tasks, stop the stream, send ``call.hangup``."""
@@ -225,6 +244,8 @@ class CallRunner:
             text = self._speech.pop(0)
             self._speaking = text
             self.call.spoken.append(text)
+            if self.call.greeting_playing:
+                self.call.spoken_over_greeting.append(text)
             self._emit("call.speak.started")
             await trio.sleep(len(text) * self.script.say_seconds_per_char)
             self._emit("call.speak.ended", status="completed")

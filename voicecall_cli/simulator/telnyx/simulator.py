@@ -82,6 +82,10 @@ DIAL_KEYS = frozenset({"connection_id", "to", "from", "webhook_url", "webhook_ur
 INBOUND_RING_TIMEOUT_S = 30.0
 
 
+# The answering_machine_detection values simulated (others are recorded as ignored).
+AMD_MODES = ("detect", "detect_beep")
+
+
 def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
@@ -216,7 +220,10 @@ class TelnyxSimulator:
         call = self._new_call(direction="outgoing", from_=from_, to=to,
                               webhook_url=body.get("webhook_url") or self.connection_webhook_url,
                               timeout_s=timeout_s, client_state=state)
-        call.ignored_params = {k: v for k, v in body.items() if k not in DIAL_KEYS}
+        amd = body.get("answering_machine_detection")
+        call.answering_machine_detection = amd if amd in AMD_MODES else None
+        call.ignored_params = {k: v for k, v in body.items() if k not in DIAL_KEYS
+                               and not (k == "answering_machine_detection" and amd in AMD_MODES)}
         call.commands.append(Command("dial", dict(body)))
         self._runner(call, self.callees.get(to, self.callee)).start_outbound(stream)
         return {"call_control_id": call.call_control_id, "call_leg_id": call.call_leg_id,

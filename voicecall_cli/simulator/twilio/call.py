@@ -95,6 +95,13 @@ class SimCall:
     webhooks: list[WebhookDelivery] = field(default_factory=list)  # voice URL, Redirect, action
     callbacks: list[WebhookDelivery] = field(default_factory=list)  # status callbacks
     errors: list[str] = field(default_factory=list)  # what went wrong (bad TwiML, failed fetch)
+    # answering-machine detection the dial asked for (MachineDetection, AsyncAmdStatusCallback)
+    machine_detection: str | None = None
+    amd_callback: str | None = None
+    answered_by: str | None = None  # the AnsweredBy reported (the call resource's answered_by)
+    amd_callbacks: list[WebhookDelivery] = field(default_factory=list)
+    greeting_playing: bool = False  # a machine's greeting plays (before its beep)
+    spoken_over_greeting: list[str] = field(default_factory=list)  # <Say> texts begun then
     created_ms: int = 0
     answered_ms: int | None = None
     ended_ms: int | None = None

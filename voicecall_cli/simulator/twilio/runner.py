@@ -138,8 +138,32 @@ class CallRunner:
         url = self.call.url or ""
         self._replace_program(_Document(twiml, url, after=answered_delivered) if twiml
                               else _Fetch(url, after=answered_delivered))
+        if self.call.machine_detection and self.call.amd_callback:
+            self._tasks.spawn(self._detect_machine)
         await self._status_callback("answered")
         answered_delivered.set()
+
+    async def _detect_machine(self) -> None:
+        """Async AMD: a human at once; a machine's greeting plays ``greeting_s``: reported
+        ``machine_start`` at once (``Enable``), or ``machine_end_beep`` after it."""
+        call, machine = self.call, self.script.answered_by == "machine"
+        at_end = machine and call.machine_detection == "DetectMessageEnd"
+        call.greeting_playing = machine
+        if not at_end:
+            await self._amd_callback("machine_start" if machine else "human", 0)
+        if machine:
+            await trio.sleep(self.script.greeting_s)
+            call.greeting_playing = False
+            self._on_change()
+        if at_end:
+            await self._amd_callback("machine_end_beep", round(self.script.greeting_s * 1000))
+
+    async def _amd_callback(self, answered_by: str, duration_ms: int) -> None:
+        call, call.answered_by = self.call, answered_by
+        params = {"AccountSid": self._account_sid, "CallSid": call.sid,
+                  "AnsweredBy": answered_by, "MachineDetectionDuration": str(duration_ms)}
+        call.amd_callbacks.append(await self._sender.post(call.amd_callback or "", params))
+        self._on_change()
 
     def _mark_answered(self) -> None:
         self.call.answered_ms = self._clock_ms()
@@ -229,6 +253,8 @@ class CallRunner:
         text = (verb.text or "").strip()
         if tag == "Say":
             self.call.spoken.append(text)
+            if self.call.greeting_playing:
+                self.call.spoken_over_greeting.append(text)
             self._on_change()
             await trio.sleep(len(text) * self.script.say_seconds_per_char)
         elif tag == "Play":

@@ -6,9 +6,11 @@ account SID/auth token at the ones given. An outbound call (``POST Calls.json``)
 then, in its own task: status callbacks ``initiated`` and ``ringing``, the callee's answer (or
 busy / no-answer / failed) per the :class:`CalleeScript`, the ``answered`` callback
 (``CallStatus=in-progress``), then a POST to the call's ``Url`` whose TwiML it runs (see
-:mod:`.runner`). REST updates (``Twiml``, ``Url``, ``Status=completed``) interrupt the
-running TwiML or end the call; the end posts the ``completed`` status callback. Webhooks go only
-to loopback URLs (or through the ``forward`` map; see :mod:`.webhooks`).
+:mod:`.runner`); with ``MachineDetection`` and ``AsyncAmd=true`` the ``AnsweredBy`` result is
+POSTed to ``AsyncAmdStatusCallback`` meanwhile. REST updates (``Twiml``, ``Url``,
+``Status=completed``) interrupt the running TwiML or end the call; the end posts the
+``completed`` status callback. Webhooks go only to loopback URLs (or through the ``forward``
+map; see :mod:`.webhooks`).
 
 Resource handling: the context manager owns the listening socket, hypercorn, one httpx client
 and a nursery holding every call's tasks (through
@@ -188,6 +190,9 @@ class TwilioSimulator:
         call = self._new_call(direction="outbound-api", from_=from_, to=to, url=url,
                               status_callback=_first(form, "StatusCallback"),
                               events=events or ("completed",), timeout_s=timeout_s)
+        call.machine_detection = _first(form, "MachineDetection")
+        if _first(form, "AsyncAmd") == "true":
+            call.amd_callback = _first(form, "AsyncAmdStatusCallback")
         runner = self._runner(call, self.callees.get(to, self.callee))
         runner.start_outbound(twiml)
         return self.call_resource(call.sid)
@@ -201,7 +206,7 @@ class TwilioSimulator:
             "date_updated": _rfc2822(call.ended_ms or call.answered_ms or call.created_ms),
             "start_time": _rfc2822(call.answered_ms), "end_time": _rfc2822(call.ended_ms),
             "duration": str(call.duration_s) if call.ended else None,
-            "answered_by": None, "caller_name": None, "forwarded_from": None,
+            "answered_by": call.answered_by, "caller_name": None, "forwarded_from": None,
             "parent_call_sid": None, "phone_number_sid": None, "price": None,
             "price_unit": "USD", "queue_time": "0",
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{call.sid}.json",
