@@ -245,3 +245,21 @@ def test_a_reload_arms_a_new_hook_for_calls_that_end_afterwards(daemon_factory) 
     # Only the call that ended after the reload had a hook to run.
     assert (daemon.root / "runs").read_text().split() == [after]
     assert hook_events(daemon, before) == []
+
+
+def test_a_recorded_calls_hook_carries_the_recording_the_carrier_reports_after_the_end(
+        daemon_factory) -> None:
+    daemon = notify_daemon(daemon_factory, "")
+    script = daemon.root / "hook.sh"
+    script.write_text(HOOK_SCRIPT)
+    script.chmod(0o755)
+    with daemon.config.open("a") as f:
+        f.write(f'onCallEnded = "{script}"\n')
+    daemon.start()
+
+    call_id = daemon.cli_json("call", "--record", "--message", "This call is recorded.")["callId"]
+    assert wait_hook_done(daemon, call_id)[-1]["status"] == "ok"
+    given = json.loads((daemon.root / f"{call_id}.json").read_text())
+    # The mock reports its recording after the hang-up; the hook waited for it.
+    assert given["call"]["recording"]["url"].startswith("mock://")
+    assert given == daemon.cli_json("status", "--call-id", call_id)

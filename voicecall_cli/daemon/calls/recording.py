@@ -33,6 +33,7 @@ log = logging.getLogger("voicecall.calls")
 
 RECORD_KEY = "record"  # metadata: this call is to be recorded (initiate's ``record``)
 STARTED_KEY = "recordingRequestedAt"  # metadata: when the carrier was asked to record (ms)
+FAILED_KEY = "recordingFailed"  # metadata: the carrier refused (no recording will come)
 
 
 def wants_recording(manager: CallManager, call: CallRecord) -> bool:
@@ -47,6 +48,8 @@ def on_answered(manager: CallManager, call: CallRecord) -> None:
             or call.metadata.get(STARTED_KEY)):
         return
     call.metadata[STARTED_KEY] = manager.now_ms()
+    if not manager.provider.capabilities.recording:
+        call.metadata[FAILED_KEY] = True
     manager.persist(call)
     if not manager.provider.capabilities.recording:
         manager.publish(call, ev.CALL_ERROR, {
@@ -61,6 +64,8 @@ async def _start(manager: CallManager, call: CallRecord, provider_call_id: str) 
         await manager.client.start_recording(call.call_id, provider_call_id)
     except Exception as exc:
         log.warning("recording of call %s could not be started: %s", call.call_id, exc)
+        call.metadata[FAILED_KEY] = True
+        manager.persist(call)
         manager.publish(call, ev.CALL_ERROR, {"message": f"recording not started: {exc}"})
         return
     log.info("recording of call %s started", call.call_id)
@@ -87,11 +92,15 @@ def on_recording(manager: CallManager, event: NormalizedEvent) -> None:
         return
     recording = {"url": event.recording_url, "durationSec": event.recording_duration_s}
     if call is not None:
+        call_id = call.call_id
         call.recording = recording
         manager.persist(call)
         manager.publish(call, ev.CALL_RECORDING, dict(recording))
-        return
-    assert stored is not None
-    stored["recording"] = recording
-    manager.store.save_call(stored)
-    manager.bus.publish(str(stored["callId"]), ev.CALL_RECORDING, dict(recording))
+    else:
+        assert stored is not None
+        call_id = str(stored["callId"])
+        stored["recording"] = recording
+        manager.store.save_call(stored)
+        manager.bus.publish(call_id, ev.CALL_RECORDING, dict(recording))
+    if manager.hooks is not None:  # a post-call hook may be waiting for it
+        manager.hooks.recording_arrived(call_id)

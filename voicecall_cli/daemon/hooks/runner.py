@@ -5,7 +5,9 @@ that same transaction (:meth:`Store.arm_hooks`) and tells the runner once it com
 terminal record already holds the whole transcript (nothing adds to a call once it ended), so
 the hook always sees the final call. The document is the stored call as ``voicecall status
 --call-id ID --json`` prints it (``{"found": true, "call": {...}}``), read when the hook
-starts.
+starts. A recorded call's hook first waits (at most :data:`RECORDING_WAIT_S`, still
+``pending``) for the carrier's report of the recording, which usually follows the hang-up, so
+the document carries its ``recording`` (the call manager calls :meth:`recording_arrived`).
 
 At most once, across restarts: the row turns ``started`` (committed) before the command runs
 or the first POST leaves; a row still ``started`` at the next start was cut short by a crash and
@@ -53,6 +55,10 @@ log = logging.getLogger("voicecall.hooks")
 MAX_CONCURRENT_HOOKS = 4
 STOPPED = "the daemon stopped while the hook ran; it is not run again"
 CUT_SHORT = "the daemon died while the hook ran; it is not run again"
+RECORDING_WAIT_S = 60.0
+# Call metadata (set by daemon.calls.recording): the carrier was asked to record / refused.
+RECORDING_REQUESTED = "recordingRequestedAt"
+RECORDING_FAILED = "recordingFailed"
 UNCONFIGURED = "no hook is configured any more"
 
 
@@ -69,6 +75,7 @@ class HookRunner:
         self._limiter = trio.CapacityLimiter(max_concurrent)
         self._nursery: trio.Nursery | None = None
         self._attempts: dict[str, int] = {}  # call id -> attempt, while its hook runs
+        self._recordings: dict[str, trio.Event] = {}  # call id -> its recording was reported
 
     async def run(self, *, task_status: trio.TaskStatus[HookRunner] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -101,12 +108,33 @@ class HookRunner:
         with contextlib.suppress(RuntimeError):  # the nursery is closing
             nursery.start_soon(self._deliver, call_id)
 
+    def recording_arrived(self, call_id: str) -> None:
+        """The carrier's recording of ``call_id`` is stored: a hook waiting for it goes on."""
+        arrived = self._recordings.get(call_id)
+        if arrived is not None:
+            arrived.set()
+
+    async def _await_recording(self, call_id: str) -> None:
+        """Wait (bounded) for a recorded call's recording report, unless it is in already."""
+        stored = self.store.get_call(call_id)
+        metadata = (stored or {}).get("metadata") or {}
+        if (stored is None or stored.get("recording") or not metadata.get(RECORDING_REQUESTED)
+                or metadata.get(RECORDING_FAILED)):
+            return
+        arrived = self._recordings.setdefault(call_id, trio.Event())
+        try:
+            with trio.move_on_after(RECORDING_WAIT_S):
+                await arrived.wait()
+        finally:
+            self._recordings.pop(call_id, None)
+
     def _report_cut_short(self) -> None:
         for row in self.store.hooks_cut_short():
             self._finish(row["callId"], row["kind"] or "command", HOOK_INTERRUPTED,
                          max(row["attempts"], 1), CUT_SHORT)
 
     async def _deliver(self, call_id: str) -> None:
+        await self._await_recording(call_id)
         async with self._limiter:
             settings = self.settings
             if settings is None:
