@@ -16,7 +16,8 @@ from voicecall_cli.protocol import (
 
 def test_every_rpc_name_is_routed() -> None:
     assert sorted(REQUESTS) == ["daemon.doctor", "daemon.stop", "voicecall.calls",
-                                "voicecall.continue", "voicecall.end", "voicecall.expose",
+                                "voicecall.continue", "voicecall.dtmf", "voicecall.end",
+                                "voicecall.expose",
                                 "voicecall.initiate", "voicecall.speak", "voicecall.status"]
 
 

@@ -43,6 +43,9 @@ class NormalizedEvent:
     confidence: float | None = None  # call.speech
     duration_ms: int = 0  # call.silence
     digits: str = ""  # call.dtmf
+    # call.dtmf: the carrier collected these keys as a whole answer (a Gather/GetInput result),
+    # not one key as it was pressed
+    keys_complete: bool = False
     reason: str = "completed"  # call.ended: an end reason
     error: str = "unknown error"  # call.error
     retryable: bool = False  # call.error

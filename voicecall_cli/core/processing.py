@@ -28,9 +28,11 @@ _STATE_EVENTS = {
 
 @dataclass(slots=True)
 class Waiter:
-    """The one pending ``continue`` turn of a call, as the pure layer sees it."""
+    """The one pending ``continue`` turn of a call, as the pure layer sees it. ``accept``:
+    what answers it (``speech``, ``dtmf`` or ``both``)."""
 
     turn_token: str | None
+    accept: str = "speech"
 
 
 @dataclass(slots=True)
@@ -40,6 +42,7 @@ class Outcome:
     answered: bool = False  # (re)start the max-duration timer, speak the initial message
     user_transcript: TranscriptEntry | None = None  # a final caller utterance was accepted
     resolve_waiter_with: str | None = None
+    dtmf_digits: str | None = None  # keys the caller pressed (the waiter's, if it takes dtmf)
     token_mismatch: bool = False
     ended_reason: str | None = None  # the call reached a terminal state
     error_message: str | None = None  # non-retryable carrier error (the waiter fails with it)
@@ -90,9 +93,14 @@ def apply_event(call: CallRecord, event: NormalizedEvent, waiter: Waiter | None,
             entry = TranscriptEntry(event.timestamp, "user", event.transcript, True)
             call.transcript.append(entry)
             out.user_transcript = entry
-            if waiter is not None:
+            if waiter is not None and waiter.accept != "dtmf":
                 out.resolve_waiter_with = event.transcript
         out.state_changed = set_state(call, CallState.LISTENING)
+    elif kind is EventType.DTMF:
+        # Always reported; an older turn's keys (another token) never answer this turn.
+        out.dtmf_digits = event.digits or None
+        out.token_mismatch = bool(waiter is not None and waiter.turn_token and event.turn_token
+                                  and waiter.turn_token != event.turn_token)
     elif kind is EventType.ENDED:
         reason = event.reason if event.reason in END_REASONS else CallState.COMPLETED.value
         out.state_changed = finalize(call, reason, event.timestamp or now_ms)

@@ -21,6 +21,13 @@ OUTCOMES = ("answer", *OUTCOME_END_REASONS)
 DEFAULT_REPLIES = ("Hello, this is the mock callee.", "Yes, that works for me.",
                    "Thank you, goodbye.")
 _STALE_MARKERS = ("stale", "ended", "completed")
+# A reply written "dtmf:<keys>" (e.g. "dtmf:42#") is pressed on the phone's keypad, not said.
+KEYPRESS_PREFIX = "dtmf:"
+
+
+def keypress(reply: str) -> str | None:
+    """The keys a scripted reply presses (None: the reply is spoken)."""
+    return reply[len(KEYPRESS_PREFIX):] if reply.startswith(KEYPRESS_PREFIX) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,7 @@ class CalleeState:
     replies_given: int = 0
     ended_reason: str | None = None  # set once the call ended (either side hung up)
     played: list[str] = field(default_factory=list)
+    heard_keys: list[str] = field(default_factory=list)  # touch tones the daemon sent
 
     @property
     def ended(self) -> bool:

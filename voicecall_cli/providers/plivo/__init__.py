@@ -23,7 +23,7 @@ from voicecall_cli.providers.base import (
     Streams,
 )
 
-CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True)
+CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True, dtmf=True)
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ from voicecall_cli.providers.base import (
     Streams,
 )
 
-CAPABILITIES = Capabilities(media=True, answer_inbound=True)
+CAPABILITIES = Capabilities(media=True, answer_inbound=True, dtmf=True)
 
 
 @asynccontextmanager

@@ -26,7 +26,7 @@ from voicecall_cli.providers.twilio.state import TwilioState
 from voicecall_cli.providers.twilio.voices import polly_voice
 from voicecall_cli.providers.twilio.webhooks import TwilioWebhookCodec
 
-CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True)
+CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True, dtmf=True)
 
 
 @asynccontextmanager
