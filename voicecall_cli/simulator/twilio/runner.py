@@ -25,6 +25,7 @@ callee streams audio, its voice is :func:`~voicecall_cli.simulator.caller.talk_o
 from __future__ import annotations
 
 import contextlib
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -335,24 +336,33 @@ class CallRunner:
     async def _gather(self, verb: ET.Element, base_url: str) -> _Fetch | None:
         action = urljoin(base_url, verb.get("action") or base_url)
         self.call.gather_actions.append(action)
-        self._on_change()
-        for child in verb:
-            if child.tag in HOLD_VERBS:
-                await self._run_verb(child, base_url)
-        timeout = _seconds(verb.get("timeout"), 5.0)
         inputs = (verb.get("input") or "dtmf").split()
-        listens = "speech" in inputs
-        reply = self._next_reply() if listens else None
-        if reply is not None and self.script.reply_delay_s > timeout:
-            reply = None
-        now = trio.current_time()
-        reply_at = now + self.script.reply_delay_s if reply is not None else None
-        self._pressed, self._listening_keys, self._keys = "", "dtmf" in inputs, trio.Event()
+        # keys pressed during the prompt count too (they cut it short on Twilio)
+        self._pressed, self._keys = "", trio.Event()
+        self._listening_keys = self.call.listening_keys = "dtmf" in inputs
+        self._on_change()
         try:
+            with trio.move_on_at(math.inf) as prompt:
+                async with trio.open_nursery() as nursery:
+                    async def prompt_cut_short() -> None:
+                        await self._keys.wait()
+                        prompt.cancel()
+                    nursery.start_soon(prompt_cut_short)
+                    for child in verb:
+                        if child.tag in HOLD_VERBS:
+                            await self._run_verb(child, base_url)
+                    nursery.cancel_scope.cancel()
+            timeout = _seconds(verb.get("timeout"), 5.0)
+            reply = self._next_reply() if "speech" in inputs else None
+            if reply is not None and self.script.reply_delay_s > timeout:
+                reply = None
+            now = trio.current_time()
+            reply_at = now + self.script.reply_delay_s if reply is not None else None
             with trio.move_on_at(now + timeout if reply_at is None else reply_at):
                 await self._keys.wait()
         finally:
-            self._listening_keys = False
+            self._listening_keys = self.call.listening_keys = False
+            self._on_change()
         if self._pressed:
             finish = verb.get("finishOnKey", "#")
             keys = self._pressed.split(finish, 1)[0] if finish else self._pressed
