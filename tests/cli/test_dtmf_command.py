@@ -28,7 +28,7 @@ async def test_dtmf_sends_the_keys_and_reports(env: Env, fake: FakeDaemon) -> No
 @pytest.mark.parametrize(("digits", "message"), [
     ("12a", "'a' is not a touch tone"),
     ("1,2", "',' is not a touch tone"),
-    ("１２", "'１' is not a touch tone"),  # fullwidth digits are not keys
+    ("\uff11\uff12", "'\uff11' is not a touch tone"),  # fullwidth digits are not keys
     ("1\t2", "U+0009 is not a touch tone"),
     ("1" * 65, "at most 64 characters"),
     ("  ", "digits required"),
