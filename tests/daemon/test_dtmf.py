@@ -213,3 +213,28 @@ def test_the_request_refuses_what_is_not_a_key(digits: str, message: str) -> Non
     assert bad.value.code is ErrorCode.BAD_REQUEST and message in bad.value.message
     with pytest.raises(ApiError, match="accept must be"):
         ContinueRequest.parse({"callId": "c1", "message": "m", "accept": "keys"})
+
+
+async def test_a_stream_gone_while_keys_play_is_given_their_time_then_the_call_ends(
+        tmp_path, autojump_clock, env_nursery) -> None:
+    """Twilio closes a call's media stream to play keys; the disconnect grace must not end
+    the call meanwhile, but a stream that never comes back still ends it."""
+    from voicecall_cli.daemon.calls.keys import play_seconds
+    from voicecall_cli.daemon.media.streaming import StreamHooks
+
+    env, call_id = await open_call(tmp_path, env_nursery)
+    hooks = StreamHooks()
+    hooks.bind(env.manager, None)
+    pid = f"mock-{call_id}"
+    await dtmf.send(env.manager, DtmfRequest(callId=call_id, digits="123"))
+    hooks.on_disconnect_timeout(pid)  # the grace ran out while the keys play
+    await trio.sleep(play_seconds("123") - 1)
+    assert env.carrier.of("hangup") == [] and not env.manager.calls[call_id].is_terminal
+    await trio.sleep(2)
+    assert env.carrier.of("hangup") == [("hangup", pid, "hangup-bot")]
+
+    env2, other = await open_call(tmp_path / "b", env_nursery)
+    hooks.bind(env2.manager, None)
+    hooks.on_disconnect_timeout(f"mock-{other}")  # no keys: ended at once
+    await trio.sleep(0.1)
+    assert env2.carrier.of("hangup") == [("hangup", f"mock-{other}", "hangup-bot")]
