@@ -100,7 +100,12 @@ class KeyCollector:
         return left
 
     def playing(self, call_id: str, digits: str) -> None:
-        self._playing[call_id] = trio.current_time() + play_seconds(digits)
+        """The carrier is about to play ``digits`` on the call (entries past their time are
+        dropped here, so the map holds only calls whose keys may still be playing)."""
+        now = trio.current_time()
+        for done in [c for c, until in self._playing.items() if until <= now]:
+            del self._playing[done]
+        self._playing[call_id] = now + play_seconds(digits)
 
     def not_playing(self, call_id: str) -> None:
         self._playing.pop(call_id, None)
