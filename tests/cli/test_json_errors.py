@@ -24,6 +24,7 @@ RPC_COMMANDS: dict[tuple[str, ...], tuple[list[str], str]] = {
     ("call",): (["call", "-m", "Hi"], "voicecall.initiate"),
     ("continue",): (["continue", "c1", "-m", "Ten?"], "voicecall.continue"),
     ("speak",): (["speak", "c1", "-m", "Bye"], "voicecall.speak"),
+    ("dtmf",): (["dtmf", "c1", "--digits", "1#"], "voicecall.dtmf"),
     ("end",): (["end", "c1"], "voicecall.end"),
     ("status",): (["status", "c1"], "voicecall.status"),
     ("calls",): (["calls", "--state", "ended"], "voicecall.calls"),

@@ -103,6 +103,18 @@ class MockHarness(CarrierHarness):
     def activity(self) -> int:
         return len(self._tap.records)
 
+    def keys_sent(self, provider_call_id: str) -> list[str] | None:
+        return None  # the mock's callee hears in-process
+
+    async def press(self, provider_call_id: str, digits: str) -> None:
+        """One mock ``call.dtmf`` webhook per key, as a keypad sends them."""
+        for digit in digits:
+            event = NormalizedEvent(type=EventType.DTMF, id=str(uuid.uuid4()),
+                                    call_id=provider_call_id,
+                                    timestamp=int(time.time() * 1000),
+                                    provider_call_id=provider_call_id, digits=digit)
+            await self._tap.post("/voice/webhook", encode_mock_event(event))
+
     def delivery_with(self, provider_call_id: str, text: str) -> Delivery:
         tap = self._tap
         for record in tap.records:

@@ -88,6 +88,15 @@ class PlivoHarness(SimulatedCarrier):
     def is_dial_path(self, path: str) -> bool:
         return path == f"/v1/Account/{PLIVO_AUTH_ID}/Call/"
 
+    def keys_sent(self, provider_call_id: str) -> list[str] | None:
+        return list(self.sim.calls[provider_call_id].dtmf_sent)
+
+    async def press(self, provider_call_id: str, digits: str) -> None:
+        """Keys reach the app through a listening ``<GetInput inputType="dtmf">``."""
+        call = self.sim.calls[provider_call_id]
+        await self.sim.wait_for(lambda: call.listening_keys)
+        self.sim.press(provider_call_id, digits)
+
     def delivery_with(self, provider_call_id: str, text: str) -> Delivery:
         call = self.sim.find_call(provider_call_id)
         assert call is not None

@@ -79,6 +79,13 @@ class TelnyxHarness(SimulatedCarrier):
     def is_dial_path(self, path: str) -> bool:
         return path == "/v2/calls"
 
+    def keys_sent(self, provider_call_id: str) -> list[str] | None:
+        return list(self.sim.calls[provider_call_id].dtmf_sent)
+
+    async def press(self, provider_call_id: str, digits: str) -> None:
+        """Telnyx reports every key as ``call.dtmf.received``, listening or not."""
+        self.sim.press(provider_call_id, digits)
+
     def delivery_with(self, provider_call_id: str, text: str) -> Delivery:
         for sent in self.sim.calls[provider_call_id].webhooks:
             data = sent.payload.get("transcription_data") or {}

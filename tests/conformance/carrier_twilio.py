@@ -57,6 +57,16 @@ class TwilioHarness(SimulatedCarrier):
     def is_dial_path(self, path: str) -> bool:
         return path.endswith("/Calls.json")
 
+    def keys_sent(self, provider_call_id: str) -> list[str] | None:
+        return list(self.sim.calls[provider_call_id].digits_played)
+
+    async def press(self, provider_call_id: str, digits: str) -> None:
+        """Keys reach Twilio's app through a listening ``<Gather input="dtmf">`` (or as
+        stream frames, see ``media_caller``)."""
+        call = self.sim.calls[provider_call_id]
+        await self.sim.wait_for(lambda: call.listening_keys)
+        self.sim.press(provider_call_id, digits)
+
     def delivery_with(self, provider_call_id: str, text: str) -> Delivery:
         call = self.sim.calls[provider_call_id]
         for sent in call.webhooks + call.callbacks:

@@ -98,6 +98,16 @@ class CarrierHarness:
         """A count that grows whenever the daemon makes the carrier do anything."""
         raise NotImplementedError
 
+    def keys_sent(self, provider_call_id: str) -> list[str] | None:
+        """Touch tones the daemon had the carrier play, in the carrier's own notation, in
+        order; None when not observable."""
+        raise NotImplementedError
+
+    async def press(self, provider_call_id: str, digits: str) -> None:
+        """The person on the call presses ``digits``, as the carrier reports keys (for a
+        carrier that collects keys per listening turn, once that turn listens)."""
+        raise NotImplementedError
+
     # -- webhooks -----------------------------------------------------------------------------
 
     def delivery_with(self, provider_call_id: str, text: str) -> Delivery:

@@ -22,7 +22,7 @@ from voicecall_cli.mcp.server import build_server
 
 pytestmark = pytest.mark.e2e
 ACTIONS = ["initiate_call", "continue_call", "speak_to_user", "end_call", "get_status",
-           "wait_for_end", "list_calls"]
+           "wait_for_end", "list_calls", "send_dtmf"]
 
 
 @asynccontextmanager
@@ -89,6 +89,10 @@ async def test_a_conversation_call_from_initiate_to_its_end(mcp_daemon: Daemon) 
         assert reply == {"success": True, "transcript": "Yes, ten works."}
         assert await ok(client, action="speak_to_user", callId=call_id[:8],
                         message="Great, see you then.") == {"success": True}
+        assert await ok(client, action="send_dtmf", callId=call_id,
+                        digits="w1#") == {"success": True}
+        bad = await error(client, action="send_dtmf", callId=call_id, digits="1x")
+        assert bad["code"] == "bad_request" and "'x' is not a touch tone" in bad["message"]
         assert await ok(client, action="end_call", callId=call_id) == {"success": True}
 
         ended = (await ok(client, action="wait_for_end", callId=call_id, timeout=20))["call"]

@@ -16,9 +16,9 @@ from voicecall_cli.protocol import (
 
 def test_every_rpc_name_is_routed() -> None:
     assert sorted(REQUESTS) == ["daemon.doctor", "daemon.reload", "daemon.stop",
-                                "voicecall.calls", "voicecall.continue", "voicecall.end",
-                                "voicecall.expose", "voicecall.initiate", "voicecall.latency",
-                                "voicecall.speak", "voicecall.status"]
+                                "voicecall.calls", "voicecall.continue", "voicecall.dtmf",
+                                "voicecall.end", "voicecall.expose", "voicecall.initiate",
+                                "voicecall.latency", "voicecall.speak", "voicecall.status"]
 
 
 def test_wire_names_that_are_python_keywords_round_trip() -> None:

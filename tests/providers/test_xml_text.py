@@ -26,7 +26,8 @@ BUILDERS: dict[str, tuple[Callable[..., str], dict[str, object]]] = {
                               "redirect_url": URL}),
     "twiml.gather": (twiml.gather, {"action_url": URL, "prompt": "Say something",
                                     "voice": "alice", "language": "en-US", "timeout_s": 30,
-                                    "redirect_url": URL}),
+                                    "redirect_url": URL, "accept": "both"}),
+    "twiml.play_digits": (twiml.play_digits, {"digits": "ww12W#", "redirect_url": URL}),
     "twiml.idle": (twiml.idle, {"redirect_url": URL, "pause_s": 30}),
     "twiml.stream": (twiml.stream, {"stream_url": "wss://example.test/voice/stream",
                                     "token": "tok123"}),
@@ -41,7 +42,8 @@ BUILDERS: dict[str, tuple[Callable[..., str], dict[str, object]]] = {
                                       "voice": "WOMAN", "language": "en-US"}),
     "plivo.listen": (plivo_xml.listen, {"action_url": URL, "redirect_url": URL,
                                         "prompt": "Say something", "voice": "WOMAN",
-                                        "language": "en-US", "timeout_s": 30}),
+                                        "language": "en-US", "timeout_s": 30,
+                                        "accept": "dtmf"}),
     "plivo.stream": (plivo_xml.stream, {"stream_url": "wss://example.test/voice/stream",
                                         "token": "tok123", "status_url": URL,
                                         "redirect_url": URL}),
@@ -49,7 +51,7 @@ BUILDERS: dict[str, tuple[Callable[..., str], dict[str, object]]] = {
                                     "language": "en-US"}),
 }
 PUBLIC_BUILDERS = {f"twiml.{n}" for n in ("empty", "notify", "say", "gather", "idle", "stream",
-                                          "queue", "hold_music")} | {
+                                          "queue", "hold_music", "play_digits")} | {
     f"plivo.{n}" for n in ("empty", "keep_alive", "notify", "speak", "listen", "stream",
                            "hold")}
 CASES = [(name, param) for name, (_, kwargs) in BUILDERS.items()

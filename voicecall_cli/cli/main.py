@@ -37,6 +37,7 @@ COMMAND_MODULES: dict[str, str] = {
     "call": "call",
     "continue": "continue_",
     "speak": "speak",
+    "dtmf": "dtmf",
     "end": "end",
     "status": "status",
     "calls": "calls",

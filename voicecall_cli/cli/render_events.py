@@ -43,6 +43,9 @@ def _summary(event: Mapping[str, Any]) -> str:
     if kind == "call.turn":
         return (f"turn {d.get('turn', '?')}: {d.get('latencyMs', '?')} ms, "
                 f"listened {d.get('listenWaitMs', '?')} ms")
+    if kind == "call.dtmf":
+        who = "we sent" if d.get("direction") == "out" else "caller pressed"
+        return f"{who} {d.get('digits', '?')}"
     if kind == "call.ended":
         return f"ended: {d.get('reason', '?')}"
     if kind == "call.recording":

@@ -25,6 +25,7 @@ from voicecall_cli.protocol import (
     ApiError,
     CallsRequest,
     ContinueRequest,
+    DtmfRequest,
     EndRequest,
     ErrorCode,
     InitiateRequest,
@@ -68,6 +69,11 @@ class CallsApi:
         return self._rpc(request, ContinueResult, timeout=timeout)
 
     def speak(self, request: SpeakRequest) -> SuccessResult:
+        return self._rpc(request, SuccessResult, timeout=SPEAK_WAIT_S)
+
+    def dtmf(self, request: DtmfRequest) -> SuccessResult:
+        """Send touch tones; returns once the carrier accepted them (a ringing call is
+        waited for, as for ``speak``)."""
         return self._rpc(request, SuccessResult, timeout=SPEAK_WAIT_S)
 
     def end(self, request: EndRequest) -> SuccessResult:

@@ -49,6 +49,9 @@ class NormalizedEvent:
     # greeting is over (its beep, or the silence after it), so a voicemail may be left now.
     answered_by: str = "unknown"
     greeting_ended: bool = False
+    # call.dtmf: the carrier collected these keys as a whole answer (a Gather/GetInput result),
+    # not one key as it was pressed
+    keys_complete: bool = False
     reason: str = "completed"  # call.ended: an end reason
     error: str = "unknown error"  # call.error
     retryable: bool = False  # call.error

@@ -30,9 +30,11 @@ _STATE_EVENTS = {
 
 @dataclass(slots=True)
 class Waiter:
-    """The one pending ``continue`` turn of a call, as the pure layer sees it."""
+    """The one pending ``continue`` turn of a call, as the pure layer sees it. ``accept``:
+    what answers it (``speech``, ``dtmf`` or ``both``)."""
 
     turn_token: str | None
+    accept: str = "speech"
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class Outcome:
     answered: bool = False  # (re)start the max-duration timer, speak the initial message
     user_transcript: TranscriptEntry | None = None  # a final caller utterance was accepted
     resolve_waiter_with: str | None = None
+    dtmf_digits: str | None = None  # keys the caller pressed (the waiter's, if it takes dtmf)
     token_mismatch: bool = False
     ended_reason: str | None = None  # the call reached a terminal state
     error_message: str | None = None  # non-retryable carrier error (the waiter fails with it)
@@ -96,7 +99,7 @@ def apply_event(call: CallRecord, event: NormalizedEvent, waiter: Waiter | None,
             entry = TranscriptEntry(event.timestamp, "user", event.transcript, True)
             call.transcript.append(entry)
             out.user_transcript = entry
-            if waiter is not None:
+            if waiter is not None and waiter.accept != "dtmf":
                 out.resolve_waiter_with = event.transcript
         out.state_changed = set_state(call, CallState.LISTENING)
     elif kind is EventType.ANSWERED_BY:
@@ -106,6 +109,11 @@ def apply_event(call: CallRecord, event: NormalizedEvent, waiter: Waiter | None,
         out.end_as_voicemail = (result == "machine" and call.direction == "outbound"
                                 and call.mode == "conversation"
                                 and bool(call.metadata.get("machineDetection")))
+    elif kind is EventType.DTMF:
+        # Always reported; an older turn's keys (another token) never answer this turn.
+        out.dtmf_digits = event.digits or None
+        out.token_mismatch = bool(waiter is not None and waiter.turn_token and event.turn_token
+                                  and waiter.turn_token != event.turn_token)
     elif kind is EventType.ENDED:
         reason = event.reason if event.reason in END_REASONS else CallState.COMPLETED.value
         out.state_changed = finalize(call, reason, event.timestamp or now_ms)

@@ -16,6 +16,7 @@ from voicecall_cli.protocol import (
     ApiError,
     CallsRequest,
     ContinueRequest,
+    DtmfRequest,
     EndRequest,
     ErrorCode,
     InitiateRequest,
@@ -25,7 +26,7 @@ from voicecall_cli.protocol import (
 from voicecall_cli.protocol.views import StatusResult
 
 ACTIONS = ("initiate_call", "continue_call", "speak_to_user", "end_call", "get_status",
-           "wait_for_end", "list_calls")
+           "wait_for_end", "list_calls", "send_dtmf")
 DEFAULT_WAIT_S = 300.0
 MAX_WAIT_S = 3600.0
 
@@ -109,6 +110,8 @@ def _dispatch(api: CallsApi, action: str, a: dict[str, Any]) -> dict[str, Any]:
         return api.continue_call(ContinueRequest.parse(body)).to_json()
     if action == "speak_to_user":
         return api.speak(SpeakRequest.parse(_pick(a, "callId", "message"))).to_json()
+    if action == "send_dtmf":
+        return api.dtmf(DtmfRequest.parse(_pick(a, "callId", "digits"))).to_json()
     if action == "end_call":
         return api.end(EndRequest.parse(_pick(a, "callId"))).to_json()
     if action == "get_status":

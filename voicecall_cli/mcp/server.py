@@ -50,6 +50,8 @@ Use the voice_call tool:
   same arguments and confirmToken.
 - continue_call (callId, message): say something and wait for the caller's answer (transcript).
 - speak_to_user (callId, message): say something without waiting.
+- send_dtmf (callId, digits): press keys on the call (0-9 * #, w/W pause 0.5/1 s), e.g. to
+  work an automated phone menu.
 - end_call (callId): hang up.
 - get_status (callId): the call's state and transcript.
 - wait_for_end (callId, timeout?): wait until the call has ended; returns its transcript and
@@ -63,8 +65,8 @@ TOOL_DESCRIPTION = """\
 Place and manage phone calls. Actions: initiate_call (message, to?, mode?, idempotencyKey?,
 confirmToken?, objective?, record?), continue_call (callId, message, timeout?), speak_to_user
 (callId, message), end_call (callId), get_status (callId), wait_for_end (callId, timeout?),
-list_calls (state?, limit?). Phone numbers are E.164 (+15550001234); call ids may be given as a
-unique prefix of 8+ characters."""
+list_calls (state?, limit?), send_dtmf (callId, digits). Phone numbers are E.164
+(+15550001234); call ids may be given as a unique prefix of 8+ characters."""
 
 Action = Literal[ACTIONS]  # type: ignore[valid-type]  (the tuple's names, in its order)
 Mode = Literal[CALL_MODES]  # type: ignore[valid-type]
@@ -89,7 +91,10 @@ def build_server(socket_path: str | Path) -> MCPServer:
                         "(stay on the line); default: the configured default.")] = None,
         callId: Annotated[str | None, Field(
             description="The call (continue_call, speak_to_user, end_call, get_status, "
-                        "wait_for_end).")] = None,
+                        "wait_for_end, send_dtmf).")] = None,
+        digits: Annotated[str | None, Field(
+            description="send_dtmf: the keys to press: 0-9, *, #, w (pause 0.5 s), "
+                        "W (pause 1 s); e.g. \"ww1#\".")] = None,
         timeout: Annotated[float | None, Field(
             description="Seconds to wait: wait_for_end (default 300), continue_call "
                         "(default: the daemon's transcriptTimeoutMs).", gt=0,
@@ -116,7 +121,7 @@ def build_server(socket_path: str | Path) -> MCPServer:
             le=CALL_LIST_LIMIT)] = None,
     ) -> CallToolResult:
         args = {"message": message, "to": to, "mode": mode, "callId": callId,
-                "timeout": timeout, "idempotencyKey": idempotencyKey,
+                "digits": digits, "timeout": timeout, "idempotencyKey": idempotencyKey,
                 "confirmToken": confirmToken, "objective": objective, "record": record,
                 "state": state, "limit": limit}
         try:

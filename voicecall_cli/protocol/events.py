@@ -29,6 +29,7 @@ CALL_STATE = "call.state"  # {state, previous}
 CALL_TRANSCRIPT = "call.transcript"  # {speaker: bot|user, text, isFinal}
 CALL_TURN = "call.turn"  # {turn, latencyMs, listenWaitMs}
 CALL_LATENCY = "call.latency"  # {transcriptMs: 0, replyMs, audioMs}: an auto-reply's waterfall
+CALL_DTMF = "call.dtmf"  # {digits, direction: in|out}: keys the caller pressed / we sent
 CALL_ENDED = "call.ended"  # {reason}
 CALL_ERROR = "call.error"  # {message}
 # {url, durationSec}: the carrier's recording of the call (opt-in; usually after the end)

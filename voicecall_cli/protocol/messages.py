@@ -176,14 +176,65 @@ class InitiateRequest(Request):
                                f"(it has {len(self.objective)})")
 
 
+CONTINUE_ACCEPTS = ("speech", "dtmf", "both")
+
+
 @dataclass(frozen=True)
 class ContinueRequest(Request):
-    """``voicecall.continue`` -> ``{"success": true, "transcript": str}``."""
+    """``voicecall.continue`` -> ``{"success": true, "transcript": str}``; with ``accept``
+    ``dtmf`` or ``both`` also ``"input": "speech" | "dtmf"`` and, when the caller answered
+    with keys, ``"digits": str``.
+
+    ``accept`` (default ``speech``): what answers the turn: the caller's speech, their touch
+    tones (``dtmf``: the keys pressed until ``#`` or a pause, without the ``#``) or whichever
+    comes first (``both``). ``transcript`` is the answer either way (the digits for ``dtmf``),
+    so clients that read only ``transcript`` keep working.
+    """
 
     METHOD: ClassVar[str] = "voicecall.continue"
     callId: str
     message: str
     timeoutMs: int | None = None
+    accept: str | None = None
+
+    def check(self) -> None:
+        if self.accept is not None and self.accept not in CONTINUE_ACCEPTS:
+            raise ApiError(ErrorCode.BAD_REQUEST, "accept must be 'speech', 'dtmf' or 'both'")
+
+
+DTMF_CHARACTERS = frozenset("0123456789*#wW")
+MAX_DTMF_DIGITS = 64  # touch tones in one voicecall.dtmf request (pauses included)
+
+
+def dtmf_problem(digits: str) -> str | None:
+    """Why ``digits`` cannot be sent as touch tones (None when it can): 0-9, ``*``, ``#``, and
+    ``w``/``W`` (a pause of half a second / one second), 1 to :data:`MAX_DTMF_DIGITS` of them."""
+    if not digits:
+        return "digits required"
+    if len(digits) > MAX_DTMF_DIGITS:
+        return f"digits: at most {MAX_DTMF_DIGITS} characters"
+    bad = next((c for c in digits if c not in DTMF_CHARACTERS), None)
+    if bad is not None:
+        shown = repr(bad) if bad.isprintable() else f"U+{ord(bad):04X}"
+        return (f"digits may only hold 0-9, *, # and w/W (a pause); {shown} is not "
+                "a touch tone")
+    return None
+
+
+@dataclass(frozen=True)
+class DtmfRequest(Request):
+    """``voicecall.dtmf`` -> ``{"success": true}`` once the carrier accepted the touch tones
+    (see :func:`dtmf_problem` for what ``digits`` may hold). A call that still rings is waited
+    for, as for ``speak``."""
+
+    METHOD: ClassVar[str] = "voicecall.dtmf"
+    callId: str
+    digits: str
+
+    def check(self) -> None:
+        problem = dtmf_problem(self.digits)
+        if problem is not None:
+            raise ApiError(ErrorCode.BAD_REQUEST, problem)
 
 
 @dataclass(frozen=True)
@@ -299,5 +350,5 @@ REQUESTS: dict[str, type[Request]] = {
     cls.METHOD: cls
     for cls in (InitiateRequest, ContinueRequest, SpeakRequest, EndRequest, StatusRequest,
                 CallsRequest, ExposeRequest, DoctorRequest, LatencyRequest, ReloadRequest,
-                StopRequest)
+                StopRequest, DtmfRequest)
 }

@@ -214,10 +214,14 @@ class InitiateResult(View):
 
 @dataclass(frozen=True, slots=True)
 class ContinueResult(View):
-    """``voicecall.continue``: the caller's reply to what was said."""
+    """``voicecall.continue``: the caller's reply to what was said. ``input`` says how they
+    answered (``speech`` or ``dtmf``; absent from daemons before touch tones); ``digits`` the
+    keys pressed (``transcript`` holds them too)."""
 
     success: bool
     transcript: str
+    input: str | None = None
+    digits: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

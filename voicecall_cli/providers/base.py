@@ -55,6 +55,8 @@ class Capabilities:
     ``machine_detection``: outbound calls can ask for answering-machine detection
     (:attr:`PlaceCallRequest.machine_detection`); its result arrives as ``call.answered_by``
     events, and with ``voicemail`` a machine's greeting-ended event follows (the beep).
+    ``dtmf``: touch tones are sent into calls (:meth:`ProviderClient.send_dtmf`) and the keys
+    callers press arrive as ``call.dtmf`` events, also in a listening turn that accepts them.
     """
 
     native_notify: bool = False
@@ -63,6 +65,7 @@ class Capabilities:
     answer_inbound: bool = False
     recording: bool = False
     machine_detection: bool = False
+    dtmf: bool = False
 
 
 class Endpoints(Protocol):
@@ -251,18 +254,27 @@ class ProviderClient:
         raise NotImplementedError
 
     async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
-                               turn_token: str | None) -> None:
+                               turn_token: str | None, *, accept: str = "speech") -> None:
         """Say ``text`` and listen for the reply in one command (``speak_and_listen``
         capability); returns once the command was accepted. The reply arrives as a speech
-        event carrying ``turn_token``."""
+        event carrying ``turn_token`` (or, with ``accept`` ``dtmf``/``both``, as the keys the
+        caller pressed: a ``call.dtmf`` event)."""
         raise ProviderError(f"{self.name}: speaking and listening in one command is "
                             "not supported")
 
     async def start_listening(self, call_id: str, provider_call_id: str,
-                              turn_token: str | None) -> None:
+                              turn_token: str | None, *, accept: str = "speech") -> None:
         """Listen for the caller (provider speech recognition); returns once listening was
-        requested. What the caller says arrives as speech events carrying ``turn_token``."""
+        requested. What the caller says arrives as speech events carrying ``turn_token``;
+        ``accept`` (``speech``, ``dtmf`` or ``both``): whether keys the caller presses answer
+        the turn too (a provider that collects input per turn asks for them)."""
         raise NotImplementedError
+
+    async def send_dtmf(self, call_id: str, provider_call_id: str, digits: str) -> None:
+        """Play touch tones into the call (``dtmf`` capability); ``digits`` holds 0-9, ``*``,
+        ``#`` and ``w``/``W`` (pause half a second / one second), already checked. Returns
+        once the carrier accepted them; the call then goes on as before."""
+        raise ProviderError(f"{self.name}: sending touch tones is not supported")
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         """Stop listening; best effort, never raises for a call that is gone."""

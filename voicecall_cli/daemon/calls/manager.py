@@ -35,6 +35,7 @@ from voicecall_cli.core.processing import (
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls.confirmations import ConfirmationTokens
+from voicecall_cli.daemon.calls.keys import KeyCollector
 from voicecall_cli.daemon.calls.latency import TurnLatency
 from voicecall_cli.daemon.calls.settings import CallSettings
 from voicecall_cli.daemon.calls.speech import SpeechRouter
@@ -99,6 +100,7 @@ class CallManager:
         # What a stream starting or stopping, or a call ending, wakes (the hold queue).
         self.on_streams_changed: Callable[[], None] = lambda: None
         self.latency = TurnLatency(self)
+        self.keys = KeyCollector(self)  # the caller's touch tones (call.dtmf, turn answers)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -298,7 +300,8 @@ class CallManager:
         waiter = self.waiters.get(call.call_id)
         outcome = apply_event(call, event, waiter.pure if waiter else None, now)
         if outcome.token_mismatch:
-            log.warning("mismatched turn token for call %s; transcript ignored", call.call_id)
+            log.warning("mismatched turn token for call %s; %s ignored", call.call_id,
+                        "keys" if outcome.dtmf_digits else "transcript")
         if outcome.error_message:
             self.publish(call, ev.CALL_ERROR, {"message": outcome.error_message})
             if waiter is not None:
@@ -309,6 +312,9 @@ class CallManager:
         if outcome.resolve_waiter_with is not None and waiter is not None:
             self.waiters.pop(call.call_id, None)
             waiter.resolve(outcome.resolve_waiter_with)
+        if outcome.dtmf_digits is not None:
+            self.keys.received(call, outcome.dtmf_digits, complete=event.keys_complete,
+                               for_turn=not outcome.token_mismatch)
         if outcome.answered:
             self.on_answered(call)
         if event.type is EventType.ANSWERED_BY:

@@ -209,7 +209,7 @@ def _stored_call(m: CallManager, call_id: str) -> dict[str, Any] | None:
     return m.store.get_call(call_id) or m.store.find_call_by_provider_id(call_id)
 
 
-def _connected_call(m: CallManager, call_id: str) -> CallRecord:
+def connected_call(m: CallManager, call_id: str) -> CallRecord:
     call_id = resolve_call_id(m, call_id)
     call = m.find(call_id)
     if call is None:
@@ -265,20 +265,22 @@ async def say(m: CallManager, call: CallRecord, text: str) -> None:
 
 
 async def speak(m: CallManager, req: SpeakRequest) -> dict[str, Any]:
-    await _speak(m, _connected_call(m, req.callId), req.message)
+    await _speak(m, connected_call(m, req.callId), req.message)
     return SuccessResult(success=True).to_json()
 
 
 async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
-    call = _connected_call(m, req.callId)
+    call = connected_call(m, req.callId)
     if call.call_id in m.waiters:
         raise ApiError(ErrorCode.CONFLICT, "Already waiting for transcript")
     timeout_ms = req.timeoutMs or m.settings.transcript_timeout_ms
-    waiter = TurnWaiter(m.new_turn_token())
+    accept = req.accept or "speech"
+    waiter = TurnWaiter(m.new_turn_token(), accept)
     m.waiters[call.call_id] = waiter
     turn_started = m.now_ms()
     try:
-        listen_started = await _speak_then_listen(m, call, req.message, waiter.turn_token)
+        listen_started = await _speak_then_listen(m, call, req.message, waiter.turn_token,
+                                                  accept)
         with trio.move_on_after(timeout_ms / 1000) as scope:
             transcript = await waiter.wait()
         if scope.cancelled_caught:
@@ -295,11 +297,15 @@ async def continue_call(m: CallManager, req: ContinueRequest) -> dict[str, Any]:
                     contextlib.suppress(Exception):
                 await m.speech.stop_listening(call.call_id, call.provider_call_id)
     _record_turn(m, call, turn_started, listen_started)
-    return ContinueResult(success=True, transcript=transcript).to_json()
+    if accept == "speech":  # the answer's shape of old: it can only be speech
+        return ContinueResult(success=True, transcript=transcript).to_json()
+    digits = transcript if waiter.input == "dtmf" else None
+    return ContinueResult(success=True, transcript=transcript, input=waiter.input,
+                          digits=digits).to_json()
 
 
 async def _speak_then_listen(m: CallManager, call: CallRecord, text: str,
-                             turn_token: str | None) -> int:
+                             turn_token: str | None, accept: str = "speech") -> int:
     """Say ``text``, then listen for the caller; returns when listening began (epoch ms).
 
     A provider that can do both in one command does (Twilio without a stream: one TwiML
@@ -309,7 +315,8 @@ async def _speak_then_listen(m: CallManager, call: CallRecord, text: str,
     combined = m.speech.one_command(pid)
     if combined:
         await _speak(m, call, text,
-                     lambda: m.speech.speak_and_listen(call.call_id, pid, text, turn_token))
+                     lambda: m.speech.speak_and_listen(call.call_id, pid, text, turn_token,
+                                                     accept))
     else:
         await _speak(m, call, text)
     if call.is_terminal:
@@ -318,7 +325,7 @@ async def _speak_then_listen(m: CallManager, call: CallRecord, text: str,
     listen_started = m.now_ms()
     if not combined:
         try:
-            await m.speech.start_listening(call.call_id, pid, turn_token)
+            await m.speech.start_listening(call.call_id, pid, turn_token, accept)
         except Exception as exc:  # the provider refused: a failed operation, as for speak
             raise _failed(str(exc) or "listening failed") from None
     return listen_started

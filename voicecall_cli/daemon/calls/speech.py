@@ -72,15 +72,23 @@ class SpeechRouter:
             await self.client.speak(call_id, provider_call_id, text)
 
     async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
-                               turn_token: str | None) -> None:
-        """Say ``text`` and listen, in one provider command (only when :meth:`one_command`)."""
-        await self.client.speak_and_listen(call_id, provider_call_id, text, turn_token)
+                               turn_token: str | None, accept: str = "speech") -> None:
+        """Say ``text`` and listen, in one provider command (only when :meth:`one_command`).
+        ``accept``: what answers the turn (``speech``, ``dtmf``, ``both``); passed on to the
+        provider only when it is not plain speech."""
+        await self.client.speak_and_listen(call_id, provider_call_id, text, turn_token,
+                                           **_accepting(accept))
 
     async def start_listening(self, call_id: str, provider_call_id: str,
-                              turn_token: str | None) -> None:
+                              turn_token: str | None, accept: str = "speech") -> None:
         if self._streaming(provider_call_id):
-            return  # the stream's transcriber is always listening
-        await self.client.start_listening(call_id, provider_call_id, turn_token)
+            return  # the stream's transcriber is always listening (and keys come as frames)
+        await self.client.start_listening(call_id, provider_call_id, turn_token,
+                                          **_accepting(accept))
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         await self.client.stop_listening(call_id, provider_call_id)
+
+
+def _accepting(accept: str) -> dict[str, str]:
+    return {} if accept == "speech" else {"accept": accept}

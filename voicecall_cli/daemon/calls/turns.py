@@ -1,4 +1,5 @@
-"""The one pending ``continue`` turn of a call: a waiter for the caller's final transcript.
+"""The one pending ``continue`` turn of a call: a waiter for the caller's answer (their final
+transcript, or the keys they pressed when the turn accepts dtmf).
 
 Owned by the call manager, one per call at most. The waiter is settled exactly once, by a
 transcript (``resolve``) or a failure (``fail``: the call ended, a provider error); whoever
@@ -18,19 +19,31 @@ class TurnFailed(Exception):
 
 
 class TurnWaiter:
-    def __init__(self, turn_token: str | None) -> None:
+    """``accept``: ``speech``, ``dtmf`` or ``both``. ``input`` says what answered (``speech``
+    or ``dtmf``) once resolved; ``keys`` holds the keys pressed so far in this turn (see
+    :mod:`.dtmf`)."""
+
+    def __init__(self, turn_token: str | None, accept: str = "speech") -> None:
         self.turn_token = turn_token
+        self.accept = accept
+        self.input = "speech"
+        self.keys = ""
         self._done = trio.Event()
         self._transcript: str | None = None
         self._error: str | None = None
 
     @property
     def pure(self) -> Waiter:
-        return Waiter(self.turn_token)
+        return Waiter(self.turn_token, self.accept)
 
-    def resolve(self, transcript: str) -> None:
+    @property
+    def settled(self) -> bool:
+        return self._done.is_set()
+
+    def resolve(self, transcript: str, input: str = "speech") -> None:
         if not self._done.is_set():
             self._transcript = transcript
+            self.input = input
             self._done.set()
 
     def fail(self, message: str) -> None:

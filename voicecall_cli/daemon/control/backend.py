@@ -11,7 +11,7 @@ import trio
 from voicecall_cli import __version__
 from voicecall_cli.core.config import ConfigError
 from voicecall_cli.daemon.bus import EventBus
-from voicecall_cli.daemon.calls import operations
+from voicecall_cli.daemon.calls import dtmf, operations
 from voicecall_cli.daemon.calls.manager import CallManager
 from voicecall_cli.daemon.control.latency import latency
 from voicecall_cli.daemon.doctor import DoctorContext, run_checks
@@ -24,6 +24,7 @@ from voicecall_cli.protocol import (
     CallsRequest,
     ContinueRequest,
     DoctorRequest,
+    DtmfRequest,
     EndRequest,
     ErrorCode,
     ExposeRequest,
@@ -80,6 +81,8 @@ class DaemonBackend:
             return await operations.speak(m, request)
         if isinstance(request, EndRequest):
             return await operations.end(m, request)
+        if isinstance(request, DtmfRequest):
+            return await dtmf.send(m, request)
         if isinstance(request, StatusRequest):
             return operations.status(m, request)
         if isinstance(request, CallsRequest):

@@ -10,6 +10,7 @@ no API keys."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol
@@ -296,9 +297,15 @@ class StreamHooks:
         manager = self.manager
         if call is None or manager is None or call.is_terminal:
             return
-        log.info("Auto-ending call %s after stream disconnect grace", call.call_id)
 
         async def end() -> None:
+            pause_s = manager.keys.stream_pause_s(call.call_id)
+            if pause_s > 0:  # keys we sent play outside the stream (Twilio), which comes back
+                await trio.sleep(pause_s)
+                streams = manager.speech.streams
+                if call.is_terminal or (streams is not None and streams.has_stream(call_sid)):
+                    return
+            log.info("Auto-ending call %s after stream disconnect grace", call.call_id)
             try:
                 await manager.hang_up(call, CallState.HANGUP_BOT.value)
             except Exception as exc:
@@ -306,6 +313,17 @@ class StreamHooks:
                             call.call_id, exc)
 
         manager.spawn(end)
+
+    def on_dtmf(self, call_sid: str, digits: str) -> None:
+        """A key the caller pressed, as a media-stream frame (see ``calls.keys``)."""
+        call = self._call(call_sid)
+        manager = self.manager
+        if call is None or manager is None:
+            return
+        now = manager.now_ms()
+        manager.handle_events([NormalizedEvent(
+            type=EventType.DTMF, id=f"stream-dtmf-{uuid.uuid4().hex}",
+            call_id=call.call_id, timestamp=now, provider_call_id=call_sid, digits=digits)])
 
     def audio_started(self, call_sid: str) -> None:
         call = self._call(call_sid)

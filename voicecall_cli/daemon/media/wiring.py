@@ -59,6 +59,7 @@ async def open_media(config: Any, provider: Provider,
         max_pending_per_ip=int(config.get("streaming.maxPendingConnectionsPerIp")),
         pre_start_timeout_s=int(config.get("streaming.preStartTimeoutMs")) / 1000,
         on_start=hooks.on_start, on_stop=hooks.on_stop, on_audio=hooks.on_audio,
+        on_dtmf=hooks.on_dtmf,
         on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound,
         is_live_call=hooks.is_live_call, on_error=partial(report_stream_error, hooks))
     async with open_voice(config) as voice:

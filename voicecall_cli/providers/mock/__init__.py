@@ -22,7 +22,7 @@ from voicecall_cli.providers.mock.callee import MockSettings
 from voicecall_cli.providers.mock.rest import MockClient, open_mock_client
 from voicecall_cli.providers.mock.webhooks import MockWebhookCodec, encode_mock_event
 
-CAPABILITIES = Capabilities(recording=True, machine_detection=True)
+CAPABILITIES = Capabilities(recording=True, machine_detection=True, dtmf=True)
 
 
 def _wall_clock_ms() -> int:

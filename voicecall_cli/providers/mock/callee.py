@@ -22,6 +22,13 @@ ANSWERED_BY = ("human", "machine")
 DEFAULT_REPLIES = ("Hello, this is the mock callee.", "Yes, that works for me.",
                    "Thank you, goodbye.")
 _STALE_MARKERS = ("stale", "ended", "completed")
+# A reply written "dtmf:<keys>" (e.g. "dtmf:42#") is pressed on the phone's keypad, not said.
+KEYPRESS_PREFIX = "dtmf:"
+
+
+def keypress(reply: str) -> str | None:
+    """The keys a scripted reply presses (None: the reply is spoken)."""
+    return reply[len(KEYPRESS_PREFIX):] if reply.startswith(KEYPRESS_PREFIX) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +143,7 @@ class CalleeState:
     machine_detection: str = "off"  # what the call was placed with
     greeting_playing: bool = False  # a machine's greeting plays (before its beep)
     heard_over_greeting: list[str] = field(default_factory=list)  # spoken before the beep
+    heard_keys: list[str] = field(default_factory=list)  # touch tones the daemon sent
 
     @property
     def ended(self) -> bool:

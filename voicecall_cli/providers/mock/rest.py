@@ -44,6 +44,7 @@ from voicecall_cli.providers.mock.callee import (
     PlannedReply,
     call_id_from_provider_id,
     detection_script,
+    keypress,
     placement_script,
 )
 from voicecall_cli.providers.mock.webhooks import encode_mock_event
@@ -125,8 +126,15 @@ class MockClient(ProviderClient):
         if state.greeting_playing:
             state.heard_over_greeting.append(text)
 
+    async def send_dtmf(self, call_id: str, provider_call_id: str, digits: str) -> None:
+        """The callee hears the touch tones at once (``callee(...).heard_keys``)."""
+        call = self._call(provider_call_id, call_id)
+        if call.state.ended:
+            raise ProviderError(f"mock carrier: call {call.state.call_id} has ended")
+        call.state.heard_keys.append(digits)
+
     async def start_listening(self, call_id: str, provider_call_id: str,
-                              turn_token: str | None) -> None:
+                              turn_token: str | None, *, accept: str = "speech") -> None:
         """The callee heard a question: it answers ``replyDelayMs`` later, under this turn's
         token, whether or not the daemon still listens by then (as a caller answers a
         ``<Gather>`` that the daemon has given up on). A late answer thus carries its own
@@ -185,8 +193,13 @@ class MockClient(ProviderClient):
             await trio.sleep(self.settings.reply_delay_ms / 1000)
             if previous is not None:
                 await previous.wait()
-            await self._post(call, EventType.SPEECH, transcript=planned.text, is_final=True,
-                             turn_token=turn_token)
+            keys = keypress(planned.text)
+            if keys is not None:  # pressed, one event per key as they come from a keypad
+                for key in keys:
+                    await self._post(call, EventType.DTMF, digits=key, turn_token=turn_token)
+            else:
+                await self._post(call, EventType.SPEECH, transcript=planned.text,
+                                 is_final=True, turn_token=turn_token)
         finally:
             delivered.set()
         if planned.hang_up_after:

@@ -24,7 +24,7 @@ from voicecall_cli.providers.base import (
 )
 
 CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True,
-                            recording=True, machine_detection=True)
+                            recording=True, machine_detection=True, dtmf=True)
 
 
 @asynccontextmanager

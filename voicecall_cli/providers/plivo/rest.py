@@ -165,13 +165,21 @@ class PlivoClient(ProviderClient):
             self.state.speech_heard(speech.token)
 
     async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
-                               turn_token: str | None) -> None:
+                               turn_token: str | None, *, accept: str = "speech") -> None:
         """One transfer to a ``<GetInput>`` that says ``text`` while it listens."""
-        await self._listen(call_id, provider_call_id, turn_token, prompt=xml.speakable(text))
+        await self._listen(call_id, provider_call_id, turn_token, prompt=xml.speakable(text),
+                           accept=accept)
 
     async def start_listening(self, call_id: str, provider_call_id: str,
-                              turn_token: str | None) -> None:
-        await self._listen(call_id, provider_call_id, turn_token, prompt=None)
+                              turn_token: str | None, *, accept: str = "speech") -> None:
+        await self._listen(call_id, provider_call_id, turn_token, prompt=None, accept=accept)
+
+    async def send_dtmf(self, call_id: str, provider_call_id: str, digits: str) -> None:
+        """``POST /Call/{CallUUID}/DTMF/`` (``w``/``W`` are Plivo's own pauses); the call,
+        streamed or not, goes on where it was."""
+        call_uuid = self._answered_uuid(provider_call_id)
+        await self._api.request("POST", f"{self._account}/Call/{_path(call_uuid)}/DTMF/",
+                                json={"digits": digits})
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         """The turn is over: no new ``<GetInput>`` is served (one in progress on Plivo's side
@@ -233,9 +241,9 @@ class PlivoClient(ProviderClient):
     # -- helpers --------------------------------------------------------------------------------
 
     async def _listen(self, call_id: str, provider_call_id: str, turn_token: str | None, *,
-                      prompt: str | None) -> None:
+                      prompt: str | None, accept: str = "speech") -> None:
         call_uuid = self._answered_uuid(provider_call_id)
-        self.state.set_listen(call_uuid, PendingListen(turn_token, prompt))
+        self.state.set_listen(call_uuid, PendingListen(turn_token, prompt, accept))
         try:
             await self._transfer(call_id, call_uuid, "xml-listen")
         except BaseException:

@@ -33,10 +33,11 @@ class PendingSpeech:
 @dataclass(frozen=True, slots=True)
 class PendingListen:
     """The call listens for a turn (``turn_token``); ``prompt`` is said inside the first
-    ``<GetInput>`` only."""
+    ``<GetInput>`` only; ``accept``: whether keys answer it too."""
 
     turn_token: str | None
     prompt: str | None = None
+    accept: str = "speech"  # what answers the turn: speech, dtmf or both
 
 
 class PlivoState:
@@ -155,7 +156,7 @@ class PlivoState:
         after silence does not repeat it)."""
         listen = self._listens.get(call_uuid)
         if listen is not None and listen.prompt:
-            self._listens[call_uuid] = PendingListen(listen.turn_token)
+            self._listens[call_uuid] = PendingListen(listen.turn_token, accept=listen.accept)
         return listen
 
     def stop_listening(self, call_uuid: str) -> None:

@@ -241,7 +241,7 @@ class PlivoWebhookCodec:
         if listen.turn_token:
             action = with_query(action, turnToken=listen.turn_token)
         return xml.listen(action, self._url(delivery), prompt=listen.prompt, voice=self._voice,
-                          language=self._language)
+                          language=self._language, accept=listen.accept)
 
     def _stream_xml(self, delivery: _Delivery, *, inbound: bool = False) -> str:
         """Stream XML; an inbound caller's slot is taken now, not when Plivo connects."""
@@ -303,7 +303,8 @@ def _input_events(form: dict[str, str], key: str) -> list[tuple[EventType, dict[
         return [(EventType.SPEECH, {"transcript": transcript, "is_final": True,
                                     "confidence": _confidence(form)}, key)]
     digits = form.get("Digits", "").strip()
-    return [(EventType.DTMF, {"digits": digits}, key)] if digits else []
+    # GetInput's keys: the whole answer (up to "#" or the digit-end pause), as Speech is
+    return [(EventType.DTMF, {"digits": digits, "keys_complete": True}, key)] if digits else []
 
 
 def _reply(events: list[tuple[EventType, dict[str, Any], str]], delivery: _Delivery,

@@ -66,20 +66,29 @@ def speak(text: str, redirect_url: str, *, voice: str = DEFAULT_VOICE,
     return _document(_speak(text, voice, language), _redirect(redirect_url))
 
 
+# What a turn accepts -> GetInput's inputType. Keys end with finishOnKey "#" (not reported in
+# Digits) or KEY_GAP_S after the last key (digitEndTimeout, 2 to 10).
+INPUT_TYPES = {"speech": "speech", "dtmf": "dtmf", "both": "dtmf speech"}
+KEY_GAP_S = 3
+
+
 @xml_safe_args
 def listen(action_url: str, redirect_url: str, *, prompt: str | None = None,
            voice: str = DEFAULT_VOICE, language: str = DEFAULT_LANGUAGE,
-           timeout_s: int = LISTEN_TIMEOUT_S) -> str:
+           timeout_s: int = LISTEN_TIMEOUT_S, accept: str = "speech") -> str:
     """Listen for one utterance and POST it (``Speech``) to ``action_url``.
 
     A ``prompt`` is said inside the ``<GetInput>``, so the caller may talk over it. When the
     caller says nothing for ``timeout_s`` seconds (kept within 5-60), Plivo goes on to the
     ``<Redirect>`` and asks ``redirect_url`` what next (listen again, while the turn lasts).
+    ``accept`` ``dtmf``/``both``: keys answer too (``Digits``, until ``#`` or a
+    :data:`KEY_GAP_S` pause).
     """
     timeout_s = min(MAX_LISTEN_TIMEOUT_S, max(MIN_LISTEN_TIMEOUT_S, timeout_s))
+    keys = {"digit_end_timeout": KEY_GAP_S, "finish_on_key": "#"} if accept != "speech" else {}
     get_input = plivoxml.GetInputElement(
-        action=action_url, method="POST", input_type="speech", execution_timeout=timeout_s,
-        language=language, redirect=True)
+        action=action_url, method="POST", input_type=INPUT_TYPES.get(accept, "speech"),
+        execution_timeout=timeout_s, language=language, redirect=True, **keys)
     if prompt:
         get_input.add(_speak(prompt, voice, language))
     return _document(get_input, _redirect(redirect_url))

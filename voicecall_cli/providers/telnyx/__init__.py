@@ -24,7 +24,7 @@ from voicecall_cli.providers.base import (
 )
 
 CAPABILITIES = Capabilities(media=True, answer_inbound=True, recording=True,
-                            machine_detection=True)
+                            machine_detection=True, dtmf=True)
 
 
 @asynccontextmanager

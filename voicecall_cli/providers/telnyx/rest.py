@@ -54,6 +54,7 @@ MIN_RING_S, MAX_RING_S = 5, 120  # timeout_secs bounds
 SPEAK_BASE_WAIT_S = 5.0
 SPEAK_S_PER_CHAR = 0.12
 RETRIES = 1
+DTMF_DURATION_MS = 250  # each key's tone (Telnyx takes 100 to 500)
 
 
 # outbound.machineDetection -> the dial's answering_machine_detection: detect_beep adds
@@ -137,7 +138,7 @@ class TelnyxClient(ProviderClient):
             self.state.withdraw(provider_call_id, finished.set)
 
     async def start_listening(self, call_id: str, provider_call_id: str,
-                              turn_token: str | None) -> None:
+                              turn_token: str | None, *, accept: str = "speech") -> None:
         """Telnyx's transcription; the ``client_state`` names the turn, so its transcripts
         carry ``turn_token``."""
         await self._command(provider_call_id, "transcription_start", {
@@ -150,6 +151,13 @@ class TelnyxClient(ProviderClient):
                 "client_state": encode_client_state(call_id)})
         except ProviderError as exc:
             logger.info("telnyx: stopping transcription of call %s: %s", call_id, exc)
+
+    async def send_dtmf(self, call_id: str, provider_call_id: str, digits: str) -> None:
+        """``actions/send_dtmf`` (``w``/``W`` are Telnyx's own pauses); keys the caller
+        presses arrive as ``call.dtmf.received`` whatever we asked for, so a listening turn
+        needs nothing more to accept them."""
+        await self._command(provider_call_id, "send_dtmf", {
+            "digits": digits, "duration_millis": DTMF_DURATION_MS})
 
     async def answer(self, call_id: str, provider_call_id: str) -> None:
         """Answer with the media stream attached; when every inbound stream slot is taken (or

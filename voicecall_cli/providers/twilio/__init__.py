@@ -27,7 +27,7 @@ from voicecall_cli.providers.twilio.voices import polly_voice
 from voicecall_cli.providers.twilio.webhooks import TwilioWebhookCodec
 
 CAPABILITIES = Capabilities(native_notify=True, speak_and_listen=True, media=True,
-                            recording=True, machine_detection=True)
+                            recording=True, machine_detection=True, dtmf=True)
 
 
 @asynccontextmanager

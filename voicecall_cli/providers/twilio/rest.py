@@ -161,14 +161,25 @@ class TwilioClient(ProviderClient):
             self.state.say_finished(token)
 
     async def speak_and_listen(self, call_id: str, provider_call_id: str, text: str,
-                               turn_token: str | None) -> None:
+                               turn_token: str | None, *, accept: str = "speech") -> None:
         """Speak ``text`` and listen for the reply in one TwiML update (``<Gather>`` holding
         ``<Say>``), so listening never cuts the prompt short."""
-        await self._gather(provider_call_id, prompt=text, turn_token=turn_token)
+        await self._gather(provider_call_id, prompt=text, turn_token=turn_token, accept=accept)
 
     async def start_listening(self, call_id: str, provider_call_id: str,
-                              turn_token: str | None) -> None:
-        await self._gather(provider_call_id, prompt=None, turn_token=turn_token)
+                              turn_token: str | None, *, accept: str = "speech") -> None:
+        await self._gather(provider_call_id, prompt=None, turn_token=turn_token, accept=accept)
+
+    async def send_dtmf(self, call_id: str, provider_call_id: str, digits: str) -> None:
+        """A TwiML update: ``<Play digits>``, then a ``<Redirect>`` back to the call's URL,
+        whose webhook reply resumes what the call was doing (a listening turn's Gather is
+        issued again; a call with a media stream gets a new stream: the update closes the
+        old one; otherwise the call idles). Returns once Twilio accepted the update. The
+        redirect URL carries a fresh ``keysDone`` so it is never a replay of an earlier
+        request (which would get that request's reply)."""
+        call_url = self._require_call_url(provider_call_id)
+        back = with_query(call_url, keysDone=uuid.uuid4().hex)
+        await self._update_twiml(provider_call_id, twiml.play_digits(digits, back))
 
     async def stop_listening(self, call_id: str, provider_call_id: str) -> None:
         self.state.clear_pending_gather(provider_call_id)
@@ -237,12 +248,12 @@ class TwilioClient(ProviderClient):
         return url
 
     async def _gather(self, call_sid: str, *, prompt: str | None,
-                      turn_token: str | None) -> None:
+                      turn_token: str | None, accept: str = "speech") -> None:
         call_url = self._require_call_url(call_sid)
         action = twiml.turn_url(call_url, turn_token)
         document = twiml.gather(action, prompt=prompt, voice=self.voice, language=self.language,
-                                redirect_url=action)
-        self.state.set_pending_gather(call_sid, turn_token)
+                                redirect_url=action, accept=accept)
+        self.state.set_pending_gather(call_sid, turn_token, accept)
         try:
             await self._update_twiml(call_sid, document)
         except BaseException:

@@ -31,6 +31,7 @@ class TwilioState:
         self._notify_twiml: dict[str, str] = {}  # call id -> TwiML not yet served
         self._notify_calls: set[str] = set()  # call ids placed in notify mode
         self._pending_gathers: dict[str, str | None] = {}  # CallSid -> turn token
+        self._gather_accepts: dict[str, str] = {}  # CallSid -> what its turn accepts (keys)
         self._says: dict[str, tuple[str, Callable[[], None]]] = {}  # token -> (CallSid, on_done)
         self._held: dict[str, None] = {}  # CallSids in the hold queue, longest-waiting first
         self._connecting: set[str] = set()  # CallSids taken off hold, their stream not up yet
@@ -54,6 +55,7 @@ class TwilioState:
             self._notify_calls.discard(call_id)
         self._call_urls.pop(call_sid, None)
         self._pending_gathers.pop(call_sid, None)
+        self._gather_accepts.pop(call_sid, None)
         self._held.pop(call_sid, None)
         self._connecting.discard(call_sid)
         for token in [t for t, (sid, _) in self._says.items() if sid == call_sid]:
@@ -87,9 +89,16 @@ class TwilioState:
 
     # -- listening turns (Gather without a media stream) ----------------------------------------
 
-    def set_pending_gather(self, call_sid: str, turn_token: str | None) -> None:
-        """A turn is listening for the caller through ``<Gather>`` with this turn token."""
+    def set_pending_gather(self, call_sid: str, turn_token: str | None,
+                           accept: str = "speech") -> None:
+        """A turn is listening for the caller through ``<Gather>`` with this turn token;
+        ``accept``: ``speech``, ``dtmf`` or ``both`` (see :meth:`gather_accept`)."""
         self._pending_gathers[call_sid] = turn_token
+        self._gather_accepts[call_sid] = accept
+
+    def gather_accept(self, call_sid: str) -> str:
+        """What the call's listening turn accepts (``speech`` when none listens)."""
+        return self._gather_accepts.get(call_sid, "speech")
 
     def pending_gather(self, call_sid: str) -> tuple[bool, str | None]:
         """(whether a turn is listening, its turn token)."""

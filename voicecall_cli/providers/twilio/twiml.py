@@ -58,20 +58,43 @@ def say(text: str, voice: str, language: str, redirect_url: str) -> str:
     return response.to_xml()
 
 
+# What a turn accepts -> the Gather's input. Keys end with finishOnKey "#" (not reported in
+# Digits) or KEY_GAP_S after the last key (Gather's timeout also bounds the wait for the first).
+GATHER_INPUTS = {"speech": "speech", "dtmf": "dtmf", "both": "dtmf speech"}
+KEY_GAP_S = 3
+
+
 @xml_safe_args
 def gather(action_url: str, *, prompt: str | None, voice: str, language: str = "en-US",
-           timeout_s: int = 120, redirect_url: str) -> str:
+           timeout_s: int = 120, redirect_url: str, accept: str = "speech") -> str:
     """Listen for one utterance and POST it (``SpeechResult``) to ``action_url``.
 
     A ``prompt`` is spoken inside the ``<Gather>``, so the caller may talk over it. When the
     caller says nothing for ``timeout_s`` seconds the Gather ends without a callback and the
     ``<Redirect>`` brings Twilio back to ``redirect_url`` (the webhook re-prompts).
+    ``accept`` ``dtmf``/``both``: keys answer too (``Digits``: pressed until ``#`` or a
+    :data:`KEY_GAP_S` pause); Twilio's ``timeout`` is then that gap, so a silent caller's
+    Gather ends sooner and is re-issued by the redirect.
     """
     response = VoiceResponse()
-    listen = response.gather(input="speech", speech_timeout="auto", language=language,
-                             action=action_url, method="POST", timeout=timeout_s)
+    keys = accept != "speech"
+    listen = response.gather(input=GATHER_INPUTS.get(accept, "speech"), speech_timeout="auto",
+                             language=language, action=action_url, method="POST",
+                             timeout=KEY_GAP_S if keys else timeout_s,
+                             **({"finish_on_key": "#"} if keys else {}))
     if prompt:
         listen.say(prompt, voice=voice, language=language)
+    response.redirect(redirect_url, method="POST")
+    return response.to_xml()
+
+
+@xml_safe_args
+def play_digits(digits: str, redirect_url: str) -> str:
+    """Play touch tones (``w``: half a second's pause; Twilio has no ``W``, so it becomes
+    ``ww``), then come back to ``redirect_url``, whose reply resumes what the call was doing
+    (its listening turn's Gather, its media stream, or idling)."""
+    response = VoiceResponse()
+    response.play(digits=digits.replace("W", "ww"))
     response.redirect(redirect_url, method="POST")
     return response.to_xml()
 

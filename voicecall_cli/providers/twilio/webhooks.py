@@ -183,9 +183,10 @@ class TwilioWebhookCodec:
             reply = self._gather_or_idle(request, delivery)
         elif "QueueResult" in form:  # the Enqueue's action: the caller left the hold queue
             events, reply = self._left_queue(request, delivery)
-        elif "Digits" in form:
-            events = [(EventType.DTMF, {"digits": form["Digits"]})]
-            reply = self._call_url_reply(request, delivery)
+        elif "Digits" in form:  # a Gather's keys: the whole answer, as with SpeechResult
+            events = [(EventType.DTMF, {"digits": form["Digits"], "keys_complete": True})]
+            self._state.end_turn(delivery.call_sid, delivery.turn_token)
+            reply = self._gather_or_idle(request, delivery)
         elif delivery.is_status_callback:
             events = _status_events(delivery.status)
             reply = twiml.empty()
@@ -216,7 +217,8 @@ class TwilioWebhookCodec:
         call_url = self._call_url(request, delivery)
         action = twiml.turn_url(call_url, turn_token)
         return twiml.gather(action, prompt=None, voice=self._voice, language=self._language,
-                            redirect_url=action)
+                            redirect_url=action,
+                            accept=self._state.gather_accept(delivery.call_sid))
 
     def _gather_or_idle(self, request: WebhookRequest, delivery: _Delivery) -> str:
         """After a Gather callback: the turn still listening gets its Gather, else idle."""

@@ -10,6 +10,8 @@ Routes (under ``/v1/Account/<auth_id>/``, trailing slash optional):
 * ``POST Call/<call_uuid>/`` (transfer) -> 202 ``{"api_id", "message": "call transferred"}``,
 * ``DELETE Call/<call_uuid>/`` and ``DELETE Request/<request_uuid>/`` -> 204, no body,
 * ``POST Call/<call_uuid>/Record/`` -> 202 (see :mod:`.recording`).
+* ``POST Call/<call_uuid>/DTMF/`` ``{digits, leg?}`` -> 202 ``{"api_id", "message": "digits
+  sent"}`` (the keys are recorded on the call's ``dtmf_sent``).
 
 Every answer carries an ``api_id``; errors are ``{"api_id", "error": "<text>"}``: wrong or
 missing credentials, or another account's path -> 401; a body that is not a JSON object (nor
@@ -40,6 +42,8 @@ _CALLS = re.compile(r"^Call/?$")
 _CALL = re.compile(r"^Call/(?P<id>[^/]+)/?$")
 _RECORD = re.compile(r"^Call/(?P<id>[^/]+)/Record/?$")
 _REQUEST = re.compile(r"^Request/(?P<id>[^/]+)/?$")
+_DTMF = re.compile(r"^Call/(?P<id>[^/]+)/DTMF/?$")
+_DTMF_DIGITS = re.compile(r"^[0-9*#wW]+$")  # Plivo's keys, w/W its pauses (0.5 s / 1 s)
 _NUMBER = re.compile(r"^\+?[1-9]\d{3,15}$")
 
 
@@ -163,6 +167,7 @@ class CallOperations(Protocol):
     def cancel_request(self, request_uuid: str) -> None: ...
 
     def start_recording(self, call_uuid: str, body: dict[str, Any]) -> dict[str, Any]: ...
+    def send_digits(self, call_uuid: str, digits: str) -> None: ...
 
 
 class FakePlivoApi(RestApp):
@@ -228,6 +233,14 @@ class FakePlivoApi(RestApp):
             if method_ != "POST":
                 raise ApiFailure(405, f"method {method_} not allowed")
             return Response(202, json.dumps(self._ops.start_recording(found["id"], body)))
+        if (found := _DTMF.match(rest)) is not None:
+            if method_ != "POST":
+                raise ApiFailure(405, f"method {method_} not allowed")
+            digits = text(body, "digits", required=True) or ""
+            if not _DTMF_DIGITS.match(digits):
+                raise ApiFailure(400, "digits may only hold 0-9, *, #, w and W")
+            self._ops.send_digits(found["id"], digits)
+            return answer(202, {"message": "digits sent"})
         if (found := _REQUEST.match(rest)) is not None:
             if method_ != "DELETE":
                 raise ApiFailure(405, f"method {method_} not allowed")

@@ -182,6 +182,8 @@ class SimCall:
     get_inputs: list[str] = field(default_factory=list)  # the action URL of each <GetInput>
     replies: list[str] = field(default_factory=list)  # what the callee said, in order
     digits: list[str] = field(default_factory=list)  # DTMF input delivered to GetInput actions
+    dtmf_sent: list[str] = field(default_factory=list)  # keys the app sent (REST DTMF API)
+    listening_keys: bool = False  # a <GetInput> with dtmf input is running (prompt included)
     transfers: list[str] = field(default_factory=list)  # aleg_url of each REST transfer
     redirects: list[str] = field(default_factory=list)  # each <Redirect> URL
     streams: list[StreamRequest] = field(default_factory=list)  # each <Stream> reached

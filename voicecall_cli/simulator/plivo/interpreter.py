@@ -226,6 +226,8 @@ class Program:
         script = c.script
         reply = self._next_reply() if "speech" in s["input_types"] else None
         self._pressed, self._listening_dtmf = "", "dtmf" in s["input_types"]
+        call.listening_keys = self._listening_dtmf
+        c.changed()
         try:
             reply_at = None
             if reply is not None and script.barge_in:
@@ -241,7 +243,7 @@ class Program:
                 reply_at = None  # the callee is too slow: not heard, kept for the next one
             result = await self._listen(deadline, reply_at, s)
         finally:
-            self._listening_dtmf = False
+            self._listening_dtmf = call.listening_keys = False
         if result is None:
             return None
         if result["InputType"] == "speech":

@@ -280,6 +280,13 @@ class PlivoSimulator:
     def hangup(self, call_uuid: str) -> None:
         self._runners[self._live_call(call_uuid).call_uuid].hangup_by_api()
 
+    def send_digits(self, call_uuid: str, digits: str) -> None:
+        call = self._live_call(call_uuid)
+        if not call.answered:
+            raise ApiFailure(400, "call is not answered")
+        call.dtmf_sent.append(digits)
+        self._notify()
+
     def cancel_request(self, request_uuid: str) -> None:
         call = self.calls.get(self._by_request.get(request_uuid, ""))
         if call is None or call.status not in ("queued", "ringing"):

@@ -87,6 +87,9 @@ class SimCall:
     twiml: list[str] = field(default_factory=list)  # every TwiML document received, in order
     gather_actions: list[str] = field(default_factory=list)  # absolute action URL per <Gather>
     replies: list[str] = field(default_factory=list)  # SpeechResults the callee gave
+    digits_played: list[str] = field(default_factory=list)  # every <Play digits>, as written
+    digits: list[str] = field(default_factory=list)  # Digits the callee gave a <Gather>
+    listening_keys: bool = False  # a <Gather> with dtmf input is running (prompt included)
     stream: StreamRequest | None = None
     queue: str | None = None  # the <Enqueue> queue name once the call was queued
     queue_results: list[str] = field(default_factory=list)  # how it left: redirected, hangup

@@ -91,6 +91,12 @@ class TwilioMediaStream(CarrierMediaStream):
         return {"event": "mark", "sequenceNumber": self._next_sequence(),
                 "streamSid": self.stream_sid, "mark": {"name": name}}
 
+    async def send_dtmf(self, digit: str) -> None:
+        """The caller pressed a key (Twilio sends ``dtmf`` on bidirectional streams)."""
+        await self.send_json({"event": "dtmf", "streamSid": self.stream_sid,
+                              "sequenceNumber": self._next_sequence(),
+                              "dtmf": {"track": "inbound_track", "digit": digit}})
+
     def stop_frame(self) -> dict[str, Any]:
         return {"event": "stop", "sequenceNumber": self._next_sequence(),
                 "streamSid": self.stream_sid,

@@ -2,7 +2,10 @@
 interpreter that runs what the webhooks and REST updates return.
 
 Verbs understood: ``Say`` (recorded, takes ``len(text) * say_seconds_per_char``), ``Play``
-(recorded; ``loop="0"`` holds the call), ``Pause``, ``Redirect``, ``Gather`` (``input`` speech,
+(recorded; ``loop="0"`` holds the call; ``digits`` recorded in ``digits_played`` as written,
+played at :data:`DIGIT_S` a character: the simulator does not wait out ``w`` pauses),
+``Pause``, ``Redirect``, ``Gather`` (``input`` speech and/or dtmf: keys from
+:meth:`CallRunner.press`, cut at ``finishOnKey``,
 ``action`` (default: the current document's URL), ``timeout`` (default 5 s), nested
 ``Say``/``Play``/``Pause`` as the prompt), ``Hangup``, ``Reject``, ``Connect``/``Stream``
 (recorded, then held until :meth:`CallRunner.end_stream`), ``Enqueue`` (recorded; its
@@ -21,6 +24,8 @@ callee streams audio, its voice is :func:`~voicecall_cli.simulator.caller.talk_o
 
 from __future__ import annotations
 
+import contextlib
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ from voicecall_cli.simulator.twilio.call import CalleeScript, SimCall, StreamReq
 from voicecall_cli.simulator.twilio.webhooks import WebhookSender, call_params, rfc2822
 
 HOLD_VERBS = ("Say", "Play", "Pause")  # what a Gather may hold as its prompt
+DIGIT_S = 0.01  # how long <Play digits> takes per character here
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,10 @@ class CallRunner:
         self._sequence = 0
         self._queue_action: str | None = None  # the Enqueue's action while the call waits
         self._queued_ms = 0
+        self._pressed = ""  # keys pressed while a Gather listens for dtmf
+        self._listening_keys = False
+        self._keys = trio.Event()
+        self._media: Any = None  # the stream the callee talks on, while open
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -101,6 +111,23 @@ class CallRunner:
     def run_url(self, url: str) -> None:
         """A REST update with ``Url``: interrupt the running TwiML and fetch this URL."""
         self._replace_program(_Fetch(url))
+
+    def press(self, digits: str) -> None:
+        """The person presses keys (see ``TwilioSimulator.press``)."""
+        if self._listening_keys:
+            self._pressed += digits
+            self._keys.set()
+        media = self._media
+        if media is not None:
+            self._nursery.start_soon(self._send_keys, media, digits)
+
+    @staticmethod
+    async def _send_keys(media: Any, digits: str) -> None:
+        import trio_websocket
+
+        with contextlib.suppress(trio_websocket.ConnectionClosed):
+            for digit in digits:
+                await media.send_dtmf(digit)
 
     def end_stream(self) -> None:
         """The media stream closed: a held ``<Connect><Stream>`` finishes, the TwiML goes on."""
@@ -257,6 +284,11 @@ class CallRunner:
                 self.call.spoken_over_greeting.append(text)
             self._on_change()
             await trio.sleep(len(text) * self.script.say_seconds_per_char)
+        elif tag == "Play" and verb.get("digits") is not None:
+            digits = verb.get("digits", "")
+            self.call.digits_played.append(digits)
+            self._on_change()
+            await trio.sleep(DIGIT_S * len(digits))
         elif tag == "Play":
             self.call.played.append(text)
             self._on_change()
@@ -330,17 +362,41 @@ class CallRunner:
     async def _gather(self, verb: ET.Element, base_url: str) -> _Fetch | None:
         action = urljoin(base_url, verb.get("action") or base_url)
         self.call.gather_actions.append(action)
+        inputs = (verb.get("input") or "dtmf").split()
+        # keys pressed during the prompt count too (they cut it short on Twilio)
+        self._pressed, self._keys = "", trio.Event()
+        self._listening_keys = self.call.listening_keys = "dtmf" in inputs
         self._on_change()
-        for child in verb:
-            if child.tag in HOLD_VERBS:
-                await self._run_verb(child, base_url)
-        timeout = _seconds(verb.get("timeout"), 5.0)
-        listens = "speech" in (verb.get("input") or "dtmf").split()
-        reply = self._next_reply() if listens else None
-        if reply is None or self.script.reply_delay_s > timeout:
-            await trio.sleep(timeout)
+        try:
+            with trio.move_on_at(math.inf) as prompt:
+                async with trio.open_nursery() as nursery:
+                    async def prompt_cut_short() -> None:
+                        await self._keys.wait()
+                        prompt.cancel()
+                    nursery.start_soon(prompt_cut_short)
+                    for child in verb:
+                        if child.tag in HOLD_VERBS:
+                            await self._run_verb(child, base_url)
+                    nursery.cancel_scope.cancel()
+            timeout = _seconds(verb.get("timeout"), 5.0)
+            reply = self._next_reply() if "speech" in inputs else None
+            if reply is not None and self.script.reply_delay_s > timeout:
+                reply = None
+            now = trio.current_time()
+            reply_at = now + self.script.reply_delay_s if reply is not None else None
+            with trio.move_on_at(now + timeout if reply_at is None else reply_at):
+                await self._keys.wait()
+        finally:
+            self._listening_keys = self.call.listening_keys = False
+            self._on_change()
+        if self._pressed:
+            finish = verb.get("finishOnKey", "#")
+            keys = self._pressed.split(finish, 1)[0] if finish else self._pressed
+            self.call.digits.append(keys)
+            self._on_change()
+            return _Fetch(action, {"Digits": keys})
+        if reply is None:
             return _Fetch(action) if verb.get("actionOnEmptyResult") == "true" else None
-        await trio.sleep(self.script.reply_delay_s)
         self._give_reply(reply)
         return _Fetch(action, {"SpeechResult": reply,
                                "Confidence": f"{self.script.confidence:.2f}"})
@@ -386,12 +442,14 @@ class CallRunner:
         try:
             async with open_twilio_media_stream(request.url, call_sid=self.call.sid,
                                                 token=request.token) as stream:
+                self._media = stream
                 await talk_on_stream(stream, self.script, given=self.call.replies,
                                      give_reply=self._give_reply,
                                      send_silence=stream.send_audio)
         except Exception as exc:  # the daemon closed or refused the stream
             self.call.errors.append(f"media stream: {exc!r}")
         finally:
+            self._media = None
             self._stream_done.set()
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -130,6 +130,12 @@ class TwilioSimulator:
         """The person on the call hangs up (status ``completed``)."""
         self._runners[call_sid].end("completed")
 
+    def press(self, call_sid: str, digits: str) -> None:
+        """The person presses ``digits``: a ``<Gather>`` listening for dtmf gets them (cut at
+        its ``finishOnKey``), the media stream the callee talks on gets ``dtmf`` frames;
+        otherwise nobody hears them."""
+        self._runners[call_sid].press(digits)
+
     def end_stream(self, call_sid: str) -> None:
         """The call's media stream closed: a held ``<Connect><Stream>`` goes on to its next verb."""
         self._runners[call_sid].end_stream()
