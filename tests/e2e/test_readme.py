@@ -48,7 +48,7 @@ FIRST_COMMAND_PREFIX = "python3 -m venv .venv && .venv/bin/pip install -q -e . &
 
 NOT_RUN = {
     (TWO_COMMANDS, "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && "
-                   ".venv/bin/python -m pytest -n 2"):
+                   ".venv/bin/python -m pytest -n 4"):
         "it runs the whole suite, this test included; .ci/run runs it on a clean clone",
     ("Running the daemon under systemd", "pipx install ."):
         "it needs pipx, the network and a systemd user session; "
