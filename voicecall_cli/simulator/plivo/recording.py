@@ -16,23 +16,20 @@ Resource handling: the callback tasks run in the simulator's nursery and die wit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import trio
 
 from voicecall_cli.simulator.plivo import api
 from voicecall_cli.simulator.plivo.api import ApiFailure
 from voicecall_cli.simulator.plivo.call import SimCall, WebhookDelivery
-from voicecall_cli.simulator.plivo.webhooks import WebhookSender
+from voicecall_cli.simulator.recordings import RecorderBase, RecordingSpan
 
 DEFAULT_TIME_LIMIT_S = 60
 FORMATS = ("mp3", "wav")
 
 
 @dataclass(slots=True)
-class SimRecording:
+class SimRecording(RecordingSpan):
     """One recording the fake Plivo made (``PlivoSimulator.recordings``, by CallUUID)."""
 
     recording_id: str
@@ -46,30 +43,9 @@ class SimRecording:
     ended_ms: int | None = None
     callbacks: list[WebhookDelivery] = field(default_factory=list)
 
-    @property
-    def duration_ms(self) -> int:
-        return 0 if self.ended_ms is None else max(0, self.ended_ms - self.started_ms)
 
-    @property
-    def duration_s(self) -> int:
-        """``recording_duration``: whole seconds, rounded."""
-        return round(self.duration_ms / 1000)
-
-
-class Recorder:
+class Recorder(RecorderBase):
     """Starts recordings and reports each one once its call ended."""
-
-    def __init__(self, *, sender: WebhookSender, nursery: trio.Nursery,
-                 clock_ms: Callable[[], int], base_url: Callable[[], str],
-                 wait_ended: Callable[[str], Awaitable[SimCall]],
-                 on_change: Callable[[], None]) -> None:
-        self.recordings: dict[str, list[SimRecording]] = {}
-        self._sender = sender
-        self._nursery = nursery
-        self._clock_ms = clock_ms
-        self._base_url = base_url
-        self._wait_ended = wait_ended
-        self._on_change = on_change
 
     def start(self, call: SimCall, body: dict[str, Any]) -> dict[str, Any]:
         if not call.answered:
@@ -85,8 +61,7 @@ class Recorder:
             url=f"{self._base_url()}/recordings/{recording_id}.{file_format}",
             time_limit_s=time_limit, callback_url=api.url(body, "callback_url"),
             callback_method=api.method(body, "callback_method"), started_ms=self._clock_ms())
-        self.recordings.setdefault(call.call_uuid, []).append(recording)
-        self._nursery.start_soon(self._report_after_end, call, recording)
+        self._keep(call.call_uuid, call, recording, self._report_after_end)
         self._on_change()
         return {"api_id": recording.api_id, "message": "call recording started",
                 "recording_id": recording_id, "url": recording.url}

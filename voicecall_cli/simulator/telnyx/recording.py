@@ -14,22 +14,21 @@ Resource handling: the webhook tasks run in the simulator's nursery and die with
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import trio
-
+from voicecall_cli.simulator.recordings import RecorderBase, RecordingSpan
 from voicecall_cli.simulator.telnyx import api
 from voicecall_cli.simulator.telnyx.call import SimCall
-from voicecall_cli.simulator.telnyx.webhooks import WebhookSender, iso8601
+from voicecall_cli.simulator.telnyx.webhooks import iso8601
 
 FORMATS = ("mp3", "wav")
 CHANNELS = ("single", "dual")
 
 
 @dataclass(slots=True)
-class SimRecording:
+class SimRecording(RecordingSpan):
     """One recording the fake Telnyx made (``TelnyxSimulator.recordings``, by call id)."""
 
     recording_id: str
@@ -40,27 +39,9 @@ class SimRecording:
     url: str
     ended_ms: int | None = None
 
-    @property
-    def duration_s(self) -> int:
-        if self.ended_ms is None:
-            return 0
-        return max(0, round((self.ended_ms - self.started_ms) / 1000))
 
-
-class Recorder:
+class Recorder(RecorderBase):
     """Checks ``record_start`` and reports each recording once its call ended."""
-
-    def __init__(self, *, sender: WebhookSender, nursery: trio.Nursery,
-                 clock_ms: Callable[[], int], base_url: Callable[[], str],
-                 wait_ended: Callable[[str], Awaitable[SimCall]],
-                 on_change: Callable[[], None]) -> None:
-        self.recordings: dict[str, list[SimRecording]] = {}
-        self._sender = sender
-        self._nursery = nursery
-        self._clock_ms = clock_ms
-        self._base_url = base_url
-        self._wait_ended = wait_ended
-        self._on_change = on_change
 
     def check(self, call: SimCall, body: dict[str, Any]) -> Callable[[], None]:
         """Validate a ``record_start`` (raise ``ApiFailure``); return what starts it."""
@@ -81,8 +62,7 @@ class Recorder:
             recording_id=recording_id, call_control_id=call.call_control_id,
             format=file_format, channels=channels, started_ms=self._clock_ms(),
             url=f"{self._base_url()}/recordings/{recording_id}.{file_format}")
-        self.recordings.setdefault(call.call_control_id, []).append(recording)
-        self._nursery.start_soon(self._saved_after_end, call, recording)
+        self._keep(call.call_control_id, call, recording, self._saved_after_end)
 
     async def _saved_after_end(self, call: SimCall, recording: SimRecording) -> None:
         await self._wait_ended(call.call_control_id)

@@ -25,6 +25,7 @@ from typing import Any
 
 import trio
 
+from voicecall_cli.simulator.recordings import RecorderBase, RecordingSpan
 from voicecall_cli.simulator.twilio.api import ApiFailure
 from voicecall_cli.simulator.twilio.call import SimCall, WebhookDelivery
 from voicecall_cli.simulator.twilio.webhooks import API_VERSION, WebhookSender, rfc2822
@@ -34,7 +35,7 @@ CALLBACK_EVENTS = ("in-progress", "completed", "absent")
 
 
 @dataclass(slots=True)
-class SimRecording:
+class SimRecording(RecordingSpan):
     """One recording the fake Twilio made (``TwilioSimulator.recordings``, by CallSid)."""
 
     sid: str
@@ -48,28 +49,17 @@ class SimRecording:
     ended_ms: int | None = None
     callbacks: list[WebhookDelivery] = field(default_factory=list)
 
-    @property
-    def duration_s(self) -> int:
-        if self.ended_ms is None:
-            return 0
-        return max(0, round((self.ended_ms - self.started_ms) / 1000))
 
-
-class Recorder:
+class Recorder(RecorderBase):
     """Starts recordings and reports them when their call ended (see the module docstring)."""
 
     def __init__(self, *, account_sid: str, sender: WebhookSender, nursery: trio.Nursery,
                  clock_ms: Callable[[], int], base_url: Callable[[], str],
                  wait_ended: Callable[[str], Awaitable[SimCall]],
                  on_change: Callable[[], None]) -> None:
-        self.recordings: dict[str, list[SimRecording]] = {}
+        super().__init__(sender=sender, nursery=nursery, clock_ms=clock_ms, base_url=base_url,
+                         wait_ended=wait_ended, on_change=on_change)
         self._account_sid = account_sid
-        self._sender = sender
-        self._nursery = nursery
-        self._clock_ms = clock_ms
-        self._base_url = base_url
-        self._wait_ended = wait_ended
-        self._on_change = on_change
 
     def start(self, call: SimCall, form: Mapping[str, list[str]]) -> dict[str, Any]:
         if call.status != "in-progress":
@@ -92,8 +82,7 @@ class Recorder:
             status_callback_events=events or ("completed",), started_ms=self._clock_ms(),
             url=f"{self._base_url()}/{API_VERSION}/Accounts/{self._account_sid}/Recordings/"
                 f"{sid}")
-        self.recordings.setdefault(call.sid, []).append(recording)
-        self._nursery.start_soon(self._complete_after_end, recording)
+        self._keep(call.sid, call, recording, self._complete_after_end)
         self._on_change()
         return self.resource(recording)
 
@@ -112,7 +101,7 @@ class Recorder:
                    f"Recordings/{recording.sid}.json",
         }
 
-    async def _complete_after_end(self, recording: SimRecording) -> None:
+    async def _complete_after_end(self, _call: SimCall, recording: SimRecording) -> None:
         call = await self._wait_ended(recording.call_sid)
         recording.ended_ms = call.ended_ms or self._clock_ms()
         recording.status = "completed"
