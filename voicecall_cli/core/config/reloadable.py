@@ -32,6 +32,7 @@ from typing import Any
 
 from voicecall_cli.core.config.fields import Obj, Spec
 from voicecall_cli.core.config.schema import CONFIG_SCHEMA
+from voicecall_cli.core.config.validate import lookup
 
 APPLIES = "applies"
 RESTART = "restart"
@@ -134,15 +135,6 @@ def unclassified_units() -> list[str]:
     return [unit for unit in schema_units() if unit not in RELOAD_TABLE]
 
 
-def _get(data: Mapping[str, Any], path: str) -> Any:
-    node: Any = data
-    for key in path.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return _ABSENT
-        node = node[key]
-    return node
-
-
 def _set(data: dict[str, Any], path: str, value: Any) -> None:
     """Put ``value`` (or remove the key, for ``_ABSENT``) at ``path``, making sections."""
     *parents, last = path.split(".")
@@ -178,7 +170,7 @@ def plan_reload(running: Mapping[str, Any], new: Mapping[str, Any]) -> ReloadPla
     applied: list[str] = []
     needs_restart: list[str] = []
     for unit in schema_units():
-        before, after = _get(running, unit), _get(new, unit)
+        before, after = lookup(running, unit, _ABSENT), lookup(new, unit, _ABSENT)
         if before == after:
             continue
         if RELOAD_TABLE.get(unit) == APPLIES:
