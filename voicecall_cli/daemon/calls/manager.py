@@ -27,7 +27,6 @@ from voicecall_cli.core.call import CallRecord, TranscriptEntry
 from voicecall_cli.core.events import EventType, NormalizedEvent
 from voicecall_cli.core.processing import (
     Outcome,
-    admit_unknown_call,
     apply_event,
     finalize,
     set_state,
@@ -35,6 +34,7 @@ from voicecall_cli.core.processing import (
 from voicecall_cli.core.states import CallState
 from voicecall_cli.daemon.bus import EventBus
 from voicecall_cli.daemon.calls.confirmations import ConfirmationTokens
+from voicecall_cli.daemon.calls.inbound import InboundAdmission
 from voicecall_cli.daemon.calls.keys import KeyCollector
 from voicecall_cli.daemon.calls.latency import TurnLatency
 from voicecall_cli.daemon.calls.settings import CallSettings
@@ -46,8 +46,6 @@ from voicecall_cli.protocol import events as ev
 from voicecall_cli.providers.base import Endpoints, Provider
 
 log = logging.getLogger("voicecall.calls")
-
-REJECTED_ID_CAP = 10_000
 
 
 class CallManager:
@@ -74,7 +72,6 @@ class CallManager:
         self.waiters: dict[str, TurnWaiter] = {}
         self.pending_initiations = 0
         self.confirmations = ConfirmationTokens()  # mcp.requireConfirmation (see .rails)
-        self._rejected: dict[str, None] = {}  # insertion-ordered, bounded
         self._timers: dict[tuple[str, str], trio.CancelScope] = {}
         # call id -> set once the greeting was spoken (or given up); pending from the answer
         # when it waits for a media stream. greeting_running: its task is under way.
@@ -101,6 +98,7 @@ class CallManager:
         self.on_streams_changed: Callable[[], None] = lambda: None
         self.latency = TurnLatency(self)
         self.keys = KeyCollector(self)  # the caller's touch tones (call.dtmf, turn answers)
+        self.inbound = InboundAdmission(self)  # events for calls the manager does not know
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -284,7 +282,7 @@ class CallManager:
             if self.store.has_processed_key(event.key):
                 log.info("duplicate %s event ignored", event.type)
                 return
-            call = self._admit(event, now)
+            call = self.inbound.admit(event, now)
             if call is None:
                 return
         if not self.store.add_processed_key(event.key, now):
@@ -334,61 +332,6 @@ class CallManager:
             auto.answer(call, outcome.user_transcript.text)
         else:
             auto.caller_spoke(call.call_id)
-
-    def _admit(self, event: NormalizedEvent, now: int) -> CallRecord | None:
-        pid = event.provider_call_id
-        if pid and self.store.find_call_by_provider_id(pid) is not None:
-            log.info("%s event for an ended call ignored", event.type)
-            return None
-        s = self.settings
-        admission = admit_unknown_call(
-            event, provider=s.provider, policy=s.inbound_policy, allow_from=list(s.allow_from),
-            from_number=s.effective_from_number, greeting=s.inbound_greeting, now_ms=now)
-        if admission.action == "reject":
-            self._reject(event)
-            return None
-        if admission.record is None:
-            log.info("%s event for an unknown call dropped", event.type)
-            return None
-        call = admission.record
-        self.register(call)
-        self.persist(call)
-        greeting = call.metadata.get("initialMessage")
-        if greeting and call.provider_call_id:
-            self.speech.prepare(call.call_id, call.provider_call_id, str(greeting))
-        if (self.provider.capabilities.answer_inbound and call.direction == "inbound"
-                and call.provider_call_id):
-            self.spawn(self._answer, call.call_id, call.provider_call_id)
-        self.publish(call, ev.CALL_CREATED, {
-            "direction": call.direction, "from": call.from_number, "to": call.to_number,
-            "mode": call.mode, "provider": call.provider})
-        return call
-
-    def _reject(self, event: NormalizedEvent) -> None:
-        pid = event.provider_call_id or event.call_id
-        if pid in self._rejected:
-            return
-        self._rejected[pid] = None
-        if len(self._rejected) > REJECTED_ID_CAP:
-            del self._rejected[next(iter(self._rejected))]
-        self.publish(None, ev.CALL_REJECTED, {"providerCallId": pid, "from": event.from_number,
-                                              "to": event.to_number,
-                                              "policy": self.settings.inbound_policy})
-        self.spawn(self._hangup_rejected, event.call_id or pid, pid)
-
-    async def _answer(self, call_id: str, provider_call_id: str) -> None:
-        """Answer an accepted inbound call (providers that need it; the answer's webhook then
-        starts the greeting)."""
-        try:
-            await self.client.answer(call_id, provider_call_id)
-        except Exception as exc:
-            log.warning("answering inbound call %s failed: %s", call_id, exc)
-
-    async def _hangup_rejected(self, call_id: str, provider_call_id: str) -> None:
-        try:
-            await self.client.hangup(call_id, provider_call_id, CallState.HANGUP_BOT.value)
-        except Exception as exc:
-            log.warning("hang-up of a rejected inbound call failed: %s", exc)
 
     def _rekey(self, call: CallRecord, provider_call_id: str) -> None:
         old = call.provider_call_id
