@@ -20,6 +20,8 @@ scope (a :class:`~voicecall_cli.simulator.tasks.CallTasks`); :meth:`CallRunner.e
 all, then sends the final status callback in a task of its own (so it is not cancelled with the
 call). A REST update cancels only the running TwiML program and starts the new one. While the
 callee streams audio, its voice is :func:`~voicecall_cli.simulator.caller.talk_on_stream`.
+Answering-machine detection runs as one of the call's tasks (:mod:`.amd`); a queued call's
+seat is a :class:`~.queue.QueueSeat`.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin
 
 import trio
 
 from voicecall_cli.simulator.tasks import CallTasks
+from voicecall_cli.simulator.twilio.amd import detect_machine
 from voicecall_cli.simulator.twilio.call import CalleeScript, SimCall, StreamRequest
+from voicecall_cli.simulator.twilio.queue import QueueSeat
 from voicecall_cli.simulator.twilio.webhooks import WebhookSender, call_params, rfc2822
 
 HOLD_VERBS = ("Say", "Play", "Pause")  # what a Gather may hold as its prompt
@@ -87,8 +92,8 @@ class CallRunner:
         self._program: trio.CancelScope | None = None
         self._stream_done = trio.Event()
         self._sequence = 0
-        self._queue_action: str | None = None  # the Enqueue's action while the call waits
-        self._queued_ms = 0
+        self._queue = QueueSeat(call, sender=sender, nursery=nursery, clock_ms=clock_ms,
+                                on_change=on_change)
         self._pressed = ""  # keys pressed while a Gather listens for dtmf
         self._listening_keys = False
         self._keys = trio.Event()
@@ -141,7 +146,7 @@ class CallRunner:
         self._set_status(status)
         self._tasks.cancel_all()
         self._program = None
-        self._leave_queue("hangup")
+        self._queue.leave("hangup", self._params())
         self._nursery.start_soon(self._status_callback, "completed")
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -166,31 +171,11 @@ class CallRunner:
         self._replace_program(_Document(twiml, url, after=answered_delivered) if twiml
                               else _Fetch(url, after=answered_delivered))
         if self.call.machine_detection and self.call.amd_callback:
-            self._tasks.spawn(self._detect_machine)
+            self._tasks.spawn(partial(detect_machine, self.call, self.script,
+                                      account_sid=self._account_sid, sender=self._sender,
+                                      on_change=self._on_change))
         await self._status_callback("answered")
         answered_delivered.set()
-
-    async def _detect_machine(self) -> None:
-        """Async AMD: a human at once; a machine's greeting plays ``greeting_s``: reported
-        ``machine_start`` at once (``Enable``), or ``machine_end_beep`` after it."""
-        call, machine = self.call, self.script.answered_by == "machine"
-        at_end = machine and call.machine_detection == "DetectMessageEnd"
-        call.greeting_playing = machine
-        if not at_end:
-            await self._amd_callback("machine_start" if machine else "human", 0)
-        if machine:
-            await trio.sleep(self.script.greeting_s)
-            call.greeting_playing = False
-            self._on_change()
-        if at_end:
-            await self._amd_callback("machine_end_beep", round(self.script.greeting_s * 1000))
-
-    async def _amd_callback(self, answered_by: str, duration_ms: int) -> None:
-        call, call.answered_by = self.call, answered_by
-        params = {"AccountSid": self._account_sid, "CallSid": call.sid,
-                  "AnsweredBy": answered_by, "MachineDetectionDuration": str(duration_ms)}
-        call.amd_callbacks.append(await self._sender.post(call.amd_callback or "", params))
-        self._on_change()
 
     def _mark_answered(self) -> None:
         self.call.answered_ms = self._clock_ms()
@@ -227,7 +212,7 @@ class CallRunner:
     def _replace_program(self, first: _Fetch | _Document) -> None:
         if self._program is not None:
             self._program.cancel()
-        self._leave_queue("redirected")
+        self._queue.leave("redirected", self._params())
         self._program = self._tasks.spawn(self._run_program, first)
 
     async def _run_program(self, step: _Fetch | _Document | None) -> None:
@@ -319,14 +304,11 @@ class CallRunner:
     async def _enqueue(self, verb: ET.Element, queue: str, base_url: str) -> None:
         """Wait in ``queue`` (until the program is replaced or the call ends), hearing what
         the ``waitUrl`` answers."""
-        self.call.queue = queue
         action = verb.get("action")
-        self._queue_action = urljoin(base_url, action) if action else None
-        self._queued_ms = self._clock_ms()
-        self._on_change()
+        self._queue.sit(queue, urljoin(base_url, action) if action else None)
         wait_url = verb.get("waitUrl")
         if wait_url:
-            text = await self._fetch(urljoin(base_url, wait_url), self._queue_params())
+            text = await self._fetch(urljoin(base_url, wait_url), self._queue.params())
             if text is not None:
                 try:
                     verbs = list(ET.fromstring(text.encode()))
@@ -338,26 +320,6 @@ class CallRunner:
                     if wait_verb.tag in HOLD_VERBS:
                         await self._run_verb(wait_verb, base_url)
         await trio.sleep_forever()
-
-    def _queue_params(self) -> dict[str, str]:
-        waited_s = max(0, round((self._clock_ms() - self._queued_ms) / 1000))
-        return {"QueueSid": "QU" + "0" * 32, "QueueTime": str(waited_s),
-                "QueuePosition": "1", "CurrentQueueSize": "1", "AvgQueueTime": "0"}
-
-    def _leave_queue(self, result: str) -> None:
-        """The call left the queue it waited in: POST the Enqueue's action (reply ignored)."""
-        action, self._queue_action = self._queue_action, None
-        if action is None:
-            return
-        self.call.queue_results.append(result)
-        self._on_change()
-        params = {**self._params(), **self._queue_params(), "QueueResult": result}
-
-        async def post() -> None:
-            self.call.webhooks.append(await self._sender.post(action, params))
-            self._on_change()
-
-        self._nursery.start_soon(post)
 
     async def _gather(self, verb: ET.Element, base_url: str) -> _Fetch | None:
         action = urljoin(base_url, verb.get("action") or base_url)
