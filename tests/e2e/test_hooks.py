@@ -50,6 +50,16 @@ def notify_daemon(daemon_factory, hooks: str | None) -> Daemon:
     return daemon
 
 
+def add_hook_script(daemon: Daemon, more: str = "", *, table: bool = False) -> None:
+    """Make :data:`HOOK_SCRIPT` the daemon's ``onCallEnded`` (its config file ends inside the
+    ``[hooks]`` table, or, with ``table``, gets one), followed by ``more`` settings."""
+    script = daemon.root / "hook.sh"
+    script.write_text(HOOK_SCRIPT)
+    script.chmod(0o755)
+    with daemon.config.open("a") as f:
+        f.write(("\n[hooks]\n" if table else "") + f'onCallEnded = "{script}"\n' + more)
+
+
 def hook_events(daemon: Daemon, call_id: str) -> list[dict]:
     out = daemon.cli("tail", "--since", "all", "--no-follow", "--json", "--call-id", call_id,
                      check=True).stdout
@@ -97,11 +107,7 @@ def place(daemon: Daemon, message: str) -> str:
 def test_command_hook_runs_once_is_killed_at_its_timeout_and_not_rerun_after_kill9(
         daemon_factory) -> None:
     daemon = notify_daemon(daemon_factory, "")
-    script = daemon.root / "hook.sh"
-    script.write_text(HOOK_SCRIPT)
-    script.chmod(0o755)
-    with daemon.config.open("a") as f:
-        f.write(f'onCallEnded = "{script}"\ntimeoutMs = 1000\n')
+    add_hook_script(daemon, "timeoutMs = 1000\n")
     daemon.start()
 
     first = place(daemon, "Your table is ready.")
@@ -232,11 +238,7 @@ def test_a_reload_arms_a_new_hook_for_calls_that_end_afterwards(daemon_factory) 
     before = place(daemon, "Before the hook.")
     daemon.wait_for(lambda: daemon.cli_json("status", "--call-id", before)["call"]["endedAt"],
                     what="the first call to end")
-    script = daemon.root / "hook.sh"
-    script.write_text(HOOK_SCRIPT)
-    script.chmod(0o755)
-    with daemon.config.open("a") as f:
-        f.write(f'\n[hooks]\nonCallEnded = "{script}"\n')
+    add_hook_script(daemon, table=True)
     reply = daemon.cli_json("daemon", "reload")
     assert "hooks" in reply["applied"] and reply["needsRestart"] == []
 
@@ -250,11 +252,7 @@ def test_a_reload_arms_a_new_hook_for_calls_that_end_afterwards(daemon_factory) 
 def test_a_recorded_calls_hook_carries_the_recording_the_carrier_reports_after_the_end(
         daemon_factory) -> None:
     daemon = notify_daemon(daemon_factory, "")
-    script = daemon.root / "hook.sh"
-    script.write_text(HOOK_SCRIPT)
-    script.chmod(0o755)
-    with daemon.config.open("a") as f:
-        f.write(f'onCallEnded = "{script}"\n')
+    add_hook_script(daemon)
     daemon.start()
 
     call_id = daemon.cli_json("call", "--record", "--message", "This call is recorded.")["callId"]
