@@ -27,29 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from twilio_bench_daemon import AUTH_TOKEN, PUBLIC_URL, free_port, twilio_config
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT.parent / "shared" / "bench"
-AUTH_TOKEN = "bench_auth_token_0123456789abcdef"  # the driver's default
-PUBLIC_URL = "https://voice.example.test/voice/webhook"  # the driver's default
-
-CONFIG = """provider = "twilio"
-fromNumber = "+15550009999"
-store = "{store}"
-publicUrl = "{public}"
-[serve]
-bind = "127.0.0.1"
-port = {port}
-[twilio]
-accountSid = "AC00000000000000000000000000000000"
-authToken = "{token}"
-apiBaseUrl = "http://127.0.0.1:9"
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -112,8 +93,8 @@ def main() -> None:
         }
         for name, argv in targets.items():
             port = free_port()
-            (root / "config.toml").write_text(CONFIG.format(
-                store=root / f"state-{port}", public=PUBLIC_URL, port=port, token=AUTH_TOKEN))
+            (root / "config.toml").write_text(twilio_config(store=root / f"state-{port}",
+                                                            port=port))
             proc, pidfile = start(argv(port), root, name)
             try:
                 wait_port(port)

@@ -34,31 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from twilio_bench_daemon import AUTH_TOKEN, PUBLIC_URL, free_port, twilio_config
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT.parent / "shared" / "bench"
-AUTH_TOKEN = "bench_auth_token_0123456789abcdef"  # the driver's and setup-openclaw.sh's
-PUBLIC_URL = "https://voice.example.test/voice/webhook"
 ANCHOR_PORT = 3334  # setup-openclaw.sh's serve.port
-
-CONFIG = """provider = "twilio"
-fromNumber = "+15550009999"
-store = "{store}"
-controlSocket = "{socket}"
-publicUrl = "{public}"
-[serve]
-bind = "127.0.0.1"
-port = {port}
-[twilio]
-accountSid = "AC00000000000000000000000000000000"
-authToken = "{token}"
-apiBaseUrl = "http://127.0.0.1:9"
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -120,9 +100,8 @@ def main() -> None:
         raise SystemExit(f"no reference in {args.anchor_dir}: run setup-openclaw.sh first")
     root = Path(tempfile.mkdtemp(prefix="vcvsref", dir="/tmp"))
     port = free_port()
-    (root / "config.toml").write_text(CONFIG.format(
-        store=root / "state", socket=root / "control.sock", public=PUBLIC_URL, port=port,
-        token=AUTH_TOKEN))
+    (root / "config.toml").write_text(twilio_config(
+        store=root / "state", port=port, control_socket=root / "control.sock"))
     pidfile = root / "voicecall.pid"
     anchor_pid = args.anchor_dir / "gateway.pid"
     proc: subprocess.Popen | None = None
