@@ -28,6 +28,7 @@ from voicecall_cli.daemon.web.pipeline import (
     Reject,
     RequestHead,
     WebhookPipeline,
+    add_header,
 )
 
 Scope = dict[str, Any]
@@ -63,9 +64,7 @@ def head_from_scope(scope: Scope) -> RequestHead:
 def header_map(raw_headers: Headers) -> dict[str, str]:
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw_headers:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        add_header(headers, raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
     return headers
 
 

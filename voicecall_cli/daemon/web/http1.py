@@ -51,6 +51,7 @@ from voicecall_cli.daemon.web.pipeline import (
     Reject,
     RequestHead,
     WebhookPipeline,
+    add_header,
 )
 
 logger = logging.getLogger("voicecall.web")
@@ -116,8 +117,7 @@ def parse_head(raw: bytes) -> _Head | None:
             if not tokens <= {b"close", b"keep-alive"}:
                 return None
             close = b"close" in tokens
-        key, text = lname.decode("latin-1"), value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        add_header(headers, lname.decode("latin-1"), value.decode("latin-1"))
     if "host" not in headers:
         return None
     path, _, query = target.decode("latin-1").partition("?")

@@ -60,6 +60,12 @@ class Answer:
     body: bytes
 
 
+def add_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Add one header field to a request's lower-case map: a repeated field's values join
+    with ", ", as HTTP combines them (both fronts build their maps with this)."""
+    headers[name] = f"{headers[name]}, {value}" if name in headers else value
+
+
 def text_answer(status: int, text: str, extra: Headers | None = None) -> Answer:
     return Answer(status, [_TEXT, *(extra or [])], text.encode())
 
