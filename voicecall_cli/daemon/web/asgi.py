@@ -93,7 +93,7 @@ class AsgiWebhook:
         if pipeline.declared_too_large(head):
             raise Reject(TOO_LARGE)
         receive_nowait = getattr(getattr(receive, "__self__", None), "receive_nowait", None)
-        chunks: list[bytes] = []
+        body = bytearray()
         with trio.move_on_after(pipeline.body_timeout_s):
             if receive_nowait is not None:
                 for _ in range(GRACE_ROUNDS):
@@ -102,21 +102,21 @@ class AsgiWebhook:
                             message = receive_nowait()
                         except trio.WouldBlock:
                             break
-                        if self._take(message, chunks):
-                            return b"".join(chunks)
+                        if self._take(message, body):
+                            return bytes(body)
                     await trio.lowlevel.checkpoint()
             with pipeline.in_flight.slot(head.remote_addr):
                 while True:
-                    if self._take(await receive(), chunks):
-                        return b"".join(chunks)
+                    if self._take(await receive(), body):
+                        return bytes(body)
         raise Reject(TIMEOUT)
 
-    def _take(self, message: dict[str, Any], chunks: list[bytes]) -> bool:
-        """Add one body message; True when it was the last."""
+    def _take(self, message: dict[str, Any], body: bytearray) -> bool:
+        """Add one body message to ``body``; True when it was the last."""
         if message["type"] == "http.disconnect":
             raise _ClientGone
-        chunks.append(message.get("body", b""))
-        if sum(map(len, chunks)) > self._pipeline.max_body:
+        body += message.get("body", b"")
+        if len(body) > self._pipeline.max_body:
             raise Reject(TOO_LARGE)
         return not message.get("more_body", False)
 
