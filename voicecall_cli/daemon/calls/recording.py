@@ -50,12 +50,12 @@ def on_answered(manager: CallManager, call: CallRecord) -> None:
     call.metadata[STARTED_KEY] = manager.now_ms()
     if not manager.provider.capabilities.recording:
         call.metadata[FAILED_KEY] = True
-    manager.persist(call)
-    if not manager.provider.capabilities.recording:
+        manager.persist(call)
         manager.publish(call, ev.CALL_ERROR, {
             "message": f"recording not started: provider {manager.provider.name} cannot "
                        "record calls"})
         return
+    manager.persist(call)
     manager.spawn(_start, manager, call, call.provider_call_id)
 
 
