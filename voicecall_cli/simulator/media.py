@@ -39,6 +39,7 @@ import numpy as np
 import trio
 import trio_websocket
 
+from voicecall_cli.protocol.latency import percentile
 from voicecall_cli.providers.audio import (
     FRAME_BYTES,
     frames,
@@ -97,15 +98,6 @@ class MediaStats:
         data = asdict(self)
         del data["deltas_ms"]
         return data
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(np.ceil(p / 100 * len(ordered)))))
-    return ordered[rank - 1]
 
 
 def media_stats(arrivals: Sequence[float], frame_s: float = FRAME_S) -> MediaStats:
