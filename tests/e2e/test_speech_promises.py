@@ -20,7 +20,7 @@ from voicecall_cli.simulator.twilio.media import Tone, open_twilio_media_stream
 from voicecall_cli.simulator.twilio.simulator import CalleeScript
 
 from .conftest import until
-from .test_speech_streams import KEY, model_at, open_inbound_stream, speech_config
+from .test_speech_streams import KEY, model_answered_call, model_at, speech_config
 from .test_twilio import call_state, call_with_stream, cli_json, twilio_daemon, wait_call
 
 
@@ -89,29 +89,21 @@ async def test_a_stream_auto_reply_is_a_call_latency_event_in_tail() -> None:
     tts_fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
     script = ChatScript(pieces=["Sure, ten works."])
     with trio.fail_after(90):
-        async with serve_fake(tts_fake) as tts, open_realtime_server(KEY) as stt, \
-                run_chat_server(KEY, script) as chat, \
-                twilio_daemon(extra_config=speech_config(tts, stt), top_config=model_at(chat),
-                              policy="open") as (daemon, sim):
-            sid, request = await open_inbound_stream(daemon, sim, stt)
-            async with open_twilio_media_stream(request.url, call_sid=sid,
-                                                token=request.token) as stream:
-                session = await stt.wait_for_session(1)
-                [call] = (await cli_json(daemon, "status"))["calls"]
-                call_id = call["callId"]
-                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
-                await stream.send_audio(Tone(300.0, 0.3))
-                await session.speech_started()
-                await session.completed("Can I come at ten?")
-                await wait_call(daemon, call_id, lambda c: any(
-                    t["text"] == "Sure, ten works." for t in c["transcript"]), "the reply")
-                latency: list[dict] = []
-                with trio.fail_after(30):
-                    while not latency:
-                        latency = [e for e in await tail_events(daemon, call_id)
-                                   if e["type"] == "call.latency"]
-                        await trio.sleep(0.05)
-                status = await call_state(daemon, call_id)
+        async with model_answered_call(tts_fake, script) as call:
+            daemon, stream, session = call.daemon, call.stream, call.session
+            call_id = call.call_id
+            await stream.send_audio(Tone(300.0, 0.3))
+            await session.speech_started()
+            await session.completed("Can I come at ten?")
+            await wait_call(daemon, call_id, lambda c: any(
+                t["text"] == "Sure, ten works." for t in c["transcript"]), "the reply")
+            latency: list[dict] = []
+            with trio.fail_after(30):
+                while not latency:
+                    latency = [e for e in await tail_events(daemon, call_id)
+                               if e["type"] == "call.latency"]
+                    await trio.sleep(0.05)
+            status = await call_state(daemon, call_id)
     [event] = latency  # one auto-reply, one waterfall
     marks = ["transcriptMs", "firstTokenMs", "replyMs", "firstTtsByteMs", "audioMs"]
     waterfall = event["data"]

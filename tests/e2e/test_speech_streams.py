@@ -5,6 +5,10 @@ that speak the real wire formats."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -130,45 +134,68 @@ async def open_inbound_stream(daemon, sim, stt):
     return sid, request
 
 
+@dataclass
+class ModelCall:
+    """An inbound Twilio call the model answers, greeted and streaming (see
+    :func:`model_answered_call`)."""
+
+    daemon: Any
+    stream: Any  # the caller's media stream
+    session: Any  # the daemon's realtime transcription session
+    chat: Any  # the chat-model fake
+    call_id: str
+
+
+@asynccontextmanager
+async def model_answered_call(tts_fake: FakeOpenAISpeech, script: ChatScript
+                              ) -> AsyncIterator[ModelCall]:
+    """A real daemon (open inbound policy, streaming, OpenAI speech and model at the fakes),
+    one inbound caller on its media stream, once the greeting is in the transcript."""
+    async with serve_fake(tts_fake) as tts, open_realtime_server(KEY) as stt, \
+            run_chat_server(KEY, script) as chat, \
+            twilio_daemon(extra_config=speech_config(tts, stt), top_config=model_at(chat),
+                          policy="open") as (daemon, sim):
+        sid, request = await open_inbound_stream(daemon, sim, stt)
+        async with open_twilio_media_stream(request.url, call_sid=sid,
+                                            token=request.token) as stream:
+            session = await stt.wait_for_session(1)
+            [call] = (await cli_json(daemon, "status"))["calls"]
+            call_id = call["callId"]
+            await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
+            yield ModelCall(daemon, stream, session, chat, call_id)
+
+
 async def test_inbound_caller_is_answered_by_the_model_sentence_by_sentence() -> None:
     tts_fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
     script = ChatScript(pieces=["Sure, ten ", "works. ", "See you ", "then!"],
                         delay_between_s=0.05)
     with trio.fail_after(90):
-        async with serve_fake(tts_fake) as tts, open_realtime_server(KEY) as stt, \
-                run_chat_server(KEY, script) as chat, \
-                twilio_daemon(extra_config=speech_config(tts, stt), top_config=model_at(chat),
-                              policy="open") as (daemon, sim):
-            sid, request = await open_inbound_stream(daemon, sim, stt)
-            async with open_twilio_media_stream(request.url, call_sid=sid,
-                                                token=request.token) as stream:
-                session = await stt.wait_for_session(1)
-                [call] = (await cli_json(daemon, "status"))["calls"]
-                call_id = call["callId"]
-                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
-                heard_before = len(stream.media)
-                await stream.send_audio(Tone(300.0, 0.3))  # the caller asks...
-                assert len(await session.wait_for_audio(2400)) >= 2400  # ...the STT hears it
-                await session.speech_started()
-                await session.emit({"type": "input_audio_buffer.speech_stopped",
-                                    "event_id": "ev_stop", "audio_end_ms": 900,
-                                    "item_id": "item_1"})
-                await trio.sleep(0.05)  # the transcription takes a moment after the pause
-                await session.completed("Can I come at ten?")
-                done = await wait_call(
-                    daemon, call_id, lambda c: len(c["transcript"]) >= 4, "the reply")
-                assert [(t["speaker"], t["text"]) for t in done["transcript"]][1:] == [
-                    ("user", "Can I come at ten?"), ("bot", "Sure, ten works."),
-                    ("bot", "See you then!")]
-                assert len(stream.media) > heard_before  # the reply was heard
-                waterfall = (await call_state(daemon, call_id))["metadata"]["lastReplyWaterfall"]
-                steps = ["endOfSpeechMs", "transcriptMs", "firstTokenMs", "replyMs",
-                         "firstTtsByteMs", "audioMs"]
-                assert list(waterfall) == steps and waterfall["endOfSpeechMs"] == 0
-                assert [waterfall[k] for k in steps] == sorted(waterfall[k] for k in steps)
-                human = await trio.to_thread.run_sync(lambda: daemon.cli(
-                    "status", "--call-id", call_id, check=True).stdout)
-                assert "last reply" in human and "first audio" in human
+        async with model_answered_call(tts_fake, script) as call:
+            daemon, stream, session = call.daemon, call.stream, call.session
+            chat, call_id = call.chat, call.call_id
+            heard_before = len(stream.media)
+            await stream.send_audio(Tone(300.0, 0.3))  # the caller asks...
+            assert len(await session.wait_for_audio(2400)) >= 2400  # ...the STT hears it
+            await session.speech_started()
+            await session.emit({"type": "input_audio_buffer.speech_stopped",
+                                "event_id": "ev_stop", "audio_end_ms": 900,
+                                "item_id": "item_1"})
+            await trio.sleep(0.05)  # the transcription takes a moment after the pause
+            await session.completed("Can I come at ten?")
+            done = await wait_call(
+                daemon, call_id, lambda c: len(c["transcript"]) >= 4, "the reply")
+            assert [(t["speaker"], t["text"]) for t in done["transcript"]][1:] == [
+                ("user", "Can I come at ten?"), ("bot", "Sure, ten works."),
+                ("bot", "See you then!")]
+            assert len(stream.media) > heard_before  # the reply was heard
+            waterfall = (await call_state(daemon, call_id))["metadata"]["lastReplyWaterfall"]
+            steps = ["endOfSpeechMs", "transcriptMs", "firstTokenMs", "replyMs",
+                     "firstTtsByteMs", "audioMs"]
+            assert list(waterfall) == steps and waterfall["endOfSpeechMs"] == 0
+            assert [waterfall[k] for k in steps] == sorted(waterfall[k] for k in steps)
+            human = await trio.to_thread.run_sync(lambda: daemon.cli(
+                "status", "--call-id", call_id, check=True).stdout)
+            assert "last reply" in human and "first audio" in human
             sent = chat.requests[0].body
             assert sent["stream"] is True and sent["model"] == "gpt-4o-mini"
             assert sent["messages"][-1] == {"role": "user", "content": "Can I come at ten?"}
@@ -181,27 +208,18 @@ async def test_a_reply_is_dropped_when_the_caller_speaks_again_first() -> None:
     tts_fake = FakeOpenAISpeech(KEY, chunk_count=2, chunk_ms=100, chunk_delay_s=0.01)
     script = ChatScript(pieces=["Okay."], release=trio.Event())
     with trio.fail_after(90):
-        async with serve_fake(tts_fake) as tts, open_realtime_server(KEY) as stt, \
-                run_chat_server(KEY, script) as chat, \
-                twilio_daemon(extra_config=speech_config(tts, stt), top_config=model_at(chat),
-                              policy="open") as (daemon, sim):
-            sid, request = await open_inbound_stream(daemon, sim, stt)
-            async with open_twilio_media_stream(request.url, call_sid=sid,
-                                                token=request.token):
-                session = await stt.wait_for_session(1)
-                [call] = (await cli_json(daemon, "status"))["calls"]
-                call_id = call["callId"]
-                await wait_call(daemon, call_id, lambda c: c["transcript"], "the greeting")
-                await session.completed("First question?")
-                await until(lambda: len(chat.requests) == 1, "the model to get the question")
-                await session.completed("Actually, second question?")  # it is still thinking
-                await until(lambda: len(chat.requests) == 2, "the model to get the second one")
-                script.release.set()  # both replies come now; the first is stale
-                done = await wait_call(
-                    daemon, call_id, lambda c: c["transcript"][-1]["text"] == "Okay.",
-                    "the reply")
-                await trio.sleep(1.5)  # time for a stale first reply to show up, if any
-                final = await call_state(daemon, call_id)
+        async with model_answered_call(tts_fake, script) as call:
+            daemon, session, chat, call_id = call.daemon, call.session, call.chat, call.call_id
+            await session.completed("First question?")
+            await until(lambda: len(chat.requests) == 1, "the model to get the question")
+            await session.completed("Actually, second question?")  # it is still thinking
+            await until(lambda: len(chat.requests) == 2, "the model to get the second one")
+            script.release.set()  # both replies come now; the first is stale
+            done = await wait_call(
+                daemon, call_id, lambda c: c["transcript"][-1]["text"] == "Okay.",
+                "the reply")
+            await trio.sleep(1.5)  # time for a stale first reply to show up, if any
+            final = await call_state(daemon, call_id)
             assert len(chat.requests) == 2
             bot_replies = [t for t in final["transcript"][1:] if t["speaker"] == "bot"]
             assert [t["text"] for t in bot_replies] == ["Okay."]  # only the current reply
