@@ -14,32 +14,16 @@ import subprocess
 from .conftest import VOICECALL, Daemon
 from .test_call_flow import place_answered_call
 
-SILENT_CALLEE = """\
-provider = "mock"
-toNumber = "+15550001111"
-maxConcurrentCalls = 3
-store = "{store}"
-transcriptTimeoutMs = {transcript_timeout_ms}
-
-[serve]
-bind = "127.0.0.1"
-port = 0
-
-[outbound]
-defaultMode = "conversation"
-
-[mock]
-ringDelayMs = 50
-answerDelayMs = 50
-replyDelayMs = 600000
-replies = ["Too late."]
-"""
-
 
 def silent_callee_daemon(daemon_factory, transcript_timeout_ms: int) -> Daemon:
+    """The e2e base daemon whose mock callee takes ten minutes to say its one reply."""
     daemon: Daemon = daemon_factory()
-    daemon.config.write_text(SILENT_CALLEE.format(store=daemon.root / "state",
-                                                  transcript_timeout_ms=transcript_timeout_ms))
+    base = daemon.config.read_text()
+    text = (f"transcriptTimeoutMs = {transcript_timeout_ms}\n" + base) \
+        .replace("replyDelayMs = 100\n", "replyDelayMs = 600000\n") \
+        .replace('replies = ["Yes, ten works.", "No, that is all."]', 'replies = ["Too late."]')
+    assert "replyDelayMs = 600000" in text and "Too late." in text  # the base still reads so
+    daemon.config.write_text(text)
     daemon.start()
     return daemon
 
