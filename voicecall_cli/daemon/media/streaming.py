@@ -282,14 +282,21 @@ class StreamHooks:
             self.manager.on_streams_changed()  # a slot promised to a held caller is taken
 
     def on_stop(self, call_sid: str, stream_sid: str) -> None:
+        """The stream is over: its ``call.stream`` ``stopped`` event is stored even when the
+        carrier's hang-up webhook ended the call (and the manager forgot it) first, so every
+        started stream has its stop."""
         log.info("media stream %s stopped", stream_sid)
         self._stop_transcriber(call_sid)
+        manager = self.manager
+        if manager is None:
+            return
+        data = {"event": "stopped", "streamSid": stream_sid}
         call = self._call(call_sid)
-        if call is not None and self.manager is not None:
-            self.manager.publish(call, ev.CALL_STREAM, {"event": "stopped",
-                                                        "streamSid": stream_sid})
-        if self.manager is not None:
-            self.manager.on_streams_changed()  # a slot may be free for a held caller
+        if call is not None:
+            manager.publish(call, ev.CALL_STREAM, data)
+        elif (stored := manager.store.find_call_by_provider_id(call_sid)) is not None:
+            manager.bus.publish(str(stored["callId"]), ev.CALL_STREAM, data)
+        manager.on_streams_changed()  # a slot may be free for a held caller
 
     def on_disconnect_timeout(self, call_sid: str) -> None:
         """The stream stayed away past the grace period: end the call (reference 5.2)."""
