@@ -62,7 +62,7 @@ from voicecall_cli.daemon.media.guard import (
     default_clock,
     describe,
 )
-from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed
+from voicecall_cli.daemon.media.playback import Playback, PlaybackFailed, PlayProgress
 from voicecall_cli.daemon.media.registry import Stream, StreamRegistry
 from voicecall_cli.daemon.media.reorder import FrameOrder
 from voicecall_cli.daemon.media.upgrade import presented_token
@@ -149,7 +149,8 @@ class MediaStreams:
             self._nursery = None
             self.log.detach()
 
-    async def play(self, provider_call_id: str, source: AudioSource) -> str:
+    async def play(self, provider_call_id: str, source: AudioSource,
+                   progress: PlayProgress | None = None) -> str:
         """Play ``source`` into the call's stream after what is already queued.
 
         Returns "played" once the provider echoed the completion mark, "interrupted" when
@@ -160,7 +161,7 @@ class MediaStreams:
         stream = self._registry.current(provider_call_id)
         if stream is None:
             raise PlaybackFailed(f"No media stream for call {provider_call_id}")
-        return await stream.playback.play(source)
+        return await stream.playback.play(source, progress)
 
     def clear(self, provider_call_id: str) -> None:
         """Barge-in: ``clear`` to the provider, queued audio dropped, every playback

@@ -31,6 +31,10 @@ Resource handling: :meth:`run` belongs to the connection's nursery; :meth:`close
 item and cancels it. A source that started is closed (``aclose``) when its item ends, however
 it ends; a queued source dropped by ``clear`` is never started.
 Cancelling a ``play`` call abandons its item (dequeued, or stopped at the next chunk).
+
+A :class:`PlayProgress` given to ``play`` follows how much of that item the caller has heard: the
+pacer then also sends a mark every :data:`PROGRESS_MARK_S` of its audio, and each echo confirms
+a position (a realtime response's barge-in cuts the model's item there).
 """
 
 from __future__ import annotations
@@ -55,17 +59,51 @@ CHUNK_FRAMES = 5  # frames per media message: 100 ms of audio
 CHUNK_S = CHUNK_FRAMES * FRAME_S
 LEAD_S = 0.200  # at most this much audio queued at the provider ahead of its playout
 READ_AHEAD = 16000  # bytes of mu-law buffered ahead of the pacer: two seconds
+PROGRESS_MARK_S = 0.5  # with a PlayProgress: a mark after every half second of audio
+PROGRESS_MARK_FRAMES = round(PROGRESS_MARK_S / FRAME_S)
 
 
 class PlaybackFailed(ProviderError):
     """Audio could not be played into the call; the message says why."""
 
 
+class PlayProgress:
+    """How much of one played item the caller has heard, from its marks. Owned by whoever
+    passed it to :meth:`Playback.play`; the playback writes it, on the trio clock.
+
+    Positions count the item's own audio (keep-alive silence is not part of it), in ms."""
+
+    def __init__(self) -> None:
+        self.sent_ms = 0  # the item's audio sent to the provider so far
+        self.started_at: float | None = None  # when its first frame plays, by our clock
+        self.confirmed_ms = 0  # the position the provider last confirmed (a mark's echo)
+        self.confirmed_at: float | None = None
+        self._expected: dict[str, int] = {}  # mark name -> position, not yet echoed
+
+    def expect(self, mark: str, position_ms: int) -> None:
+        self._expected[mark] = position_ms
+
+    def echoed(self, mark: str, now: float) -> None:
+        position = self._expected.pop(mark, None)
+        if position is not None and position >= self.confirmed_ms:
+            self.confirmed_ms, self.confirmed_at = position, now
+
+    def heard_ms(self, now: float) -> int:
+        """What the caller has heard by ``now``: the last confirmed position plus the time
+        played since, never past a mark still unconfirmed or the audio sent."""
+        since = self.confirmed_at if self.confirmed_at is not None else self.started_at
+        if since is None:
+            return 0
+        cap = min([self.sent_ms, *(p for p in self._expected.values() if p > self.confirmed_ms)])
+        return max(self.confirmed_ms, min(cap, self.confirmed_ms + int((now - since) * 1000)))
+
+
 class _Item:
     """One queued source and its outcome; settled exactly once."""
 
-    def __init__(self, source: AudioSource) -> None:
+    def __init__(self, source: AudioSource, progress: PlayProgress | None = None) -> None:
         self.source = source
+        self.progress = progress
         self.done = trio.Event()
         self.result: str | None = None
         self.error: PlaybackFailed | None = None
@@ -121,17 +159,19 @@ class Playback:
         self._wake = trio.Event()
         self._active: _Item | None = None
         self._awaiting: dict[str, _Item] = {}  # mark name -> item whose echo is due
+        self._progress: dict[str, PlayProgress] = {}  # mark name -> whose position it confirms
         self._play_end = -math.inf  # when the provider has played all the audio sent so far
         self._closed: str | None = None
         self._scope = trio.CancelScope()
         self._mark_numbers = itertools.count(1)
 
-    async def play(self, source: AudioSource) -> str:
+    async def play(self, source: AudioSource, progress: PlayProgress | None = None) -> str:
         """Queue ``source`` and wait: "played" once the provider echoed its mark, "interrupted" if a
-        ``clear`` came first. Raises :class:`PlaybackFailed`."""
+        ``clear`` came first. Raises :class:`PlaybackFailed`. ``progress``, when given, follows
+        what the caller has heard of it (see :class:`PlayProgress`)."""
         if self._closed is not None:
             raise PlaybackFailed(self._closed)
-        item = _Item(source)
+        item = _Item(source, progress)
         self._queue.append(item)
         self._wake.set()
         try:
@@ -156,10 +196,14 @@ class Playback:
         with suppress(SendFailed):  # a closing socket has nothing left to clear
             self._outbox.put(self._codec.encode_clear(self._stream_id), droppable=False)
         self._settle_all(result="interrupted")
+        self._progress.clear()  # the provider echoes flushed marks at once: not heard
         self._play_end = -math.inf
 
     def mark_echoed(self, name: str) -> None:
         """The provider played everything up to mark ``name``; unknown names are ignored."""
+        progress = self._progress.pop(name, None)
+        if progress is not None:
+            progress.echoed(name, trio.current_time())
         item = self._awaiting.pop(name, None)
         if item is not None:
             item.settle("played")
@@ -213,7 +257,7 @@ class Playback:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._pull, item.source, fill)
             try:
-                await self._pace(fill)
+                await self._pace(fill, item.progress)
             except PlaybackFailed as exc:  # raised here, not through the nursery's group
                 failure = exc
             nursery.cancel_scope.cancel()
@@ -221,10 +265,16 @@ class Playback:
             raise failure
         item.mark = f"vc-{next(self._mark_numbers)}"
         self._send(self._codec.encode_mark(self._stream_id, item.mark))
+        if item.progress is not None:
+            self._expect(item.progress, item.mark)
         self._awaiting[item.mark] = item
         item.wait_scope.deadline = trio.current_time() + self._mark_timeout_s
 
-    async def _pace(self, fill: _Fill) -> None:
+    def _expect(self, progress: PlayProgress, mark: str) -> None:
+        progress.expect(mark, progress.sent_ms)
+        self._progress[mark] = progress
+
+    async def _pace(self, fill: _Fill, progress: PlayProgress | None = None) -> None:
         now = trio.current_time()
         if now >= self._play_end:
             # The stream is idle: give the audio up to one frame period to arrive, so the
@@ -234,6 +284,7 @@ class Playback:
             now = trio.current_time()
         origin = max(now, self._play_end)  # when the first frame of this item plays
         sent = 0  # frames of this item sent; frame n plays at origin + n * FRAME_S
+        audio_frames = 0  # of which the item's own audio (not keep-alive silence)
         while True:
             await trio.sleep_until(origin + sent * FRAME_S - (LEAD_S - CHUNK_S))
             chunk = self._take(fill)
@@ -252,8 +303,19 @@ class Playback:
             if chunk is None:
                 break
             self._send(self._codec.encode_audio(self._stream_id, chunk))
-            sent += len(chunk) // FRAME_BYTES
+            frames = len(chunk) // FRAME_BYTES
+            sent += frames
             self._play_end = origin + sent * FRAME_S
+            if progress is not None and chunk is not SILENCE_FRAME:
+                if progress.started_at is None:
+                    progress.started_at = origin + (sent - frames) * FRAME_S
+                before = audio_frames // PROGRESS_MARK_FRAMES
+                audio_frames += frames
+                progress.sent_ms = audio_frames * round(FRAME_S * 1000)
+                if audio_frames // PROGRESS_MARK_FRAMES > before:
+                    mark = f"vc-{next(self._mark_numbers)}"
+                    self._send(self._codec.encode_mark(self._stream_id, mark))
+                    self._expect(progress, mark)
         if not fill.got_audio:
             raise PlaybackFailed("Telephony TTS produced no audio")
 
