@@ -167,8 +167,10 @@ def latency_rows(metadata: Mapping[str, Any]) -> list[tuple[str, str | Text]]:
 
 
 WATERFALL_STEPS = (("endOfSpeechMs", "end of speech"), ("transcriptMs", "transcript"),
+                   ("requestMs", "model asked"),
                    ("firstTokenMs", "first token"), ("replyMs", "first sentence"),
-                   ("firstTtsByteMs", "first TTS byte"), ("audioMs", "first audio"))
+                   ("firstTtsByteMs", "first TTS byte"), ("modelAudioMs", "model audio"),
+                   ("audioMs", "first audio"))
 
 
 def waterfall_text(waterfall: Mapping[str, Any]) -> str:

@@ -67,6 +67,8 @@ def _summary(event: Mapping[str, Any]) -> str:
     if kind == "call.hook":
         return (f"post-call hook ({d.get('kind', '?')}) {d.get('status', '?')}, attempt "
                 f"{d.get('attempt', '?')}" + (f": {d['error']}" if d.get("error") else ""))
+    if kind == "call.realtime":
+        return realtime_summary(d)
     if kind == "call.restored":
         return f"restored after a daemon restart in state {d.get('state', '?')}"
     if kind == "daemon.started":
@@ -85,6 +87,17 @@ def _summary(event: Mapping[str, Any]) -> str:
     if kind == "daemon.tunnel_down":
         return f"tunnel {d.get('tunnel', '?')} down: {d.get('error', '?')}"
     return json.dumps(dict(d), separators=(",", ":"), ensure_ascii=False)
+
+
+def realtime_summary(d: Mapping[str, Any]) -> str:
+    """``realtime interrupted: the caller heard 1240 ms`` and the like."""
+    what = str(d.get("event", "?"))
+    if what == "interrupted":
+        return f"realtime interrupted: the caller heard {d.get('playedMs', '?')} ms"
+    if what == "end_call":
+        return f"realtime model ended the call: {d.get('reason') or 'no reason given'}"
+    detail = d.get("reason") or d.get("model")
+    return f"realtime {what}" + (f": {detail}" if detail else "")
 
 
 def event_line(event: Mapping[str, Any], *, full_id: bool = False) -> Text:
@@ -107,6 +120,10 @@ def _event_style(event: Mapping[str, Any]) -> str:
     kind = str(event.get("type", ""))
     if kind in ("call.error", "call.rejected", "call.refused", "daemon.tunnel_down"):
         return "red"
+    if kind == "call.realtime":
+        what = (event.get("data") or {}).get("event")
+        return "red" if what == "failed" else "yellow" if what in (
+            "reconnecting", "fallback", "interrupted") else "green"
     if kind == "call.hook":
         status = (event.get("data") or {}).get("status")
         return "red" if status == "failed" else "yellow" if status == "retrying" else "green"

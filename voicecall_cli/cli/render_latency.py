@@ -56,15 +56,23 @@ class WaterfallTable:
         table = _table("auto-reply turns (ms from the turn's start)")
         table.add_column("time", no_wrap=True)
         table.add_column("call", no_wrap=True)
-        for _key, label in WATERFALL_STEPS:
+        steps = reached_steps(self.turns)
+        for _key, label in steps:
             table.add_column(label, justify="right", no_wrap=True)
         for turn in self.turns:
             call_id = str(turn.get("callId") or "-")
             table.add_row(clock(turn.get("ts")),
                           short_id(call_id) if options.is_terminal else call_id,
                           *("-" if turn.get(key) is None else str(turn[key])
-                            for key, _label in WATERFALL_STEPS))
+                            for key, _label in steps))
         yield table
+
+
+def reached_steps(turns: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The waterfall's steps that at least one of ``turns`` reached (a cascaded reply and a
+    realtime voice reply are measured at different steps)."""
+    return [(key, label) for key, label in WATERFALL_STEPS
+            if any(turn.get(key) is not None for turn in turns)]
 
 
 def latency_view(result: Mapping[str, Any], *, one_call: bool) -> RenderableType:
@@ -87,7 +95,7 @@ def latency_view(result: Mapping[str, Any], *, one_call: bool) -> RenderableType
         parts.append(_stats_table(
             f"{_count(summary.get('turns', len(turns)), 'auto-reply turn')} over "
             f"{_count(calls, 'call')}",
-            [(label, stages.get(key) or {}) for key, label in WATERFALL_STEPS]))
+            [(label, stages.get(key) or {}) for key, label in reached_steps(turns)]))
     if agent:
         if parts:
             parts.append(Text(""))

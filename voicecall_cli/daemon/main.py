@@ -100,7 +100,7 @@ async def run_daemon(config: Any, socket_path: Path, *, load_config: ConfigLoade
                     trio.open_nursery() as nursery:
                 speech = SpeechRouter(provider.client, provider.capabilities,
                                       streams=streams if media else None,
-                                      player=media.speaker if media else None)
+                                      player=media.player if media else None)
                 manager = new_call_manager(CallSettings.from_config(config), store, bus,
                                            provider, clock, endpoints=endpoints, speech=speech)
                 if auto_responder is not None:
@@ -111,7 +111,7 @@ async def run_daemon(config: Any, socket_path: Path, *, load_config: ConfigLoade
                                             hooks=HookSettings.from_config(config)))
                 if media is not None:
                     endpoints.stream_path = media.path
-                    media.hooks.bind(manager, media.endpoint)
+                    media.bind(manager)
                     await nursery.start(media.endpoint.run)
                 diagnostics = WebhookDiagnostics()
                 info = await _start_webhooks(nursery, config, provider, manager, media,

@@ -43,6 +43,10 @@ CALL_RESTORED = "call.restored"  # {state}: kept after a daemon restart
 CALL_STREAM = "call.stream"  # {event: started|stopped, streamSid}: the carrier's media stream
 # {status: ok|failed|retrying, kind: command|url, attempt, error?}: the post-call hook's outcome
 CALL_HOOK = "call.hook"
+# {event: connected|reconnecting|resumed|interrupted|end_call|fallback|failed, ...}: a call's
+# realtime speech-to-speech session (reason, model, playedMs: what the caller heard of an
+# interrupted reply)
+CALL_REALTIME = "call.realtime"
 DAEMON_STARTED = "daemon.started"  # {pid, version, provider, webhookUrl}
 DAEMON_STOPPING = "daemon.stopping"  # {}
 # {applied: [keys], needsRestart: [keys]}: the config file was read again (daemon reload, SIGHUP)

@@ -5,7 +5,8 @@ Two kinds of turn are measured (both stored as events by the daemon):
 * an auto-reply on a media stream, a ``call.latency`` event whose data are the turn's marks in
   ms from its start (:data:`STAGES`: the caller's end of speech when known, the final
   transcript, the model's first token, its first sentence, the first synthesised byte and the
-  first audio handed to the stream);
+  first audio handed to the stream; a realtime voice turn has the request to the model,
+  ``requestMs``, and its first audio, ``modelAudioMs``, in place of the middle ones);
 * an agent's ``continue`` turn, a ``call.turn`` event (``latencyMs``: from the request to the
   caller's answer; ``listenWaitMs``: from listening to the answer).
 
@@ -22,8 +23,8 @@ from typing import Any
 
 from voicecall_cli.protocol.events import CALL_LATENCY, CALL_TURN
 
-STAGES = ("endOfSpeechMs", "transcriptMs", "firstTokenMs", "replyMs", "firstTtsByteMs",
-          "audioMs")
+STAGES = ("endOfSpeechMs", "transcriptMs", "requestMs", "firstTokenMs", "replyMs",
+          "firstTtsByteMs", "modelAudioMs", "audioMs")
 AGENT_MEASURES = ("latencyMs", "listenWaitMs")
 PERCENTILES = (50, 95)
 

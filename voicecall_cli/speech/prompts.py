@@ -84,3 +84,20 @@ def build_messages(*, system_prompt: str | None, caller: str,
             messages.append({"role": role, "content": text.strip()})
     messages.append({"role": "user", "content": user_message.strip()})
     return messages
+
+
+def realtime_instructions(*, system_prompt: str | None, caller: str, objective: str | None,
+                          transcript: list[tuple[str, str]]) -> str:
+    """A realtime voice session's instructions: the prompt (``system_prompt``, else the
+    built-in voice prompt), the call's objective, and the call so far when there is one (a
+    session that resumes after a lost connection carries on from it)."""
+    prompt = system_prompt if system_prompt and system_prompt.strip() else None
+    parts = [prompt or _VOICE_PROMPT.format(caller=caller or "unknown")]
+    if objective and objective.strip():
+        parts.append(_OBJECTIVE_PROMPT.format(objective=xml_safe(objective).strip()))
+    lines = [f"{'You' if speaker == 'bot' else 'Caller'}: {xml_safe(text).strip()}"
+             for speaker, text in transcript if speaker in _ROLES and text.strip()]
+    if lines:
+        parts.append("The call so far (carry on from here; do not greet the caller again):\n"
+                     + "\n".join(lines))
+    return "\n\n".join(parts)

@@ -34,6 +34,12 @@ EXPECTED_DEFAULTS = {
         "preStartTimeoutMs": 5000, "maxPendingConnections": 32,
         "maxPendingConnectionsPerIp": 4, "maxConnections": 128, "maxInboundStreams": 1,
     },
+    "realtime": {
+        "enabled": False, "provider": "openai", "model": "gpt-realtime", "voice": "marin",
+        "transcriptionModel": "gpt-4o-transcribe", "vadThreshold": 0.5,
+        "silenceDurationMs": 500, "prefixPaddingMs": 300,
+        "baseUrl": "wss://api.openai.com/v1/realtime", "maxReconnects": 3,
+    },
     "skipSignatureVerification": False,
     "stt": {"provider": "openai", "model": "whisper-1"},
     "responseModel": "openai/gpt-4o-mini", "responseBaseUrl": "https://api.openai.com/v1",

@@ -256,7 +256,8 @@ def test_secrets_under_a_misspelt_key_are_not_echoed():
 def test_secret_paths_cover_the_reference_list():
     assert {"twilio.authToken", "twilio.accountSid", "telnyx.apiKey", "telnyx.publicKey",
             "plivo.authToken", "plivo.authId", "tunnel.ngrokAuthToken", "streaming.openaiApiKey",
-            "tts.openai.apiKey", "tts.elevenlabs.apiKey", "hooks.secret"} == set(SECRET_PATHS)
+            "tts.openai.apiKey", "tts.elevenlabs.apiKey", "hooks.secret",
+            "realtime.apiKey"} == set(SECRET_PATHS)
 
 
 # ---- warnings ---------------------------------------------------------------------------------

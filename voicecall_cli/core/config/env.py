@@ -31,6 +31,7 @@ COMMON_ENV: tuple[tuple[str, str], ...] = (
     ("tunnel.ngrokAuthToken", "NGROK_AUTHTOKEN"),
     ("tunnel.ngrokDomain", "NGROK_DOMAIN"),
     ("streaming.openaiApiKey", "OPENAI_API_KEY"),
+    ("realtime.apiKey", "OPENAI_API_KEY"),
     ("tts.openai.apiKey", "OPENAI_API_KEY"),
     ("tts.elevenlabs.apiKey", "ELEVENLABS_API_KEY"),
 )

@@ -102,6 +102,11 @@ _RESTART = (
     "streaming.enabled", "streaming.streamPath", "streaming.preStartTimeoutMs",
     "streaming.maxPendingConnections", "streaming.maxPendingConnectionsPerIp",
     "streaming.maxConnections", "streaming.maxInboundStreams",
+    # Realtime voice: the media side it needs and the session settings are built at start.
+    "realtime.enabled", "realtime.provider", "realtime.apiKey", "realtime.model",
+    "realtime.voice", "realtime.instructions", "realtime.transcriptionModel",
+    "realtime.vadThreshold", "realtime.silenceDurationMs", "realtime.prefixPaddingMs",
+    "realtime.baseUrl", "realtime.maxReconnects",
     # The store, the control socket, and the reaper task (started only when this is > 0).
     "store", "controlSocket", "staleCallReaperSeconds",
 )

@@ -103,6 +103,24 @@ STREAMING_SCHEMA = Obj({
     "maxInboundStreams": Int(1, gt=0),
 })
 
+# Realtime voice: one speech-to-speech model session per call (inbound and conversation calls)
+# on the call's media stream, instead of transcription -> chat model -> TTS. With streaming
+# also enabled, streaming is the fallback when a realtime session cannot be had.
+REALTIME_SCHEMA = Obj({
+    "enabled": Bool(False),
+    "provider": Enum(("openai",), "openai"),
+    "apiKey": Str(secret=True),
+    "model": Str("gpt-realtime"),
+    "voice": Str("marin"),
+    "instructions": Str(min_len=0),  # else responseSystemPrompt, else the built-in prompt
+    "transcriptionModel": Str("gpt-4o-transcribe"),
+    "vadThreshold": Number(0.5, ge=0, le=1),
+    "silenceDurationMs": Int(500, gt=0),
+    "prefixPaddingMs": Int(300, ge=0),
+    "baseUrl": Str("wss://api.openai.com/v1/realtime"),
+    "maxReconnects": Int(3, ge=0, le=20),
+})
+
 MOCK_SCHEMA = Obj({
     "ringDelayMs": Int(200, ge=0),
     "answerDelayMs": Int(400, ge=0),
@@ -186,6 +204,7 @@ CONFIG_SCHEMA = Obj({
         "trustedProxyIPs": ListOf(IpAddress(), []),
     }),
     "streaming": STREAMING_SCHEMA,
+    "realtime": REALTIME_SCHEMA,
     "publicUrl": Url(),
     "skipSignatureVerification": Bool(False),
     "stt": Obj({

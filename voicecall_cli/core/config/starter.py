@@ -74,6 +74,15 @@ maxPendingConnectionsPerIp = 4
 maxConnections = 128
 maxInboundStreams = 1             # inbound callers served at once; others wait on hold
 
+[realtime]                        # speech to speech: one realtime model session per call
+enabled = false                   # true: inbound and conversation calls talk to the model
+# apiKey = "sk-..."               # or OPENAI_API_KEY
+model = "gpt-realtime"
+voice = "marin"
+# instructions = "You are ..."    # else responseSystemPrompt, else the built-in prompt
+silenceDurationMs = 500           # the caller's pause that ends their turn
+vadThreshold = 0.5
+
 [webhookSecurity]
 allowedHosts = []                 # hosts accepted from forwarding headers
 trustForwardingHeaders = false

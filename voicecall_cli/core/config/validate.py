@@ -117,6 +117,7 @@ def collect_warnings(data: Mapping[str, Any], key: Callable[[str], str] = str) -
             f"{key('streaming.enabled')} is true but no OpenAI API key was found (set "
             f"{key('streaming.openaiApiKey')} or OPENAI_API_KEY): callers on media streams "
             "will not be transcribed")
+    warnings.extend(realtime_warnings(data, key))
     hook = lookup(data, "hooks.onCallEnded")
     if isinstance(hook, str) and is_plain_http(parse_target(hook)):
         warnings.append(
@@ -126,4 +127,27 @@ def collect_warnings(data: Mapping[str, Any], key: Callable[[str], str] = str) -
         warnings.append(
             f'{key("tts.provider")} "edge" is ignored for calls (telephony audio needs PCM): '
             "calls fall back to the carrier's own voices")
+    return warnings
+
+
+def realtime_warnings(data: Mapping[str, Any], key: Callable[[str], str] = str) -> list[str]:
+    """What ``realtime.enabled`` earns: no key, no media stream, and which path wins when the
+    cascaded ``streaming`` path is on too."""
+    if not lookup(data, "realtime.enabled"):
+        return []
+    warnings = []
+    if data.get("provider") == "mock":
+        warnings.append(
+            f'{key("realtime.enabled")} has no effect with provider "mock": the realtime voice '
+            "speaks on a carrier's media stream (twilio, telnyx, plivo)")
+    if not (lookup(data, "realtime.apiKey") or lookup(data, "streaming.openaiApiKey")):
+        warnings.append(
+            f"{key('realtime.enabled')} is true but no OpenAI API key was found (set "
+            f"{key('realtime.apiKey')} or OPENAI_API_KEY): calls use the cascaded voice")
+    if lookup(data, "streaming.enabled"):
+        warnings.append(
+            f"{key('realtime.enabled')} and {key('streaming.enabled')} are both true: they are "
+            "alternatives per call. The realtime model wins for inbound and conversation calls; "
+            "notify calls, and a call whose realtime session cannot be had, use streaming "
+            "(transcription, reply model, TTS)")
     return warnings

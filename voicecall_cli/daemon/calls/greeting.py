@@ -34,6 +34,10 @@ def on_answered(manager: CallManager, call: CallRecord) -> None:
     will (the greeting then plays when the stream starts, reference 2.6)."""
     start_max_duration_timer(manager, call)
     message = str(call.metadata.get("initialMessage") or "").strip()
+    if call.mode != "notify" and manager.speech.streams_calls and call.provider_call_id:
+        # The stream's first words are prepared now (an outbound call's were while it rang;
+        # a realtime voice opens its session here).
+        manager.speech.prepare(call.call_id, call.provider_call_id, message)
     if not message:
         return
     if call.mode == "notify" and manager.provider.capabilities.native_notify:

@@ -5,9 +5,11 @@ the final transcript) to the reply's first audio handed to the stream (it leaves
 20 ms tick). Marks, in ms from that start: ``endOfSpeechMs`` (0, when known),
 ``transcriptMs`` (final transcript), ``firstTokenMs`` (the model's first text), ``replyMs``
 (its first complete sentence), ``firstTtsByteMs`` (the first synthesised byte) and
-``audioMs``. The finished turn is published as a ``call.latency`` event and kept on the call
-as ``metadata.lastReplyLatencyMs`` and ``metadata.lastReplyWaterfall``, which ``status``
-shows. Owned by the call manager; pure bookkeeping on its clock.
+``audioMs``; a realtime voice turn has ``requestMs`` (the model asked for a reply) and
+``modelAudioMs`` (its first audio) instead. The finished turn is published as a
+``call.latency`` event and kept on the call as ``metadata.lastReplyLatencyMs`` and
+``metadata.lastReplyWaterfall``, which ``status`` shows. Owned by the call manager; pure
+bookkeeping on its clock.
 """
 
 from __future__ import annotations
@@ -44,14 +46,19 @@ class TurnLatency:
     def transcript(self, call_id: str) -> None:
         """A final caller transcript was handed over: a new turn starts (measured from the
         caller's end of speech when that is known and recent)."""
+        self.begin(call_id, "transcriptMs")
+
+    def begin(self, call_id: str, mark: str) -> None:
+        """A new turn starts at ``mark`` (now), measured from the caller's end of speech when
+        that is known and recent (a realtime voice turn starts when the model is asked)."""
         now = self.manager.now_ms()
         stopped = self._stopped.pop(call_id, None)
         if stopped is not None and 0 <= now - stopped <= MAX_SPEECH_TO_TRANSCRIPT_MS:
             self._started[call_id] = stopped
-            self._turns[call_id] = {"endOfSpeechMs": 0, "transcriptMs": now - stopped}
+            self._turns[call_id] = {"endOfSpeechMs": 0, mark: now - stopped}
         else:
             self._started[call_id] = now
-            self._turns[call_id] = {"transcriptMs": 0}
+            self._turns[call_id] = {mark: 0}
 
     def mark(self, call_id: str, name: str) -> None:
         turn = self._turns.get(call_id)

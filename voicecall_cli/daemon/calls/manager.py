@@ -85,6 +85,7 @@ class CallManager:
         self._restored: list[CallRecord] = []
         self._nursery: trio.Nursery | None = None
         self.auto_responder: Any = None  # AutoResponder, when auto-responses are on
+        self.realtime: Any = None  # RealtimeVoices, when a realtime model speaks calls
         self.hold_queue: Any = None  # HoldQueue (see service.new_call_manager)
         self.hooks: Any = None  # the post-call HookRunner (see service.run_calls)
         # What an answered call starts (the greeting; see service.new_call_manager).
@@ -214,6 +215,8 @@ class CallManager:
         pid = call.provider_call_id
         if pid and self.by_provider_id.get(pid) == call.call_id:
             del self.by_provider_id[pid]
+        if self.realtime is not None:
+            self.realtime.forget(pid)
         streams = self.speech.streams
         if streams is not None:  # a stream slot handed to the call and never used is free
             for subject in {call.call_id, pid} - {None, ""}:
@@ -324,8 +327,8 @@ class CallManager:
         """A final caller utterance nobody's turn took goes to the auto-responder; any caller
         speech makes its pending replies stale."""
         auto = self.auto_responder
-        if auto is None:
-            return
+        if auto is None or (self.realtime is not None and self.realtime.owns(call)):
+            return  # (a realtime model answers its calls itself)
         unclaimed = outcome.user_transcript is not None and outcome.resolve_waiter_with is None
         if unclaimed and not call.is_terminal and auto.wants(call):
             assert outcome.user_transcript is not None

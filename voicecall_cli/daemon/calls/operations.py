@@ -122,8 +122,8 @@ async def initiate(m: CallManager, req: InitiateRequest) -> dict[str, Any]:
             _dial_failed(m, call, exc)
             raise _failed(f"call {call.call_id} failed: {exc}") from None
         await _record_dialled(m, call, placed.provider_call_id)
-        if mode == "conversation" and req.message:
-            m.speech.prepare(call.call_id, placed.provider_call_id, req.message)
+        if mode == "conversation":  # (a realtime voice opens its session while it rings)
+            m.speech.prepare(call.call_id, placed.provider_call_id, req.message or "")
     finally:
         m.pending_initiations -= 1
     return InitiateResult(initiated=True, callId=call.call_id).to_json()

@@ -38,7 +38,7 @@ async def synthesized_voice(synthesizer: Any, text: str,
     passes straight through, PCM is resampled chunk by chunk (audio flows before synthesis
     ends). The HTTP response is closed when this source is exhausted or closed."""
     audio = await synthesizer.synthesize(text)
-    async with aclosing(_on_first_chunk(audio.chunks, on_first_byte)) as chunks:
+    async with aclosing(on_first_chunk(audio.chunks, on_first_byte)) as chunks:
         if audio.encoding == "mulaw" and audio.rate == TELEPHONY_RATE:
             async for chunk in chunks:
                 yield chunk
@@ -47,7 +47,7 @@ async def synthesized_voice(synthesizer: Any, text: str,
                 yield chunk
 
 
-async def _on_first_chunk(chunks: Any, callback: Callable[[], None] | None) -> Any:
+async def on_first_chunk(chunks: Any, callback: Callable[[], None] | None) -> Any:
     """``chunks`` unchanged, calling ``callback`` when the first non-empty one passes (turn
     latency marks); closes ``chunks`` when closed itself."""
     async with aclosing(chunks):
@@ -149,7 +149,7 @@ class StreamSpeaker:
 
     def prepare(self, call_sid: str, text: str) -> None:
         manager = self._hooks.manager
-        if manager is None or call_sid in self._prepared:
+        if manager is None or not text or call_sid in self._prepared:
             return
         prepared = self._prepared[call_sid] = PreparedSpeech(text)
         if len(self._prepared) > self.MAX_PREPARED:  # calls that never streamed
@@ -170,7 +170,7 @@ class StreamSpeaker:
             if prepared is not None:
                 prepared.discard()
             source = self._voice(text, lambda: self._hooks.tts_first_byte(call_sid))
-        await self._media.play(call_sid, _on_first_chunk(
+        await self._media.play(call_sid, on_first_chunk(
             source, lambda: self._hooks.audio_started(call_sid)))
 
 
@@ -178,11 +178,14 @@ class StreamHooks:
     """Media-stream events for the call manager (bound after the manager is created).
 
     Each started stream gets a transcriber (when one is configured) whose task lives in the
-    call manager's nursery and is closed when the stream stops."""
+    call manager's nursery and is closed when the stream stops. A call a realtime model
+    speaks (``realtime``, when on) sends its stream's audio to its realtime session instead,
+    which lives as long as the call."""
 
     def __init__(self, transcriber_factory: TranscriberFactory | None = None) -> None:
         self.manager: CallManager | None = None
         self.media: Any = None  # MediaStreams, for barge-in
+        self.realtime: Any = None  # RealtimeVoices, when realtime voice is on
         self._factory = transcriber_factory
         self._transcribers: dict[str, Transcriber] = {}
 
@@ -200,12 +203,30 @@ class StreamHooks:
         if transcriber is not None:
             transcriber.send_audio(mulaw)
 
+    @property
+    def can_transcribe(self) -> bool:
+        """A cascaded transcriber is configured (``streaming``)."""
+        return self._factory is not None
+
+    def restart_transcriber(self, call_sid: str) -> None:
+        """The call's realtime session is gone: its live stream gets a cascaded transcriber."""
+        self._transcribers.pop(call_sid, None)
+        if self.media is not None and self.media.has_stream(call_sid):
+            self._start_transcriber(call_sid)
+
     def _start_transcriber(self, call_sid: str) -> None:
-        if self._factory is None or self.manager is None or call_sid in self._transcribers:
+        if self.manager is None or call_sid in self._transcribers:
+            return
+        if self.realtime is not None:
+            session = self.realtime.attach(call_sid)
+            if session is not None:
+                self._transcribers[call_sid] = session
+                return
+        if self._factory is None:
             return
         transcriber = self._factory(
-            lambda text: self._on_partial(call_sid, text),
-            lambda text: self._on_final(call_sid, text),
+            lambda text: self.caller_partial(call_sid, text),
+            lambda text: self.caller_final(call_sid, text),
             lambda: self._on_speech_started(call_sid),
             lambda: self._on_speech_stopped(call_sid))
         self._transcribers[call_sid] = transcriber
@@ -220,6 +241,8 @@ class StreamHooks:
 
     def _stop_transcriber(self, call_sid: str) -> None:
         transcriber = self._transcribers.pop(call_sid, None)
+        if getattr(transcriber, "outlives_stream", False):
+            return  # a realtime session: closed when its call ends
         if transcriber is not None and self.manager is not None:
             self.manager.spawn(transcriber.close)
 
@@ -242,7 +265,7 @@ class StreamHooks:
         if call is not None and self.manager is not None:
             self.manager.latency.mark(call.call_id, "firstTtsByteMs")
 
-    def _on_partial(self, call_sid: str, text: str) -> None:
+    def caller_partial(self, call_sid: str, text: str) -> None:
         """Shown live (``tail``), never stored on the call; newer speech makes replies stale."""
         call = self._call(call_sid)
         manager = self.manager
@@ -253,12 +276,15 @@ class StreamHooks:
         if manager.auto_responder is not None:
             manager.auto_responder.caller_spoke(call.call_id)
 
-    def _on_final(self, call_sid: str, text: str) -> None:
+    def caller_final(self, call_sid: str, text: str, barge_in: bool = True) -> None:
+        """The caller's final utterance, handed to the call manager (a pending ``continue``
+        turn, the transcript, the auto-responder). ``barge_in``: it also stops what plays (a
+        realtime call's transcript comes while the model already answers it: not there)."""
         call = self._call(call_sid)
         manager = self.manager
         if call is None or manager is None or greeting_still_playing(call):
             return
-        if self.media is not None:
+        if barge_in and self.media is not None:
             self.media.clear(call_sid)
         now = manager.now_ms()
         manager.handle_events([NormalizedEvent(

@@ -35,23 +35,38 @@ log = logging.getLogger("voicecall.media")
 @dataclass
 class Media:
     """The opened media side: the websocket endpoint (served at ``path``), its hooks, the
-    stream speaker and the voice it speaks with (``daemon reload`` switches it)."""
+    stream speaker and the voice it speaks with (``daemon reload`` switches it); ``player`` is
+    what the speech router plays text with (the speaker, or the realtime voice's player), and
+    ``realtime`` the realtime calls when that voice is on."""
 
     path: str
     endpoint: MediaStreams
     hooks: StreamHooks
     speaker: StreamSpeaker
     voice: SwitchableVoice
+    player: Any = None
+    realtime: Any = None
+
+    def bind(self, manager: Any) -> None:
+        """The call manager exists: streams and realtime calls report to it."""
+        self.hooks.bind(manager, self.endpoint)
+        if self.realtime is not None:
+            manager.realtime = self.realtime
 
 
 @asynccontextmanager
 async def open_media(config: Any, provider: Provider,
                      registry: StreamRegistry) -> AsyncIterator[Media | None]:
-    """Calls stream when ``streaming.enabled`` and the provider has a media codec."""
-    if provider.media is None or not config.get("streaming.enabled"):
+    """Calls stream when ``streaming.enabled`` or ``realtime.enabled``, and the provider has a
+    media codec."""
+    from voicecall_cli.daemon.media.realtime import RealtimeSettings
+
+    streaming = bool(config.get("streaming.enabled"))
+    realtime = RealtimeSettings.from_config(config)
+    if provider.media is None or not (streaming or realtime):
         yield None
         return
-    hooks = StreamHooks(transcriber_factory(config))
+    hooks = StreamHooks(transcriber_factory(config) if streaming else None)
     endpoint = MediaStreams(
         registry=registry, codec=provider.media,
         max_connections=int(config.get("streaming.maxConnections")),
@@ -63,8 +78,15 @@ async def open_media(config: Any, provider: Provider,
         on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound,
         is_live_call=hooks.is_live_call, on_error=partial(report_stream_error, hooks))
     async with open_voice(config) as voice:
-        yield Media(normalize_url_path(config.get("streaming.streamPath")), endpoint, hooks,
-                    StreamSpeaker(endpoint, voice, hooks), voice)
+        speaker = StreamSpeaker(endpoint, voice, hooks)
+        media = Media(normalize_url_path(config.get("streaming.streamPath")), endpoint, hooks,
+                      speaker, voice, player=speaker)
+        if realtime is not None:
+            from voicecall_cli.daemon.media.realtime import RealtimePlayer, RealtimeVoices
+
+            media.realtime = hooks.realtime = RealtimeVoices(realtime, hooks, endpoint)
+            media.player = RealtimePlayer(media.realtime, speaker)
+        yield media
 
 
 def report_stream_error(hooks: StreamHooks, call_sid: str, message: str) -> None:
