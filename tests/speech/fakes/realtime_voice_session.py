@@ -109,7 +109,10 @@ class VoiceSession:
                                                     "param": None, "event_id": None}})
 
     async def drop(self, code: int = 1011, reason: str = "server restarting") -> None:
-        """Close the socket from the server side, as an unexpected close for the client."""
+        """Close the socket from the server side, as an unexpected close for the client;
+        ``close_code`` records ``code``."""
+        if self.close_code is None:
+            self.close_code = code
         await self.ws.aclose(code=code, reason=reason)
 
     def queue_tool_call(self, name: str, arguments: dict[str, Any], *,
@@ -214,7 +217,8 @@ class VoiceSession:
                     while True:
                         await self._receive(await self.ws.get_message())
                 except trio_websocket.ConnectionClosed as exc:
-                    self.close_code = exc.reason.code if exc.reason else None
+                    if self.close_code is None:  # else the server dropped it with that code
+                        self.close_code = exc.reason.code if exc.reason else None
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
