@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 import trio_websocket
 
 from tests.speech.fakes.realtime_voice_audio import silence, tone
@@ -174,6 +176,30 @@ async def test_a_response_streams_the_say_text_as_audio_and_transcript() -> None
         "Sure, I can help with that.")  # no <<say>>: the next of the replies
     assert session.responses[1].id != record.id
     assert session.responses[1].item_id != record.item_id
+
+
+async def test_pacing_and_delays_follow_the_clock(
+        patient_autojump_clock: trio.testing.MockClock) -> None:
+    arrivals: list[float] = []
+    with trio.fail_after(10):
+        async with open_realtime_voice_server(API_KEY) as server:
+            server.reply_ms, server.delta_interval_s, server.transcribe_delay_s = 300, 0.5, 2.0
+            async with connect(server.url) as client:
+                await client.send("response.create")
+                for _ in range(3):  # 300 ms in 100 ms deltas
+                    await client.until("response.output_audio.delta")
+                    arrivals.append(trio.current_time())
+                await client.until("response.done")
+                await client.append(tone(100) + silence(500))
+                await client.until("input_audio_buffer.committed")
+                committed_at = trio.current_time()
+                await client.until("conversation.item.input_audio_transcription.completed")
+                heard_at = trio.current_time()
+            record = server.sessions[0].responses[0]
+    assert [later - earlier for earlier, later in itertools.pairwise(arrivals)] == [
+        pytest.approx(0.5, abs=0.01)] * 2
+    assert record.first_delta_at == pytest.approx(arrivals[0], abs=0.01)
+    assert heard_at - committed_at == pytest.approx(2.0, abs=0.01)
 
 
 async def test_a_second_create_while_a_response_plays_is_an_error() -> None:

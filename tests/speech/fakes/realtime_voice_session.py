@@ -259,8 +259,10 @@ class VoiceSession:
         detection = self.turn_detection
         if detection is None:
             return
-        for edge in self._vad.feed(chunk, silence_ms=detection.get("silence_duration_ms", 500),
-                                   prefix_ms=detection.get("prefix_padding_ms", 300)):
+        silence_ms, prefix_ms = (detection.get(key) for key in ("silence_duration_ms",
+                                                                  "prefix_padding_ms"))
+        for edge in self._vad.feed(chunk, silence_ms=500 if silence_ms is None else silence_ms,
+                                   prefix_ms=300 if prefix_ms is None else prefix_ms):
             if edge.kind == "started":
                 await self.speech_started(edge.at_ms)
             else:
