@@ -324,7 +324,8 @@ class VoiceSession:
             id=self.server.new_id("resp"), item_id=self.server.new_id("item"),
             request=request, instructions=instructions, started_at=trio.current_time())
         if not isinstance(directive, Failure) and (directive is None or directive.with_audio):
-            record.transcript = say_text(instructions) or self._next("replies")
+            said = say_text(instructions)
+            record.transcript = self._next("replies") if said is None else said
         self.responses.append(record)
         self._active = record
         self.changes.notify()
