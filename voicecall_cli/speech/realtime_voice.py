@@ -33,8 +33,8 @@ log = logging.getLogger("voicecall.speech.realtime")
 
 DEFAULT_BASE_URL = "wss://api.openai.com/v1/realtime"
 END_CALL_TOOL = "end_call"
-VERBATIM = ("Say the text between <<say>> and <</say>> aloud exactly as written, word for word, "
-            "and say nothing else: <<say>>{text}<</say>>")
+VERBATIM = ("Say the text in the say tags aloud exactly as written, word for word, and say "
+            "nothing else: <<say>>{text}<</say>>")
 # Refusals that are part of normal turn-taking races (cancelling a response that just ended).
 QUIET_ERRORS = frozenset({"response_cancel_not_active"})
 
@@ -106,6 +106,7 @@ class RealtimeVoice(RealtimeSocket):
         self._listener = listener
         self._instructions = instructions
         self._partial = ""
+        self._spoken: dict[str, str] = {}  # response id -> its transcript so far
 
     def session_update(self, instructions: str) -> dict[str, Any]:
         s = self._settings
@@ -198,11 +199,17 @@ class RealtimeVoice(RealtimeSocket):
             response = event.get("response")
             if isinstance(response, dict):
                 listener.response_created(str(response.get("id") or ""))
+        elif kind == "response.output_audio_transcript.delta":
+            delta = event.get("delta")
+            response_id = str(event.get("response_id") or "")
+            if isinstance(delta, str) and len(self._spoken) < 16:
+                self._spoken[response_id] = self._spoken.get(response_id, "") + delta
         elif kind == "response.output_audio_transcript.done":
             transcript = event.get("transcript")
+            response_id = str(event.get("response_id") or "")
+            self._spoken.pop(response_id, None)
             if isinstance(transcript, str):
-                listener.assistant_transcript(str(event.get("response_id") or ""),
-                                              without_lone_surrogates(transcript))
+                listener.assistant_transcript(response_id, without_lone_surrogates(transcript))
         elif kind == "response.function_call_arguments.done":
             listener.tool_call(str(event.get("call_id") or ""), str(event.get("name") or ""),
                                _arguments(event.get("arguments")))
@@ -233,7 +240,11 @@ class RealtimeVoice(RealtimeSocket):
                                  self._api_key)
         if status == "failed" and error is None:
             error = "the model's response failed"
-        self._listener.response_done(str(response.get("id") or ""), status, error)
+        response_id = str(response.get("id") or "")
+        spoken = self._spoken.pop(response_id, None)
+        if spoken:  # cut short (cancelled): what it had said so far
+            self._listener.assistant_transcript(response_id, without_lone_surrogates(spoken))
+        self._listener.response_done(response_id, status, error)
 
 
 def _decode(delta: Any) -> bytes:

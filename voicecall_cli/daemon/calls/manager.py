@@ -216,7 +216,7 @@ class CallManager:
         if pid and self.by_provider_id.get(pid) == call.call_id:
             del self.by_provider_id[pid]
         if self.realtime is not None:
-            self.realtime.forget(pid)
+            self.realtime.forget(call.call_id)
         streams = self.speech.streams
         if streams is not None:  # a stream slot handed to the call and never used is free
             for subject in {call.call_id, pid} - {None, ""}:

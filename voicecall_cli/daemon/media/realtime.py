@@ -65,14 +65,15 @@ class RealtimeSettings:
 
 
 class RealtimeVoices:
-    """The realtime calls (see the module docstring). Keyed by the carrier's call id."""
+    """The realtime calls (see the module docstring), by our call id: a carrier may give a
+    call a new id when it is answered (Plivo), and its session follows it."""
 
     def __init__(self, settings: RealtimeSettings, hooks: StreamHooks, media: Any) -> None:
         self.settings = settings
         self.hooks = hooks
         self.media = media
-        self._calls: dict[str, RealtimeCall] = {}
-        self._cascaded: set[str] = set()  # calls whose session failed: the cascaded voice
+        self._calls: dict[str, RealtimeCall] = {}  # call id ->
+        self._cascaded: set[str] = set()  # call ids whose session failed: the cascaded voice
 
     @property
     def manager(self) -> Any:
@@ -81,24 +82,26 @@ class RealtimeVoices:
     def wants(self, call: Any) -> bool:
         return (call is not None and not call.is_terminal
                 and (call.direction == "inbound" or call.mode == "conversation")
-                and call.provider_call_id not in self._cascaded)
+                and call.call_id not in self._cascaded)
 
     def owns(self, call: Any) -> bool:
         """The call's replies are the realtime model's (not the auto-responder's)."""
-        pid = call.provider_call_id
-        return pid is not None and pid in self._calls
+        return call.call_id in self._calls
 
     def open(self, pid: str) -> RealtimeCall | None:
         """The call's realtime session, opened now if it has none; None when the call is not
         one the model speaks."""
-        existing = self._calls.get(pid)
-        if existing is not None:
-            return existing
         manager = self.manager
         call = manager.find(pid) if manager is not None else None
+        if call is None:
+            return None
+        existing = self._calls.get(call.call_id)
+        if existing is not None:
+            existing.pid = pid  # (the carrier's id of the call may have changed)
+            return existing
         if not self.wants(call):
             return None
-        realtime = self._calls[pid] = RealtimeCall(self, call.call_id, pid)
+        realtime = self._calls[call.call_id] = RealtimeCall(self, call.call_id, pid)
         manager.spawn(realtime.run)
         return realtime
 
@@ -106,12 +109,10 @@ class RealtimeVoices:
         """The stream of ``pid`` started: its audio goes to the call's session."""
         return self.open(pid)
 
-    def forget(self, pid: str | None) -> None:
+    def forget(self, call_id: str) -> None:
         """The call ended: close its session."""
-        if not pid:
-            return
-        self._cascaded.discard(pid)
-        realtime = self._calls.pop(pid, None)
+        self._cascaded.discard(call_id)
+        realtime = self._calls.pop(call_id, None)
         if realtime is not None and self.manager is not None:
             self.manager.spawn(realtime.close)
 
@@ -131,20 +132,20 @@ class RealtimeVoices:
 
     def session_failed(self, realtime: RealtimeCall, reason: str) -> None:
         """Fall back to the cascaded voice when ``streaming`` is configured, else hang up."""
-        pid = realtime.pid
-        if self._calls.get(pid) is realtime:
-            del self._calls[pid]
+        if self._calls.get(realtime.call_id) is realtime:
+            del self._calls[realtime.call_id]
         manager = self.manager
         manager.spawn(realtime.close)
         call = manager.calls.get(realtime.call_id)
         if call is None or call.is_terminal:
             return
-        self._cascaded.add(pid)
+        self._cascaded.add(call.call_id)
         if self.hooks.can_transcribe and manager.auto_responder is not None:
             log.warning("realtime session of call %s lost (%s): the cascaded voice takes over",
                         call.call_id, reason)
             manager.publish(call, ev.CALL_REALTIME, {"event": "fallback", "reason": reason})
-            self.hooks.restart_transcriber(pid)
+            if call.provider_call_id:
+                self.hooks.restart_transcriber(call.provider_call_id)
             return
         log.warning("realtime session of call %s lost (%s) and no cascaded voice is "
                     "configured: hanging up", call.call_id, reason)

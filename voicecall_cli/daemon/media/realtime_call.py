@@ -109,6 +109,7 @@ class _Response:
         self.transcript = ""
         self.error: str | None = None
         self.dropped = False  # barge-in: nothing more of it is played
+        self.heard_ms: int | None = None  # where barge-in cut it
         self.feed = AudioFeed()
         self.progress = PlayProgress()
         self.ready = trio.Event()  # its first audio arrived, or it is over
@@ -233,7 +234,7 @@ class RealtimeCall:
         if playing is not None and playing.item_id and heard < playing.audio_ms:
             self.session.truncate(playing.item_id, heard)
             self._publish("interrupted", playedMs=heard)
-            playing.transcript = _cut(playing.transcript, heard, playing.audio_ms)
+            playing.heard_ms = heard
 
     def speech_stopped(self) -> None:
         self.host.manager.latency.speech_stopped(self.call_id)
@@ -354,10 +355,14 @@ class RealtimeCall:
             self.session.respond(event_id=response.event_id)
 
     def _drop(self, response: _Response) -> None:
+        """Nothing more of ``response`` is played; one the model has (or will) hear of ends
+        with its ``response.done``."""
         response.dropped = True
-        response.finish()
+        response.feed.end()
+        response.ready.set()
         if response in self._queue:
             self._queue.remove(response)
+            response.over.set()
 
     def _response_failed(self, response: _Response, error: str,
                          published: bool = False) -> None:
@@ -406,9 +411,11 @@ class RealtimeCall:
             await response.over.wait()
         if self._call() is None:
             return
-        if response.transcript.strip():
-            manager.add_transcript(call, TranscriptEntry(manager.now_ms(), "bot",
-                                                         response.transcript.strip()))
+        text = response.transcript.strip()
+        if response.heard_ms is not None:
+            text = _cut(text, response.heard_ms, response.audio_ms)
+        if text:
+            manager.add_transcript(call, TranscriptEntry(manager.now_ms(), "bot", text))
         if call.state is CallState.SPEAKING and self._playing is None:
             manager.move(call, CallState.LISTENING)
 
