@@ -69,6 +69,22 @@ def test_event_summaries() -> None:
     assert "abcdef12 " in line and "call.error" in line and line.endswith("carrier said no")
 
 
+def test_realtime_events_say_what_happened_to_the_call_s_model() -> None:
+    def summary(kind: str, **data: object) -> str:
+        return render_events.event_summary({"type": kind, "data": data})
+
+    assert summary("call.realtime", event="end_call", reason="caller said bye") == (
+        "realtime model ended the call: caller said bye")
+    assert summary("call.realtime", event="interrupted", playedMs=1240) == (
+        "realtime interrupted: the caller heard 1240 ms")
+    assert summary("call.realtime", event="reconnecting", reason="code 1011") == (
+        "realtime reconnecting: code 1011")
+    assert summary("call.realtime", event="connected") == "realtime connected"
+    assert summary("call.latency", endOfSpeechMs=0, requestMs=2, modelAudioMs=180,
+                   audioMs=183) == ("reply waterfall: end of speech 0 ms -> model asked 2 ms "
+                                    "-> model audio 180 ms -> first audio 183 ms")
+
+
 def test_event_text_from_outside_stays_on_one_line_and_sends_no_escapes() -> None:
     event = {"ts": T0, "callId": "abcdef123456", "type": "call.transcript",
              "data": {"speaker": "user", "text": "yes\nno\r\x1b[2Jwhy\tnot\u2028end"}}

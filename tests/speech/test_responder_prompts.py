@@ -92,3 +92,17 @@ def test_no_objective_adds_no_message(objective: str | None) -> None:
     messages = build_messages(system_prompt=None, caller="+15550001111", transcript=[],
                               user_message="Hi", objective=objective)
     assert [m["role"] for m in messages] == ["system", "user"]
+
+
+def test_realtime_instructions_carry_the_prompt_the_objective_and_the_call_so_far() -> None:
+    from voicecall_cli.speech.prompts import realtime_instructions
+
+    fresh = realtime_instructions(system_prompt=None, caller="+15550001111", objective=None,
+                                  transcript=[])
+    assert "+15550001111" in fresh and "call so far" not in fresh
+    resumed = realtime_instructions(
+        system_prompt="You book tables.", caller="+1", objective="Confirm 8 pm.",
+        transcript=[("bot", "Hello!"), ("user", "Hi, a table please."), ("system", "x")])
+    assert resumed.startswith("You book tables.")
+    assert "Confirm 8 pm." in resumed
+    assert resumed.endswith("You: Hello!\nCaller: Hi, a table please.")

@@ -276,6 +276,34 @@ def test_streaming_without_an_openai_key_warns():
                                                  "sttProvider": "scripted"}}).warnings
 
 
+def test_realtime_and_streaming_together_are_named_as_alternatives_and_realtime_wins():
+    twilio = {**TWILIO_OK, "publicUrl": "https://voice.example.com/voice/webhook"}
+    env = {"OPENAI_API_KEY": "sk-env"}
+    both = from_obj({**twilio, "streaming": {"enabled": True},
+                     "realtime": {"enabled": True}}, env)
+    assert both.warnings == [
+        "realtime.enabled and streaming.enabled are both true: they are alternatives per call. "
+        "The realtime model wins for inbound and conversation calls; notify calls, and a call "
+        "whose realtime session cannot be had, use streaming (transcription, reply model, TTS)"]
+    assert both.get("realtime.apiKey") == "sk-env"  # OPENAI_API_KEY, as for streaming
+    assert not from_obj({**twilio, "realtime": {"enabled": True}}, env).warnings
+    assert not from_obj({**twilio, "streaming": {"enabled": True}}, env).warnings
+
+
+def test_realtime_without_a_key_or_a_media_stream_warns():
+    twilio = {**TWILIO_OK, "publicUrl": "https://voice.example.com/voice/webhook"}
+    [no_key] = from_obj({**twilio, "realtime": {"enabled": True}}).warnings
+    assert "realtime.apiKey or OPENAI_API_KEY" in no_key and "cascaded voice" in no_key
+    [mock] = from_obj({"realtime": {"enabled": True, "apiKey": "sk"}}).warnings
+    assert 'no effect with provider "mock"' in mock
+
+
+def test_realtime_settings_are_checked():
+    assert set(errors_of({"realtime": {"provider": "gemini", "vadThreshold": 2,
+                                       "silenceDurationMs": 0}})) == {
+        "realtime.provider", "realtime.vadThreshold", "realtime.silenceDurationMs"}
+
+
 def test_edge_tts_warns_that_calls_ignore_it():
     assert any('tts.provider "edge"' in w for w in from_obj({"tts": {"provider": "edge"}}).warnings)
 

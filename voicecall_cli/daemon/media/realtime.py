@@ -12,9 +12,10 @@ realtime call is said by its model, verbatim; anything else goes to the cascaded
 :class:`~voicecall_cli.daemon.media.streaming.StreamSpeaker`.
 
 When a session cannot be had (its reconnects exhausted), the call falls back to the cascaded
-voice when one is configured (``streaming``: its transcriber and auto-responder take over the
-stream), else it is hung up (reason ``error``); both are events, so the caller never sits in
-silence without one saying why.
+voice when one is configured (``streaming``: its transcriber, TTS voice and auto-responder take
+over the stream, and words that were waiting for the model are said by it), else it is hung up
+(reason ``error``); both are events, so the caller never sits in silence without one saying
+why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicecall_cli.core.states import CallState
+from voicecall_cli.daemon.media.playback import PlaybackFailed
 from voicecall_cli.daemon.media.realtime_call import RealtimeCall
 from voicecall_cli.daemon.media.streaming import StreamHooks, StreamSpeaker
 from voicecall_cli.protocol import events as ev
@@ -74,6 +76,7 @@ class RealtimeVoices:
         self.media = media
         self._calls: dict[str, RealtimeCall] = {}  # call id ->
         self._cascaded: set[str] = set()  # call ids whose session failed: the cascaded voice
+        self._lost: set[str] = set()  # call ids whose session failed with no voice to take over
 
     @property
     def manager(self) -> Any:
@@ -82,7 +85,11 @@ class RealtimeVoices:
     def wants(self, call: Any) -> bool:
         return (call is not None and not call.is_terminal
                 and (call.direction == "inbound" or call.mode == "conversation")
-                and call.call_id not in self._cascaded)
+                and call.call_id not in self._cascaded and call.call_id not in self._lost)
+
+    def falls_back(self, call_id: str) -> bool:
+        """The call's session failed and the cascaded voice took over."""
+        return call_id in self._cascaded
 
     def owns(self, call: Any) -> bool:
         """The call's replies are the realtime model's (not the auto-responder's)."""
@@ -112,6 +119,7 @@ class RealtimeVoices:
     def forget(self, call_id: str) -> None:
         """The call ended: close its session."""
         self._cascaded.discard(call_id)
+        self._lost.discard(call_id)
         realtime = self._calls.pop(call_id, None)
         if realtime is not None and self.manager is not None:
             self.manager.spawn(realtime.close)
@@ -139,14 +147,15 @@ class RealtimeVoices:
         call = manager.calls.get(realtime.call_id)
         if call is None or call.is_terminal:
             return
-        self._cascaded.add(call.call_id)
-        if self.hooks.can_transcribe and manager.auto_responder is not None:
+        if self.hooks.can_transcribe:
+            self._cascaded.add(call.call_id)
             log.warning("realtime session of call %s lost (%s): the cascaded voice takes over",
                         call.call_id, reason)
             manager.publish(call, ev.CALL_REALTIME, {"event": "fallback", "reason": reason})
             if call.provider_call_id:
                 self.hooks.restart_transcriber(call.provider_call_id)
             return
+        self._lost.add(call.call_id)
         log.warning("realtime session of call %s lost (%s) and no cascaded voice is "
                     "configured: hanging up", call.call_id, reason)
         manager.publish(call, ev.CALL_REALTIME, {"event": "failed", "reason": reason})
@@ -181,8 +190,14 @@ class RealtimePlayer:
         self._speaker.discard(provider_call_id)
 
     async def play_text(self, provider_call_id: str, text: str) -> None:
+        """Said by the call's model; by the cascaded voice for other calls, and for a call
+        whose session failed (also the words that were waiting for it then)."""
         realtime = self._voices.open(provider_call_id)
         if realtime is not None:
-            await realtime.say(text)
-        else:
-            await self._speaker.play_text(provider_call_id, text)
+            try:
+                await realtime.say(text)
+                return
+            except PlaybackFailed:
+                if not (realtime.failed and self._voices.falls_back(realtime.call_id)):
+                    raise
+        await self._speaker.play_text(provider_call_id, text)
