@@ -150,7 +150,8 @@ async def _probe_stream(ctx: DoctorContext, http: httpx.AsyncClient,
 def _stream_route_check(ctx: DoctorContext, exposure: dict[str, Any]) -> Check:
     name = "stream-path"
     stream_path = ctx.config.get("streaming.streamPath")
-    if not ctx.config.get("streaming.enabled") or ctx.endpoints.stream_url is None:
+    if not (ctx.config.get("streaming.enabled") or ctx.config.get("realtime.enabled")) \
+            or ctx.endpoints.stream_url is None:
         return Check(name, SKIP, "media streaming is off")
     if exposure.get("tunnel") is not None:
         routes = {route["publicPath"] for route in exposure.get("routes", [])}

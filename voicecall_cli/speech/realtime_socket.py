@@ -143,7 +143,8 @@ class RealtimeSocket:
                 log.warning("%s: dropping audio (socket slow or reconnecting)", self.label)
         self._frames.append(mulaw)
         self._queued_bytes += len(mulaw)
-        self._wake.set()
+        if len(self._frames) == 1 or self._queued_bytes >= APPEND_BYTES:
+            self._wake.set()  # a batch starts, or is full (the pump has its deadline between)
 
     def send_event(self, event: dict[str, Any]) -> None:
         """Queue a client event; it goes out before queued audio. A no-op once closed."""

@@ -110,7 +110,8 @@ def exposure_warnings(data: Mapping[str, Any], written: Mapping[str, Any],
     """Warnings for exposure settings that are set but will not act as written."""
     warnings = []
     if _needs_exposure(data) and reconstructs_public_url(data):
-        streams = " and media streams" if lookup(data, "streaming.enabled") else ""
+        streams = " and media streams" if (lookup(data, "streaming.enabled")
+                                           or lookup(data, "realtime.enabled")) else ""
         warnings.append(
             f"{key('publicUrl')} is unset: inbound webhooks through the trusted proxy are "
             f"checked against their forwarded host, but outbound calls{streams} give the "
