@@ -206,13 +206,18 @@ class RealtimeCall:
         self._publish("reconnecting", reason=reason)
         active, self._active = self._active, None
         if active is not None:
-            if active.feed.bytes:  # what arrived plays; an unfinished reply is asked again
-                self._resume_reply = self._resume_reply or active.kind == "reply"
+            if active.feed.bytes or active.dropped:  # what arrived plays...
+                # ...and an unfinished reply is asked again
+                self._resume_reply = self._resume_reply or (
+                    active.kind == "reply" and not active.dropped)
                 active.finish()
             else:
                 self._sent.appendleft(active)
         while self._sent:  # the new session never heard these
             response = self._sent.pop()
+            if response.dropped:
+                response.finish()
+                continue
             response.response_id = ""
             self._queue.appendleft(response)
         self._send_next()
@@ -275,6 +280,7 @@ class RealtimeCall:
             response.ready.set()
             if response.kind == "reply":
                 self.host.manager.latency.mark(self.call_id, "modelAudioMs")
+                self._playing = response  # from now: a barge-in cuts it, end_call waits for it
                 self.host.manager.spawn(self._play_reply, response)
 
     def assistant_transcript(self, response_id: str, text: str) -> None:
@@ -399,6 +405,8 @@ class RealtimeCall:
         manager = self.host.manager
         call = self._call()
         if call is None:
+            if self._playing is response:
+                self._playing = None
             return
         manager.move(call, CallState.SPEAKING)
         try:
