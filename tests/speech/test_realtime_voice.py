@@ -14,6 +14,7 @@ from tests.speech.fakes.realtime_server import Changes
 from tests.speech.fakes.realtime_voice_audio import say_text
 from tests.speech.fakes.realtime_voice_server import (
     FakeRealtimeVoiceServer,
+    VoiceSession,
     open_realtime_voice_server,
 )
 from tests.speech.test_stt_openai import frames
@@ -59,10 +60,19 @@ async def voice(fake: FakeRealtimeVoiceServer, listener: Listener,
         await session.close()
 
 
-async def test_the_session_asks_for_mulaw_both_ways_and_leaves_turns_to_the_daemon() -> None:
+@asynccontextmanager
+async def connected(listener: Listener, **options: Any) -> AsyncIterator[
+        tuple[FakeRealtimeVoiceServer, RealtimeVoice, VoiceSession]]:
+    """A session connected to a fresh fake: (the fake, our session, the fake's side of it)."""
     with trio.fail_after(10):
-        async with open_realtime_voice_server(KEY) as fake, voice(fake, Listener()):
-            session = await fake.wait_for_session(1)
+        async with open_realtime_voice_server(KEY) as fake, \
+                voice(fake, listener, **options) as session:
+            yield fake, session, await fake.wait_for_session(1)
+
+
+async def test_the_session_asks_for_mulaw_both_ways_and_leaves_turns_to_the_daemon() -> None:
+    async with connected(Listener()) as (_fake, _session, session):
+        pass
     assert session.headers["authorization"] == f"Bearer {KEY}"
     assert session.model == "gpt-realtime"
     update = session.updates[0]
@@ -77,26 +87,20 @@ async def test_the_session_asks_for_mulaw_both_ways_and_leaves_turns_to_the_daem
 
 async def test_caller_audio_goes_out_in_batches_intact() -> None:
     paced = frames(50)
-    with trio.fail_after(10):
-        async with open_realtime_voice_server(KEY) as fake, \
-                voice(fake, Listener()) as session:
-            fake_session = await fake.wait_for_session(1)
-            for frame in paced:  # as a call delivers them
-                session.send_audio(frame)
-                await trio.testing.wait_all_tasks_blocked()
-            await fake_session.wait_for(lambda: len(fake_session.audio) >= 160 * 50)
+    async with connected(Listener()) as (_fake, session, fake_session):
+        for frame in paced:  # as a call delivers them
+            session.send_audio(frame)
+            await trio.testing.wait_all_tasks_blocked()
+        await fake_session.wait_for(lambda: len(fake_session.audio) >= 160 * 50)
     assert bytes(fake_session.audio) == b"".join(paced)
     assert fake_session.appends == 10  # 100 ms to an append, not one per 20 ms frame
 
 
 async def test_a_verbatim_response_streams_audio_and_its_transcript() -> None:
     listener = Listener()
-    with trio.fail_after(10):
-        async with open_realtime_voice_server(KEY) as fake, \
-                voice(fake, listener) as session:
-            fake_session = await fake.wait_for_session(1)
-            session.say_verbatim("Your table is booked.", "vc_1")
-            [(response_id, status, error)] = await listener.wait("response_done")
+    async with connected(listener) as (_fake, session, fake_session):
+        session.say_verbatim("Your table is booked.", "vc_1")
+        [(response_id, status, error)] = await listener.wait("response_done")
     record = fake_session.responses[0]
     assert say_text(record.instructions) == "Your table is booked."
     assert fake_session.received[-1][1]["event_id"] == "vc_1"
@@ -108,18 +112,15 @@ async def test_a_verbatim_response_streams_audio_and_its_transcript() -> None:
 
 async def test_cancel_and_truncate_reach_the_server_and_a_cut_reply_keeps_what_it_said() -> None:
     listener = Listener()
-    with trio.fail_after(10):
-        async with open_realtime_voice_server(KEY) as fake, \
-                voice(fake, listener) as session:
-            fake.reply_ms, fake.delta_interval_s = 1000, 0.05
-            fake_session = await fake.wait_for_session(1)
-            session.respond(event_id="vc_1")
-            await listener.wait("audio", 6)
-            item_id = listener.named("audio")[0][1]
-            session.cancel()
-            session.truncate(item_id, 250)
-            await listener.wait("response_done")
-            truncate = await fake_session.wait_for_truncate()
+    async with connected(listener) as (_fake, session, fake_session):
+        fake_session.reply_ms, fake_session.delta_interval_s = 1000, 0.05
+        session.respond(event_id="vc_1")
+        await listener.wait("audio", 6)
+        item_id = listener.named("audio")[0][1]
+        session.cancel()
+        session.truncate(item_id, 250)
+        await listener.wait("response_done")
+        truncate = await fake_session.wait_for_truncate()
     assert truncate["item_id"] == item_id and truncate["audio_end_ms"] == 250
     assert listener.named("response_done")[0][1] == "cancelled"
     [(_, partial)] = listener.named("assistant_transcript")
@@ -128,19 +129,16 @@ async def test_cancel_and_truncate_reach_the_server_and_a_cut_reply_keeps_what_i
 
 async def test_turn_events_errors_and_failures_are_reported() -> None:
     listener = Listener()
-    with trio.fail_after(10):
-        async with open_realtime_voice_server(KEY) as fake, \
-                voice(fake, listener) as session:
-            fake_session = await fake.wait_for_session(1)
-            await fake_session.speech_started()
-            await fake_session.speech_stopped()
-            await fake_session.commit()
-            await fake_session.transcribe("Is Tuesday free?")
-            fake_session.fail_next_response(code="rate_limit_exceeded", message="Slow down")
-            session.respond(event_id="vc_2")
-            await listener.wait("response_done")
-            await fake_session.error("bad truncate", code="invalid_value")
-            await listener.wait("api_error")
+    async with connected(listener) as (_fake, session, fake_session):
+        await fake_session.speech_started()
+        await fake_session.speech_stopped()
+        await fake_session.commit()
+        await fake_session.transcribe("Is Tuesday free?")
+        fake_session.fail_next_response(code="rate_limit_exceeded", message="Slow down")
+        session.respond(event_id="vc_2")
+        await listener.wait("response_done")
+        await fake_session.error("bad truncate", code="invalid_value")
+        await listener.wait("api_error")
     names = [name for name, _ in listener.calls if name in (
         "speech_started", "speech_stopped", "committed", "caller_final")]
     assert names == ["speech_started", "speech_stopped", "committed", "caller_final"]
@@ -153,14 +151,11 @@ async def test_turn_events_errors_and_failures_are_reported() -> None:
 async def test_a_dropped_session_reconnects_with_the_instructions_of_the_moment() -> None:
     listener = Listener()
     context = ["Be brief."]
-    with trio.fail_after(10):
-        async with open_realtime_voice_server(KEY) as fake, \
-                voice(fake, listener, instructions=lambda: context[-1]):
-            first = await fake.wait_for_session(1)
-            context.append("Be brief.\nThe call so far: Caller: hi")
-            await first.drop()
-            second = await fake.wait_for_session(2)
-            await listener.wait("opened", 2)
+    async with connected(listener, instructions=lambda: context[-1]) as (fake, _, first):
+        context.append("Be brief.\nThe call so far: Caller: hi")
+        await first.drop()
+        second = await fake.wait_for_session(2)
+        await listener.wait("opened", 2)
     assert second.updates[0]["instructions"].endswith("Caller: hi")
     assert listener.named("opened") == [(False,), (True,)]
     assert len(listener.named("lost")) == 1

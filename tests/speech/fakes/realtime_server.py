@@ -22,12 +22,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 import trio_websocket
 
 _ids = itertools.count(1)
+L = TypeVar("L", bound="FakeListener")
 
 
 def _event_id() -> str:
@@ -100,26 +101,17 @@ class RealtimeSession:
         return bytes(self.audio)
 
 
-class FakeRealtimeServer:
-    """The listener's record: accepted ``sessions`` in order, and ``rejections`` (HTTP status
-    per refused handshake, with its arrival time). Set ``refuse_status`` to refuse every new
-    handshake with that status until it is set back to None."""
+class FakeListener:
+    """What both fakes of the Realtime API record of their handshakes: ``rejections`` (arrival
+    time and HTTP status of each refused one) and ``handshake_times``. Set ``refuse_status``
+    to refuse every new handshake with that status until it is set back to None."""
 
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
-        self.url = ""
-        self.sessions: list[RealtimeSession] = []
         self.rejections: list[tuple[float, int]] = []
         self.handshake_times: list[float] = []
         self.refuse_status: int | None = None
         self.changes = Changes()
-
-    async def wait_for_session(self, number: int) -> RealtimeSession:
-        """The ``number``-th accepted session (1-based), once it sent its session update."""
-        await self.changes.wait_until(lambda: len(self.sessions) >= number)
-        session = self.sessions[number - 1]
-        await session.wait_for_update()
-        return session
 
     async def wait_for_rejections(self, count: int) -> None:
         await self.changes.wait_until(lambda: len(self.rejections) >= count)
@@ -131,6 +123,38 @@ class FakeRealtimeServer:
         body = json.dumps({"error": {"type": "invalid_request_error", "message": message}})
         await request.reject(status, extra_headers=[(b"Content-Type", b"application/json")],
                              body=body.encode())
+
+    async def handle(self, request: trio_websocket.WebSocketRequest) -> None:
+        raise NotImplementedError
+
+
+@asynccontextmanager
+async def serving(server: L) -> AsyncIterator[tuple[L, int]]:
+    """Serve ``server.handle`` on 127.0.0.1 (port 0) until the block exits, which cancels the
+    listener and every connection; yields the server and its port."""
+    async with trio.open_nursery() as nursery:
+        listener = await nursery.start(partial(
+            trio_websocket.serve_websocket, server.handle, "127.0.0.1", 0, ssl_context=None,
+            handler_nursery=nursery))
+        yield server, listener.port
+        nursery.cancel_scope.cancel()
+
+
+class FakeRealtimeServer(FakeListener):
+    """The transcription endpoint: accepted ``sessions`` in order, and what
+    :class:`FakeListener` records."""
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__(api_key)
+        self.url = ""
+        self.sessions: list[RealtimeSession] = []
+
+    async def wait_for_session(self, number: int) -> RealtimeSession:
+        """The ``number``-th accepted session (1-based), once it sent its session update."""
+        await self.changes.wait_until(lambda: len(self.sessions) >= number)
+        session = self.sessions[number - 1]
+        await session.wait_for_update()
+        return session
 
     async def handle(self, request: trio_websocket.WebSocketRequest) -> None:
         self.handshake_times.append(trio.current_time())
@@ -173,11 +197,6 @@ class FakeRealtimeServer:
 @asynccontextmanager
 async def open_realtime_server(api_key: str) -> AsyncIterator[FakeRealtimeServer]:
     """Serve on 127.0.0.1 (port 0) until the block exits; ``server.url`` is the ws:// URL."""
-    server = FakeRealtimeServer(api_key)
-    async with trio.open_nursery() as nursery:
-        listener = await nursery.start(partial(
-            trio_websocket.serve_websocket, server.handle, "127.0.0.1", 0, ssl_context=None,
-            handler_nursery=nursery))
-        server.url = f"ws://127.0.0.1:{listener.port}/v1/realtime?intent=transcription"
+    async with serving(FakeRealtimeServer(api_key)) as (server, port):
+        server.url = f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription"
         yield server
-        nursery.cancel_scope.cancel()

@@ -24,16 +24,14 @@ transcriptions); those tasks end when the socket closes, and everything is cance
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import trio
 import trio_websocket
 
-from tests.speech.fakes.realtime_server import Changes
+from tests.speech.fakes.realtime_server import FakeListener, serving
 from tests.speech.fakes.realtime_voice_respond import ResponseRecord
 from tests.speech.fakes.realtime_voice_session import VoiceSession
 
@@ -45,7 +43,7 @@ DEFAULT_REPLIES = ("Sure, I can help with that.",)
 DEFAULT_HEARD = ("Hello, is this about my appointment?",)
 
 
-class FakeRealtimeVoiceServer:
+class FakeRealtimeVoiceServer(FakeListener):
     """The listener's record: accepted ``sessions`` in order, ``rejections`` as ``(trio time,
     HTTP status)``, every handshake's time and request path. ``replies``, ``heard``,
     ``reply_ms``, ``delta_ms``, ``delta_interval_s`` and ``transcribe_delay_s`` are the
@@ -53,14 +51,11 @@ class FakeRealtimeVoiceServer:
     that status until set back to None; ``refuse_next`` refuses that many more with 503."""
 
     def __init__(self, api_key: str) -> None:
-        self.api_key = api_key
+        super().__init__(api_key)
         self.base_url = ""  # ws://127.0.0.1:<port>/v1/realtime
         self.url = ""  # base_url?model=gpt-realtime
         self.sessions: list[VoiceSession] = []
-        self.rejections: list[tuple[float, int]] = []
-        self.handshake_times: list[float] = []
         self.paths: list[str] = []
-        self.refuse_status: int | None = None
         self.refuse_next = 0
         self.replies = list(DEFAULT_REPLIES)
         self.heard = list(DEFAULT_HEARD)
@@ -68,7 +63,6 @@ class FakeRealtimeVoiceServer:
         self.delta_ms = 100
         self.delta_interval_s = 0.02
         self.transcribe_delay_s = 0.05
-        self.changes = Changes()
         self._counters: dict[str, int] = {}
 
     def new_id(self, prefix: str) -> str:
@@ -83,22 +77,11 @@ class FakeRealtimeVoiceServer:
         await session.wait_for_update()
         return session
 
-    async def wait_for_rejections(self, count: int) -> None:
-        await self.changes.wait_until(lambda: len(self.rejections) >= count)
-
     async def drop_all(self, code: int = 1011) -> None:
         """Close every open session from the server side."""
         for session in self.sessions:
             if not session.closed.is_set():
                 await session.drop(code)
-
-    async def _reject(self, request: trio_websocket.WebSocketRequest, status: int,
-                      message: str) -> None:
-        self.rejections.append((trio.current_time(), status))
-        self.changes.notify()
-        body = json.dumps({"error": {"type": "invalid_request_error", "message": message}})
-        await request.reject(status, extra_headers=[(b"Content-Type", b"application/json")],
-                             body=body.encode())
 
     async def handle(self, request: trio_websocket.WebSocketRequest) -> None:
         self.handshake_times.append(trio.current_time())
@@ -129,12 +112,7 @@ class FakeRealtimeVoiceServer:
 async def open_realtime_voice_server(api_key: str) -> AsyncIterator[FakeRealtimeVoiceServer]:
     """Serve on 127.0.0.1 (port 0) until the block exits; ``server.url`` is the ws:// URL
     with ``?model=gpt-realtime``, ``server.base_url`` the same without the query."""
-    server = FakeRealtimeVoiceServer(api_key)
-    async with trio.open_nursery() as nursery:
-        listener = await nursery.start(partial(
-            trio_websocket.serve_websocket, server.handle, "127.0.0.1", 0, ssl_context=None,
-            handler_nursery=nursery))
-        server.base_url = f"ws://127.0.0.1:{listener.port}/v1/realtime"
+    async with serving(FakeRealtimeVoiceServer(api_key)) as (server, port):
+        server.base_url = f"ws://127.0.0.1:{port}/v1/realtime"
         server.url = f"{server.base_url}?model={DEFAULT_MODEL}"
         yield server
-        nursery.cancel_scope.cancel()

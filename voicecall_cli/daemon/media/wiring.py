@@ -66,7 +66,7 @@ async def open_media(config: Any, provider: Provider,
     if provider.media is None or not (streaming or realtime):
         yield None
         return
-    hooks = StreamHooks(transcriber_factory(config) if streaming else None)
+    hooks = StreamHooks(transcriber_factory(config))
     endpoint = MediaStreams(
         registry=registry, codec=provider.media,
         max_connections=int(config.get("streaming.maxConnections")),
@@ -98,7 +98,10 @@ def report_stream_error(hooks: StreamHooks, call_sid: str, message: str) -> None
 
 
 def transcriber_factory(config: Any) -> TranscriberFactory | None:
-    """How a stream's caller audio becomes transcripts, per ``streaming.sttProvider``."""
+    """How a stream's caller audio becomes transcripts, per ``streaming.sttProvider``; None
+    when ``streaming`` is off (streams that only a realtime voice speaks on)."""
+    if not config.get("streaming.enabled"):
+        return None
     if config.get("streaming.sttProvider") == "scripted":
         from voicecall_cli.daemon.media.scripted_stt import ScriptedTranscriber
 
