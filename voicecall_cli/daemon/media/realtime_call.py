@@ -5,8 +5,9 @@ one :class:`~voicecall_cli.speech.realtime_voice.RealtimeVoice` session and the 
 sink (``send_audio``: the caller's frames, batched by the session). It turns the model's
 responses into the daemon's playback and the session's events into the call's:
 
-* **Responses.** Every response the model gives is a :class:`_Response`, asked for one at a
-  time (the next ``response.create`` goes out when the last one is done): ``say`` (text the
+* **Responses.** Every response the model gives is a
+  :class:`~voicecall_cli.daemon.media.realtime_response.Response`, asked for one at a time
+  (the next ``response.create`` goes out when the last one is done): ``say`` (text the
   model says verbatim: the greeting, ``speak``, ``continue``; whoever asked plays it and
   records the transcript) or ``reply`` (the model's own answer to the caller's turn, played
   here, its transcript recorded here). Audio deltas feed the stream's playback
@@ -35,14 +36,14 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import trio
 
 from voicecall_cli.core.call import TranscriptEntry
 from voicecall_cli.core.states import CallState
-from voicecall_cli.daemon.media.playback import PlaybackFailed, PlayProgress
+from voicecall_cli.daemon.media.playback import PlaybackFailed
+from voicecall_cli.daemon.media.realtime_response import Response, cut_to_heard
 from voicecall_cli.daemon.media.streaming import greeting_still_playing, on_first_chunk
 from voicecall_cli.protocol import events as ev
 from voicecall_cli.speech.errors import SpeechError
@@ -54,7 +55,6 @@ FIRST_AUDIO_TIMEOUT_S = 15.0  # a verbatim request with no audio by then fails
 SETTLE_S = 2.0  # a played reply waits this long for the model's word that it is done
 GOODBYE_WAIT_S = 15.0  # end_call hangs up after the goodbye, or after this long
 REPLY_RETRY_S = 1.0
-MS_PER_BYTE = 1 / 8  # 8 kHz mu-law
 
 
 class RealtimeHost(Protocol):
@@ -68,65 +68,6 @@ class RealtimeHost(Protocol):
     def session_failed(self, call: RealtimeCall, reason: str) -> None: ...
 
 
-class AudioFeed:
-    """A response's audio as it arrives, played by one consumer (:meth:`source`)."""
-
-    def __init__(self) -> None:
-        self.bytes = 0
-        self._chunks: deque[bytes] = deque()
-        self._ended = False
-        self._changed = trio.Event()
-
-    def append(self, audio: bytes) -> None:
-        if not self._ended:
-            self._chunks.append(audio)
-            self.bytes += len(audio)
-            self._changed.set()
-
-    def end(self) -> None:
-        self._ended = True
-        self._changed.set()
-
-    async def source(self) -> AsyncIterator[bytes]:
-        while True:
-            while self._chunks:
-                yield self._chunks.popleft()
-            if self._ended:
-                return
-            self._changed = trio.Event()
-            await self._changed.wait()
-
-
-class _Response:
-    """One requested response: ``say`` (verbatim ``text``) or ``reply``."""
-
-    def __init__(self, kind: str, text: str = "") -> None:
-        self.kind = kind
-        self.text = text
-        self.event_id = ""
-        self.response_id = ""
-        self.item_id = ""
-        self.transcript = ""
-        self.error: str | None = None
-        self.dropped = False  # barge-in: nothing more of it is played
-        self.heard_ms: int | None = None  # where barge-in cut it
-        self.feed = AudioFeed()
-        self.progress = PlayProgress()
-        self.ready = trio.Event()  # its first audio arrived, or it is over
-        self.over = trio.Event()  # the model is done with it (or it was dropped)
-
-    @property
-    def audio_ms(self) -> int:
-        return int(self.feed.bytes * MS_PER_BYTE)
-
-    def finish(self, error: str | None = None) -> None:
-        if error is not None and self.error is None:
-            self.error = error
-        self.feed.end()
-        self.ready.set()
-        self.over.set()
-
-
 class RealtimeCall:
     """See the module docstring. ``pid``: the carrier's call id (the stream's key)."""
 
@@ -137,11 +78,11 @@ class RealtimeCall:
         self.call_id = call_id
         self.pid = pid
         self.failed = False
-        self._queue: deque[_Response] = deque()  # asked for, not sent yet
-        self._sent: deque[_Response] = deque()  # response.create sent, not created yet
-        self._active: _Response | None = None  # the model is producing it
-        self._playing: _Response | None = None  # its audio is in the playback
-        self._prepared: _Response | None = None
+        self._queue: deque[Response] = deque()  # asked for, not sent yet
+        self._sent: deque[Response] = deque()  # response.create sent, not created yet
+        self._active: Response | None = None  # the model is producing it
+        self._playing: Response | None = None  # its audio is in the playback
+        self._prepared: Response | None = None
         self._reply_failures = 0
         self._resume_reply = False
         self._ending = False
@@ -263,7 +204,7 @@ class RealtimeCall:
         self.host.hooks.caller_final(self.pid, text, barge_in=False)
 
     def response_created(self, response_id: str) -> None:
-        response = self._sent.popleft() if self._sent else _Response("reply")
+        response = self._sent.popleft() if self._sent else Response("reply")
         response.response_id = response_id
         self._active = response
         if response.dropped:
@@ -339,8 +280,8 @@ class RealtimeCall:
         self._changed.set()
         self._changed = trio.Event()
 
-    def _ask(self, kind: str, text: str = "") -> _Response:
-        response = _Response(kind, text)
+    def _ask(self, kind: str, text: str = "") -> Response:
+        response = Response(kind, text)
         if self.failed:
             response.finish("the realtime session is gone")
             return response
@@ -360,7 +301,7 @@ class RealtimeCall:
         else:
             self.session.respond(event_id=response.event_id)
 
-    def _drop(self, response: _Response) -> None:
+    def _drop(self, response: Response) -> None:
         """Nothing more of ``response`` is played; one the model has (or will) hear of ends
         with its ``response.done``."""
         response.dropped = True
@@ -370,7 +311,7 @@ class RealtimeCall:
             self._queue.remove(response)
             response.over.set()
 
-    def _response_failed(self, response: _Response, error: str,
+    def _response_failed(self, response: Response, error: str,
                          published: bool = False) -> None:
         if not published and (call := self._call()) is not None:
             self.host.manager.publish(call, ev.CALL_ERROR,
@@ -389,7 +330,7 @@ class RealtimeCall:
         if self._call() is not None and not self.failed:
             self._ask("reply")
 
-    async def _play(self, response: _Response, measured: bool = False) -> str:
+    async def _play(self, response: Response, measured: bool = False) -> str:
         self._playing = response
         source: Any = response.feed.source()
         if measured:  # the turn's first audio handed to the stream ends its waterfall
@@ -401,7 +342,7 @@ class RealtimeCall:
                 self._playing = None
             self._wake()
 
-    async def _play_reply(self, response: _Response) -> None:
+    async def _play_reply(self, response: Response) -> None:
         manager = self.host.manager
         call = self._call()
         if call is None:
@@ -421,7 +362,7 @@ class RealtimeCall:
             return
         text = response.transcript.strip()
         if response.heard_ms is not None:
-            text = _cut(text, response.heard_ms, response.audio_ms)
+            text = cut_to_heard(text, response.heard_ms, response.audio_ms)
         if text:
             manager.add_transcript(call, TranscriptEntry(manager.now_ms(), "bot", text))
         if call.state is CallState.SPEAKING and self._playing is None:
@@ -456,13 +397,3 @@ class RealtimeCall:
         self.failed = True
         self._fail_all(f"realtime voice unavailable: {reason}")
         self.host.session_failed(self, reason)
-
-
-def _cut(text: str, heard_ms: int, total_ms: int) -> str:
-    """The words of ``text`` the caller heard, by the share of its audio that played (an
-    estimate), marked as cut off."""
-    words = text.split()
-    if not words or total_ms <= 0:
-        return text
-    kept = words[: round(len(words) * heard_ms / total_ms)]
-    return (" ".join(kept) + " ...") if kept else ""
