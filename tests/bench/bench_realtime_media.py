@@ -58,12 +58,12 @@ KEEP = ("n", "calls_with_server_media", "p99_dev_ms", "max_dev_ms", "steady_p99_
 EXTRA = ("aux_cpu_pct", "aux_rss_mb_peak", "client_cpu_pct", "audio_s", "first_errors")
 
 
-def config_text(tmp: Path, n: int, realtime_url: str | None) -> str:
+def config_text(tmp: Path, n: int, realtime_url: str | None, greeting: str = GREETING) -> str:
     """voicecall_media.py's config; with ``realtime_url``, streaming off and realtime on."""
     text = (
         f'provider = "twilio"\nfromNumber = "+15550001234"\nstore = "{tmp / "store"}"\n'
         f'controlSocket = "{tmp / "ctl.sock"}"\ninboundPolicy = "open"\npublicUrl = "{PUBLIC}"\n'
-        f'inboundGreeting = "{GREETING}"\n'
+        f'inboundGreeting = "{greeting}"\n'
         f'[twilio]\naccountSid = "AC00000000000000000000000000000000"\nauthToken = "{TOKEN}"\n')
     if realtime_url is None:
         text += ('[streaming]\nenabled = true\nsttProvider = "scripted"\n'
@@ -159,7 +159,8 @@ def measure(args: argparse.Namespace, mode: str, n: int) -> dict[str, Any]:
                 fake, url = start_fake(tmp, int(args.d * 1000 + args.margin_ms),
                                        args.delta_interval_s)
                 (tmp / "fake.pid").write_text(str(fake.pid))
-            proc, webhook = start_daemon(args.voicecall, config_text(tmp, n, url), tmp)
+            greeting = GREETING.rstrip() if args.rstrip_greeting else GREETING
+            proc, webhook = start_daemon(args.voicecall, config_text(tmp, n, url, greeting), tmp)
             try:
                 (tmp / "daemon.pid").write_text(str(proc.pid))
                 command = [args.load_python, str(args.shared_bench / "media_load.py"), "--url",
@@ -226,6 +227,8 @@ def main() -> None:
                     help="the fake's pace: 100 ms of audio every this many seconds")
     ap.add_argument("--modes", nargs="+", default=["cascaded", "realtime"],
                     choices=["cascaded", "realtime"])
+    ap.add_argument("--rstrip-greeting", action="store_true",
+                    help="drop the greeting's trailing space (voicecall_media.py's has one)")
     ap.add_argument("--keep-logs", help="copy each daemon's log into this directory")
     args = ap.parse_args()
     args.voicecall = str(Path(args.voicecall).resolve())
