@@ -137,7 +137,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 EXPECTED = ("placeholder tone",  # no TTS key: the cascaded greeting is a tone, by design
-            "Media stream stopped before playback finished")  # calls end mid-greeting
+            "Media stream stopped before playback finished",  # calls end mid-greeting
+            # media_load sends no status callback: 2 s after its stream stops, the daemon
+            # hangs the call up through Twilio's REST API, which this config leaves unset
+            "hang-up after stream loss failed")
 
 
 def log_problems(log: Path) -> tuple[int, int, list[str]]:
