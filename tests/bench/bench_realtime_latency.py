@@ -220,6 +220,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             await fake.wait_for_session(i + 1)  # one session per call, in order
                 result["daemon_waterfall"] = await trio.to_thread.run_sync(
                     daemon_waterfall, sock)
+                # one session per call, one greeting + one reply per turn, else say why
+                result["fake"] = {"sessions": len(fake.sessions), "responses": sum(
+                    len(s.responses) for s in fake.sessions), "expected_responses":
+                    args.turns + args.calls, "cancelled": sum(
+                        r.status == "cancelled" for s in fake.sessions for r in s.responses)}
             finally:
                 os.killpg(proc.pid, signal.SIGTERM)
                 try:

@@ -190,6 +190,9 @@ def measure(args: argparse.Namespace, mode: str, n: int) -> dict[str, Any]:
     line = {"mode": mode, **{k: result.get(k) for k in KEEP},
             **{k: result[k] for k in EXTRA if k in result},
             "first_audio_after_start_s": first_audio(result.get("per_call") or []),
+            # more than -d: the daemon kept playing after the caller's stop frame
+            "audio_s_per_call_max": max((c["audio_s"] for c in result.get("per_call") or []),
+                                        default=None),
             "daemon_log_warnings": count, "daemon_log_unexpected": odd,
             "daemon_log_first_unexpected": first}
     return line
