@@ -66,9 +66,9 @@ class InboundAdmission:
         call = admission.record
         self.m.register(call)
         self.m.persist(call)
-        greeting = call.metadata.get("initialMessage")
-        if greeting and call.provider_call_id:
-            self.m.speech.prepare(call.call_id, call.provider_call_id, str(greeting))
+        greeting = str(call.metadata.get("initialMessage") or "").strip()
+        if greeting and call.provider_call_id:  # (as the greeting will say it: stripped)
+            self.m.speech.prepare(call.call_id, call.provider_call_id, greeting)
         if (self.m.provider.capabilities.answer_inbound and call.direction == "inbound"
                 and call.provider_call_id):
             self.m.spawn(self._answer, call.call_id, call.provider_call_id)

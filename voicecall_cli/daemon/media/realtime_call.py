@@ -113,17 +113,17 @@ class RealtimeCall:
 
     def prepare(self, text: str) -> None:
         """Ask for the call's first words now (it rings), to play when its stream starts."""
-        if text and self._prepared is None:
-            self._prepared = self._ask("say", text)
+        if text.strip() and self._prepared is None:
+            self._prepared = self._ask("say", text.strip())
 
     async def say(self, text: str) -> None:
         """The model says ``text`` verbatim into the stream; returns once played or
         interrupted. Raises :class:`PlaybackFailed`."""
         response, self._prepared = self._prepared, None
-        if response is None or response.text != text:
+        if response is None or response.text != text.strip():
             if response is not None:
                 self._drop(response)
-            response = self._ask("say", text)
+            response = self._ask("say", text.strip())
         with trio.move_on_after(FIRST_AUDIO_TIMEOUT_S):
             await response.ready.wait()
         if not response.ready.is_set():
@@ -174,8 +174,7 @@ class RealtimeCall:
         for response in (*self._queue, *self._sent):
             self._drop(response)
         self._queue.clear()
-        if self._active is not None and not self._active.dropped:
-            self.session.cancel()
+        if self._active is not None:
             self._drop(self._active)
         if playing is not None and playing.item_id and heard < playing.audio_ms:
             self.session.truncate(playing.item_id, heard)
@@ -302,8 +301,11 @@ class RealtimeCall:
             self.session.respond(event_id=response.event_id)
 
     def _drop(self, response: Response) -> None:
-        """Nothing more of ``response`` is played; one the model has (or will) hear of ends
-        with its ``response.done``."""
+        """Nothing more of ``response`` is played: the model stops producing it (an active
+        one is cancelled; one sent is cancelled once created) and it ends with its
+        ``response.done``; a queued one is never sent."""
+        if response is self._active and not response.dropped:
+            self.session.cancel()
         response.dropped = True
         response.feed.end()
         response.ready.set()

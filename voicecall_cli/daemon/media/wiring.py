@@ -77,7 +77,7 @@ async def open_media(config: Any, provider: Provider,
         on_dtmf=hooks.on_dtmf,
         on_disconnect_timeout=hooks.on_disconnect_timeout, is_inbound=hooks.is_inbound,
         is_live_call=hooks.is_live_call, on_error=partial(report_stream_error, hooks))
-    async with open_voice(config) as voice:
+    async with open_voice(config, realtime is not None) as voice:
         speaker = StreamSpeaker(endpoint, voice, hooks)
         media = Media(normalize_url_path(config.get("streaming.streamPath")), endpoint, hooks,
                       speaker, voice, player=speaker)
@@ -137,8 +137,9 @@ class SwitchableVoice:
     :meth:`build` makes a voice for a ``tts`` block with the HTTP client this object borrows
     (``open_voice`` owns and closes it); it does not switch."""
 
-    def __init__(self, http: Any) -> None:
+    def __init__(self, http: Any, realtime: bool = False) -> None:
         self._http = http
+        self._realtime = realtime  # (then only notify calls speak with it, or a fallback)
         self._voice: Voice = offline_voice
 
     def build(self, tts: Any) -> Voice:
@@ -149,7 +150,10 @@ class SwitchableVoice:
         timeout_s = int((tts or {}).get("timeoutMs") or 8000) / 1000
         synthesizer = make_synthesizer(tts, http=self._http, timeout_s=timeout_s)
         if synthesizer is None:
-            log.warning("calls speak with a placeholder tone: %s", tts_unavailable_reason(tts))
+            who = ("notify calls (and calls the realtime voice falls back from)"
+                   if self._realtime else "calls")
+            log.warning("%s speak with a placeholder tone: %s", who,
+                        tts_unavailable_reason(tts))
             return offline_voice
         return lambda text, on_first_byte=None: synthesized_voice(synthesizer, text,
                                                                   on_first_byte)
@@ -167,12 +171,13 @@ class SwitchableVoice:
 
 
 @asynccontextmanager
-async def open_voice(config: Any) -> AsyncIterator[SwitchableVoice]:
+async def open_voice(config: Any, realtime: bool = False) -> AsyncIterator[SwitchableVoice]:
     """How text becomes call audio: the configured TTS (its HTTP client is closed on exit),
-    else the offline tone voice, with the reason logged once."""
+    else the offline tone voice, with the reason logged once (``realtime``: the realtime
+    voice speaks inbound and conversation calls)."""
     import httpx
 
     async with httpx.AsyncClient() as http:
-        voice = SwitchableVoice(http)
+        voice = SwitchableVoice(http, realtime)
         voice.use(voice.build(config.get("tts")))
         yield voice
