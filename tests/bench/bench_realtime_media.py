@@ -36,15 +36,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from daemon_process import spawn_daemon, stop
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "bench_auth_token_0123456789abcdef"  # voicecall_media.py's
@@ -77,31 +77,6 @@ def config_text(tmp: Path, n: int, realtime_url: str | None, greeting: str = GRE
     return text
 
 
-def start_daemon(exe: str, config: str, tmp: Path) -> tuple[subprocess.Popen, str]:
-    """As voicecall_media.py: the daemon in its own session; its webhook URL from its log."""
-    cfg = tmp / "config.toml"
-    cfg.write_text(config)
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp), XDG_STATE_HOME=str(tmp / "state"),
-               NO_COLOR="1")
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("ELEVENLABS_API_KEY", None)
-    with (tmp / "daemon.log").open("ab") as log:
-        proc = subprocess.Popen([exe, "--config", str(cfg), "--socket", str(tmp / "ctl.sock"),
-                                 "daemon", "run"], stdout=log, stderr=log, env=env,
-                                start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = (tmp / "daemon.log").read_text(errors="replace")
-        for line in text.splitlines():
-            if "listening on http://127.0.0.1:" in line:
-                return proc, line.split("listening on ", 1)[1].split()[0]
-        if proc.poll() is not None:
-            sys.exit(f"daemon exited: {text[-800:]}")
-        time.sleep(0.2)
-    stop(proc)
-    sys.exit("daemon did not report its webhook address in 30 s")
-
-
 def start_fake(tmp: Path, reply_ms: int, delta_interval_s: float) -> tuple[subprocess.Popen,
                                                                           str]:
     """The fake Realtime server process (own session); its base URL once it listens."""
@@ -122,18 +97,6 @@ def start_fake(tmp: Path, reply_ms: int, delta_interval_s: float) -> tuple[subpr
     stop(proc)
     sys.exit("the fake realtime server did not start: "
              + (tmp / "fake.log").read_text(errors="replace")[-800:])
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the process group, SIGKILL after 15 s."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 EXPECTED = ("placeholder tone",  # no TTS key: the cascaded greeting is a tone, by design
@@ -163,7 +126,7 @@ def measure(args: argparse.Namespace, mode: str, n: int) -> dict[str, Any]:
                                        args.delta_interval_s)
                 (tmp / "fake.pid").write_text(str(fake.pid))
             greeting = GREETING.rstrip() if args.rstrip_greeting else GREETING
-            proc, webhook = start_daemon(args.voicecall, config_text(tmp, n, url, greeting), tmp)
+            proc, webhook = spawn_daemon(args.voicecall, config_text(tmp, n, url, greeting), tmp)
             try:
                 (tmp / "daemon.pid").write_text(str(proc.pid))
                 command = [args.load_python, str(args.shared_bench / "media_load.py"), "--url",

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from daemon_process import spawn_daemon
+
 REPO = Path(__file__).resolve().parents[2]
 GREETING = "This is a long greeting that keeps the daemon speaking for the whole call. " * 40
 FRAME_S = 0.020
@@ -126,32 +128,13 @@ def start_daemon(exe: str, carrier_config: str, n: int, tmp: Path) -> tuple[subp
                                                                              str]:
     """A ``voicecall daemon run`` taking every inbound call (the greeting lasts the whole
     call), streaming on with scripted STT and no TTS key; returns it and its webhook URL."""
-    sock = tmp / "ctl.sock"
-    cfg = tmp / "config.toml"
-    cfg.write_text(
+    return spawn_daemon(exe, (
         f'fromNumber = "+15550001234"\nstore = "{tmp / "store"}"\n'
-        f'controlSocket = "{sock}"\ninboundPolicy = "open"\ninboundGreeting = "{GREETING}"\n'
-        f"{carrier_config}"
+        f'controlSocket = "{tmp / "ctl.sock"}"\ninboundPolicy = "open"\n'
+        f'inboundGreeting = "{GREETING}"\n{carrier_config}'
         f'[streaming]\nenabled = true\nsttProvider = "scripted"\nmaxInboundStreams = {n + 5}\n'
         f'maxConnections = {n + 50}\n[serve]\nport = 0\nbind = "127.0.0.1"\n'
-        'path = "/voice/webhook"\n')
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp), XDG_STATE_HOME=str(tmp / "state"),
-               NO_COLOR="1")
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("ELEVENLABS_API_KEY", None)
-    log = open(tmp / "daemon.log", "ab")  # noqa: SIM115 - the daemon's, closed with it
-    proc = subprocess.Popen([exe, "--config", str(cfg), "--socket", str(sock), "daemon", "run"],
-                            stdout=log, stderr=log, env=env, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = (tmp / "daemon.log").read_text(errors="replace")
-        for line in text.splitlines():
-            if "listening on http://127.0.0.1:" in line:
-                return proc, line.split("listening on ", 1)[1].split()[0]
-        if proc.poll() is not None:
-            sys.exit(f"daemon exited: {text[-800:]}")
-        time.sleep(0.2)
-    sys.exit("daemon did not report its webhook address in 30 s")
+        'path = "/voice/webhook"\n'), tmp)
 
 
 async def measure(carrier: Carrier, args: argparse.Namespace, n: int, media_load: Any) -> dict:
