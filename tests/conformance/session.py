@@ -72,6 +72,17 @@ class Session:
     async def cli_json(self, *args: str) -> dict[str, Any]:
         return await trio.to_thread.run_sync(lambda: self.daemon.cli_json(*args, timeout=30))
 
+    def cli_json_soon(self, nursery: trio.Nursery, *args: str) -> dict[str, Any]:
+        """:meth:`cli_json` as a task of ``nursery`` (a ``speak`` or ``continue`` the test
+        acts on while it waits): the returned dict stays empty until the command answers,
+        then holds its answer."""
+        answer: dict[str, Any] = {}
+
+        async def run() -> None:
+            answer.update(await self.cli_json(*args))
+        nursery.start_soon(run)
+        return answer
+
     async def place(self, message: str, mode: str = "conversation") -> str:
         placed = await self.cli_json("call", "--mode", mode, "--message", message)
         assert placed["initiated"] is True

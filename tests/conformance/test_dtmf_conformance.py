@@ -8,8 +8,6 @@ has no ``W``) and are stored as ``call.dtmf`` ``out``; keys the caller presses a
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import trio
 
@@ -48,17 +46,13 @@ async def test_keys_pressed_answer_a_turn_that_accepts_dtmf(carrier) -> None:
         async with open_session(carrier) as s:
             call_id = await s.place(GREETING)
             pid = (await s.answered(call_id))["providerCallId"]
-            result: dict[str, Any] = {}
             async with trio.open_nursery() as nursery:
-                async def turn() -> None:
-                    result["turn"] = await s.cli_json(
-                        "continue", "--call-id", call_id, "--message", "Press your code.",
-                        "--accept", "dtmf")
-                nursery.start_soon(turn)
+                turn = s.cli_json_soon(nursery, "continue", "--call-id", call_id, "--message",
+                                       "Press your code.", "--accept", "dtmf")
                 await s.wait_call(call_id, lambda c: c["state"] == "listening",
                                   "the turn to listen")
                 await carrier.press(pid, "42#")
-            assert result["turn"] == {"success": True, "transcript": "42", "input": "dtmf",
+            assert turn == {"success": True, "transcript": "42", "input": "dtmf",
                                       "digits": "42"}
             pressed = [d for direction, d in await dtmf_events(s, call_id) if direction == "in"]
             assert "".join(pressed).rstrip("#") == "42"  # one event per key, or the whole
@@ -74,18 +68,14 @@ async def test_keys_pressed_on_a_media_stream_answer_a_turn(carrier) -> None:
             pid = await s.provider_id(call_id)
             async with carrier.media_caller(pid) as caller:
                 await s.answered(call_id)
-                result: dict[str, Any] = {}
                 async with trio.open_nursery() as nursery:
-                    async def turn() -> None:
-                        result["turn"] = await s.cli_json(
-                            "continue", "--call-id", call_id, "--message", "Your code?",
-                            "--accept", "both")
-                    nursery.start_soon(turn)
+                    turn = s.cli_json_soon(nursery, "continue", "--call-id", call_id,
+                                           "--message", "Your code?", "--accept", "both")
                     await s.wait_call(call_id, lambda c: c["state"] == "listening",
                                       "the turn to listen")
                     for key in "7#":
                         await caller.stream.send_dtmf(key)
-            assert result["turn"] == {"success": True, "transcript": "7", "input": "dtmf",
+            assert turn == {"success": True, "transcript": "7", "input": "dtmf",
                                       "digits": "7"}
             assert [d for direction, d in await dtmf_events(s, call_id)
                     if direction == "in"] == ["7", "#"]

@@ -291,19 +291,16 @@ async def test_speak_over_a_stream_completes_when_its_mark_is_acknowledged(carri
                 marks = len(caller.marks_received)
                 caller.hold_marks = True  # the carrier has not played it yet
                 text = "Please hold."
-                result: dict[str, Any] = {}
                 async with trio.open_nursery() as nursery:
-                    async def speak() -> None:
-                        result["answer"] = await s.cli_json("speak", "--call-id", call_id,
-                                                            "--message", text)
-                    nursery.start_soon(speak)
+                    answer = s.cli_json_soon(nursery, "speak", "--call-id", call_id,
+                                             "--message", text)
                     await s.until(lambda: len(caller.marks_received) > marks, "the mark")
                     await trio.sleep(0.5)
-                    assert "answer" not in result  # waits for the carrier, not for the socket
+                    assert not answer  # waits for the carrier, not for the socket
                     await caller.release_marks()
                     with trio.fail_after(5):
-                        await s.until(lambda: "answer" in result, "speak to return")
-            assert result["answer"] == {"success": True}
+                        await s.until(lambda: answer, "speak to return")
+            assert answer == {"success": True}
             assert caller.marks_acknowledged[-1] == caller.marks_received[-1]
             assert said(await s.call(call_id))[-1] == ("bot", text)
 

@@ -43,12 +43,9 @@ async def test_without_the_model_a_call_falls_back_to_the_streaming_voice() -> N
                     events = await events_of(s, call_id, "call.realtime")
                     [fallback] = [e for e in events if e["event"] == "fallback"]
                     assert "503" in fallback["reason"]
-                    answer: dict[str, Any] = {}
                     async with trio.open_nursery() as nursery:
-                        async def ask() -> None:
-                            answer.update(await s.cli_json(
-                                "continue", "--call-id", call_id, "--message", "Any questions?"))
-                        nursery.start_soon(ask)
+                        answer = s.cli_json_soon(nursery, "continue", "--call-id", call_id,
+                                                 "--message", "Any questions?")
                         await s.wait_call(call_id, lambda c: ("bot", "Any questions?")
                                           in said(c), "the question")
                         await caller.talk(0.5)

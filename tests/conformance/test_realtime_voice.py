@@ -118,13 +118,9 @@ async def test_an_outbound_call_greets_once_answers_is_cut_at_what_was_heard_and
                                         "--message", "Please hold.") == {"success": True}
                 assert said_by_model(session)[-1] == "Please hold."
                 replies = said_by_model(session).count(None)
-                answer: dict[str, Any] = {}
                 async with trio.open_nursery() as nursery:
-                    async def ask() -> None:
-                        answer.update(await s.cli_json(
-                            "continue", "--call-id", call_id, "--message",
-                            "Which day suits you?"))
-                    nursery.start_soon(ask)
+                    answer = s.cli_json_soon(nursery, "continue", "--call-id", call_id,
+                                             "--message", "Which day suits you?")
                     await session.wait_for(
                         lambda: said_by_model(session)[-1] == "Which day suits you?"
                         and session.responses[-1].finished)
