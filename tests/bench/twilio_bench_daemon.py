@@ -1,6 +1,7 @@
 """What the webhook benchmarks share: the Twilio daemon config they run ``voicecall daemon run``
 with (signatures verify against ``publicUrl``; the REST API is a closed port, as nothing is
-dialled) and a free loopback port. Imported by the bench scripts, which run as files."""
+dialled) and a free loopback port. Imported by the bench scripts, which run as files, and by
+the store-failure test (``tests.bench.twilio_bench_daemon``)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ apiBaseUrl = "http://127.0.0.1:9"
 """
 
 
-def twilio_config(*, store: Path, port: int, control_socket: Path | None = None) -> str:
-    """The config text; ``control_socket`` (when given) is written as ``controlSocket``."""
-    text = CONFIG.format(store=store, public=PUBLIC_URL, port=port, token=AUTH_TOKEN)
+def twilio_config(*, store: Path, port: int, control_socket: Path | None = None,
+                  token: str = AUTH_TOKEN) -> str:
+    """The config text; ``control_socket`` (when given) is written as ``controlSocket``;
+    ``token`` is the Twilio auth token webhooks are signed with."""
+    text = CONFIG.format(store=store, public=PUBLIC_URL, port=port, token=token)
     if control_socket is not None:
         text = f'controlSocket = "{control_socket}"\n' + text
     return text

@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import resource
 import signal
-import socket
 import sqlite3
 import subprocess
 import uuid
@@ -22,35 +21,16 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from tests.bench.twilio_bench_daemon import PUBLIC_URL, free_port, twilio_config
 from tests.e2e.conftest import VOICECALL, Daemon, daemon_env
 
 TOKEN = "store_failure_auth_token_0123456789"
-PUBLIC_URL = "https://voice.example.test/voice/webhook"
 LIMIT = 1024 * 1024  # bytes any file of the daemon may reach: the WAL outgrows it quickly
-
-CONFIG = """provider = "twilio"
-fromNumber = "+15550009999"
-store = "{store}"
-publicUrl = "{public}"
-[serve]
-bind = "127.0.0.1"
-port = {port}
-[twilio]
-accountSid = "AC00000000000000000000000000000000"
-authToken = "{token}"
-apiBaseUrl = "http://127.0.0.1:9"
-"""
 
 
 def _limited() -> None:  # runs in the child before exec: both survive exec
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, resource.RLIM_INFINITY))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _status_webhook() -> tuple[str, bytes, dict[str, str]]:
@@ -81,10 +61,10 @@ def _stored_call_sids(store: str) -> set[str]:
 
 
 def test_webhooks_are_acknowledged_only_once_stored_and_retries_land(tmp_path):
-    port = _free_port()
+    port = free_port()
     store = tmp_path / "state"
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(store=store, public=PUBLIC_URL, port=port, token=TOKEN))
+    config.write_text(twilio_config(store=store, port=port, token=TOKEN))
     daemon = Daemon(root=tmp_path, config=config, socket=tmp_path / "control.sock")
     with daemon.log.open("ab") as log:
         daemon.proc = subprocess.Popen(
