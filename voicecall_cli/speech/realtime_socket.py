@@ -123,10 +123,6 @@ class RealtimeSocket:
         return self._ws is not None
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def dropped_frames(self) -> int:
         """Audio frames dropped because the socket was slow or reconnecting."""
         return self._dropped_frames

@@ -37,6 +37,9 @@ VERBATIM = ("Say the text in the say tags aloud exactly as written, word for wor
             "nothing else: <<say>>{text}<</say>>")
 # Refusals that are part of normal turn-taking races (cancelling a response that just ended).
 QUIET_ERRORS = frozenset({"response_cancel_not_active"})
+# Responses whose spoken transcript is kept while they run (one at a time is the rule; the
+# bound keeps a server that never finishes them from growing it).
+MAX_OPEN_TRANSCRIPTS = 16
 
 
 def end_call_tool() -> dict[str, Any]:
@@ -202,7 +205,7 @@ class RealtimeVoice(RealtimeSocket):
         elif kind == "response.output_audio_transcript.delta":
             delta = event.get("delta")
             response_id = str(event.get("response_id") or "")
-            if isinstance(delta, str) and len(self._spoken) < 16:
+            if isinstance(delta, str) and len(self._spoken) < MAX_OPEN_TRANSCRIPTS:
                 self._spoken[response_id] = self._spoken.get(response_id, "") + delta
         elif kind == "response.output_audio_transcript.done":
             transcript = event.get("transcript")

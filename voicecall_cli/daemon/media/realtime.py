@@ -4,7 +4,7 @@
 RealtimeCall` per call it speaks (inbound and conversation calls; notify calls keep the
 cascaded voice). A call's session opens as early as the daemon knows the call (while an
 outbound call rings, at the inbound webhook), so the greeting is ready when the stream starts;
-the stream's audio goes to it (:meth:`attach`), and it closes when the call ends
+the stream's audio goes to it (:meth:`RealtimeVoices.open`), and it closes when the call ends
 (:meth:`forget`, from the call manager).
 
 :class:`RealtimePlayer` is the speech router's stream player while realtime is on: text for a
@@ -96,8 +96,8 @@ class RealtimeVoices:
         return call.call_id in self._calls
 
     def open(self, pid: str) -> RealtimeCall | None:
-        """The call's realtime session, opened now if it has none; None when the call is not
-        one the model speaks."""
+        """The call's realtime session, opened now if it has none (its stream's audio goes
+        to it once the stream starts); None when the call is not one the model speaks."""
         manager = self.manager
         call = manager.find(pid) if manager is not None else None
         if call is None:
@@ -111,10 +111,6 @@ class RealtimeVoices:
         realtime = self._calls[call.call_id] = RealtimeCall(self, call.call_id, pid)
         manager.spawn(realtime.run)
         return realtime
-
-    def attach(self, pid: str) -> RealtimeCall | None:
-        """The stream of ``pid`` started: its audio goes to the call's session."""
-        return self.open(pid)
 
     def forget(self, call_id: str) -> None:
         """The call ended: close its session."""

@@ -218,7 +218,7 @@ class StreamHooks:
         if self.manager is None or call_sid in self._transcribers:
             return
         if self.realtime is not None:
-            session = self.realtime.attach(call_sid)
+            session = self.realtime.open(call_sid)
             if session is not None:
                 self._transcribers[call_sid] = session
                 return
