@@ -88,6 +88,17 @@ class Session:
         assert placed["initiated"] is True
         return placed["callId"]
 
+    @asynccontextmanager
+    async def streamed_call(self, message: str) -> AsyncIterator[tuple[str, str, Any]]:
+        """A conversation call placed with ``message``, its media stream open at the
+        carrier's end, answered and greeted: (call id, provider call id, the carrier's
+        :class:`~tests.conformance.harness.MediaCaller`), closed when the block exits."""
+        call_id = await self.place(message)
+        pid = await self.provider_id(call_id)
+        async with self.carrier.media_caller(pid) as caller:
+            await self.answered(call_id)
+            yield call_id, pid, caller
+
     async def events(self) -> list[dict[str, Any]]:
         """Every stored event (``tail --since all --no-follow``), stream control lines left out."""
         out = (await self.cli("tail", "--since", "all", "--no-follow", "--json",

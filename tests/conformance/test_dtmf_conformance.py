@@ -53,7 +53,7 @@ async def test_keys_pressed_answer_a_turn_that_accepts_dtmf(carrier) -> None:
                                   "the turn to listen")
                 await carrier.press(pid, "42#")
             assert turn == {"success": True, "transcript": "42", "input": "dtmf",
-                                      "digits": "42"}
+                            "digits": "42"}
             pressed = [d for direction, d in await dtmf_events(s, call_id) if direction == "in"]
             assert "".join(pressed).rstrip("#") == "42"  # one event per key, or the whole
             call = await s.call(call_id)
@@ -64,18 +64,15 @@ async def test_keys_pressed_answer_a_turn_that_accepts_dtmf(carrier) -> None:
 async def test_keys_pressed_on_a_media_stream_answer_a_turn(carrier) -> None:
     with trio.fail_after(40):
         async with open_session(carrier, media=True) as s:
-            call_id = await s.place("Hi.")
-            pid = await s.provider_id(call_id)
-            async with carrier.media_caller(pid) as caller:
-                await s.answered(call_id)
-                async with trio.open_nursery() as nursery:
-                    turn = s.cli_json_soon(nursery, "continue", "--call-id", call_id,
-                                           "--message", "Your code?", "--accept", "both")
-                    await s.wait_call(call_id, lambda c: c["state"] == "listening",
-                                      "the turn to listen")
-                    for key in "7#":
-                        await caller.stream.send_dtmf(key)
+            async with s.streamed_call("Hi.") as (call_id, _pid, caller), \
+                    trio.open_nursery() as nursery:
+                turn = s.cli_json_soon(nursery, "continue", "--call-id", call_id,
+                                       "--message", "Your code?", "--accept", "both")
+                await s.wait_call(call_id, lambda c: c["state"] == "listening",
+                                  "the turn to listen")
+                for key in "7#":
+                    await caller.stream.send_dtmf(key)
             assert turn == {"success": True, "transcript": "7", "input": "dtmf",
-                                      "digits": "7"}
+                            "digits": "7"}
             assert [d for direction, d in await dtmf_events(s, call_id)
                     if direction == "in"] == ["7", "#"]

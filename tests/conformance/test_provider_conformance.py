@@ -284,10 +284,8 @@ async def test_streamed_speech_arrives_in_paced_20ms_frames(carrier) -> None:
 async def test_speak_over_a_stream_completes_when_its_mark_is_acknowledged(carrier) -> None:
     with trio.fail_after(40):
         async with open_session(carrier, media=True) as s:
-            call_id = await s.place("Hi.")
-            pid = await s.provider_id(call_id)
-            async with carrier.media_caller(pid) as caller:
-                await s.answered(call_id)  # the greeting played and its mark came back
+            # (answered: the greeting played and its mark came back)
+            async with s.streamed_call("Hi.") as (call_id, _pid, caller):
                 marks = len(caller.marks_received)
                 caller.hold_marks = True  # the carrier has not played it yet
                 text = "Please hold."
@@ -309,10 +307,7 @@ async def test_speak_over_a_stream_completes_when_its_mark_is_acknowledged(carri
 async def test_caller_speech_barges_in_and_clears_playback(carrier) -> None:
     with trio.fail_after(40):
         async with open_session(carrier, media=True) as s:
-            call_id = await s.place("Hi.")
-            pid = await s.provider_id(call_id)
-            async with carrier.media_caller(pid) as caller:
-                await s.answered(call_id)
+            async with s.streamed_call("Hi.") as (call_id, _pid, caller):
                 long_text = " ".join(["This is a long announcement."] * 6)  # about 12 s
                 def heard_s() -> float:  # seconds of speech received
                     return sum(len(p) for _, p in caller.frames) / caller.frame_bytes * 0.020

@@ -35,10 +35,8 @@ async def test_without_the_model_a_call_falls_back_to_the_streaming_voice() -> N
             fake.refuse_status = 503
             async with open_session(carrier, config={**realtime_config(fake),
                                                      **streaming_too()}) as s:
-                call_id = await s.place(GREETING)
-                pid = await s.provider_id(call_id)
-                async with carrier.media_caller(pid) as caller:
-                    await s.answered(call_id)  # said by the cascaded voice after all
+                # (answered: the greeting is said by the cascaded voice after all)
+                async with s.streamed_call(GREETING) as (call_id, _pid, caller):
                     assert caller.frames
                     events = await events_of(s, call_id, "call.realtime")
                     [fallback] = [e for e in events if e["event"] == "fallback"]
@@ -81,11 +79,8 @@ async def test_a_reply_the_api_fails_is_an_event_and_is_asked_again() -> None:
         async with open_realtime_voice_server(KEY) as fake, \
                 open_session(carrier, config=realtime_config(fake)) as s:
             fake.replies = list(REPLIES)
-            call_id = await s.place(GREETING)
-            pid = await s.provider_id(call_id)
-            session = await fake.wait_for_session(1)
-            async with carrier.media_caller(pid) as caller:
-                await s.answered(call_id)
+            async with s.streamed_call(GREETING) as (call_id, _pid, caller):
+                session = await fake.wait_for_session(1)
                 session.fail_next_response(code="rate_limit_exceeded",
                                            message="Rate limit reached")
                 await caller.talk(0.4)

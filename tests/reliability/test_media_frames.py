@@ -192,10 +192,8 @@ async def test_a_real_daemon_under_a_flood_of_bad_frames_keeps_its_calls(carrier
     frames = every_bad_frame(carrier_name)
     with trio.fail_after(120):
         async with open_session(carrier, media=True) as s:
-            call_a = await s.place("Hello, the clinic calling.")
-            pid_a = await s.provider_id(call_a)
-            async with carrier.media_caller(pid_a) as caller:
-                await s.answered(call_a)
+            async with s.streamed_call("Hello, the clinic calling.") as (call_a, pid_a,
+                                                                           caller):
                 url = s.daemon.health()["streamUrl"]
                 before = len(log_lines(s))
                 closes: list[int] = []
@@ -224,10 +222,7 @@ async def test_a_real_daemon_under_a_flood_of_bad_frames_keeps_its_calls(carrier
             assert not any("Traceback" in line for line in log_lines(s)), s.log_tail()
 
             # an authenticated stream that turns hostile: closed, and its call hears why
-            call_b = await s.place("Second call.")
-            pid_b = await s.provider_id(call_b)
-            async with carrier.media_caller(pid_b) as hostile:
-                await s.answered(call_b)
+            async with s.streamed_call("Second call.") as (call_b, _pid_b, hostile):
                 for _ in range(LIMITS.bad_in_a_row + 1):
                     await hostile.stream.send_raw("garbage")
                 with trio.fail_after(10):
